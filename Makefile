@@ -1,0 +1,55 @@
+# Every target creates .venv and installs what it needs when missing.
+PYTHON ?= python3
+VENV ?= .venv
+BENCH_VENV ?= .venv-bench
+BIN := $(VENV)/bin
+PIP_FLAGS ?= -q --disable-pip-version-check
+
+.PHONY: demo test lint format bench install dev clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install $(PIP_FLAGS) -U pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install $(PIP_FLAGS) -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install $(PIP_FLAGS) -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+dev: $(VENV)/.installed-dev
+
+## demo: run the lifecycle demo on bundled real data (in ./cycleml-demo)
+demo: $(VENV)/.installed
+	$(BIN)/cycleml demo --dir cycleml-demo --fresh
+
+## lint: ruff (lint + format check), mypy on the package, import-linter layer contracts
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+format: $(VENV)/.installed-dev
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+## test: install dev deps, lint, run the whole suite (SQLite and PostgreSQL)
+test: lint
+	$(BIN)/pytest
+
+## bench: benchmarks against the peers, in their own environment (never a test)
+$(BENCH_VENV)/.installed: pyproject.toml bench/requirements.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install $(PIP_FLAGS) -U pip
+	$(BENCH_VENV)/bin/pip install $(PIP_FLAGS) -e '.[postgres]' -r bench/requirements.txt
+	touch $@
+
+bench: $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python bench/tracking.py $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) $(BENCH_VENV) cycleml-demo .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,176 @@
+"""``cycleml models ...``: the model registry from the terminal."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.tree import Tree
+
+from cycleml.cli._common import console, emit_json, format_ms, make_table, state
+from cycleml.registry import ModelRegistry, ModelVersion
+
+__all__ = ["models_app"]
+
+models_app = typer.Typer(help="Register, alias and promote models.", no_args_is_help=True)
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _registry(ctx: typer.Context) -> ModelRegistry:
+    return ModelRegistry(state(ctx).settings)
+
+
+def _version_dict(version: ModelVersion) -> dict[str, object]:
+    return {**version.__dict__, "aliases": list(version.aliases), "uri": version.uri}
+
+
+def _metrics_text(metrics: dict[str, float]) -> str:
+    return ", ".join(f"{k}={v:.4g}" for k, v in sorted(metrics.items()))
+
+
+@models_app.command("list")
+def models_list(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """List registered models with their latest version and aliases."""
+    found = _registry(ctx).list_models()
+    if as_json:
+        emit_json([{**m.__dict__} for m in found])
+        return
+    rows = [
+        (
+            m.name,
+            m.latest_version or "",
+            ", ".join(f"@{alias}->v{version}" for alias, version in sorted(m.aliases.items())),
+            format_ms(m.last_updated_time),
+        )
+        for m in found
+    ]
+    console().print(make_table("Registered models", ["name", "latest", "aliases", "updated"], rows))
+
+
+@models_app.command("show")
+def models_show(
+    ctx: typer.Context,
+    name: str,
+    version: Annotated[int | None, typer.Option(help="Show one version and its history.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Show a model's versions (stage, aliases, metrics), or one version's stage history."""
+    registry = _registry(ctx)
+    if version is not None:
+        found = registry.get_version(name, version)
+        history = registry.stage_history(name, version)
+        report = registry.check(name, version)
+        if as_json:
+            emit_json(
+                {
+                    **_version_dict(found),
+                    "history": [h.__dict__ for h in history],
+                    "gates": [c.to_dict() for c in report.checks],
+                }
+            )
+            return
+        tree = Tree(f"[bold]{found.uri}[/]  stage={found.current_stage}")
+        tree.add(f"source: {found.source}")
+        tree.add(f"aliases: {', '.join('@' + a for a in found.aliases) or '-'}")
+        tree.add(f"metrics: {_metrics_text(found.metrics) or '-'}")
+        gates = tree.add("deploy gates: " + ("pass" if report.passed else "[red]FAIL[/]"))
+        for check in report.checks:
+            gates.add(("[green]ok[/] " if check.passed else "[red]x[/] ") + check.reason)
+        hist = tree.add("stage history")
+        for item in history:
+            forced = " [yellow](forced)[/]" if item.forced else ""
+            hist.add(
+                f"{format_ms(item.time)}  {item.from_stage} -> {item.to_stage} by {item.actor}"
+                f"{forced}  {item.reason}"
+            )
+        console().print(tree)
+        return
+    model = registry.get_model(name)
+    versions = registry.list_versions(name)
+    if as_json:
+        emit_json({**model.__dict__, "versions": [_version_dict(v) for v in versions]})
+        return
+    rows = [
+        (
+            v.version,
+            v.current_stage,
+            " ".join("@" + a for a in v.aliases),
+            v.run_id or "",
+            _metrics_text(v.metrics),
+            format_ms(v.creation_time),
+        )
+        for v in versions
+    ]
+    console().print(
+        make_table(
+            f"{model.name}",
+            ["version", "stage", "aliases", "run", "metrics", "created"],
+            rows,
+        )
+    )
+
+
+@models_app.command("register")
+def models_register(
+    ctx: typer.Context,
+    model_uri: Annotated[str, typer.Argument(help="runs:/<run_id>/<path>, e.g. .../model")],
+    name: Annotated[str, typer.Argument(help="Registered model name.")],
+    description: Annotated[str, typer.Option(help="Version description.")] = "",
+    as_json: JsonFlag = False,
+) -> None:
+    """Register a run's model as the next version of NAME."""
+    version = _registry(ctx).register_model(model_uri, name, description=description)
+    if as_json:
+        emit_json(_version_dict(version))
+        return
+    console().print(f"Registered [bold]{version.uri}[/] from {model_uri}.")
+
+
+@models_app.command("alias")
+def models_alias(
+    ctx: typer.Context,
+    name: str,
+    alias: str,
+    version: Annotated[int | None, typer.Argument(help="Version; omit with --delete.")] = None,
+    delete: Annotated[bool, typer.Option("--delete", help="Remove the alias.")] = False,
+) -> None:
+    """Point NAME@ALIAS at VERSION (or remove it with --delete)."""
+    registry = _registry(ctx)
+    if delete:
+        registry.delete_alias(name, alias)
+        console().print(f"Removed alias @{alias} of {name}.")
+        return
+    if version is None:
+        from cycleml.errors import InvalidInput
+
+        raise InvalidInput(
+            "models alias needs a VERSION (or --delete).",
+            hint=f"For example `cycleml models alias {name} {alias} 3`.",
+        )
+    found = registry.set_alias(name, alias, version)
+    console().print(f"models:/{name}@{alias} -> version {found.version}.")
+
+
+@models_app.command("promote")
+def models_promote(
+    ctx: typer.Context,
+    name: str,
+    version: int,
+    to: Annotated[str, typer.Option("--to", help="Staging, Production, Archived or None.")] = "Production",
+    reason: Annotated[str, typer.Option(help="Why; kept in the stage history.")] = "",
+    force: Annotated[
+        bool, typer.Option("--force", help="Override failing gates (recorded in the audit log).")
+    ] = False,
+    archive_existing: Annotated[
+        bool, typer.Option(help="Archive other versions in the target stage.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Move a version to a stage; Staging and Production must pass the spec's deploy gates."""
+    moved = _registry(ctx).promote(
+        name, version, to=to, reason=reason, force=force, archive_existing=archive_existing
+    )
+    if as_json:
+        emit_json(_version_dict(moved))
+        return
+    console().print(f"{moved.uri} is now in stage [bold]{moved.current_stage}[/].")

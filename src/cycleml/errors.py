@@ -1,0 +1,154 @@
+"""The one exception tree of cycleml.
+
+Every error cycleml raises on purpose derives from :class:`CycleMLError`. Each class
+carries the HTTP status the REST API maps it to and inherits the built-in exception that
+callers already catch (``KeyError`` for a missing thing, ``ValueError`` for bad input)::
+
+    CycleMLError (Exception)                      500
+    ├── InvalidInput (ValueError)                 400   bad argument, filter, URI or path
+    │   ├── SpecError                             422   cycleml.yaml is malformed or wrong
+    │   └── ParamConflict                         409   a param re-logged with another value
+    ├── NotFound (KeyError)                       404   unknown run, experiment, model, ...
+    ├── AlreadyExists                             409   a unique name is taken
+    ├── InvalidState                              409   the entity is not in a state that allows it
+    │   └── GateFailed                            409   a promotion gate refused a model version
+    ├── ValidationFailed                          422   data or model failed validation
+    ├── PermissionDenied                          403   the actor may not do this
+    └── StoreError                                503   the metadata or artifact store failed
+
+Messages say what happened, what was received and what to do, so the CLI can print them
+as they are and the API can send them in its one JSON error shape (:func:`to_dict`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "AlreadyExists",
+    "CycleMLError",
+    "GateFailed",
+    "InvalidInput",
+    "InvalidState",
+    "NotFound",
+    "ParamConflict",
+    "PermissionDenied",
+    "SpecError",
+    "StoreError",
+    "ValidationFailed",
+    "to_dict",
+]
+
+
+class CycleMLError(Exception):
+    """Root of every error cycleml raises on purpose.
+
+    Args:
+        message: What happened, what was received and what to do about it.
+        hint: An optional last sentence telling the user how to fix it.
+        details: Structured facts for machines (the API's ``details`` field).
+    """
+
+    status_code: int = 500
+    code: str = "internal_error"
+
+    def __init__(
+        self, message: str, *, hint: str | None = None, details: dict[str, Any] | None = None
+    ) -> None:
+        self.message = message
+        self.hint = hint
+        self.details: dict[str, Any] = dict(details or {})
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message} Hint: {self.hint}"
+        return self.message
+
+
+class InvalidInput(CycleMLError, ValueError):
+    """An argument, filter string, URI or path is not acceptable."""
+
+    status_code = 400
+    code = "invalid_input"
+
+
+class SpecError(InvalidInput):
+    """``cycleml.yaml`` cannot be read, or a field in it is wrong."""
+
+    status_code = 422
+    code = "invalid_spec"
+
+
+class ParamConflict(InvalidInput):
+    """A run's param was logged again with a different value (params are immutable)."""
+
+    status_code = 409
+    code = "param_conflict"
+
+
+class NotFound(CycleMLError, KeyError):
+    """The named run, experiment, model, version or artifact does not exist."""
+
+    status_code = 404
+    code = "not_found"
+
+    # KeyError quotes its argument in str(); keep the readable message instead.
+    def __str__(self) -> str:
+        return CycleMLError.__str__(self)
+
+
+class AlreadyExists(CycleMLError):
+    """A name that must be unique is already taken."""
+
+    status_code = 409
+    code = "already_exists"
+
+
+class InvalidState(CycleMLError):
+    """The entity exists but its state does not allow the operation."""
+
+    status_code = 409
+    code = "invalid_state"
+
+
+class GateFailed(InvalidState):
+    """A promotion gate refused a model version; ``details['failures']`` lists why."""
+
+    code = "gate_failed"
+
+
+class ValidationFailed(CycleMLError):
+    """Data or a model failed validation."""
+
+    status_code = 422
+    code = "validation_failed"
+
+
+class PermissionDenied(CycleMLError):
+    """The actor may not perform this operation."""
+
+    status_code = 403
+    code = "permission_denied"
+
+
+class StoreError(CycleMLError):
+    """The metadata or artifact store could not complete the operation."""
+
+    status_code = 503
+    code = "store_error"
+
+
+def to_dict(error: CycleMLError) -> dict[str, Any]:
+    """Render an error into cycleml's one JSON error shape.
+
+    The shape is ``{"error": {"code", "message", "hint", "details"}}``.
+    """
+    return {
+        "error": {
+            "code": error.code,
+            "message": error.message,
+            "hint": error.hint,
+            "details": error.details,
+        }
+    }

@@ -1,0 +1,209 @@
+"""The lifecycle demo: ``cycleml demo`` / ``make demo``.
+
+It runs the stages built so far on a real dataset that ships with scikit-learn (the
+Wisconsin breast cancer data, 569 tumours, 30 features): a project spec with metric gates,
+tracked training of several models, registration of the best, a gate refusing a weak model,
+promotion of the best through the gates, and an alias for serving. Later stages join here.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import Progress
+
+from cycleml.errors import GateFailed
+from cycleml.settings import PROJECT_FILE, STATE_DIR, resolve_settings
+from cycleml.spec import ProjectSpec, load_spec
+from cycleml.tracking import Tracker
+
+__all__ = ["DEMO_SPEC", "DemoResult", "run_demo"]
+
+MODEL_NAME = "breast-cancer-classifier"
+EXPERIMENT = "breast-cancer"
+
+#: The demo project's cycleml.yaml (the same shape `cycleml init` writes).
+DEMO_SPEC = """\
+# cycleml demo project: classify breast tumours as malignant (1) or benign (0).
+name: breast-cancer-demo
+description: Wisconsin diagnostic breast cancer data, bundled with scikit-learn.
+
+problem:
+  task: binary
+  target: malignant          # 1 = malignant, 0 = benign
+  positive_class: 1
+  entity_keys: [patient_id]
+  sensitive_attributes: []
+
+# Defined once, reused as training gates, deployment gates and (later) monitoring alerts.
+metrics:
+  - name: roc_auc
+    direction: maximize
+    threshold: 0.97
+    applies_to: [train, deploy, monitor]
+  - name: f1
+    direction: maximize
+    threshold: 0.90
+    applies_to: [deploy, monitor]
+  - name: log_loss
+    direction: minimize
+    threshold: 0.35
+    applies_to: [train]
+"""
+
+
+@dataclass
+class DemoResult:
+    """What the demo made, for printing and for tests."""
+
+    home: Path
+    experiment_id: str
+    run_ids: dict[str, str] = field(default_factory=dict)
+    best_run_id: str = ""
+    model_uri: str = ""
+    refused: str = ""
+
+
+def _candidates() -> list[tuple[str, Any]]:
+    from sklearn.dummy import DummyClassifier
+    from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return [
+        ("baseline-dummy", DummyClassifier(strategy="prior")),
+        ("logreg-C0.01", make_pipeline(StandardScaler(), LogisticRegression(C=0.01, max_iter=500))),
+        ("logreg-C1", make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=500))),
+        ("forest-50", RandomForestClassifier(n_estimators=50, max_depth=4, random_state=0)),
+        ("forest-200", RandomForestClassifier(n_estimators=200, random_state=0)),
+        ("boosting", GradientBoostingClassifier(random_state=0)),
+    ]
+
+
+def _validation_metrics(spec: ProjectSpec, model: Any, X: Any, y: Any) -> dict[str, float]:
+    from cycleml.spec import get_metric
+
+    predicted = model.predict(X)
+    score = model.predict_proba(X)[:, 1]
+    names = sorted({m.name for m in spec.metrics} | {"accuracy", "precision", "recall"})
+    return {
+        name: get_metric(name).compute(y, y_pred=predicted, y_score=score, positive_class=1)
+        for name in names
+    }
+
+
+def run_demo(directory: str | Path, *, fresh: bool = False, console: Console | None = None) -> DemoResult:
+    """Run the lifecycle demo in ``directory`` and print where everything is."""
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.model_selection import train_test_split
+
+    from cycleml.registry import ModelRegistry
+
+    out = console or Console()
+    home = Path(directory).resolve()
+    if fresh and home.exists():
+        shutil.rmtree(home)
+    home.mkdir(parents=True, exist_ok=True)
+    (home / PROJECT_FILE).write_text(DEMO_SPEC, encoding="utf-8")
+    (home / STATE_DIR).mkdir(exist_ok=True)
+    (home / STATE_DIR / ".gitignore").write_text("*\n", encoding="utf-8")
+    spec = load_spec(home / PROJECT_FILE)
+    settings = resolve_settings(home=home, storage=spec.storage.as_mapping())
+    out.rule("[bold]cycleml demo[/]")
+    out.print(f"1. Problem defined in [bold]{home / PROJECT_FILE}[/]: {spec.problem.task if spec.problem else ''} "
+              f"classification, gates: " + ", ".join(
+                  f"{m.name} {'>=' if m.direction == 'maximize' else '<='} {m.threshold}"
+                  for m in spec.metrics_for("deploy")))
+
+    data = load_breast_cancer(as_frame=True)
+    features = data.frame.drop(columns=["target"])
+    malignant = (data.frame["target"] == 0).astype(int)  # scikit-learn codes malignant as 0
+    X_train, X_val, y_train, y_val = train_test_split(
+        features, malignant, test_size=0.25, stratify=malignant, random_state=42
+    )
+    out.print(f"2. Data: {len(features)} tumours x {features.shape[1]} features "
+              f"({int(malignant.sum())} malignant); {len(X_train)} train / {len(X_val)} validation.")
+
+    tracker = Tracker(settings)
+    result = DemoResult(home=home, experiment_id=tracker.set_experiment(EXPERIMENT).experiment_id)
+    from cycleml.tracking._autolog import Autologger
+
+    autologger = Autologger(tracker)
+    autologger.enable()
+    try:
+        with Progress(console=out, transient=True) as progress:
+            task = progress.add_task("3. Training candidates", total=len(_candidates()))
+            for name, model in _candidates():
+                with tracker.start_run(run_name=name, tags={"demo": "true"}) as run:
+                    model.fit(X_train, y_train)  # autolog: params, training metrics, model
+                    tracker.log_metrics(_validation_metrics(spec, model, X_val, y_val))
+                result.run_ids[name] = run.run_id
+                progress.advance(task)
+    finally:
+        autologger.disable()
+    tracker.flush()
+
+    ranked = tracker.client.search_runs(
+        experiment_ids=[result.experiment_id], order_by=["metrics.roc_auc DESC"]
+    )
+    out.print(f"3. Trained {len(ranked)} models under tracking (experiment '{EXPERIMENT}'):")
+    for run in ranked:
+        m = run.data.metrics
+        out.print(f"   {run.info.run_name:<16} roc_auc={m.get('roc_auc', float('nan')):.4f} "
+                  f"f1={m.get('f1', float('nan')):.4f} log_loss={m.get('log_loss', float('nan')):.4f}")
+    best = ranked[0]
+    result.best_run_id = best.info.run_id
+
+    registry = ModelRegistry(settings, store=tracker.client.store, spec=spec)
+    weak = registry.register_model(
+        f"runs:/{result.run_ids['baseline-dummy']}/model", MODEL_NAME,
+        description="majority-class baseline",
+    )
+    try:
+        registry.promote(MODEL_NAME, weak.version, to="Staging", reason="demo: try the baseline")
+    except GateFailed as refusal:
+        result.refused = refusal.message
+        out.print(f"4. Gate refused the baseline ({weak.uri}): [red]{refusal.message}[/]")
+    version = registry.register_model(
+        f"runs:/{best.info.run_id}/model", MODEL_NAME,
+        description=f"best of {len(ranked)} candidates by validation roc_auc",
+    )
+    registry.promote(MODEL_NAME, version.version, to="Staging", reason="best validation roc_auc")
+    registry.promote(MODEL_NAME, version.version, to="Production", reason="passed deploy gates",
+                     archive_existing=True)
+    registry.set_alias(MODEL_NAME, "champion", version.version)
+    result.model_uri = f"models:/{MODEL_NAME}@champion"
+    out.print(f"5. Registered {best.info.run_name} as {version.uri}, promoted through the gates to "
+              f"Production, alias [bold]{result.model_uri}[/].")
+
+    location = registry.resolve(result.model_uri)
+    model_file = next(e for e in location.entries if e.path.endswith(".skops"))
+    import skops.io
+
+    payload = tracker.client.artifacts.get_bytes(model_file.digest)
+    champion = skops.io.loads(payload, trusted=skops.io.get_untrusted_types(data=payload))
+    accuracy = float((champion.predict(X_val) == y_val.to_numpy()).mean())
+    out.print(f"6. Loaded the champion back from the artifact store: validation accuracy {accuracy:.3f}.")
+    tracker.close()
+
+    out.rule("where everything is")
+    out.print(f"project       {home}")
+    out.print(f"spec          {home / PROJECT_FILE}")
+    out.print(f"metadata      {settings.metadata_uri}")
+    out.print(f"artifacts     {settings.artifact_uri}")
+    out.print(f"champion      {result.model_uri}  (run {best.info.run_id})")
+    out.print("try:")
+    for command in (
+        "cycleml runs list --order-by 'metrics.roc_auc DESC'",
+        f"cycleml runs show {best.info.run_id}",
+        f"cycleml models show {MODEL_NAME} --version {version.version}",
+        f"cycleml lineage {result.model_uri}",
+        "cycleml audit --since 1h",
+    ):
+        out.print(f"  cd {home} && {command}")
+    return result

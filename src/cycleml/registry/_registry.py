@@ -1,0 +1,241 @@
+"""The model registry service: register versions, aliases, stages and promotion gates."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cycleml.errors import GateFailed, InvalidInput, NotFound
+from cycleml.settings import PROJECT_FILE, Settings, resolve_settings
+from cycleml.spec import MetricSpec, ProjectSpec, load_spec
+from cycleml.store import (
+    ArtifactLocation,
+    ModelVersion,
+    RegisteredModel,
+    RunUri,
+    SqlMetadataStore,
+    Stage,
+    StageTransition,
+    open_metadata_store,
+    parse_stage,
+    parse_uri,
+)
+
+__all__ = ["GATED_STAGES", "GateCheck", "GateReport", "ModelRegistry", "check_gates"]
+
+#: Moving a version into these stages runs the ``applies_to: deploy`` gates.
+GATED_STAGES = (Stage.STAGING, Stage.PRODUCTION)
+
+
+@dataclass(frozen=True)
+class GateCheck:
+    """One metric gate's verdict on one model version."""
+
+    metric: str
+    direction: str
+    threshold: float | None
+    value: float | None
+    passed: bool
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class GateReport:
+    """Every deploy gate's verdict on a model version."""
+
+    name: str
+    version: int
+    checks: tuple[GateCheck, ...] = field(default_factory=tuple)
+
+    @property
+    def passed(self) -> bool:
+        """True when every gate passed (or there are none)."""
+        return all(check.passed for check in self.checks)
+
+    @property
+    def failures(self) -> list[GateCheck]:
+        """The gates that refused the version."""
+        return [check for check in self.checks if not check.passed]
+
+
+def check_gates(
+    metrics: Mapping[str, float], gates: Sequence[MetricSpec], *, name: str, version: int
+) -> GateReport:
+    """Check a version's metrics against metric specs; a missing metric fails its gate."""
+    checks = []
+    for gate in gates:
+        value = metrics.get(gate.name)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            checks.append(
+                GateCheck(gate.name, gate.direction, gate.threshold, value, False,
+                          f"{gate.name} was not logged by the source run")
+            )
+            continue
+        passed = gate.passes(value)
+        reason = gate.describe_failure(value)  # states the comparison, met or not
+        checks.append(GateCheck(gate.name, gate.direction, gate.threshold, value, passed, reason))
+    return GateReport(name=name, version=version, checks=tuple(checks))
+
+
+class ModelRegistry:
+    """Register model versions from runs, name them with aliases, and promote them.
+
+    Args:
+        settings: Where the stores are; default: resolved from the environment.
+        store: An open metadata store to use.
+        spec: The project spec whose ``applies_to: deploy`` metrics gate promotions;
+            default: ``cycleml.yaml`` in the settings' project folder, if there is one.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        store: SqlMetadataStore | None = None,
+        spec: ProjectSpec | None = None,
+    ) -> None:
+        self.settings = settings or resolve_settings()
+        self.store = store or open_metadata_store(self.settings)
+        if spec is None and (self.settings.home / PROJECT_FILE).is_file():
+            spec = load_spec(self.settings.home / PROJECT_FILE)
+        self.spec = spec
+
+    # ---- registering -------------------------------------------------------------------
+    def register_model(
+        self,
+        model_uri: str,
+        name: str,
+        *,
+        description: str = "",
+        tags: Mapping[str, str] | None = None,
+    ) -> ModelVersion:
+        """Register ``runs:/<run_id>/<path>`` as the next version of ``name``.
+
+        The model is created when missing. The version keeps a snapshot of the run's
+        latest metrics, which promotion gates check later.
+        """
+        parsed = parse_uri(model_uri)
+        if not isinstance(parsed, RunUri):
+            raise InvalidInput(
+                f"Cannot register {model_uri!r}: only runs:/<run_id>/<path> URIs can be registered.",
+                hint="Register the run's model folder, e.g. runs:/<run_id>/model.",
+            )
+        run = self.store.get_run(parsed.run_id)
+        if parsed.path and not self.store.list_artifacts(parsed.run_id, parsed.path):
+            raise NotFound(
+                f"Run {parsed.run_id} has no artifacts at {parsed.path!r}.",
+                hint="Log the model first (autolog logs it under 'model').",
+            )
+        try:
+            self.store.get_registered_model(name)
+        except NotFound:
+            self.store.create_registered_model(name)
+        return self.store.create_model_version(
+            name,
+            source=model_uri,
+            run_id=parsed.run_id,
+            metrics=run.data.metrics,
+            description=description,
+            tags=tags,
+        )
+
+    def get_model(self, name: str) -> RegisteredModel:
+        """A registered model."""
+        return self.store.get_registered_model(name)
+
+    def list_models(self) -> list[RegisteredModel]:
+        """Every registered model."""
+        return self.store.list_registered_models()
+
+    def get_version(self, name: str, version: int | str) -> ModelVersion:
+        """One version of a model."""
+        return self.store.get_model_version(name, version)
+
+    def list_versions(self, name: str) -> list[ModelVersion]:
+        """Every version of a model."""
+        return self.store.list_model_versions(name)
+
+    def resolve(self, uri: str) -> ArtifactLocation:
+        """Resolve ``models:/name/3``, ``models:/name@alias`` or ``runs:/id/path`` to files."""
+        return self.store.resolve_artifact_uri(uri)
+
+    # ---- aliases -----------------------------------------------------------------------
+    def set_alias(self, name: str, alias: str, version: int | str) -> ModelVersion:
+        """Point ``name@alias`` at a version."""
+        return self.store.set_alias(name, alias, version)
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        """Remove ``name@alias``."""
+        self.store.delete_alias(name, alias)
+
+    # ---- stages and gates --------------------------------------------------------------
+    def deploy_gates(self) -> list[MetricSpec]:
+        """The spec's metrics with ``applies_to: deploy`` (none without a spec)."""
+        return self.spec.metrics_for("deploy") if self.spec is not None else []
+
+    def check(self, name: str, version: int | str) -> GateReport:
+        """Check a version against the deploy gates without changing anything."""
+        found = self.store.get_model_version(name, version)
+        return check_gates(found.metrics, self.deploy_gates(), name=name, version=found.version)
+
+    def promote(
+        self,
+        name: str,
+        version: int | str,
+        *,
+        to: str = "Production",
+        reason: str = "",
+        force: bool = False,
+        archive_existing: bool = False,
+    ) -> ModelVersion:
+        """Move a version to a stage; Staging and Production must pass the deploy gates.
+
+        Args:
+            name: Registered model name.
+            version: Version number.
+            to: Target stage: None, Staging, Production or Archived.
+            reason: Why; kept in the stage history.
+            force: Promote even though gates fail; the override is recorded in the audit log.
+            archive_existing: Move other versions in the target stage to Archived.
+
+        Raises:
+            GateFailed: A gate refused the version (``details['failures']`` lists each).
+        """
+        target = parse_stage(to)
+        report = self.check(name, version)
+        gated = target in GATED_STAGES
+        if gated and not report.passed and not force:
+            lines = "; ".join(f.reason for f in report.failures)
+            raise GateFailed(
+                f"Model {name!r} version {report.version} cannot move to {target.value}: "
+                f"{len(report.failures)} deploy gate(s) failed: {lines}.",
+                hint="Improve the model, change the thresholds in cycleml.yaml, or pass "
+                "force=True (--force) to override; an override is recorded in the audit log.",
+                details={"failures": [f.to_dict() for f in report.failures]},
+            )
+        audit = {"gates": [c.to_dict() for c in report.checks]} if gated else {}
+        if gated and not report.passed:
+            audit["overridden_failures"] = [f.metric for f in report.failures]
+        return self.store.transition_stage(
+            name,
+            report.version,
+            to_stage=target.value,
+            reason=reason,
+            forced=bool(force and gated and not report.passed),
+            archive_existing=archive_existing,
+            audit_payload=audit,
+        )
+
+    def stage_history(self, name: str, version: int | str) -> list[StageTransition]:
+        """Who moved a version between stages, when and why."""
+        return self.store.get_stage_history(name, version)
+
+    def close(self) -> None:
+        """Release the store."""
+        self.store.close()

@@ -1,0 +1,53 @@
+"""The project spec: ``cycleml.yaml`` (lifecycle stage 1, problem definition, and stage 4,
+metrics definition).
+
+``load_spec`` reads and validates the file into a :class:`ProjectSpec`; every problem is
+reported as a :class:`~cycleml.errors.SpecError` naming the file, line, field path and the
+valid values. The metric registry (:func:`get_metric`, :func:`list_metrics`) maps metric
+names to scikit-learn computations with a natural direction. ``init_project`` writes a
+commented starter spec and the ``.cycleml/`` state folder.
+"""
+
+from cycleml.spec._load import dump_spec, find_spec, load_spec, parse_spec
+from cycleml.spec._metrics import Direction, MetricDef, MetricInputs, MetricKind, Task
+from cycleml.spec._model import (
+    STAGES,
+    MetricSpec,
+    ProblemSpec,
+    ProjectSpec,
+    Stage,
+    StorageSpec,
+)
+from cycleml.spec._registry import (
+    DEFAULT_METRICS,
+    MetricRegistry,
+    get_metric,
+    list_metrics,
+    register_metric,
+)
+from cycleml.spec._template import init_project, render_template
+
+__all__ = [
+    "DEFAULT_METRICS",
+    "STAGES",
+    "Direction",
+    "MetricDef",
+    "MetricInputs",
+    "MetricKind",
+    "MetricRegistry",
+    "MetricSpec",
+    "ProblemSpec",
+    "ProjectSpec",
+    "Stage",
+    "StorageSpec",
+    "Task",
+    "dump_spec",
+    "find_spec",
+    "get_metric",
+    "init_project",
+    "list_metrics",
+    "load_spec",
+    "parse_spec",
+    "register_metric",
+    "render_template",
+]

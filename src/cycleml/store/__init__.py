@@ -1,0 +1,80 @@
+"""Metadata store (SQL), artifact store (content-addressed blobs), lineage and audit.
+
+Open both with :func:`open_metadata_store` and :func:`open_artifact_store`; the other layers
+receive them explicitly.
+"""
+
+from __future__ import annotations
+
+from cycleml.settings import Settings, default_actor
+from cycleml.store._artifacts import (
+    ArtifactBackend,
+    ArtifactStore,
+    Blob,
+    open_artifact_store,
+    register_artifact_backend,
+    safe_relpath,
+)
+from cycleml.store._entities import (
+    ArtifactEntry,
+    AuditRecord,
+    Experiment,
+    LineageEdge,
+    Metric,
+    ModelVersion,
+    RegisteredModel,
+    Run,
+    RunData,
+    RunInfo,
+    RunStatus,
+    Stage,
+    StageTransition,
+)
+from cycleml.store._history import ArtifactLocation, LineageGraph, SqlMetadataStore
+from cycleml.store._uris import ModelUri, RunUri, parse_uri
+from cycleml.store._journal import now_ms
+from cycleml.store._migrate import head_revision
+from cycleml.store._models import check_alias, check_model_name, parse_stage
+from cycleml.store._runs import check_key
+
+__all__ = [
+    "ArtifactBackend",
+    "ArtifactEntry",
+    "ArtifactLocation",
+    "ArtifactStore",
+    "AuditRecord",
+    "Blob",
+    "Experiment",
+    "LineageEdge",
+    "LineageGraph",
+    "Metric",
+    "ModelUri",
+    "ModelVersion",
+    "RegisteredModel",
+    "Run",
+    "RunData",
+    "RunInfo",
+    "RunStatus",
+    "RunUri",
+    "SqlMetadataStore",
+    "Stage",
+    "StageTransition",
+    "check_alias",
+    "check_key",
+    "check_model_name",
+    "head_revision",
+    "now_ms",
+    "open_artifact_store",
+    "open_metadata_store",
+    "parse_stage",
+    "parse_uri",
+    "register_artifact_backend",
+    "safe_relpath",
+]
+
+
+def open_metadata_store(settings: Settings | str, *, actor: str | None = None) -> SqlMetadataStore:
+    """Open (and migrate) the metadata store named by settings or a database URI."""
+    if isinstance(settings, Settings):
+        return SqlMetadataStore(settings.metadata_uri, actor=actor or settings.actor)
+    return SqlMetadataStore(settings, actor=actor or default_actor())

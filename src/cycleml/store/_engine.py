@@ -1,0 +1,124 @@
+"""Database engines for the metadata store: SQLite (default) and PostgreSQL.
+
+SQLite runs in WAL mode with a busy timeout, and write transactions start with
+``BEGIN IMMEDIATE``: a deferred transaction that later tries to write can fail at once with
+"database is locked" when another process wrote in between, whatever the busy timeout, so
+writers take the lock up front and wait for it instead.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.pool import NullPool
+
+from cycleml.errors import InvalidInput, StoreError
+
+__all__ = ["BUSY_TIMEOUT_S", "make_engine", "read_connection", "write_connection"]
+
+#: How long a writer waits for SQLite's lock before giving up.
+BUSY_TIMEOUT_S = 60.0
+_WRITE_OPTION = "cycleml_write"
+T = TypeVar("T")
+
+
+def _sqlite_engine(uri: str) -> Engine:
+    url = make_url(uri)
+    if url.database and url.database != ":memory:":
+        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        url,
+        connect_args={"timeout": BUSY_TIMEOUT_S, "check_same_thread": False},
+        # One connection per thread at a time is plenty; NullPool for in-memory is wrong.
+        pool_pre_ping=False,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's begin event (below) emit BEGIN itself.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get(_WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def make_engine(uri: str) -> Engine:
+    """Create an engine for a ``sqlite:///`` or ``postgresql+psycopg://`` URI.
+
+    Raises:
+        InvalidInput: The URI is not a database URI cycleml supports.
+    """
+    try:
+        url = make_url(uri)
+    except ArgumentError as exc:
+        raise InvalidInput(
+            f"Invalid metadata store URI {uri!r}: it is not a database URL.",
+            hint="Use sqlite:///path/to/metadata.db or postgresql+psycopg://user@host/db.",
+        ) from exc
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        return _sqlite_engine(uri)
+    if backend == "postgresql":
+        if url.drivername == "postgresql":
+            url = url.set(drivername="postgresql+psycopg")
+        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    raise InvalidInput(
+        f"Unsupported metadata store URI {uri!r}: backend {backend!r} is not supported.",
+        hint="Use sqlite:///path/to/metadata.db or postgresql+psycopg://user@host/db.",
+    )
+
+
+def null_pool_engine(uri: str) -> Engine:
+    """An engine without pooling, for one-off administrative connections."""
+    return create_engine(make_url(uri), poolclass=NullPool)
+
+
+def _is_transient(exc: OperationalError) -> bool:
+    text = str(exc.orig).lower() if exc.orig is not None else str(exc).lower()
+    return "database is locked" in text or "deadlock detected" in text or "busy" in text
+
+
+def retry_transient(func: Callable[[], T], *, attempts: int = 5) -> T:
+    """Run ``func``, retrying a few times when the database reports a transient lock."""
+    for attempt in range(attempts):
+        try:
+            return func()
+        except OperationalError as exc:
+            if not _is_transient(exc) or attempt == attempts - 1:
+                raise StoreError(
+                    f"The metadata store failed: {exc.orig or exc}.",
+                    hint="Check that the database is reachable and not read-only.",
+                ) from exc
+            time.sleep(0.05 * (2**attempt))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+@contextmanager
+def write_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection in a write transaction, committed on success, rolled back on error."""
+    with engine.connect().execution_options(**{_WRITE_OPTION: True}) as conn, conn.begin():
+        yield conn
+
+
+@contextmanager
+def read_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection in a read transaction (a consistent snapshot)."""
+    with engine.connect() as conn, conn.begin():
+        yield conn

@@ -1,0 +1,68 @@
+"""Lineage edges and the append-only audit log: the writers every mutation calls.
+
+Both are written inside the caller's transaction, so a failed mutation leaves neither an
+audit row nor an edge behind.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import Connection, insert
+
+from cycleml.store._schema import audit_log, lineage_edges
+
+__all__ = ["now_ms", "record_audit", "record_edges"]
+
+
+def now_ms() -> int:
+    """Milliseconds since the epoch, the time unit of every stored timestamp."""
+    return time.time_ns() // 1_000_000
+
+
+def record_audit(
+    conn: Connection,
+    *,
+    actor: str,
+    action: str,
+    entity_kind: str,
+    entity_id: str,
+    payload: Mapping[str, Any] | None = None,
+    at: int | None = None,
+) -> None:
+    """Append one audit row in the current transaction."""
+    conn.execute(
+        insert(audit_log).values(
+            time=at if at is not None else now_ms(),
+            actor=actor,
+            action=action,
+            entity_kind=entity_kind,
+            entity_id=entity_id,
+            payload=dict(payload or {}),
+        )
+    )
+
+
+def record_edges(
+    conn: Connection,
+    edges: Iterable[tuple[str, str, str, str, str]],
+    *,
+    at: int | None = None,
+) -> None:
+    """Append lineage edges ``(src_kind, src_id, relation, dst_kind, dst_id)``."""
+    stamp = at if at is not None else now_ms()
+    rows = [
+        {
+            "src_kind": src_kind,
+            "src_id": src_id,
+            "relation": relation,
+            "dst_kind": dst_kind,
+            "dst_id": dst_id,
+            "created_at": stamp,
+        }
+        for src_kind, src_id, relation, dst_kind, dst_id in edges
+    ]
+    if rows:
+        conn.execute(insert(lineage_edges), rows)

@@ -1,0 +1,583 @@
+"""Runs in the SQL metadata store: create, log in batches, end, search, delete, artifacts."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, and_, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from cycleml.errors import InvalidInput, InvalidState, NotFound, ParamConflict
+from cycleml.ids import check_id, new_id
+from cycleml.store._base import StoreBase
+from cycleml.store._entities import (
+    ArtifactEntry,
+    Metric,
+    Run,
+    RunData,
+    RunInfo,
+    RunStatus,
+)
+from cycleml.store._journal import now_ms, record_audit, record_edges
+from cycleml.store._schema import (
+    artifacts,
+    experiments,
+    latest_metrics,
+    metrics,
+    params,
+    run_tags,
+    runs,
+)
+from cycleml.store._search import (
+    build_run_search,
+    check_max_results,
+    decode_page_token,
+    encode_page_token,
+    parse_filter,
+    parse_order_by,
+)
+
+__all__ = ["PARAM_VALUE_MAX", "RunOps", "check_key"]
+
+#: Longest param value accepted (MLflow's limit, so its clients keep working).
+PARAM_VALUE_MAX = 6000
+_KEY_RE = re.compile(r"^[\w\-. /:]+$")
+_IN_CHUNK = 500  # bound parameters per IN (...) list
+
+
+def check_key(key: str, kind: str) -> str:
+    """Validate a metric, param or tag key (MLflow's rules) and return it."""
+    if not isinstance(key, str) or not key or len(key) > 250 or not _KEY_RE.match(key):
+        raise InvalidInput(
+            f"Invalid {kind} key {key!r}: keys are 1-250 characters of letters, digits, "
+            "'_', '-', '.', ' ', ':' and '/'.",
+            hint=f"Rename the {kind}, e.g. 'val_auc' or 'model/depth'.",
+        )
+    if ".." in key.split("/") or key.startswith("/"):
+        raise InvalidInput(f"Invalid {kind} key {key!r}: it must not look like a path escape.")
+    return key
+
+
+def _check_metric(metric: Metric) -> Metric:
+    check_key(metric.key, "metric")
+    value = metric.value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        try:
+            value = float(value)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput(
+                f"Invalid value for metric {metric.key!r}: expected a number, got {value!r}."
+            ) from exc
+    if not isinstance(metric.step, int) or isinstance(metric.step, bool):
+        raise InvalidInput(
+            f"Invalid step for metric {metric.key!r}: expected an integer, got {metric.step!r}."
+        )
+    return Metric(metric.key, float(value), metric.step, int(metric.timestamp))
+
+
+def _chunks(items: Sequence[str], size: int = _IN_CHUNK) -> Iterable[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _info_from_row(row: Any) -> RunInfo:
+    return RunInfo(
+        run_id=row.run_id,
+        run_name=row.run_name,
+        experiment_id=row.experiment_id,
+        status=row.status,
+        start_time=row.start_time,
+        end_time=row.end_time,
+        lifecycle_stage=row.lifecycle_stage,
+        user_id=row.user_id,
+        artifact_uri=row.artifact_uri,
+        parent_run_id=row.parent_run_id,
+        error=row.error,
+        heartbeat_time=row.heartbeat_time,
+    )
+
+
+class RunOps(StoreBase):
+    """Run operations of the SQL metadata store."""
+
+    # ---- creating and reading -------------------------------------------------------
+    def create_run(
+        self,
+        *,
+        experiment_id: str,
+        run_name: str | None = None,
+        artifact_uri: str = "",
+        user_id: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        parent_run_id: str | None = None,
+        start_time: int | None = None,
+    ) -> Run:
+        """Create a RUNNING run in an active experiment."""
+        run_id = new_id()
+        stamp = start_time if start_time is not None else now_ms()
+        name = run_name or f"run-{run_id[:8]}"
+        clean_tags = {check_key(k, "tag"): str(v) for k, v in (tags or {}).items()}
+
+        def write(conn: Connection) -> None:
+            stage = conn.execute(
+                select(experiments.c.lifecycle_stage).where(
+                    experiments.c.experiment_id == experiment_id
+                )
+            ).scalar()
+            if stage is None:
+                raise NotFound(f"No experiment with id {experiment_id!r} to create a run in.")
+            if stage != "active":
+                raise InvalidState(
+                    f"Experiment {experiment_id!r} is deleted; runs cannot be created in it.",
+                    hint="Restore it with `cycleml experiments restore`.",
+                )
+            if parent_run_id is not None:
+                self._require_run(conn, parent_run_id)
+            conn.execute(
+                insert(runs).values(
+                    run_id=run_id,
+                    experiment_id=experiment_id,
+                    run_name=name,
+                    status=RunStatus.RUNNING.value,
+                    start_time=stamp,
+                    end_time=None,
+                    heartbeat_time=stamp,
+                    lifecycle_stage="active",
+                    user_id=user_id or self.actor,
+                    artifact_uri=artifact_uri or f"runs:/{run_id}",
+                    parent_run_id=parent_run_id,
+                )
+            )
+            if clean_tags:
+                conn.execute(
+                    insert(run_tags),
+                    [{"run_id": run_id, "key": k, "value": v} for k, v in clean_tags.items()],
+                )
+            edges = [("experiment", experiment_id, "contains", "run", run_id)]
+            if parent_run_id is not None:
+                edges.append(("run", parent_run_id, "parent_of", "run", run_id))
+            record_edges(conn, edges, at=stamp)
+            record_audit(
+                conn,
+                actor=self.actor,
+                action="run.create",
+                entity_kind="run",
+                entity_id=run_id,
+                payload={"experiment_id": experiment_id, "run_name": name, "tags": clean_tags},
+                at=stamp,
+            )
+
+        self._write(write)
+        return self.get_run(run_id)
+
+    def _require_run(self, conn: Connection, run_id: str, *, active: bool = False) -> Any:
+        check_id(run_id, kind="run id")
+        row = conn.execute(select(runs).where(runs.c.run_id == run_id)).first()
+        if row is None:
+            raise NotFound(
+                f"No run with id {run_id!r}.",
+                hint="List runs with `cycleml runs list`.",
+            )
+        if active and row.lifecycle_stage != "active":
+            raise InvalidState(
+                f"Run {run_id!r} is deleted; it cannot be changed.",
+                hint="Restore it first with `cycleml runs restore`.",
+            )
+        return row
+
+    def get_run(self, run_id: str) -> Run:
+        """Return one run with its latest metrics, params and tags."""
+        with self._read() as conn:
+            self._require_run(conn, run_id)
+        return self.get_runs([run_id])[0]
+
+    def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
+        """Return runs in the order given; unknown ids are left out."""
+        ids = list(dict.fromkeys(run_ids))
+        if not ids:
+            return []
+        infos: dict[str, RunInfo] = {}
+        data: dict[str, tuple[dict[str, float], dict[str, str], dict[str, str]]] = {
+            run_id: ({}, {}, {}) for run_id in ids
+        }
+        with self._read() as conn:
+            for chunk in _chunks(ids):
+                for row in conn.execute(select(runs).where(runs.c.run_id.in_(chunk))):
+                    infos[row.run_id] = _info_from_row(row)
+                for run_id, key, value, is_nan in conn.execute(
+                    select(
+                        latest_metrics.c.run_id,
+                        latest_metrics.c.key,
+                        latest_metrics.c.value,
+                        latest_metrics.c.is_nan,
+                    ).where(latest_metrics.c.run_id.in_(chunk))
+                ):
+                    data[run_id][0][key] = math.nan if is_nan else float(value)
+                for run_id, key, value in conn.execute(
+                    select(params.c.run_id, params.c.key, params.c.value).where(
+                        params.c.run_id.in_(chunk)
+                    )
+                ):
+                    data[run_id][1][key] = value
+                for run_id, key, value in conn.execute(
+                    select(run_tags.c.run_id, run_tags.c.key, run_tags.c.value).where(
+                        run_tags.c.run_id.in_(chunk)
+                    )
+                ):
+                    data[run_id][2][key] = value
+        return [
+            Run(
+                info=infos[run_id],
+                data=RunData(
+                    metrics=data[run_id][0], params=data[run_id][1], tags=data[run_id][2]
+                ),
+            )
+            for run_id in ids
+            if run_id in infos
+        ]
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        """Every logged point of one metric, ordered by step then timestamp."""
+        with self._read() as conn:
+            self._require_run(conn, run_id)
+            rows = conn.execute(
+                select(metrics.c.key, metrics.c.value, metrics.c.is_nan, metrics.c.step,
+                       metrics.c.timestamp)
+                .where(and_(metrics.c.run_id == run_id, metrics.c.key == key))
+                .order_by(metrics.c.step, metrics.c.timestamp, metrics.c.id)
+            ).all()
+        return [
+            Metric(k, math.nan if is_nan else float(v), int(step), int(ts))
+            for k, v, is_nan, step, ts in rows
+        ]
+
+    def count_metric_points(self, run_ids: Sequence[str] | None = None) -> int:
+        """How many metric points are stored (for some runs, or all)."""
+        from sqlalchemy import func
+
+        query = select(func.count()).select_from(metrics)
+        if run_ids is not None:
+            query = query.where(metrics.c.run_id.in_(list(run_ids)))
+        with self._read() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    # ---- logging ---------------------------------------------------------------------
+    def _latest_upsert(self, rows: list[dict[str, Any]]) -> Any:
+        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        stmt = dialect_insert(latest_metrics)
+        newer = (stmt.excluded.step > latest_metrics.c.step) | (
+            (stmt.excluded.step == latest_metrics.c.step)
+            & (stmt.excluded.timestamp >= latest_metrics.c.timestamp)
+        )
+        return stmt.on_conflict_do_update(
+            index_elements=[latest_metrics.c.run_id, latest_metrics.c.key],
+            set_={
+                "value": stmt.excluded.value,
+                "is_nan": stmt.excluded.is_nan,
+                "step": stmt.excluded.step,
+                "timestamp": stmt.excluded.timestamp,
+            },
+            where=newer,
+        )
+
+    def _tag_upsert(self) -> Any:
+        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        stmt = dialect_insert(run_tags)
+        return stmt.on_conflict_do_update(
+            index_elements=[run_tags.c.run_id, run_tags.c.key],
+            set_={"value": stmt.excluded.value},
+        )
+
+    def log_batch(
+        self,
+        run_id: str,
+        *,
+        metrics: Sequence[Metric] = (),
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Write metrics, params and tags of one run in a single transaction.
+
+        Params are immutable: logging a key again with the same value is a no-op, with a
+        different value it raises :class:`ParamConflict` and nothing of the batch is written.
+        """
+        points = [_check_metric(m) for m in metrics]
+        new_params = self._check_params(params or {})
+        new_tags = {check_key(k, "tag"): str(v) for k, v in (tags or {}).items()}
+        if not points and not new_params and not new_tags:
+            return
+        stamp = now_ms()
+
+        def write(conn: Connection) -> None:
+            self._require_run(conn, run_id, active=True)
+            if new_params:
+                self._insert_params(conn, run_id, new_params)
+            if new_tags:
+                conn.execute(
+                    self._tag_upsert(),
+                    [{"run_id": run_id, "key": k, "value": v} for k, v in new_tags.items()],
+                )
+            if points:
+                self._insert_metrics(conn, run_id, points)
+            conn.execute(update(runs).where(runs.c.run_id == run_id).values(heartbeat_time=stamp))
+            record_audit(
+                conn,
+                actor=self.actor,
+                action="run.log_batch",
+                entity_kind="run",
+                entity_id=run_id,
+                payload={
+                    "metric_points": len(points),
+                    "metric_keys": sorted({p.key for p in points}),
+                    "params": new_params,
+                    "tags": new_tags,
+                },
+                at=stamp,
+            )
+
+        self._write(write)
+
+    @staticmethod
+    def _check_params(given: Mapping[str, Any]) -> dict[str, str]:
+        clean: dict[str, str] = {}
+        for key, value in given.items():
+            text = str(value)
+            if len(text) > PARAM_VALUE_MAX:
+                raise InvalidInput(
+                    f"Param {key!r} is {len(text)} characters long; at most "
+                    f"{PARAM_VALUE_MAX} are allowed.",
+                    hint="Log long values as an artifact with log_text or log_dict instead.",
+                )
+            clean[check_key(key, "param")] = text
+        return clean
+
+    def _insert_params(self, conn: Connection, run_id: str, given: dict[str, str]) -> None:
+        existing = dict(
+            conn.execute(
+                select(params.c.key, params.c.value).where(
+                    and_(params.c.run_id == run_id, params.c.key.in_(list(given)))
+                )
+            ).all()
+        )
+        conflicts = {k: (existing[k], v) for k, v in given.items() if k in existing and existing[k] != v}
+        if conflicts:
+            listed = "; ".join(f"{k}: stored {old!r}, given {new!r}" for k, (old, new) in conflicts.items())
+            raise ParamConflict(
+                f"Params are immutable once logged, and run {run_id} already has other "
+                f"values for {listed}.",
+                hint="Log the new value under another key, or start a new run.",
+                details={"run_id": run_id, "conflicts": {k: list(v) for k, v in conflicts.items()}},
+            )
+        fresh = [{"run_id": run_id, "key": k, "value": v} for k, v in given.items() if k not in existing]
+        if fresh:
+            conn.execute(insert(params), fresh)
+
+    def _insert_metrics(self, conn: Connection, run_id: str, points: list[Metric]) -> None:
+        rows = []
+        latest: dict[str, Metric] = {}
+        for point in points:
+            is_nan = math.isnan(point.value)
+            rows.append(
+                {
+                    "run_id": run_id,
+                    "key": point.key,
+                    "value": None if is_nan else point.value,
+                    "is_nan": is_nan,
+                    "step": point.step,
+                    "timestamp": point.timestamp,
+                }
+            )
+            best = latest.get(point.key)
+            if best is None or (point.step, point.timestamp) >= (best.step, best.timestamp):
+                latest[point.key] = point
+        conn.execute(insert(metrics), rows)
+        conn.execute(
+            self._latest_upsert([]),
+            [
+                {
+                    "run_id": run_id,
+                    "key": m.key,
+                    "value": None if math.isnan(m.value) else m.value,
+                    "is_nan": math.isnan(m.value),
+                    "step": m.step,
+                    "timestamp": m.timestamp,
+                }
+                for m in latest.values()
+            ],
+        )
+
+    def delete_run_tag(self, run_id: str, key: str) -> None:
+        """Remove one tag from a run."""
+
+        def write(conn: Connection) -> None:
+            self._require_run(conn, run_id, active=True)
+            gone = conn.execute(
+                run_tags.delete().where(and_(run_tags.c.run_id == run_id, run_tags.c.key == key))
+            ).rowcount
+            if not gone:
+                raise NotFound(f"Run {run_id} has no tag {key!r}.")
+            record_audit(conn, actor=self.actor, action="run.delete_tag", entity_kind="run",
+                         entity_id=run_id, payload={"key": key})
+
+        self._write(write)
+
+    # ---- ending, deleting ------------------------------------------------------------
+    def update_run(
+        self,
+        run_id: str,
+        *,
+        status: str | None = None,
+        end_time: int | None = None,
+        error: str | None = None,
+        run_name: str | None = None,
+    ) -> RunInfo:
+        """Change a run's status (ending it when terminal), error text or name."""
+        new_status = RunStatus(status) if status is not None else None
+        stamp = now_ms()
+
+        def write(conn: Connection) -> None:
+            row = self._require_run(conn, run_id)
+            values: dict[str, Any] = {"heartbeat_time": stamp}
+            if new_status is not None:
+                values["status"] = new_status.value
+                if new_status.is_terminal:
+                    values["end_time"] = end_time if end_time is not None else stamp
+            if error is not None:
+                values["error"] = error
+            if run_name is not None:
+                values["run_name"] = run_name
+            conn.execute(update(runs).where(runs.c.run_id == run_id).values(**values))
+            record_audit(
+                conn,
+                actor=self.actor,
+                action="run.update",
+                entity_kind="run",
+                entity_id=run_id,
+                payload={"from_status": row.status, **{k: v for k, v in values.items() if k != "heartbeat_time"}},
+                at=stamp,
+            )
+
+        self._write(write)
+        return self.get_run(run_id).info
+
+    def _set_lifecycle(self, run_ids: Sequence[str], stage: str) -> int:
+        action = "run.delete" if stage == "deleted" else "run.restore"
+
+        def write(conn: Connection) -> int:
+            for run_id in run_ids:
+                self._require_run(conn, run_id)
+            changed = conn.execute(
+                update(runs)
+                .where(and_(runs.c.run_id.in_(list(run_ids)), runs.c.lifecycle_stage != stage))
+                .values(lifecycle_stage=stage)
+            ).rowcount
+            for run_id in run_ids:
+                record_audit(conn, actor=self.actor, action=action, entity_kind="run",
+                             entity_id=run_id, payload={})
+            return int(changed)
+
+        return self._write(write)
+
+    def delete_runs(self, run_ids: Sequence[str]) -> int:
+        """Mark runs deleted (soft delete, as MLflow); return how many changed."""
+        return self._set_lifecycle(run_ids, "deleted")
+
+    def restore_runs(self, run_ids: Sequence[str]) -> int:
+        """Bring back deleted runs; return how many changed."""
+        return self._set_lifecycle(run_ids, "active")
+
+    def find_stale_runs(self, *, older_than_ms: int) -> list[RunInfo]:
+        """RUNNING runs whose logger has not written for ``older_than_ms`` milliseconds."""
+        cutoff = now_ms() - older_than_ms
+        with self._read() as conn:
+            rows = conn.execute(
+                select(runs)
+                .where(and_(runs.c.status == RunStatus.RUNNING.value, runs.c.heartbeat_time < cutoff))
+                .order_by(runs.c.start_time)
+            ).all()
+        return [_info_from_row(row) for row in rows]
+
+    # ---- search ----------------------------------------------------------------------
+    def search_runs(
+        self,
+        *,
+        experiment_ids: Sequence[str],
+        filter_string: str = "",
+        order_by: Sequence[str] | None = None,
+        max_results: int = 1000,
+        page_token: str | None = None,
+        view: str = "active",
+    ) -> tuple[list[Run], str | None]:
+        """Search runs with MLflow's filter grammar; return one page and the next token."""
+        limit = check_max_results(max_results)
+        offset = decode_page_token(page_token)
+        stages = {"active": ("active",), "deleted": ("deleted",), "all": ("active", "deleted")}
+        if view not in stages:
+            raise InvalidInput(f"Invalid view {view!r}: expected active, deleted or all.")
+        query = build_run_search(
+            experiment_ids=list(experiment_ids),
+            filters=parse_filter(filter_string or ""),
+            order=parse_order_by(list(order_by) if order_by else None),
+            lifecycle_stages=stages[view],
+            limit=limit + 1,
+            offset=offset,
+        )
+        with self._read() as conn:
+            ids = [row[0] for row in conn.execute(query)]
+        more = len(ids) > limit
+        page = self.get_runs(ids[:limit])
+        return page, encode_page_token(offset + limit) if more else None
+
+    # ---- artifacts -------------------------------------------------------------------
+    def record_artifacts(self, run_id: str, entries: Sequence[ArtifactEntry]) -> None:
+        """Map logical artifact paths of a run to stored blobs (a path logged again moves)."""
+        if not entries:
+            return
+        stamp = now_ms()
+        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        stmt = dialect_insert(artifacts)
+        upsert = stmt.on_conflict_do_update(
+            index_elements=[artifacts.c.owner_kind, artifacts.c.owner_id, artifacts.c.path],
+            set_={"digest": stmt.excluded.digest, "size": stmt.excluded.size,
+                  "created_at": stmt.excluded.created_at},
+        )
+
+        def write(conn: Connection) -> None:
+            self._require_run(conn, run_id, active=True)
+            conn.execute(
+                upsert,
+                [
+                    {"owner_kind": "run", "owner_id": run_id, "path": e.path,
+                     "digest": e.digest, "size": e.size, "created_at": stamp}
+                    for e in entries
+                ],
+            )
+            record_audit(
+                conn,
+                actor=self.actor,
+                action="run.log_artifacts",
+                entity_kind="run",
+                entity_id=run_id,
+                payload={"files": {e.path: e.digest for e in entries}},
+                at=stamp,
+            )
+
+        self._write(write)
+
+    def list_artifacts(self, run_id: str, prefix: str = "") -> list[ArtifactEntry]:
+        """Artifacts of a run whose path is ``prefix`` or lies below it."""
+        with self._read() as conn:
+            self._require_run(conn, run_id)
+            query = select(artifacts.c.path, artifacts.c.digest, artifacts.c.size).where(
+                and_(artifacts.c.owner_kind == "run", artifacts.c.owner_id == run_id)
+            )
+            rows = conn.execute(query.order_by(artifacts.c.path)).all()
+        clean = prefix.strip("/")
+        return [
+            ArtifactEntry(path, digest, int(size))
+            for path, digest, size in rows
+            if not clean or path == clean or path.startswith(clean + "/")
+        ]

@@ -1,0 +1,260 @@
+"""Tables of the metadata store (SQLAlchemy Core).
+
+Alembic migrations in ``cycleml/store/migrations`` create exactly these tables; a test
+compares the migrated database with this metadata so the two never drift apart.
+Times are integer milliseconds since the epoch (as MLflow stores them).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+)
+
+__all__ = [
+    "ID_LEN",
+    "artifacts",
+    "audit_log",
+    "experiment_tags",
+    "experiments",
+    "latest_metrics",
+    "lineage_edges",
+    "metadata",
+    "metrics",
+    "model_aliases",
+    "model_version_tags",
+    "model_versions",
+    "params",
+    "registered_model_tags",
+    "registered_models",
+    "run_tags",
+    "runs",
+    "stage_transitions",
+]
+
+ID_LEN = 32
+NAME_LEN = 256
+KEY_LEN = 250
+
+# Integer primary keys must be INTEGER on SQLite to alias the rowid (autoincrement).
+AutoId = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("experiment_id", String(ID_LEN), primary_key=True),
+    Column("name", String(NAME_LEN), nullable=False, unique=True),
+    Column("artifact_location", Text, nullable=False),
+    Column("lifecycle_stage", String(16), nullable=False, default="active"),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("last_update_time", BigInteger, nullable=False),
+)
+
+experiment_tags = Table(
+    "experiment_tags",
+    metadata,
+    Column("experiment_id", String(ID_LEN), ForeignKey("experiments.experiment_id")),
+    Column("key", String(KEY_LEN), nullable=False),
+    Column("value", Text, nullable=False),
+    PrimaryKeyConstraint("experiment_id", "key"),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("run_id", String(ID_LEN), primary_key=True),
+    Column("experiment_id", String(ID_LEN), ForeignKey("experiments.experiment_id")),
+    Column("run_name", String(NAME_LEN), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("start_time", BigInteger, nullable=False),
+    Column("end_time", BigInteger, nullable=True),
+    # Refreshed by every write of the run's logger; stale RUNNING runs are found by it.
+    Column("heartbeat_time", BigInteger, nullable=False),
+    Column("lifecycle_stage", String(16), nullable=False, default="active"),
+    Column("user_id", String(NAME_LEN), nullable=False),
+    Column("artifact_uri", Text, nullable=False),
+    Column("parent_run_id", String(ID_LEN), nullable=True),
+    Column("error", Text, nullable=True),
+    Index(None, "experiment_id", "start_time"),
+    Index(None, "parent_run_id"),
+)
+
+params = Table(
+    "params",
+    metadata,
+    Column("run_id", String(ID_LEN), ForeignKey("runs.run_id")),
+    Column("key", String(KEY_LEN), nullable=False),
+    Column("value", Text, nullable=False),
+    PrimaryKeyConstraint("run_id", "key"),
+)
+
+run_tags = Table(
+    "run_tags",
+    metadata,
+    Column("run_id", String(ID_LEN), ForeignKey("runs.run_id")),
+    Column("key", String(KEY_LEN), nullable=False),
+    Column("value", Text, nullable=False),
+    PrimaryKeyConstraint("run_id", "key"),
+)
+
+# Full metric history: append-only, no primary key beyond the row id so bulk inserts stay cheap.
+metrics = Table(
+    "metrics",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("run_id", String(ID_LEN), nullable=False),
+    Column("key", String(KEY_LEN), nullable=False),
+    Column("value", Float, nullable=True),  # NULL stores NaN (PostgreSQL and SQLite agree)
+    Column("is_nan", Boolean, nullable=False, default=False),
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Index(None, "run_id", "key", "step"),
+)
+
+# The latest value of each metric per run, indexed for search and ordering.
+latest_metrics = Table(
+    "latest_metrics",
+    metadata,
+    Column("run_id", String(ID_LEN), ForeignKey("runs.run_id")),
+    Column("key", String(KEY_LEN), nullable=False),
+    Column("value", Float, nullable=True),
+    Column("is_nan", Boolean, nullable=False, default=False),
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    PrimaryKeyConstraint("run_id", "key"),
+    Index(None, "key", "value"),
+)
+
+# Files logged to a run (or any owner): logical path -> content-addressed blob.
+artifacts = Table(
+    "artifacts",
+    metadata,
+    Column("owner_kind", String(32), nullable=False),
+    Column("owner_id", String(ID_LEN), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("owner_kind", "owner_id", "path"),
+)
+
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("name", String(NAME_LEN), primary_key=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("last_updated_time", BigInteger, nullable=False),
+)
+
+registered_model_tags = Table(
+    "registered_model_tags",
+    metadata,
+    Column("name", String(NAME_LEN), ForeignKey("registered_models.name")),
+    Column("key", String(KEY_LEN), nullable=False),
+    Column("value", Text, nullable=False),
+    PrimaryKeyConstraint("name", "key"),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("name", String(NAME_LEN), ForeignKey("registered_models.name")),
+    Column("version", Integer, nullable=False),
+    Column("model_version_id", String(ID_LEN), nullable=False, unique=True),
+    Column("run_id", String(ID_LEN), nullable=True),
+    Column("source", Text, nullable=False),
+    Column("current_stage", String(16), nullable=False, default="None"),
+    Column("description", Text, nullable=False, default=""),
+    Column("metrics", JSON, nullable=False),
+    # Filled by the serving stage: input/output schema of the packaged model.
+    Column("signature", JSON, nullable=True),
+    Column("user_id", String(NAME_LEN), nullable=False),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("last_updated_time", BigInteger, nullable=False),
+    PrimaryKeyConstraint("name", "version"),
+)
+
+model_version_tags = Table(
+    "model_version_tags",
+    metadata,
+    Column("name", String(NAME_LEN), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("key", String(KEY_LEN), nullable=False),
+    Column("value", Text, nullable=False),
+    PrimaryKeyConstraint("name", "version", "key"),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("name", String(NAME_LEN), ForeignKey("registered_models.name")),
+    Column("alias", String(NAME_LEN), nullable=False),
+    Column("version", Integer, nullable=False),
+    PrimaryKeyConstraint("name", "alias"),
+)
+
+stage_transitions = Table(
+    "stage_transitions",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("name", String(NAME_LEN), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("from_stage", String(16), nullable=False),
+    Column("to_stage", String(16), nullable=False),
+    Column("actor", String(NAME_LEN), nullable=False),
+    Column("time", BigInteger, nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Column("forced", Boolean, nullable=False, default=False),
+    Index(None, "name", "version"),
+)
+
+lineage_edges = Table(
+    "lineage_edges",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("src_kind", String(32), nullable=False),
+    Column("src_id", String(NAME_LEN), nullable=False),
+    Column("relation", String(64), nullable=False),
+    Column("dst_kind", String(32), nullable=False),
+    Column("dst_id", String(NAME_LEN), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index(None, "src_kind", "src_id"),
+    Index(None, "dst_kind", "dst_id"),
+)
+
+# Append-only: database triggers (see the initial migration) refuse UPDATE and DELETE.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("time", BigInteger, nullable=False),
+    Column("actor", String(NAME_LEN), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("entity_kind", String(32), nullable=False),
+    Column("entity_id", String(NAME_LEN), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Index(None, "time"),
+    Index(None, "entity_kind", "entity_id"),
+)

@@ -1,0 +1,80 @@
+"""cycleml URIs: ``runs:/<run_id>/<path>``, ``models:/<name>/<version>``, ``models:/<name>@<alias>``.
+
+Parsing is strict: a malformed URI is an :class:`~cycleml.errors.InvalidInput` that shows
+the accepted forms.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from cycleml.errors import InvalidInput
+
+__all__ = ["ModelUri", "RunUri", "parse_uri"]
+
+_FORMS = (
+    "runs:/<run_id>[/<path>], models:/<name>/<version>, models:/<name>/latest, "
+    "models:/<name>/<stage> or models:/<name>@<alias>"
+)
+_RUN_RE = re.compile(r"^runs:/(?P<run_id>[0-9a-f]{32})(?:/(?P<path>.*))?$")
+_MODEL_ALIAS_RE = re.compile(r"^models:/(?P<name>[^/@]+)@(?P<alias>[^/@]+)$")
+_MODEL_VERSION_RE = re.compile(r"^models:/(?P<name>[^/@]+)/(?P<ref>[^/@]+)$")
+
+
+@dataclass(frozen=True)
+class RunUri:
+    """``runs:/<run_id>/<path>``: files logged to a run (``path`` may be empty)."""
+
+    run_id: str
+    path: str = ""
+
+
+@dataclass(frozen=True)
+class ModelUri:
+    """``models:/<name>/<version|latest|stage>`` or ``models:/<name>@<alias>``."""
+
+    name: str
+    version: int | None = None
+    alias: str | None = None
+    stage: str | None = None
+    latest: bool = False
+
+
+def parse_uri(uri: str) -> RunUri | ModelUri:
+    """Parse a ``runs:/`` or ``models:/`` URI.
+
+    Raises:
+        InvalidInput: The text is not one of the accepted forms.
+    """
+
+    def bad(why: str) -> InvalidInput:
+        return InvalidInput(
+            f"Invalid URI {uri!r}: {why}.",
+            hint=f"Use one of {_FORMS}.",
+            details={"uri": uri},
+        )
+
+    if not isinstance(uri, str) or not uri:
+        raise bad("it is empty")
+    if uri.startswith("runs:/"):
+        match = _RUN_RE.match(uri)
+        if match is None:
+            raise bad("the run id must be 32 lowercase hex characters")
+        return RunUri(run_id=match["run_id"], path=(match["path"] or "").strip("/"))
+    if uri.startswith("models:/"):
+        alias = _MODEL_ALIAS_RE.match(uri)
+        if alias:
+            return ModelUri(name=alias["name"], alias=alias["alias"])
+        match = _MODEL_VERSION_RE.match(uri)
+        if match is None:
+            raise bad("expected a model name followed by /<version> or @<alias>")
+        ref = match["ref"]
+        if ref.isdigit():
+            if int(ref) < 1:
+                raise bad("model versions start at 1")
+            return ModelUri(name=match["name"], version=int(ref))
+        if ref.lower() == "latest":
+            return ModelUri(name=match["name"], latest=True)
+        return ModelUri(name=match["name"], stage=ref)
+    raise bad("unknown scheme")

@@ -1,0 +1,390 @@
+"""`TrackingClient`: the explicit, stateless tracking API (MLflow's ``MlflowClient``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, overload
+
+from cycleml.errors import InvalidInput, NotFound
+from cycleml.settings import Settings, resolve_settings
+from cycleml.store import (
+    ArtifactEntry,
+    ArtifactStore,
+    Experiment,
+    Metric,
+    Run,
+    SqlMetadataStore,
+    now_ms,
+    open_artifact_store,
+    open_metadata_store,
+    safe_relpath,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["DEFAULT_EXPERIMENT", "TrackingClient", "runs_to_frame"]
+
+#: Runs started without an experiment go here.
+DEFAULT_EXPERIMENT = "Default"
+
+
+class TrackingClient:
+    """Create and query experiments and runs, log to them, and store their artifacts.
+
+    Every method names the run or experiment it acts on; for the implicit "active run"
+    style use the module-level functions (``cycleml.start_run`` ...).
+
+    Args:
+        settings: Resolved settings; default: :func:`cycleml.settings.resolve_settings`.
+        store: An open metadata store to use instead of opening one from settings.
+        artifacts: An open artifact store to use instead of opening one from settings.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        store: SqlMetadataStore | None = None,
+        artifacts: ArtifactStore | None = None,
+    ) -> None:
+        self.settings = settings or resolve_settings()
+        if self.settings.tracking_uri.startswith(("http://", "https://")):
+            raise InvalidInput(
+                f"Tracking URI {self.settings.tracking_uri!r} names a server; the REST "
+                "client arrives with `cycleml server`.",
+                hint="Set CYCLEML_TRACKING_URI to a database URI for now.",
+            )
+        self.store = store or open_metadata_store(self.settings)
+        self.artifacts = artifacts or open_artifact_store(self.settings.artifact_uri)
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.store.close()
+
+    # ---- experiments -----------------------------------------------------------------
+    def create_experiment(self, name: str, *, tags: Mapping[str, str] | None = None) -> str:
+        """Create an experiment and return its id."""
+        return self.store.create_experiment(
+            name, artifact_location=self.artifacts.uri, tags=tags
+        ).experiment_id
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        """Return an experiment by id."""
+        return self.store.get_experiment(experiment_id)
+
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        """Return an experiment by name, or ``None``."""
+        return self.store.get_experiment_by_name(name)
+
+    def get_or_create_experiment(self, name: str) -> Experiment:
+        """Return the active experiment with this name, creating it when missing."""
+        found = self.store.get_experiment_by_name(name)
+        if found is None:
+            return self.store.get_experiment(self.create_experiment(name))
+        if found.lifecycle_stage != "active":
+            raise InvalidInput(
+                f"Experiment {name!r} is deleted.",
+                hint=f"Restore it with `cycleml experiments restore {name}` or use another name.",
+            )
+        return found
+
+    def list_experiments(self, *, view: str = "active") -> list[Experiment]:
+        """List experiments (``active``, ``deleted`` or ``all``)."""
+        return self.store.list_experiments(view=view)
+
+    def rename_experiment(self, experiment_id: str, new_name: str) -> Experiment:
+        """Rename an experiment."""
+        return self.store.rename_experiment(experiment_id, new_name)
+
+    def delete_experiment(self, experiment_id: str) -> Experiment:
+        """Soft-delete an experiment."""
+        return self.store.delete_experiment(experiment_id)
+
+    def restore_experiment(self, experiment_id: str) -> Experiment:
+        """Restore a deleted experiment."""
+        return self.store.restore_experiment(experiment_id)
+
+    # ---- runs ------------------------------------------------------------------------
+    def create_run(
+        self,
+        experiment_id: str,
+        *,
+        run_name: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        parent_run_id: str | None = None,
+    ) -> Run:
+        """Create a RUNNING run."""
+        return self.store.create_run(
+            experiment_id=experiment_id,
+            run_name=run_name,
+            tags=tags,
+            parent_run_id=parent_run_id,
+        )
+
+    def get_run(self, run_id: str) -> Run:
+        """Return a run with its latest metrics, params and tags."""
+        return self.store.get_run(run_id)
+
+    def log_batch(
+        self,
+        run_id: str,
+        *,
+        metrics: Sequence[Metric] = (),
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Write metrics, params and tags of a run in one transaction."""
+        self.store.log_batch(run_id, metrics=metrics, params=params, tags=tags)
+
+    def log_metric(
+        self, run_id: str, key: str, value: float, *, step: int = 0, timestamp: int | None = None
+    ) -> None:
+        """Write one metric point now (unbuffered)."""
+        point = Metric(key, value, step, timestamp if timestamp is not None else now_ms())
+        self.store.log_batch(run_id, metrics=[point])
+
+    def log_param(self, run_id: str, key: str, value: Any) -> None:
+        """Write one param; a different value for an existing key raises ParamConflict."""
+        self.store.log_batch(run_id, params={key: value})
+
+    def set_tag(self, run_id: str, key: str, value: Any) -> None:
+        """Set one tag (tags, unlike params, may change)."""
+        self.store.log_batch(run_id, tags={key: value})
+
+    def set_terminated(self, run_id: str, status: str = "FINISHED", *, error: str | None = None) -> None:
+        """End a run with a terminal status."""
+        self.store.update_run(run_id, status=status, error=error)
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        """All points of one metric of a run."""
+        return self.store.get_metric_history(run_id, key)
+
+    def delete_run(self, run_id: str) -> None:
+        """Soft-delete a run."""
+        self.store.delete_runs([run_id])
+
+    def restore_run(self, run_id: str) -> None:
+        """Restore a deleted run."""
+        self.store.restore_runs([run_id])
+
+    # ---- search ----------------------------------------------------------------------
+    def _experiment_ids(
+        self, experiment_ids: Sequence[str] | None, experiment_names: Sequence[str] | None
+    ) -> list[str]:
+        ids = list(experiment_ids or [])
+        for name in experiment_names or []:
+            found = self.store.get_experiment_by_name(name)
+            if found is None:
+                raise NotFound(
+                    f"No experiment named {name!r}.",
+                    hint="List experiments with `cycleml experiments list`.",
+                )
+            ids.append(found.experiment_id)
+        if not ids and experiment_ids is None and experiment_names is None:
+            ids = [e.experiment_id for e in self.store.list_experiments()]
+        return ids
+
+    @overload
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str] | None = None,
+        filter_string: str = "",
+        order_by: Sequence[str] | None = None,
+        max_results: int = 1000,
+        page_token: str | None = None,
+        experiment_names: Sequence[str] | None = None,
+        output: Literal["list"] = "list",
+        view: str = "active",
+    ) -> list[Run]: ...
+
+    @overload
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str] | None = None,
+        filter_string: str = "",
+        order_by: Sequence[str] | None = None,
+        max_results: int = 1000,
+        page_token: str | None = None,
+        experiment_names: Sequence[str] | None = None,
+        *,
+        output: Literal["pandas"],
+        view: str = "active",
+    ) -> pd.DataFrame: ...
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str] | None = None,
+        filter_string: str = "",
+        order_by: Sequence[str] | None = None,
+        max_results: int = 1000,
+        page_token: str | None = None,
+        experiment_names: Sequence[str] | None = None,
+        output: Literal["list", "pandas"] = "list",
+        view: str = "active",
+    ) -> list[Run] | pd.DataFrame:
+        """Search runs with MLflow's filter grammar.
+
+        Args:
+            experiment_ids: Experiments to search; ``None`` with no names: all active ones.
+            filter_string: e.g. ``"metrics.auc > 0.8 and params.model = 'rf'"``.
+            order_by: e.g. ``["metrics.auc DESC"]``; default newest first.
+            max_results: Page size (1-50,000).
+            page_token: Continue a previous search (see :meth:`search_runs_page`).
+            experiment_names: Experiments to search, by name.
+            output: ``"list"`` of :class:`Run`, or ``"pandas"`` for a DataFrame with
+                MLflow's columns (``run_id``, ``status``, ``metrics.<k>`` ...).
+            view: ``active``, ``deleted`` or ``all`` runs.
+        """
+        if output not in ("list", "pandas"):
+            raise InvalidInput(f"Invalid output {output!r}: expected 'list' or 'pandas'.")
+        found, _ = self.search_runs_page(
+            experiment_ids=experiment_ids,
+            filter_string=filter_string,
+            order_by=order_by,
+            max_results=max_results,
+            page_token=page_token,
+            experiment_names=experiment_names,
+            view=view,
+        )
+        return runs_to_frame(found) if output == "pandas" else found
+
+    def search_runs_page(
+        self,
+        *,
+        experiment_ids: Sequence[str] | None = None,
+        filter_string: str = "",
+        order_by: Sequence[str] | None = None,
+        max_results: int = 1000,
+        page_token: str | None = None,
+        experiment_names: Sequence[str] | None = None,
+        view: str = "active",
+    ) -> tuple[list[Run], str | None]:
+        """One page of :meth:`search_runs` and the token of the next page (or ``None``)."""
+        return self.store.search_runs(
+            experiment_ids=self._experiment_ids(experiment_ids, experiment_names),
+            filter_string=filter_string,
+            order_by=order_by,
+            max_results=max_results,
+            page_token=page_token,
+            view=view,
+        )
+
+    # ---- artifacts -------------------------------------------------------------------
+    def log_artifact(
+        self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> ArtifactEntry:
+        """Store one local file under ``artifact_path/<file name>`` of the run."""
+        source = Path(local_path)
+        if not source.is_file():
+            raise InvalidInput(
+                f"Cannot log artifact {str(source)!r}: no such file.",
+                hint="Pass the path of an existing file; use log_artifacts for a folder.",
+            )
+        logical = safe_relpath(f"{artifact_path.strip('/')}/{source.name}" if artifact_path else source.name)
+        blob = self.artifacts.put_file(source)
+        entry = ArtifactEntry(logical, blob.digest, blob.size)
+        self.store.record_artifacts(run_id, [entry])
+        return entry
+
+    def log_artifacts(
+        self, run_id: str, local_dir: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> list[ArtifactEntry]:
+        """Store every file below a local folder, keeping relative paths."""
+        root = Path(local_dir)
+        if not root.is_dir():
+            raise InvalidInput(f"Cannot log artifacts from {str(root)!r}: no such folder.")
+        prefix = safe_relpath(artifact_path) + "/" if artifact_path else ""
+        entries = []
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            blob = self.artifacts.put_file(path)
+            logical = safe_relpath(prefix + path.relative_to(root).as_posix())
+            entries.append(ArtifactEntry(logical, blob.digest, blob.size))
+        self.store.record_artifacts(run_id, entries)
+        return entries
+
+    def log_bytes(self, run_id: str, data: bytes, artifact_file: str) -> ArtifactEntry:
+        """Store bytes as one artifact file of the run."""
+        logical = safe_relpath(artifact_file)
+        blob = self.artifacts.put_bytes(data)
+        entry = ArtifactEntry(logical, blob.digest, blob.size)
+        self.store.record_artifacts(run_id, [entry])
+        return entry
+
+    def log_text(self, run_id: str, text: str, artifact_file: str) -> ArtifactEntry:
+        """Store text (UTF-8) as one artifact file."""
+        return self.log_bytes(run_id, text.encode("utf-8"), artifact_file)
+
+    def log_dict(self, run_id: str, dictionary: Mapping[str, Any], artifact_file: str) -> ArtifactEntry:
+        """Store a dict as JSON, or as YAML when the file name ends in .yaml/.yml."""
+        if artifact_file.endswith((".yaml", ".yml")):
+            import yaml
+
+            text = yaml.safe_dump(dict(dictionary), sort_keys=False)
+        else:
+            text = json.dumps(dictionary, indent=2, default=str)
+        return self.log_text(run_id, text, artifact_file)
+
+    def list_artifacts(self, run_id: str, path: str = "") -> list[ArtifactEntry]:
+        """Files logged to a run at or below ``path``."""
+        return self.store.list_artifacts(run_id, path)
+
+    def download_artifacts(
+        self, uri_or_run_id: str, path: str = "", dst_path: str | os.PathLike[str] | None = None
+    ) -> Path:
+        """Copy artifacts to a local folder; return the local path of what was asked for.
+
+        ``uri_or_run_id`` is a run id (with ``path``), or a ``runs:/`` / ``models:/`` URI.
+        """
+        uri = uri_or_run_id
+        if not uri.startswith(("runs:/", "models:/")):
+            uri = f"runs:/{uri_or_run_id}/{path}".rstrip("/")
+        location = self.store.resolve_artifact_uri(uri)
+        if not location.entries:
+            raise NotFound(f"Nothing is stored at {uri!r}.")
+        target = Path(dst_path) if dst_path is not None else Path(tempfile.mkdtemp(prefix="cycleml-"))
+        for entry in location.entries:
+            self.artifacts.download(entry.digest, target / entry.path)
+        return target / location.path if location.path else target
+
+    def read_artifact(self, run_id: str, path: str) -> bytes:
+        """Return the bytes of one artifact file."""
+        clean = safe_relpath(path)
+        for entry in self.store.list_artifacts(run_id, clean):
+            if entry.path == clean:
+                return self.artifacts.get_bytes(entry.digest)
+        raise NotFound(f"Run {run_id} has no artifact file {clean!r}.")
+
+
+def runs_to_frame(found: Sequence[Run]) -> pd.DataFrame:
+    """Runs as a DataFrame with MLflow's ``search_runs`` column names."""
+    import pandas as pd
+
+    records = []
+    for run in found:
+        info = run.info
+        record: dict[str, Any] = {
+            "run_id": info.run_id,
+            "experiment_id": info.experiment_id,
+            "run_name": info.run_name,
+            "status": info.status,
+            "artifact_uri": info.artifact_uri,
+            "start_time": pd.to_datetime(info.start_time, unit="ms", utc=True),
+            "end_time": pd.to_datetime(info.end_time, unit="ms", utc=True)
+            if info.end_time is not None
+            else pd.NaT,
+        }
+        record.update({f"metrics.{k}": v for k, v in run.data.metrics.items()})
+        record.update({f"params.{k}": v for k, v in run.data.params.items()})
+        record.update({f"tags.{k}": v for k, v in run.data.tags.items()})
+        records.append(record)
+    base = ["run_id", "experiment_id", "run_name", "status", "artifact_uri", "start_time", "end_time"]
+    frame = pd.DataFrame.from_records(records)
+    if frame.empty:
+        return pd.DataFrame(columns=base)
+    extra = sorted(c for c in frame.columns if c not in base)
+    return frame[base + extra]

@@ -1,0 +1,97 @@
+"""Shared fixtures: every store test runs on SQLite and on the machine's PostgreSQL.
+
+PostgreSQL comes from ``CYCLEML_TEST_POSTGRES_URI`` (default: the local server, user
+postgres, trust auth). When it is unreachable the PostgreSQL cases skip, except when
+``CI=true``: then they fail, so CI never passes without them.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from cycleml.settings import Settings
+from cycleml.store import SqlMetadataStore
+from cycleml.store._schema import metadata as schema
+
+POSTGRES_ADMIN_URI = os.environ.get(
+    "CYCLEML_TEST_POSTGRES_URI", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+IN_CI = os.environ.get("CI", "").lower() == "true"
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def _unavailable(reason: str) -> None:
+    if IN_CI:
+        pytest.fail(f"PostgreSQL is required in CI but unavailable: {reason}")
+    pytest.skip(f"PostgreSQL unavailable: {reason}")
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped afterwards."""
+    name = f"cycleml_test_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = create_engine(POSTGRES_ADMIN_URI, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        _unavailable(str(exc).splitlines()[0])
+    uri = make_url(POSTGRES_ADMIN_URI).set(database=name).render_as_string(hide_password=False)
+    yield uri
+    with admin.connect() as conn:
+        conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = :name AND pid <> pg_backend_pid()"
+            ),
+            {"name": name},
+        )
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+    admin.dispose()
+
+
+def _truncate_postgres(uri: str) -> None:
+    engine = create_engine(uri)
+    tables = ", ".join(f'"{table.name}"' for table in schema.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def metadata_uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A metadata store URI with an empty schema, once per backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'metadata.db'}"
+        return
+    uri: str = request.getfixturevalue("postgres_database")
+    SqlMetadataStore(uri, actor="setup").close()  # migrate once, then empty the tables
+    _truncate_postgres(uri)
+    yield uri
+
+
+@pytest.fixture
+def settings(metadata_uri: str, tmp_path: Path) -> Settings:
+    """Settings for a project in ``tmp_path`` on the parametrized metadata store."""
+    return Settings(
+        home=tmp_path,
+        metadata_uri=metadata_uri,
+        artifact_uri=(tmp_path / "artifacts").as_uri(),
+        tracking_uri=metadata_uri,
+        actor="tester",
+    )
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[SqlMetadataStore]:
+    """An open metadata store (SQLite and PostgreSQL)."""
+    opened = SqlMetadataStore(settings.metadata_uri, actor=settings.actor)
+    yield opened
+    opened.close()
