@@ -51,7 +51,9 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "Where tracking goes: a database URI, or http(s)://host:port for a cycleml server.",
     ),
     EnvVar("CYCLEML_ACTOR", "actor", "Name recorded in the audit log; default: the OS user."),
-    EnvVar("CYCLEML_EXPERIMENT_NAME", "experiment_name", "Experiment for runs started without one."),
+    EnvVar(
+        "CYCLEML_EXPERIMENT_NAME", "experiment_name", "Experiment for runs started without one."
+    ),
 )
 
 

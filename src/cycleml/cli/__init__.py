@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -64,16 +63,24 @@ def _print_error(error: CycleMLError) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``cycleml`` command; exits with the command's status."""
     try:
-        app(args=list(argv) if argv is not None else None, standalone_mode=False)
+        result = app(args=list(argv) if argv is not None else None, standalone_mode=False)
     except CycleMLError as error:
         _print_error(error)
         sys.exit(1)
-    except click.exceptions.Exit as done:
-        sys.exit(done.exit_code)
-    except click.ClickException as usage:
-        usage.show()
-        sys.exit(usage.exit_code)
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except KeyboardInterrupt:
         Console(stderr=True).print("Aborted.")
         sys.exit(130)
-    sys.exit(0)
+    except Exception as error:
+        # Typer's parser errors (usage, Exit, Abort) follow click's protocol: an exit code,
+        # and usage errors know how to show themselves.
+        code = getattr(error, "exit_code", None)
+        if not isinstance(code, int):
+            raise
+        if type(error).__name__ == "Abort":
+            Console(stderr=True).print("Aborted.")
+            sys.exit(130)
+        show = getattr(error, "show", None)
+        if callable(show):
+            show()
+        sys.exit(code)
+    sys.exit(result if isinstance(result, int) else 0)

@@ -24,8 +24,8 @@ __all__ = [
     "emit_json",
     "format_ms",
     "make_table",
-    "parse_since",
     "parse_duration_ms",
+    "parse_since",
     "state",
 ]
 

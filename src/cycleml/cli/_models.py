@@ -156,7 +156,9 @@ def models_promote(
     ctx: typer.Context,
     name: str,
     version: int,
-    to: Annotated[str, typer.Option("--to", help="Staging, Production, Archived or None.")] = "Production",
+    to: Annotated[
+        str, typer.Option("--to", help="Staging, Production, Archived or None.")
+    ] = "Production",
     reason: Annotated[str, typer.Option(help="Why; kept in the stage history.")] = "",
     force: Annotated[
         bool, typer.Option("--force", help="Override failing gates (recorded in the audit log).")

@@ -31,7 +31,9 @@ def init(
     """Write a commented cycleml.yaml and the .cycleml/ state folder."""
     path = init_project(directory, name=name, task=task, force=force)
     console().print(f"Wrote [bold]{path}[/] and {path.parent / '.cycleml'}/.")
-    console().print("Edit the problem and metrics sections, then track runs with cycleml.start_run().")
+    console().print(
+        "Edit the problem and metrics sections, then track runs with cycleml.start_run()."
+    )
 
 
 def _node_ref(text: str) -> tuple[str, str]:
@@ -56,7 +58,10 @@ def _node_ref(text: str) -> tuple[str, str]:
 
 def lineage(
     ctx: typer.Context,
-    uri: Annotated[str, typer.Argument(help="runs:/<id>, models:/<name>/<v>, models:/<name>@<alias>, <kind>:<id>")],
+    uri: Annotated[
+        str,
+        typer.Argument(help="runs:/<id>, models:/<name>/<v>, models:/<name>@<alias>, <kind>:<id>"),
+    ],
     direction: Annotated[str, typer.Option(help="upstream, downstream or both.")] = "both",
     depth: Annotated[int, typer.Option(help="How many hops to follow.")] = 20,
     as_json: JsonFlag = False,
@@ -88,7 +93,11 @@ def lineage(
 
 
 def _grow(
-    branch: Tree, node: tuple[str, str], edges: list[LineageEdge], *, upstream: bool,
+    branch: Tree,
+    node: tuple[str, str],
+    edges: list[LineageEdge],
+    *,
+    upstream: bool,
     seen: set[tuple[str, str]],
 ) -> None:
     for edge in edges:
@@ -97,14 +106,20 @@ def _grow(
         if here != node or there in seen:
             continue
         seen.add(there)
-        child = branch.add(f"{edge.relation} {'<-' if upstream else '->'} [bold]{there[0]}[/] {there[1]}")
+        child = branch.add(
+            f"{edge.relation} {'<-' if upstream else '->'} [bold]{there[0]}[/] {there[1]}"
+        )
         _grow(child, there, edges, upstream=upstream, seen=seen)
 
 
 def audit(
     ctx: typer.Context,
-    since: Annotated[str | None, typer.Option(help="A duration back (2h, 7d) or an ISO date.")] = None,
-    entity: Annotated[str | None, typer.Option(help="Only this entity kind (run, model ...).")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="A duration back (2h, 7d) or an ISO date.")
+    ] = None,
+    entity: Annotated[
+        str | None, typer.Option(help="Only this entity kind (run, model ...).")
+    ] = None,
     entity_id: Annotated[str | None, typer.Option(help="Only this entity id.")] = None,
     action: Annotated[str | None, typer.Option(help="Only this action, e.g. run.create.")] = None,
     limit: Annotated[int, typer.Option(help="How many rows at most.")] = 200,

@@ -66,7 +66,10 @@ def experiments_list(
         make_table(
             "Experiments",
             ["name", "id", "stage", "created"],
-            [(e.name, e.experiment_id, e.lifecycle_stage, format_ms(e.creation_time)) for e in found],
+            [
+                (e.name, e.experiment_id, e.lifecycle_stage, format_ms(e.creation_time))
+                for e in found
+            ],
         )
     )
 
@@ -114,7 +117,7 @@ def runs_list(
         list[str] | None, typer.Option("--experiment", "-e", help="Experiment name (repeatable).")
     ] = None,
     filter_string: Annotated[
-        str, typer.Option("--filter", "-f", help="MLflow filter, e.g. \"metrics.auc > 0.8\".")
+        str, typer.Option("--filter", "-f", help='MLflow filter, e.g. "metrics.auc > 0.8".')
     ] = "",
     order_by: Annotated[
         list[str] | None, typer.Option("--order-by", help="e.g. 'metrics.auc DESC' (repeatable).")
@@ -221,14 +224,12 @@ def runs_compare(
         emit_json(
             {
                 "runs": [run.info.run_id for run in found],
-                "rows": {name: cells for name, cells in rows},
+                "rows": dict(rows),
                 "differs": [name for name, cells in rows if len(set(cells)) > 1],
             }
         )
         return
-    table_rows = [
-        (("* " if len(set(cells)) > 1 else "  ") + name, *cells) for name, cells in rows
-    ]
+    table_rows = [(("* " if len(set(cells)) > 1 else "  ") + name, *cells) for name, cells in rows]
     headers = ["key (* differs)", *(f"{run.info.run_name}\n{run.info.run_id[:8]}" for run in found)]
     console().print(make_table("Run comparison", headers, table_rows))
 
@@ -279,7 +280,9 @@ def runs_mark_stale(
     verb = "Would mark" if dry_run else "Marked"
     console().print(f"{verb} {len(stale)} stale run(s) FAILED.")
     for info in stale:
-        console().print(f"  {info.run_id}  {info.run_name}  last write {format_ms(info.heartbeat_time)}")
+        console().print(
+            f"  {info.run_id}  {info.run_name}  last write {format_ms(info.heartbeat_time)}"
+        )
 
 
 def run_summary(run: Run) -> str:

@@ -97,7 +97,9 @@ def _validation_metrics(spec: ProjectSpec, model: Any, X: Any, y: Any) -> dict[s
     }
 
 
-def run_demo(directory: str | Path, *, fresh: bool = False, console: Console | None = None) -> DemoResult:
+def run_demo(
+    directory: str | Path, *, fresh: bool = False, console: Console | None = None
+) -> DemoResult:
     """Run the lifecycle demo in ``directory`` and print where everything is."""
     from sklearn.datasets import load_breast_cancer
     from sklearn.model_selection import train_test_split
@@ -115,10 +117,14 @@ def run_demo(directory: str | Path, *, fresh: bool = False, console: Console | N
     spec = load_spec(home / PROJECT_FILE)
     settings = resolve_settings(home=home, storage=spec.storage.as_mapping())
     out.rule("[bold]cycleml demo[/]")
-    out.print(f"1. Problem defined in [bold]{home / PROJECT_FILE}[/]: {spec.problem.task if spec.problem else ''} "
-              f"classification, gates: " + ", ".join(
-                  f"{m.name} {'>=' if m.direction == 'maximize' else '<='} {m.threshold}"
-                  for m in spec.metrics_for("deploy")))
+    task_kind = spec.problem.task if spec.problem else ""
+    out.print(
+        f"1. Problem defined in [bold]{home / PROJECT_FILE}[/]: {task_kind} classification, gates: "
+        + ", ".join(
+            f"{m.name} {'>=' if m.direction == 'maximize' else '<='} {m.threshold}"
+            for m in spec.metrics_for("deploy")
+        )
+    )
 
     data = load_breast_cancer(as_frame=True)
     features = data.frame.drop(columns=["target"])
@@ -126,8 +132,10 @@ def run_demo(directory: str | Path, *, fresh: bool = False, console: Console | N
     X_train, X_val, y_train, y_val = train_test_split(
         features, malignant, test_size=0.25, stratify=malignant, random_state=42
     )
-    out.print(f"2. Data: {len(features)} tumours x {features.shape[1]} features "
-              f"({int(malignant.sum())} malignant); {len(X_train)} train / {len(X_val)} validation.")
+    out.print(
+        f"2. Data: {len(features)} tumours x {features.shape[1]} features "
+        f"({int(malignant.sum())} malignant); {len(X_train)} train / {len(X_val)} validation."
+    )
 
     tracker = Tracker(settings)
     result = DemoResult(home=home, experiment_id=tracker.set_experiment(EXPERIMENT).experiment_id)
@@ -152,16 +160,19 @@ def run_demo(directory: str | Path, *, fresh: bool = False, console: Console | N
         experiment_ids=[result.experiment_id], order_by=["metrics.roc_auc DESC"]
     )
     out.print(f"3. Trained {len(ranked)} models under tracking (experiment '{EXPERIMENT}'):")
-    for run in ranked:
-        m = run.data.metrics
-        out.print(f"   {run.info.run_name:<16} roc_auc={m.get('roc_auc', float('nan')):.4f} "
-                  f"f1={m.get('f1', float('nan')):.4f} log_loss={m.get('log_loss', float('nan')):.4f}")
+    for ranked_run in ranked:
+        m = ranked_run.data.metrics
+        out.print(
+            f"   {ranked_run.info.run_name:<16} roc_auc={m.get('roc_auc', float('nan')):.4f} "
+            f"f1={m.get('f1', float('nan')):.4f} log_loss={m.get('log_loss', float('nan')):.4f}"
+        )
     best = ranked[0]
     result.best_run_id = best.info.run_id
 
     registry = ModelRegistry(settings, store=tracker.client.store, spec=spec)
     weak = registry.register_model(
-        f"runs:/{result.run_ids['baseline-dummy']}/model", MODEL_NAME,
+        f"runs:/{result.run_ids['baseline-dummy']}/model",
+        MODEL_NAME,
         description="majority-class baseline",
     )
     try:
@@ -170,16 +181,24 @@ def run_demo(directory: str | Path, *, fresh: bool = False, console: Console | N
         result.refused = refusal.message
         out.print(f"4. Gate refused the baseline ({weak.uri}): [red]{refusal.message}[/]")
     version = registry.register_model(
-        f"runs:/{best.info.run_id}/model", MODEL_NAME,
+        f"runs:/{best.info.run_id}/model",
+        MODEL_NAME,
         description=f"best of {len(ranked)} candidates by validation roc_auc",
     )
     registry.promote(MODEL_NAME, version.version, to="Staging", reason="best validation roc_auc")
-    registry.promote(MODEL_NAME, version.version, to="Production", reason="passed deploy gates",
-                     archive_existing=True)
+    registry.promote(
+        MODEL_NAME,
+        version.version,
+        to="Production",
+        reason="passed deploy gates",
+        archive_existing=True,
+    )
     registry.set_alias(MODEL_NAME, "champion", version.version)
     result.model_uri = f"models:/{MODEL_NAME}@champion"
-    out.print(f"5. Registered {best.info.run_name} as {version.uri}, promoted through the gates to "
-              f"Production, alias [bold]{result.model_uri}[/].")
+    out.print(
+        f"5. Registered {best.info.run_name} as {version.uri}, promoted through the gates to "
+        f"Production, alias [bold]{result.model_uri}[/]."
+    )
 
     location = registry.resolve(result.model_uri)
     model_file = next(e for e in location.entries if e.path.endswith(".skops"))
@@ -188,7 +207,9 @@ def run_demo(directory: str | Path, *, fresh: bool = False, console: Console | N
     payload = tracker.client.artifacts.get_bytes(model_file.digest)
     champion = skops.io.loads(payload, trusted=skops.io.get_untrusted_types(data=payload))
     accuracy = float((champion.predict(X_val) == y_val.to_numpy()).mean())
-    out.print(f"6. Loaded the champion back from the artifact store: validation accuracy {accuracy:.3f}.")
+    out.print(
+        f"6. Loaded the champion back from the artifact store: validation accuracy {accuracy:.3f}."
+    )
     tracker.close()
 
     out.rule("where everything is")

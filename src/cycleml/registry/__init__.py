@@ -1,9 +1,9 @@
 """The model registry (lifecycle stage 8): versions, aliases, stages and promotion gates.
 
-    registry = ModelRegistry()
-    version = registry.register_model(f"runs:/{run_id}/model", "churn")
-    registry.promote("churn", version.version, to="Production")   # checks deploy gates
-    registry.set_alias("churn", "champion", version.version)
+registry = ModelRegistry()
+version = registry.register_model(f"runs:/{run_id}/model", "churn")
+registry.promote("churn", version.version, to="Production")   # checks deploy gates
+registry.set_alias("churn", "champion", version.version)
 """
 
 from __future__ import annotations

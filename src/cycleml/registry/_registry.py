@@ -73,8 +73,14 @@ def check_gates(
         value = metrics.get(gate.name)
         if value is None or (isinstance(value, float) and math.isnan(value)):
             checks.append(
-                GateCheck(gate.name, gate.direction, gate.threshold, value, False,
-                          f"{gate.name} was not logged by the source run")
+                GateCheck(
+                    gate.name,
+                    gate.direction,
+                    gate.threshold,
+                    value,
+                    False,
+                    f"{gate.name} was not logged by the source run",
+                )
             )
             continue
         passed = gate.passes(value)
@@ -123,7 +129,8 @@ class ModelRegistry:
         parsed = parse_uri(model_uri)
         if not isinstance(parsed, RunUri):
             raise InvalidInput(
-                f"Cannot register {model_uri!r}: only runs:/<run_id>/<path> URIs can be registered.",
+                f"Cannot register {model_uri!r}: only runs:/<run_id>/<path> URIs can be "
+                "registered.",
                 hint="Register the run's model folder, e.g. runs:/<run_id>/model.",
             )
         run = self.store.get_run(parsed.run_id)
@@ -219,7 +226,7 @@ class ModelRegistry:
                 "force=True (--force) to override; an override is recorded in the audit log.",
                 details={"failures": [f.to_dict() for f in report.failures]},
             )
-        audit = {"gates": [c.to_dict() for c in report.checks]} if gated else {}
+        audit: dict[str, Any] = {"gates": [c.to_dict() for c in report.checks]} if gated else {}
         if gated and not report.passed:
             audit["overridden_failures"] = [f.metric for f in report.failures]
         return self.store.transition_stage(

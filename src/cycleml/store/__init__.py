@@ -31,11 +31,11 @@ from cycleml.store._entities import (
     StageTransition,
 )
 from cycleml.store._history import ArtifactLocation, LineageGraph, SqlMetadataStore
-from cycleml.store._uris import ModelUri, RunUri, parse_uri
 from cycleml.store._journal import now_ms
 from cycleml.store._migrate import head_revision
 from cycleml.store._models import check_alias, check_model_name, parse_stage
 from cycleml.store._runs import check_key
+from cycleml.store._uris import ModelUri, RunUri, parse_uri
 
 __all__ = [
     "ArtifactBackend",

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from cycleml.errors import CycleMLError, StoreError
 from cycleml.store._engine import (
@@ -39,12 +39,19 @@ class StoreBase:
         if migrate:
             try:
                 self.schema_version = retry_transient(lambda: upgrade_to_head(self._engine))
-            except OperationalError as exc:
+            except (StoreError, DBAPIError) as exc:
                 self._engine.dispose()
+                # retry_transient wraps the driver's error in a StoreError; name the store.
+                cause = exc if isinstance(exc, DBAPIError) else exc.__cause__
+                if not isinstance(cause, DBAPIError):
+                    raise  # e.g. an unknown schema revision: its message says it all
                 raise StoreError(
-                    f"Cannot open the metadata store at {self.redacted_uri}: {exc.orig or exc}",
+                    f"Cannot open the metadata store at {self.redacted_uri}: {cause.orig or cause}",
                     hint="Check the URI, and that the database server is running.",
-                ) from exc
+                ) from cause
+            except BaseException:
+                self._engine.dispose()
+                raise
         else:
             self.schema_version = ""
 

@@ -32,7 +32,15 @@ T = TypeVar("T")
 def _sqlite_engine(uri: str) -> Engine:
     url = make_url(uri)
     if url.database and url.database != ":memory:":
-        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(url.database).expanduser().parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"Cannot create the folder {str(folder)!r} of the metadata database: "
+                f"{exc.strerror or exc}.",
+                hint="Check the path in the sqlite:/// URI and the folder's permissions.",
+            ) from exc
     engine = create_engine(
         url,
         connect_args={"timeout": BUSY_TIMEOUT_S, "check_same_thread": False},

@@ -13,6 +13,7 @@ from cycleml.ids import new_id
 from cycleml.store._base import StoreBase
 from cycleml.store._entities import Experiment
 from cycleml.store._journal import now_ms, record_audit
+from cycleml.store._runs import check_key
 from cycleml.store._schema import experiment_tags, experiments
 
 __all__ = ["ExperimentOps"]
@@ -53,7 +54,7 @@ class ExperimentOps(StoreBase):
             lifecycle_stage=row.lifecycle_stage,
             creation_time=row.creation_time,
             last_update_time=row.last_update_time,
-            tags={key: value for key, value in tags},
+            tags=dict(tags),
         )
 
     def create_experiment(
@@ -65,6 +66,7 @@ class ExperimentOps(StoreBase):
     ) -> Experiment:
         """Create an experiment; its name must be unused (deleted ones included)."""
         name = _check_name(name)
+        tags = {check_key(k, "tag"): str(v) for k, v in (tags or {}).items()}
         experiment_id = new_id()
         stamp = now_ms()
 
@@ -180,9 +182,7 @@ class ExperimentOps(StoreBase):
 
     def rename_experiment(self, experiment_id: str, new_name: str) -> Experiment:
         """Give an experiment a new, unused name."""
-        return self._set_experiment(
-            experiment_id, "experiment.rename", name=_check_name(new_name)
-        )
+        return self._set_experiment(experiment_id, "experiment.rename", name=_check_name(new_name))
 
     def delete_experiment(self, experiment_id: str) -> Experiment:
         """Mark an experiment deleted (its runs stay; restore brings it back)."""
@@ -194,6 +194,7 @@ class ExperimentOps(StoreBase):
 
     def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
         """Set (or overwrite) one experiment tag."""
+        check_key(key, "tag")
         self.get_experiment(experiment_id)
 
         def write(conn: Connection) -> None:

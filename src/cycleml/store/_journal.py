@@ -6,6 +6,7 @@ audit row nor an edge behind.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -14,12 +15,23 @@ from sqlalchemy import Connection, insert
 
 from cycleml.store._schema import audit_log, lineage_edges
 
-__all__ = ["now_ms", "record_audit", "record_edges"]
+__all__ = ["json_safe", "now_ms", "record_audit", "record_edges"]
 
 
 def now_ms() -> int:
     """Milliseconds since the epoch, the time unit of every stored timestamp."""
     return time.time_ns() // 1_000_000
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with NaN and infinities as strings: JSON (and PostgreSQL) refuse them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, Mapping):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    return value
 
 
 def record_audit(
@@ -40,7 +52,7 @@ def record_audit(
             action=action,
             entity_kind=entity_kind,
             entity_id=entity_id,
-            payload=dict(payload or {}),
+            payload=json_safe(dict(payload or {})),
         )
     )
 

@@ -16,7 +16,8 @@ from cycleml.errors import AlreadyExists, InvalidInput, InvalidState, NotFound
 from cycleml.ids import new_id
 from cycleml.store._base import StoreBase
 from cycleml.store._entities import ModelVersion, RegisteredModel, Stage, StageTransition
-from cycleml.store._journal import now_ms, record_audit, record_edges
+from cycleml.store._journal import json_safe, now_ms, record_audit, record_edges
+from cycleml.store._runs import check_key
 from cycleml.store._schema import (
     model_aliases,
     model_version_tags,
@@ -28,15 +29,18 @@ from cycleml.store._schema import (
 
 __all__ = ["ModelOps", "check_alias", "check_model_name", "parse_stage"]
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9][\w\-.]{0,255}$")
-_ALIAS_RE = re.compile(r"^[A-Za-z_][\w\-]{0,255}$")
+# Used with fullmatch ("$" would accept a final newline). Names stop at 245 characters so
+# a version's entity id "<name>/<version>" fits the 256-character audit and lineage columns.
+_NAME_MAX = 245
+_NAME_RE = re.compile(rf"[A-Za-z0-9][\w\-.]{{0,{_NAME_MAX - 1}}}")
+_ALIAS_RE = re.compile(r"[A-Za-z_][\w\-]{0,255}")
 
 
 def check_model_name(name: str) -> str:
     """Validate a registered model name (letters, digits, ``_ - .``)."""
-    if not isinstance(name, str) or not _NAME_RE.match(name):
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
         raise InvalidInput(
-            f"Invalid model name {name!r}: use 1-256 letters, digits, '_', '-' or '.', "
+            f"Invalid model name {name!r}: use 1-{_NAME_MAX} letters, digits, '_', '-' or '.', "
             "starting with a letter or digit.",
             hint="For example 'churn-classifier'.",
         )
@@ -45,13 +49,34 @@ def check_model_name(name: str) -> str:
 
 def check_alias(alias: str) -> str:
     """Validate an alias such as ``champion``; aliases that look like versions are refused."""
-    if not isinstance(alias, str) or not _ALIAS_RE.match(alias) or alias.lower() == "latest":
+    if not isinstance(alias, str) or not _ALIAS_RE.fullmatch(alias) or alias.lower() == "latest":
         raise InvalidInput(
             f"Invalid alias {alias!r}: use letters, digits, '_' or '-', starting with a "
             "letter or '_'; 'latest' and version numbers are reserved.",
             hint="For example 'champion' or 'challenger'.",
         )
     return alias
+
+
+def _check_tags(tags: Mapping[str, Any] | None) -> dict[str, str]:
+    return {check_key(k, "tag"): str(v) for k, v in (tags or {}).items()}
+
+
+def _metrics_snapshot(metrics: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Metric values as JSON can hold them: NaN and infinities become strings."""
+    clean: dict[str, float] = {}
+    for key, value in (metrics or {}).items():
+        try:
+            clean[str(key)] = float(value)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput(
+                f"Invalid value for metric {key!r}: expected a number, got {value!r}."
+            ) from exc
+    return dict(json_safe(clean))
+
+
+def _metrics_from_json(stored: Mapping[str, Any] | None) -> dict[str, float]:
+    return {key: float(value) for key, value in (stored or {}).items()}
 
 
 def parse_stage(stage: str) -> Stage:
@@ -73,6 +98,7 @@ class ModelOps(StoreBase):
     ) -> RegisteredModel:
         """Create a registered model with an unused name."""
         check_model_name(name)
+        tags = _check_tags(tags)
         stamp = now_ms()
 
         def write(conn: Connection) -> None:
@@ -85,7 +111,9 @@ class ModelOps(StoreBase):
                 )
             conn.execute(
                 insert(registered_models).values(
-                    name=name, description=description, creation_time=stamp,
+                    name=name,
+                    description=description,
+                    creation_time=stamp,
                     last_updated_time=stamp,
                 )
             )
@@ -94,9 +122,15 @@ class ModelOps(StoreBase):
                     insert(registered_model_tags),
                     [{"name": name, "key": k, "value": str(v)} for k, v in tags.items()],
                 )
-            record_audit(conn, actor=self.actor, action="model.create", entity_kind="model",
-                         entity_id=name, payload={"description": description,
-                                                  "tags": dict(tags or {})}, at=stamp)
+            record_audit(
+                conn,
+                actor=self.actor,
+                action="model.create",
+                entity_kind="model",
+                entity_id=name,
+                payload={"description": description, "tags": dict(tags or {})},
+                at=stamp,
+            )
 
         try:
             self._write(write)
@@ -119,29 +153,41 @@ class ModelOps(StoreBase):
         """Return a registered model with its tags, aliases and latest version number."""
         with self._read() as conn:
             row = self._model_row(conn, name)
-            tags = dict(conn.execute(
-                select(registered_model_tags.c.key, registered_model_tags.c.value).where(
-                    registered_model_tags.c.name == name)
-            ).all())
-            aliases = dict(conn.execute(
-                select(model_aliases.c.alias, model_aliases.c.version).where(
-                    model_aliases.c.name == name)
-            ).all())
+            tags = dict(
+                conn.execute(
+                    select(registered_model_tags.c.key, registered_model_tags.c.value).where(
+                        registered_model_tags.c.name == name
+                    )
+                ).all()
+            )
+            aliases = dict(
+                conn.execute(
+                    select(model_aliases.c.alias, model_aliases.c.version).where(
+                        model_aliases.c.name == name
+                    )
+                ).all()
+            )
             latest = conn.execute(
                 select(func.max(model_versions.c.version)).where(model_versions.c.name == name)
             ).scalar()
         return RegisteredModel(
-            name=row.name, description=row.description, creation_time=row.creation_time,
-            last_updated_time=row.last_updated_time, tags=tags, aliases=aliases,
+            name=row.name,
+            description=row.description,
+            creation_time=row.creation_time,
+            last_updated_time=row.last_updated_time,
+            tags=tags,
+            aliases=aliases,
             latest_version=latest,
         )
 
     def list_registered_models(self) -> list[RegisteredModel]:
         """All registered models, by name."""
         with self._read() as conn:
-            names = conn.execute(
-                select(registered_models.c.name).order_by(registered_models.c.name)
-            ).scalars().all()
+            names = (
+                conn.execute(select(registered_models.c.name).order_by(registered_models.c.name))
+                .scalars()
+                .all()
+            )
         return [self.get_registered_model(name) for name in names]
 
     # ---- versions --------------------------------------------------------------------
@@ -157,37 +203,66 @@ class ModelOps(StoreBase):
         signature: Mapping[str, Any] | None = None,
     ) -> ModelVersion:
         """Add the next version of a registered model, linked to its source run."""
+        snapshot = _metrics_snapshot(metrics)
+        tags = _check_tags(tags)
         stamp = now_ms()
 
         def write(conn: Connection) -> int:
             self._model_row(conn, name)
-            version = int(conn.execute(
-                select(func.coalesce(func.max(model_versions.c.version), 0)).where(
-                    model_versions.c.name == name)
-            ).scalar_one()) + 1
+            version = (
+                int(
+                    conn.execute(
+                        select(func.coalesce(func.max(model_versions.c.version), 0)).where(
+                            model_versions.c.name == name
+                        )
+                    ).scalar_one()
+                )
+                + 1
+            )
             conn.execute(
                 insert(model_versions).values(
-                    name=name, version=version, model_version_id=new_id(), run_id=run_id,
-                    source=source, current_stage=Stage.NONE.value, description=description,
-                    metrics=dict(metrics or {}), signature=dict(signature) if signature else None,
-                    user_id=self.actor, creation_time=stamp, last_updated_time=stamp,
+                    name=name,
+                    version=version,
+                    model_version_id=new_id(),
+                    run_id=run_id,
+                    source=source,
+                    current_stage=Stage.NONE.value,
+                    description=description,
+                    metrics=snapshot,
+                    signature=dict(signature) if signature else None,
+                    user_id=self.actor,
+                    creation_time=stamp,
+                    last_updated_time=stamp,
                 )
             )
             if tags:
                 conn.execute(
                     insert(model_version_tags),
-                    [{"name": name, "version": version, "key": k, "value": str(v)}
-                     for k, v in tags.items()],
+                    [
+                        {"name": name, "version": version, "key": k, "value": str(v)}
+                        for k, v in tags.items()
+                    ],
                 )
-            conn.execute(update(registered_models).where(registered_models.c.name == name)
-                         .values(last_updated_time=stamp))
+            conn.execute(
+                update(registered_models)
+                .where(registered_models.c.name == name)
+                .values(last_updated_time=stamp)
+            )
             if run_id is not None:
-                record_edges(conn, [("run", run_id, "produced", "model_version",
-                                     f"{name}/{version}")], at=stamp)
-            record_audit(conn, actor=self.actor, action="model_version.create",
-                         entity_kind="model_version", entity_id=f"{name}/{version}",
-                         payload={"source": source, "run_id": run_id,
-                                  "metrics": dict(metrics or {})}, at=stamp)
+                record_edges(
+                    conn,
+                    [("run", run_id, "produced", "model_version", f"{name}/{version}")],
+                    at=stamp,
+                )
+            record_audit(
+                conn,
+                actor=self.actor,
+                action="model_version.create",
+                entity_kind="model_version",
+                entity_id=f"{name}/{version}",
+                payload={"source": source, "run_id": run_id, "metrics": snapshot},
+                at=stamp,
+            )
             return version
 
         for attempt in range(5):  # two writers may pick the same next number on PostgreSQL
@@ -205,7 +280,8 @@ class ModelOps(StoreBase):
         with self._read() as conn:
             row = conn.execute(
                 select(model_versions).where(
-                    and_(model_versions.c.name == name, model_versions.c.version == number))
+                    and_(model_versions.c.name == name, model_versions.c.version == number)
+                )
             ).first()
             if row is None:
                 self._model_row(conn, name)
@@ -217,6 +293,8 @@ class ModelOps(StoreBase):
 
     @staticmethod
     def _version_number(version: int | str) -> int:
+        if isinstance(version, bool) or (isinstance(version, float) and not version.is_integer()):
+            raise InvalidInput(f"Invalid model version {version!r}: expected a positive integer.")
         try:
             number = int(version)
         except (TypeError, ValueError) as exc:
@@ -228,22 +306,42 @@ class ModelOps(StoreBase):
         return number
 
     def _version_from_row(self, conn: Connection, row: Any) -> ModelVersion:
-        tags = dict(conn.execute(
-            select(model_version_tags.c.key, model_version_tags.c.value).where(and_(
-                model_version_tags.c.name == row.name,
-                model_version_tags.c.version == row.version))
-        ).all())
-        aliases = conn.execute(
-            select(model_aliases.c.alias).where(and_(
-                model_aliases.c.name == row.name, model_aliases.c.version == row.version))
-            .order_by(model_aliases.c.alias)
-        ).scalars().all()
+        tags = dict(
+            conn.execute(
+                select(model_version_tags.c.key, model_version_tags.c.value).where(
+                    and_(
+                        model_version_tags.c.name == row.name,
+                        model_version_tags.c.version == row.version,
+                    )
+                )
+            ).all()
+        )
+        aliases = (
+            conn.execute(
+                select(model_aliases.c.alias)
+                .where(
+                    and_(model_aliases.c.name == row.name, model_aliases.c.version == row.version)
+                )
+                .order_by(model_aliases.c.alias)
+            )
+            .scalars()
+            .all()
+        )
         return ModelVersion(
-            name=row.name, version=row.version, model_version_id=row.model_version_id,
-            run_id=row.run_id, source=row.source, current_stage=row.current_stage,
-            description=row.description, metrics=dict(row.metrics or {}),
-            signature=row.signature, user_id=row.user_id, creation_time=row.creation_time,
-            last_updated_time=row.last_updated_time, tags=tags, aliases=tuple(aliases),
+            name=row.name,
+            version=row.version,
+            model_version_id=row.model_version_id,
+            run_id=row.run_id,
+            source=row.source,
+            current_stage=row.current_stage,
+            description=row.description,
+            metrics=_metrics_from_json(row.metrics),
+            signature=row.signature,
+            user_id=row.user_id,
+            creation_time=row.creation_time,
+            last_updated_time=row.last_updated_time,
+            tags=tags,
+            aliases=tuple(aliases),
         )
 
     def list_model_versions(self, name: str) -> list[ModelVersion]:
@@ -251,7 +349,8 @@ class ModelOps(StoreBase):
         with self._read() as conn:
             self._model_row(conn, name)
             rows = conn.execute(
-                select(model_versions).where(model_versions.c.name == name)
+                select(model_versions)
+                .where(model_versions.c.name == name)
                 .order_by(model_versions.c.version)
             ).all()
             return [self._version_from_row(conn, row) for row in rows]
@@ -265,15 +364,25 @@ class ModelOps(StoreBase):
         def write(conn: Connection) -> None:
             before = conn.execute(
                 select(model_aliases.c.version).where(
-                    and_(model_aliases.c.name == name, model_aliases.c.alias == alias))
+                    and_(model_aliases.c.name == name, model_aliases.c.alias == alias)
+                )
             ).scalar()
-            conn.execute(model_aliases.delete().where(
-                and_(model_aliases.c.name == name, model_aliases.c.alias == alias)))
-            conn.execute(insert(model_aliases).values(name=name, alias=alias,
-                                                      version=target.version))
-            record_audit(conn, actor=self.actor, action="model.set_alias", entity_kind="model",
-                         entity_id=name, payload={"alias": alias, "version": target.version,
-                                                  "previous_version": before})
+            conn.execute(
+                model_aliases.delete().where(
+                    and_(model_aliases.c.name == name, model_aliases.c.alias == alias)
+                )
+            )
+            conn.execute(
+                insert(model_aliases).values(name=name, alias=alias, version=target.version)
+            )
+            record_audit(
+                conn,
+                actor=self.actor,
+                action="model.set_alias",
+                entity_kind="model",
+                entity_id=name,
+                payload={"alias": alias, "version": target.version, "previous_version": before},
+            )
 
         self._write(write)
         return self.get_model_version(name, target.version)
@@ -282,12 +391,21 @@ class ModelOps(StoreBase):
         """Remove an alias from a model."""
 
         def write(conn: Connection) -> None:
-            gone = conn.execute(model_aliases.delete().where(
-                and_(model_aliases.c.name == name, model_aliases.c.alias == alias))).rowcount
+            gone = conn.execute(
+                model_aliases.delete().where(
+                    and_(model_aliases.c.name == name, model_aliases.c.alias == alias)
+                )
+            ).rowcount
             if not gone:
                 raise NotFound(f"Model {name!r} has no alias {alias!r}.")
-            record_audit(conn, actor=self.actor, action="model.delete_alias",
-                         entity_kind="model", entity_id=name, payload={"alias": alias})
+            record_audit(
+                conn,
+                actor=self.actor,
+                action="model.delete_alias",
+                entity_kind="model",
+                entity_id=name,
+                payload={"alias": alias},
+            )
 
         self._write(write)
 
@@ -297,7 +415,8 @@ class ModelOps(StoreBase):
             self._model_row(conn, name)
             version = conn.execute(
                 select(model_aliases.c.version).where(
-                    and_(model_aliases.c.name == name, model_aliases.c.alias == alias))
+                    and_(model_aliases.c.name == name, model_aliases.c.alias == alias)
+                )
             ).scalar()
         if version is None:
             raise NotFound(
@@ -331,29 +450,66 @@ class ModelOps(StoreBase):
         stamp = now_ms()
 
         def move(conn: Connection, number: int, src: str, dst: str, why: str) -> None:
-            conn.execute(update(model_versions).where(and_(
-                model_versions.c.name == name, model_versions.c.version == number))
-                .values(current_stage=dst, last_updated_time=stamp))
-            conn.execute(insert(stage_transitions).values(
-                name=name, version=number, from_stage=src, to_stage=dst, actor=self.actor,
-                time=stamp, reason=why, forced=forced and number == current.version))
+            conn.execute(
+                update(model_versions)
+                .where(and_(model_versions.c.name == name, model_versions.c.version == number))
+                .values(current_stage=dst, last_updated_time=stamp)
+            )
+            conn.execute(
+                insert(stage_transitions).values(
+                    name=name,
+                    version=number,
+                    from_stage=src,
+                    to_stage=dst,
+                    actor=self.actor,
+                    time=stamp,
+                    reason=why,
+                    forced=forced and number == current.version,
+                )
+            )
 
         def write(conn: Connection) -> None:
             move(conn, current.version, current.current_stage, target.value, reason)
             archived: list[int] = []
             if archive_existing and target in (Stage.STAGING, Stage.PRODUCTION):
-                others = conn.execute(select(model_versions.c.version).where(and_(
-                    model_versions.c.name == name, model_versions.c.current_stage == target.value,
-                    model_versions.c.version != current.version))).scalars().all()
+                others = (
+                    conn.execute(
+                        select(model_versions.c.version).where(
+                            and_(
+                                model_versions.c.name == name,
+                                model_versions.c.current_stage == target.value,
+                                model_versions.c.version != current.version,
+                            )
+                        )
+                    )
+                    .scalars()
+                    .all()
+                )
                 for other in others:
-                    move(conn, other, target.value, Stage.ARCHIVED.value,
-                         f"archived: version {current.version} moved to {target.value}")
+                    move(
+                        conn,
+                        other,
+                        target.value,
+                        Stage.ARCHIVED.value,
+                        f"archived: version {current.version} moved to {target.value}",
+                    )
                     archived.append(other)
-            record_audit(conn, actor=self.actor, action="model_version.transition",
-                         entity_kind="model_version", entity_id=f"{name}/{current.version}",
-                         payload={"from": current.current_stage, "to": target.value,
-                                  "reason": reason, "forced": forced, "archived": archived,
-                                  **dict(audit_payload or {})}, at=stamp)
+            record_audit(
+                conn,
+                actor=self.actor,
+                action="model_version.transition",
+                entity_kind="model_version",
+                entity_id=f"{name}/{current.version}",
+                payload={
+                    "from": current.current_stage,
+                    "to": target.value,
+                    "reason": reason,
+                    "forced": forced,
+                    "archived": archived,
+                    **dict(audit_payload or {}),
+                },
+                at=stamp,
+            )
 
         self._write(write)
         return self.get_model_version(name, current.version)
@@ -362,12 +518,23 @@ class ModelOps(StoreBase):
         """Every stage change of a version, oldest first."""
         number = self.get_model_version(name, version).version
         with self._read() as conn:
-            rows = conn.execute(select(stage_transitions).where(and_(
-                stage_transitions.c.name == name, stage_transitions.c.version == number))
-                .order_by(stage_transitions.c.id)).all()
+            rows = conn.execute(
+                select(stage_transitions)
+                .where(
+                    and_(stage_transitions.c.name == name, stage_transitions.c.version == number)
+                )
+                .order_by(stage_transitions.c.id)
+            ).all()
         return [
-            StageTransition(name=r.name, version=r.version, from_stage=r.from_stage,
-                            to_stage=r.to_stage, actor=r.actor, time=r.time, reason=r.reason,
-                            forced=bool(r.forced))
+            StageTransition(
+                name=r.name,
+                version=r.version,
+                from_stage=r.from_stage,
+                to_stage=r.to_stage,
+                actor=r.actor,
+                time=r.time,
+                reason=r.reason,
+                forced=bool(r.forced),
+            )
             for r in rows
         ]

@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from cycleml.errors import InvalidInput, InvalidState, NotFound, ParamConflict
 from cycleml.ids import check_id, new_id
+from cycleml.store._artifacts import safe_relpath
 from cycleml.store._base import StoreBase
 from cycleml.store._entities import (
     ArtifactEntry,
@@ -44,13 +45,16 @@ __all__ = ["PARAM_VALUE_MAX", "RunOps", "check_key"]
 
 #: Longest param value accepted (MLflow's limit, so its clients keep working).
 PARAM_VALUE_MAX = 6000
-_KEY_RE = re.compile(r"^[\w\-. /:]+$")
+_KEY_RE = re.compile(r"[\w\-. /:]+")  # used with fullmatch: "$" would accept a final "\n"
 _IN_CHUNK = 500  # bound parameters per IN (...) list
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1  # steps and timestamps are BIGINT columns
+_NAME_MAX = 256  # run_name and user_id are VARCHAR(256)
+_DIGEST_RE = re.compile(r"[0-9a-f]{64}")
 
 
 def check_key(key: str, kind: str) -> str:
     """Validate a metric, param or tag key (MLflow's rules) and return it."""
-    if not isinstance(key, str) or not key or len(key) > 250 or not _KEY_RE.match(key):
+    if not isinstance(key, str) or not key or len(key) > 250 or not _KEY_RE.fullmatch(key):
         raise InvalidInput(
             f"Invalid {kind} key {key!r}: keys are 1-250 characters of letters, digits, "
             "'_', '-', '.', ' ', ':' and '/'.",
@@ -71,11 +75,45 @@ def _check_metric(metric: Metric) -> Metric:
             raise InvalidInput(
                 f"Invalid value for metric {metric.key!r}: expected a number, got {value!r}."
             ) from exc
-    if not isinstance(metric.step, int) or isinstance(metric.step, bool):
+    for what, number in (("step", metric.step), ("timestamp", metric.timestamp)):
+        if (
+            not isinstance(number, int)
+            or isinstance(number, bool)
+            or not _INT64_MIN <= number <= _INT64_MAX
+        ):
+            raise InvalidInput(
+                f"Invalid {what} for metric {metric.key!r}: expected a 64-bit integer, "
+                f"got {number!r}."
+            )
+    return Metric(metric.key, float(value), metric.step, metric.timestamp)
+
+
+def _check_name(value: str | None, what: str) -> str | None:
+    if value is not None and (not isinstance(value, str) or len(value) > _NAME_MAX):
+        shown = repr(value) if not isinstance(value, str) else f"of {len(value)} characters"
         raise InvalidInput(
-            f"Invalid step for metric {metric.key!r}: expected an integer, got {metric.step!r}."
+            f"Invalid {what} {shown}: expected a string of at most {_NAME_MAX} characters."
         )
-    return Metric(metric.key, float(value), metric.step, int(metric.timestamp))
+    return value
+
+
+def _check_artifact(entry: ArtifactEntry) -> ArtifactEntry:
+    """Refuse artifact records the artifact store could never have written."""
+    path = safe_relpath(entry.path) if isinstance(entry.path, str) else entry.path
+    if not isinstance(path, str) or path != entry.path:
+        raise InvalidInput(
+            f"Invalid artifact path {entry.path!r}: expected a clean relative path "
+            f"such as {path!r}.",
+            hint="Pass paths through cycleml.store.safe_relpath before recording them.",
+        )
+    if not isinstance(entry.digest, str) or not _DIGEST_RE.fullmatch(entry.digest):
+        raise InvalidInput(
+            f"Invalid digest {entry.digest!r} for artifact {entry.path!r}: expected 64 "
+            "lowercase hex characters (a BLAKE3 digest)."
+        )
+    if isinstance(entry.size, bool) or not isinstance(entry.size, int) or entry.size < 0:
+        raise InvalidInput(f"Invalid size {entry.size!r} for artifact {entry.path!r}.")
+    return entry
 
 
 def _chunks(items: Sequence[str], size: int = _IN_CHUNK) -> Iterable[Sequence[str]]:
@@ -116,6 +154,8 @@ class RunOps(StoreBase):
         start_time: int | None = None,
     ) -> Run:
         """Create a RUNNING run in an active experiment."""
+        _check_name(run_name, "run name")
+        _check_name(user_id, "user id")
         run_id = new_id()
         stamp = start_time if start_time is not None else now_ms()
         name = run_name or f"run-{run_id[:8]}"
@@ -231,9 +271,7 @@ class RunOps(StoreBase):
         return [
             Run(
                 info=infos[run_id],
-                data=RunData(
-                    metrics=data[run_id][0], params=data[run_id][1], tags=data[run_id][2]
-                ),
+                data=RunData(metrics=data[run_id][0], params=data[run_id][1], tags=data[run_id][2]),
             )
             for run_id in ids
             if run_id in infos
@@ -244,8 +282,13 @@ class RunOps(StoreBase):
         with self._read() as conn:
             self._require_run(conn, run_id)
             rows = conn.execute(
-                select(metrics.c.key, metrics.c.value, metrics.c.is_nan, metrics.c.step,
-                       metrics.c.timestamp)
+                select(
+                    metrics.c.key,
+                    metrics.c.value,
+                    metrics.c.is_nan,
+                    metrics.c.step,
+                    metrics.c.timestamp,
+                )
                 .where(and_(metrics.c.run_id == run_id, metrics.c.key == key))
                 .order_by(metrics.c.step, metrics.c.timestamp, metrics.c.id)
             ).all()
@@ -362,16 +405,22 @@ class RunOps(StoreBase):
                 )
             ).all()
         )
-        conflicts = {k: (existing[k], v) for k, v in given.items() if k in existing and existing[k] != v}
+        conflicts = {
+            k: (existing[k], v) for k, v in given.items() if k in existing and existing[k] != v
+        }
         if conflicts:
-            listed = "; ".join(f"{k}: stored {old!r}, given {new!r}" for k, (old, new) in conflicts.items())
+            listed = "; ".join(
+                f"{k}: stored {old!r}, given {new!r}" for k, (old, new) in conflicts.items()
+            )
             raise ParamConflict(
                 f"Params are immutable once logged, and run {run_id} already has other "
                 f"values for {listed}.",
                 hint="Log the new value under another key, or start a new run.",
                 details={"run_id": run_id, "conflicts": {k: list(v) for k, v in conflicts.items()}},
             )
-        fresh = [{"run_id": run_id, "key": k, "value": v} for k, v in given.items() if k not in existing]
+        fresh = [
+            {"run_id": run_id, "key": k, "value": v} for k, v in given.items() if k not in existing
+        ]
         if fresh:
             conn.execute(insert(params), fresh)
 
@@ -419,8 +468,14 @@ class RunOps(StoreBase):
             ).rowcount
             if not gone:
                 raise NotFound(f"Run {run_id} has no tag {key!r}.")
-            record_audit(conn, actor=self.actor, action="run.delete_tag", entity_kind="run",
-                         entity_id=run_id, payload={"key": key})
+            record_audit(
+                conn,
+                actor=self.actor,
+                action="run.delete_tag",
+                entity_kind="run",
+                entity_id=run_id,
+                payload={"key": key},
+            )
 
         self._write(write)
 
@@ -435,7 +490,14 @@ class RunOps(StoreBase):
         run_name: str | None = None,
     ) -> RunInfo:
         """Change a run's status (ending it when terminal), error text or name."""
-        new_status = RunStatus(status) if status is not None else None
+        try:
+            new_status = RunStatus(status) if status is not None else None
+        except ValueError as exc:
+            raise InvalidInput(
+                f"Invalid run status {status!r}: expected one of "
+                f"{', '.join(s.value for s in RunStatus)}.",
+            ) from exc
+        _check_name(run_name, "run name")
         stamp = now_ms()
 
         def write(conn: Connection) -> None:
@@ -456,7 +518,10 @@ class RunOps(StoreBase):
                 action="run.update",
                 entity_kind="run",
                 entity_id=run_id,
-                payload={"from_status": row.status, **{k: v for k, v in values.items() if k != "heartbeat_time"}},
+                payload={
+                    "from_status": row.status,
+                    **{k: v for k, v in values.items() if k != "heartbeat_time"},
+                },
                 at=stamp,
             )
 
@@ -475,8 +540,14 @@ class RunOps(StoreBase):
                 .values(lifecycle_stage=stage)
             ).rowcount
             for run_id in run_ids:
-                record_audit(conn, actor=self.actor, action=action, entity_kind="run",
-                             entity_id=run_id, payload={})
+                record_audit(
+                    conn,
+                    actor=self.actor,
+                    action=action,
+                    entity_kind="run",
+                    entity_id=run_id,
+                    payload={},
+                )
             return int(changed)
 
         return self._write(write)
@@ -495,7 +566,9 @@ class RunOps(StoreBase):
         with self._read() as conn:
             rows = conn.execute(
                 select(runs)
-                .where(and_(runs.c.status == RunStatus.RUNNING.value, runs.c.heartbeat_time < cutoff))
+                .where(
+                    and_(runs.c.status == RunStatus.RUNNING.value, runs.c.heartbeat_time < cutoff)
+                )
                 .order_by(runs.c.start_time)
             ).all()
         return [_info_from_row(row) for row in rows]
@@ -536,13 +609,17 @@ class RunOps(StoreBase):
         """Map logical artifact paths of a run to stored blobs (a path logged again moves)."""
         if not entries:
             return
+        entries = [_check_artifact(entry) for entry in entries]
         stamp = now_ms()
         dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
         stmt = dialect_insert(artifacts)
         upsert = stmt.on_conflict_do_update(
             index_elements=[artifacts.c.owner_kind, artifacts.c.owner_id, artifacts.c.path],
-            set_={"digest": stmt.excluded.digest, "size": stmt.excluded.size,
-                  "created_at": stmt.excluded.created_at},
+            set_={
+                "digest": stmt.excluded.digest,
+                "size": stmt.excluded.size,
+                "created_at": stmt.excluded.created_at,
+            },
         )
 
         def write(conn: Connection) -> None:
@@ -550,8 +627,14 @@ class RunOps(StoreBase):
             conn.execute(
                 upsert,
                 [
-                    {"owner_kind": "run", "owner_id": run_id, "path": e.path,
-                     "digest": e.digest, "size": e.size, "created_at": stamp}
+                    {
+                        "owner_kind": "run",
+                        "owner_id": run_id,
+                        "path": e.path,
+                        "digest": e.digest,
+                        "size": e.size,
+                        "created_at": stamp,
+                    }
                     for e in entries
                 ],
             )

@@ -1,4 +1,5 @@
-"""cycleml URIs: ``runs:/<run_id>/<path>``, ``models:/<name>/<version>``, ``models:/<name>@<alias>``.
+"""cycleml URIs: ``runs:/<run_id>/<path>``, ``models:/<name>/<version>``, ``models:/<name>@<alias>``
+(and ``models:/<name>/latest`` or ``/<stage>``).
 
 Parsing is strict: a malformed URI is an :class:`~cycleml.errors.InvalidInput` that shows
 the accepted forms.
@@ -10,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from cycleml.errors import InvalidInput
+from cycleml.store._artifacts import safe_relpath
 
 __all__ = ["ModelUri", "RunUri", "parse_uri"]
 
@@ -17,9 +19,10 @@ _FORMS = (
     "runs:/<run_id>[/<path>], models:/<name>/<version>, models:/<name>/latest, "
     "models:/<name>/<stage> or models:/<name>@<alias>"
 )
-_RUN_RE = re.compile(r"^runs:/(?P<run_id>[0-9a-f]{32})(?:/(?P<path>.*))?$")
-_MODEL_ALIAS_RE = re.compile(r"^models:/(?P<name>[^/@]+)@(?P<alias>[^/@]+)$")
-_MODEL_VERSION_RE = re.compile(r"^models:/(?P<name>[^/@]+)/(?P<ref>[^/@]+)$")
+# Used with fullmatch: "$" would accept (and drop) a final newline.
+_RUN_RE = re.compile(r"runs:/(?P<run_id>[0-9a-f]{32})(?:/(?P<path>.*))?", re.DOTALL)
+_MODEL_ALIAS_RE = re.compile(r"models:/(?P<name>[^/@]+)@(?P<alias>[^/@]+)")
+_MODEL_VERSION_RE = re.compile(r"models:/(?P<name>[^/@]+)/(?P<ref>[^/@]+)")
 
 
 @dataclass(frozen=True)
@@ -58,19 +61,26 @@ def parse_uri(uri: str) -> RunUri | ModelUri:
     if not isinstance(uri, str) or not uri:
         raise bad("it is empty")
     if uri.startswith("runs:/"):
-        match = _RUN_RE.match(uri)
+        match = _RUN_RE.fullmatch(uri)
         if match is None:
             raise bad("the run id must be 32 lowercase hex characters")
-        return RunUri(run_id=match["run_id"], path=(match["path"] or "").strip("/"))
+        raw = match["path"] or ""
+        if not [part for part in raw.replace("\\", "/").split("/") if part not in ("", ".")]:
+            return RunUri(run_id=match["run_id"])
+        try:  # the same rules as logged artifact paths: no '..', no NUL, no absolute path
+            path = safe_relpath(raw)
+        except InvalidInput as exc:
+            raise bad(f"the artifact path {raw!r} is not a clean relative path") from exc
+        return RunUri(run_id=match["run_id"], path=path)
     if uri.startswith("models:/"):
-        alias = _MODEL_ALIAS_RE.match(uri)
+        alias = _MODEL_ALIAS_RE.fullmatch(uri)
         if alias:
             return ModelUri(name=alias["name"], alias=alias["alias"])
-        match = _MODEL_VERSION_RE.match(uri)
+        match = _MODEL_VERSION_RE.fullmatch(uri)
         if match is None:
             raise bad("expected a model name followed by /<version> or @<alias>")
         ref = match["ref"]
-        if ref.isdigit():
+        if ref.isascii() and ref.isdigit():  # int() also takes other scripts' digits
             if int(ref) < 1:
                 raise bad("model versions start at 1")
             return ModelUri(name=match["name"], version=int(ref))

@@ -176,7 +176,9 @@ def log_params(params: Mapping[str, Any]) -> None:
     _default.get().log_params(params)
 
 
-def log_metric(key: str, value: float, step: int | None = None, timestamp: int | None = None) -> None:
+def log_metric(
+    key: str, value: float, step: int | None = None, timestamp: int | None = None
+) -> None:
     """Log a metric point of the active run (buffered, written in batches)."""
     _default.get().log_metric(key, value, step, timestamp)
 
@@ -198,7 +200,9 @@ def set_tags(tags: Mapping[str, Any]) -> None:
     _default.get().set_tags(tags)
 
 
-def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None = None) -> ArtifactEntry:
+def log_artifact(
+    local_path: str | os.PathLike[str], artifact_path: str | None = None
+) -> ArtifactEntry:
     """Store a local file with the active run."""
     return _default.get().log_artifact(local_path, artifact_path)
 

@@ -86,7 +86,9 @@ def _training_metrics(estimator: Any, X: Any, y: Any) -> dict[str, float]:
         found["training_recall"] = float(
             skm.recall_score(y, predicted, average="weighted", zero_division=0)
         )
-        found["training_f1"] = float(skm.f1_score(y, predicted, average="weighted", zero_division=0))
+        found["training_f1"] = float(
+            skm.f1_score(y, predicted, average="weighted", zero_division=0)
+        )
         if hasattr(estimator, "predict_proba"):
             try:
                 proba = estimator.predict_proba(X)
@@ -194,7 +196,10 @@ class Autologger:
         return fit
 
     def _fit_and_log(
-        self, original: Callable[..., Any], estimator: Any, args: tuple[Any, ...],
+        self,
+        original: Callable[..., Any],
+        estimator: Any,
+        args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> Any:
         tracker = self._tracker
@@ -209,7 +214,9 @@ class Autologger:
             result = original(estimator, *args, **kwargs)
         except BaseException as exc:
             if started:
-                status = RunStatus.KILLED if isinstance(exc, KeyboardInterrupt) else RunStatus.FAILED
+                status = (
+                    RunStatus.KILLED if isinstance(exc, KeyboardInterrupt) else RunStatus.FAILED
+                )
                 tracker.end_run(status.value, run_id=run.run_id, error=repr(exc))
             raise
         X = args[0] if args else kwargs.get("X")

@@ -156,7 +156,9 @@ class TrackingClient:
         """Set one tag (tags, unlike params, may change)."""
         self.store.log_batch(run_id, tags={key: value})
 
-    def set_terminated(self, run_id: str, status: str = "FINISHED", *, error: str | None = None) -> None:
+    def set_terminated(
+        self, run_id: str, status: str = "FINISHED", *, error: str | None = None
+    ) -> None:
         """End a run with a terminal status."""
         self.store.update_run(run_id, status=status, error=error)
 
@@ -285,7 +287,9 @@ class TrackingClient:
                 f"Cannot log artifact {str(source)!r}: no such file.",
                 hint="Pass the path of an existing file; use log_artifacts for a folder.",
             )
-        logical = safe_relpath(f"{artifact_path.strip('/')}/{source.name}" if artifact_path else source.name)
+        logical = safe_relpath(
+            f"{artifact_path.strip('/')}/{source.name}" if artifact_path else source.name
+        )
         blob = self.artifacts.put_file(source)
         entry = ArtifactEntry(logical, blob.digest, blob.size)
         self.store.record_artifacts(run_id, [entry])
@@ -319,7 +323,9 @@ class TrackingClient:
         """Store text (UTF-8) as one artifact file."""
         return self.log_bytes(run_id, text.encode("utf-8"), artifact_file)
 
-    def log_dict(self, run_id: str, dictionary: Mapping[str, Any], artifact_file: str) -> ArtifactEntry:
+    def log_dict(
+        self, run_id: str, dictionary: Mapping[str, Any], artifact_file: str
+    ) -> ArtifactEntry:
         """Store a dict as JSON, or as YAML when the file name ends in .yaml/.yml."""
         if artifact_file.endswith((".yaml", ".yml")):
             import yaml
@@ -346,7 +352,9 @@ class TrackingClient:
         location = self.store.resolve_artifact_uri(uri)
         if not location.entries:
             raise NotFound(f"Nothing is stored at {uri!r}.")
-        target = Path(dst_path) if dst_path is not None else Path(tempfile.mkdtemp(prefix="cycleml-"))
+        target = (
+            Path(dst_path) if dst_path is not None else Path(tempfile.mkdtemp(prefix="cycleml-"))
+        )
         for entry in location.entries:
             self.artifacts.download(entry.digest, target / entry.path)
         return target / location.path if location.path else target
@@ -382,7 +390,15 @@ def runs_to_frame(found: Sequence[Run]) -> pd.DataFrame:
         record.update({f"params.{k}": v for k, v in run.data.params.items()})
         record.update({f"tags.{k}": v for k, v in run.data.tags.items()})
         records.append(record)
-    base = ["run_id", "experiment_id", "run_name", "status", "artifact_uri", "start_time", "end_time"]
+    base = [
+        "run_id",
+        "experiment_id",
+        "run_name",
+        "status",
+        "artifact_uri",
+        "start_time",
+        "end_time",
+    ]
     frame = pd.DataFrame.from_records(records)
     if frame.empty:
         return pd.DataFrame(columns=base)

@@ -97,7 +97,9 @@ class ActiveRun:
         if exc_type is None:
             self._tracker.end_run(RunStatus.FINISHED.value, run_id=self.run_id)
         elif issubclass(exc_type, KeyboardInterrupt):
-            self._tracker.end_run(RunStatus.KILLED.value, run_id=self.run_id, error="KeyboardInterrupt")
+            self._tracker.end_run(
+                RunStatus.KILLED.value, run_id=self.run_id, error="KeyboardInterrupt"
+            )
         else:
             text = "".join(traceback.format_exception(exc_type, exc, tb))[-4000:]
             self._tracker.end_run(RunStatus.FAILED.value, run_id=self.run_id, error=text)
@@ -130,7 +132,9 @@ class Tracker:
         self._context: dict[str, str] | None = None
         self._all_active: dict[str, ActiveRun] = {}
         self._closed = False
-        self.buffer = MetricBuffer(self._write_points, max_points=flush_points, max_delay=flush_seconds)
+        self.buffer = MetricBuffer(
+            self._write_points, max_points=flush_points, max_delay=flush_seconds
+        )
         # A weak reference: the exit hook must not keep a replaced tracker alive.
         ref = weakref.ref(self)
         atexit.register(lambda: (t := ref()) is not None and t._at_exit())
@@ -262,7 +266,10 @@ class Tracker:
         return stack[-1] if stack else None
 
     def end_run(
-        self, status: str = RunStatus.FINISHED.value, *, run_id: str | None = None,
+        self,
+        status: str = RunStatus.FINISHED.value,
+        *,
+        run_id: str | None = None,
         error: str | None = None,
     ) -> None:
         """Flush the run's buffered metrics and end it (the innermost active run by default)."""
@@ -326,11 +333,15 @@ class Tracker:
         """Set several tags of the active run in one write."""
         self.client.log_batch(self._run_id(), tags=tags)
 
-    def log_artifact(self, local_path: str | os.PathLike[str], artifact_path: str | None = None) -> ArtifactEntry:
+    def log_artifact(
+        self, local_path: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> ArtifactEntry:
         """Store a local file with the active run."""
         return self.client.log_artifact(self._run_id(), local_path, artifact_path)
 
-    def log_artifacts(self, local_dir: str | os.PathLike[str], artifact_path: str | None = None) -> list[ArtifactEntry]:
+    def log_artifacts(
+        self, local_dir: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> list[ArtifactEntry]:
         """Store a local folder's files with the active run."""
         return self.client.log_artifacts(self._run_id(), local_dir, artifact_path)
 

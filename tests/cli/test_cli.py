@@ -1,0 +1,281 @@
+"""The CLI: every command, --json output, and bad input (a message, no traceback, exit 1)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cycleml.cli import main
+from cycleml.lifecycle import DemoResult, run_demo
+from cycleml.store import open_metadata_store
+from cycleml.tracking import _default
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Run the CLI in-process; return (exit code, stdout, stderr)."""
+    with pytest.raises(SystemExit) as done:
+        main(list(args))
+    captured = capsys.readouterr()
+    code = done.value.code
+    return (code if isinstance(code, int) else 1), captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoResult]:
+    home = tmp_path_factory.mktemp("demo")
+    from rich.console import Console
+
+    result = run_demo(home, console=Console(file=open(os.devnull, "w")))  # noqa: SIM115
+    yield result
+    _default.replace(None)
+
+
+@pytest.fixture
+def in_demo(demo: DemoResult, monkeypatch: pytest.MonkeyPatch) -> DemoResult:
+    monkeypatch.chdir(demo.home)
+    monkeypatch.delenv("CYCLEML_HOME", raising=False)
+    return demo
+
+
+def test_demo_built_the_lifecycle(demo: DemoResult) -> None:
+    assert len(demo.run_ids) == 6
+    assert demo.model_uri == "models:/breast-cancer-classifier@champion"
+    assert "roc_auc = 0.5 < threshold 0.97" in demo.refused
+    store = open_metadata_store(f"sqlite:///{demo.home / '.cycleml' / 'metadata.db'}")
+    champion = store.resolve_model_uri(demo.model_uri)
+    assert champion.current_stage == "Production"
+    assert champion.run_id == demo.best_run_id
+    assert champion.metrics["roc_auc"] >= 0.97
+
+
+def test_experiments_and_runs_listings(
+    capsys: pytest.CaptureFixture[str], in_demo: DemoResult
+) -> None:
+    code, out, _ = cli(capsys, "experiments", "list", "--json")
+    assert code == 0
+    assert [e["name"] for e in json.loads(out)] == ["breast-cancer"]
+    code, out, _ = cli(capsys, "experiments", "list")
+    assert code == 0 and "breast-cancer" in out
+
+    code, out, _ = cli(capsys, "runs", "list", "--json", "--order-by", "metrics.roc_auc DESC")
+    runs = json.loads(out)
+    assert code == 0 and len(runs) == 6
+    assert runs[0]["info"]["run_id"] == in_demo.best_run_id
+    aucs = [r["data"]["metrics"]["roc_auc"] for r in runs]
+    assert aucs == sorted(aucs, reverse=True)
+
+    code, out, _ = cli(
+        capsys, "runs", "list", "--json", "--filter", "metrics.roc_auc < 0.9 and tags.demo = 'true'"
+    )
+    assert [r["info"]["run_name"] for r in json.loads(out)] == ["baseline-dummy"]
+    code, out, _ = cli(capsys, "runs", "list", "-e", "breast-cancer", "--max-results", "2")
+    assert code == 0 and "Runs (2)" in out
+
+
+def test_runs_show_and_compare(capsys: pytest.CaptureFixture[str], in_demo: DemoResult) -> None:
+    best = in_demo.best_run_id
+    code, out, _ = cli(capsys, "runs", "show", best, "--json")
+    shown = json.loads(out)
+    assert code == 0 and shown["info"]["run_id"] == best
+    assert {a["path"] for a in shown["artifacts"]} == {"model/model.skops", "model/model.json"}
+    assert (
+        "cycleml.source.git.commit" in shown["data"]["tags"]
+        or "cycleml.user" in shown["data"]["tags"]
+    )
+    code, out, _ = cli(capsys, "runs", "show", best)
+    assert code == 0 and "model/model.skops" in out and "roc_auc" in out
+
+    other = in_demo.run_ids["baseline-dummy"]
+    code, out, _ = cli(capsys, "runs", "compare", best, other, "--json")
+    compared = json.loads(out)
+    assert compared["runs"] == [best, other]
+    assert "metrics.roc_auc" in compared["differs"]
+    code, out, _ = cli(capsys, "runs", "compare", best, other)
+    assert code == 0 and "* metrics.roc_auc" in out
+
+
+def test_models_lineage_and_audit(capsys: pytest.CaptureFixture[str], in_demo: DemoResult) -> None:
+    code, out, _ = cli(capsys, "models", "list", "--json")
+    (model,) = json.loads(out)
+    assert model["name"] == "breast-cancer-classifier" and model["aliases"] == {"champion": 2}
+    code, out, _ = cli(capsys, "models", "show", "breast-cancer-classifier", "--json")
+    versions = json.loads(out)["versions"]
+    assert [v["current_stage"] for v in versions] == ["None", "Production"]
+    code, out, _ = cli(capsys, "models", "show", "breast-cancer-classifier", "--version", "2")
+    assert code == 0 and "Staging -> Production" in out and "deploy gates: pass" in out
+
+    code, out, _ = cli(capsys, "lineage", in_demo.model_uri, "--json")
+    edges = json.loads(out)["edges"]
+    assert {"src_kind": "run", "src_id": in_demo.best_run_id} in [
+        {"src_kind": e["src_kind"], "src_id": e["src_id"]} for e in edges
+    ]
+    code, out, _ = cli(capsys, "lineage", f"runs:/{in_demo.best_run_id}")
+    assert code == 0 and "breast-cancer-classifier/2" in out
+
+    code, out, _ = cli(capsys, "audit", "--since", "1h", "--json")
+    actions = {row["action"] for row in json.loads(out)}
+    assert {
+        "experiment.create",
+        "run.create",
+        "model_version.transition",
+        "model.set_alias",
+    } <= actions
+    code, out, _ = cli(capsys, "audit", "--action", "model.set_alias")
+    assert code == 0 and "champion" in out
+    code, out, _ = cli(capsys, "audit", "--since", "2001-01-01", "--limit", "1", "--json")
+    assert len(json.loads(out)) == 1
+
+
+def test_mutating_commands(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = cli(capsys, "init", "proj", "--name", "churn")
+    assert code == 0 and (tmp_path / "proj" / "cycleml.yaml").is_file()
+    code, _, err = cli(capsys, "init", "proj")
+    assert code == 1 and "already" in err.lower() and "Traceback" not in err
+    home = str(tmp_path / "proj")
+    code, out, _ = cli(capsys, "--home", home, "experiments", "create", "exp-a")
+    assert code == 0
+    code, out, _ = cli(capsys, "--home", home, "experiments", "rename", "exp-a", "exp-b")
+    assert code == 0 and "exp-b" in out
+    code, out, _ = cli(capsys, "--home", home, "experiments", "delete", "exp-b")
+    code, out, _ = cli(capsys, "--home", home, "experiments", "list", "--view", "deleted", "--json")
+    assert [e["name"] for e in json.loads(out)] == ["exp-b"]
+    code, out, _ = cli(capsys, "--home", home, "experiments", "restore", "exp-b")
+    assert code == 0
+
+    store = open_metadata_store(f"sqlite:///{tmp_path / 'proj' / '.cycleml' / 'metadata.db'}")
+    experiment = store.get_experiment_by_name("exp-b")
+    assert experiment is not None
+    run = store.create_run(experiment_id=experiment.experiment_id, run_name="r")
+    code, out, _ = cli(capsys, "--home", home, "runs", "delete", run.info.run_id)
+    assert code == 0 and "Deleted 1" in out
+    code, out, _ = cli(capsys, "--home", home, "runs", "list", "--view", "deleted", "--json")
+    assert [r["info"]["run_id"] for r in json.loads(out)] == [run.info.run_id]
+    code, out, _ = cli(capsys, "--home", home, "runs", "restore", run.info.run_id)
+    assert code == 0
+    # The run is RUNNING with a fresh heartbeat: not stale for 1h, stale for 0s.
+    code, out, _ = cli(capsys, "--home", home, "runs", "mark-stale", "--older-than", "1h", "--json")
+    assert json.loads(out)["runs"] == []
+    code, out, _ = cli(
+        capsys, "--home", home, "runs", "mark-stale", "--older-than", "0s", "--dry-run"
+    )
+    assert "Would mark 1" in out and store.get_run(run.info.run_id).info.status == "RUNNING"
+    code, out, _ = cli(capsys, "--home", home, "runs", "mark-stale", "--older-than", "0s")
+    assert code == 0 and store.get_run(run.info.run_id).info.status == "FAILED"
+    assert "mark-stale" in (store.get_run(run.info.run_id).info.error or "")
+
+
+def test_models_commands_with_gates(
+    capsys: pytest.CaptureFixture[str],
+    demo: DemoResult,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(demo.home)
+    weak = demo.run_ids["baseline-dummy"]
+    code, out, _ = cli(capsys, "models", "register", f"runs:/{weak}/model", "cli-model", "--json")
+    assert code == 0 and json.loads(out)["version"] == 1
+    code, _, err = cli(capsys, "models", "promote", "cli-model", "1", "--to", "Staging")
+    assert code == 1 and "roc_auc = 0.5 < threshold 0.97" in err and "Traceback" not in err
+    code, out, _ = cli(
+        capsys,
+        "models",
+        "promote",
+        "cli-model",
+        "1",
+        "--to",
+        "Staging",
+        "--force",
+        "--reason",
+        "demo",
+    )
+    assert code == 0 and "Staging" in out
+    code, out, _ = cli(capsys, "models", "alias", "cli-model", "challenger", "1")
+    assert code == 0 and "challenger" in out
+    code, _, err = cli(capsys, "models", "alias", "cli-model", "champion")
+    assert code == 1 and "needs a VERSION" in err
+    code, out, _ = cli(capsys, "models", "alias", "cli-model", "challenger", "--delete")
+    assert code == 0
+    code, out, _ = cli(
+        capsys, "audit", "--entity", "model_version", "--entity-id", "cli-model/1", "--json"
+    )
+    (forced,) = [r for r in json.loads(out) if r["action"] == "model_version.transition"]
+    assert forced["payload"]["forced"] is True
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["runs", "show", "nothex"], "Invalid run id"),
+        (["runs", "show", "0" * 32], "No run with id"),
+        (["runs", "list", "--filter", "metrics.auc >> 1"], "Invalid search filter"),
+        (["runs", "list", "--filter", "params.p = 'x' OR 1=1"], "OR"),
+        (["runs", "compare", "0" * 32], "at least two"),
+        (["models", "show", "missing"], "No registered model named 'missing'"),
+        (["models", "register", "runs:/xyz/model", "m"], "Invalid URI"),
+        (["lineage", "models:/"], "Invalid URI"),
+        (["lineage", "nonsense"], "Invalid lineage reference"),
+        (["audit", "--since", "yesterday-ish"], "Invalid --since"),
+        (["runs", "mark-stale", "--older-than", "soon"], "Invalid duration"),
+        (["experiments", "list", "--view", "some"], "Invalid view"),
+        (["--metadata-uri", "mysql://nope", "runs", "list"], "metadata store URI"),
+    ],
+)
+def test_bad_input_is_one_clear_message_and_exit_1(
+    capsys: pytest.CaptureFixture[str], in_demo: DemoResult, args: list[str], expected: str
+) -> None:
+    store = open_metadata_store(f"sqlite:///{in_demo.home / '.cycleml' / 'metadata.db'}")
+    before = len(store.list_audit(limit=100000))
+    code, _, err = cli(capsys, *args)
+    assert code == 1
+    assert expected in err
+    assert "Traceback" not in err
+    assert len(store.list_audit(limit=100000)) == before  # nothing written
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = cli(capsys, "runs", "list", "--no-such-flag")
+    assert code == 2 and "no-such-flag" in err
+    code, out, _ = cli(capsys, "--help")
+    assert code == 0 and "experiments" in out
+
+
+def test_bad_spec_is_reported_by_the_cli(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "cycleml.yaml").write_text(
+        "name: x\nmetrics:\n  - name: rocauc\n", encoding="utf-8"
+    )
+    monkeypatch.chdir(tmp_path)
+    code, _, err = cli(capsys, "runs", "list")
+    assert code == 1 and "cycleml.yaml" in err and "rocauc" in err and "roc_auc" in err
+    assert not (tmp_path / ".cycleml" / "metadata.db").exists()
+
+
+def test_console_script_over_a_real_process(in_demo: DemoResult) -> None:
+    exe = Path(sys.executable).with_name("cycleml")
+    done = subprocess.run(
+        [str(exe), "runs", "show", "0" * 32],
+        cwd=in_demo.home,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "No run with id" in done.stderr and "Traceback" not in done.stderr
+    done = subprocess.run(
+        [str(exe), "models", "list", "--json"],
+        cwd=in_demo.home,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0 and json.loads(done.stdout)[0]["name"] == "breast-cancer-classifier"

@@ -1,0 +1,197 @@
+"""The model registry service: registration, gates, promotion, aliases, URIs (both backends)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from cycleml.errors import GateFailed, InvalidInput, InvalidState, NotFound
+from cycleml.registry import ModelRegistry, Stage, check_gates
+from cycleml.settings import Settings
+from cycleml.spec import parse_spec
+from cycleml.store import Metric, SqlMetadataStore, now_ms
+from cycleml.tracking import TrackingClient
+
+SPEC = """
+name: gates
+problem: {task: binary, target: y, positive_class: 1}
+metrics:
+  - {name: roc_auc, direction: maximize, threshold: 0.9, applies_to: [deploy]}
+  - {name: log_loss, direction: minimize, threshold: 0.3, applies_to: [deploy, train]}
+  - {name: accuracy, threshold: 0.5, applies_to: [train]}
+"""
+
+
+@pytest.fixture
+def client(settings: Settings, store: SqlMetadataStore) -> TrackingClient:
+    return TrackingClient(settings, store=store)
+
+
+@pytest.fixture
+def registry(settings: Settings, store: SqlMetadataStore) -> ModelRegistry:
+    return ModelRegistry(settings, store=store, spec=parse_spec(SPEC))
+
+
+def _run_with_model(client: TrackingClient, tmp_path: Path, metrics: dict[str, float]) -> str:
+    experiment = client.get_or_create_experiment("models")
+    run = client.create_run(experiment.experiment_id, run_name="candidate")
+    stamp = now_ms()
+    client.log_batch(run.info.run_id, metrics=[Metric(k, v, 0, stamp) for k, v in metrics.items()])
+    model = tmp_path / f"model-{run.info.run_id}.bin"
+    model.write_bytes(b"weights " + run.info.run_id.encode())
+    client.log_artifact(run.info.run_id, model, "model")
+    client.set_terminated(run.info.run_id)
+    return run.info.run_id
+
+
+def test_register_snapshots_metrics_and_links_lineage(
+    client: TrackingClient, registry: ModelRegistry, tmp_path: Path
+) -> None:
+    run_id = _run_with_model(client, tmp_path, {"roc_auc": 0.95, "log_loss": 0.2})
+    version = registry.register_model(f"runs:/{run_id}/model", "churn", description="first")
+    assert (version.name, version.version, version.current_stage) == ("churn", 1, "None")
+    assert version.metrics == {"roc_auc": 0.95, "log_loss": 0.2}
+    assert version.run_id == run_id and version.description == "first"
+    # Later metrics on the run do not change the snapshot.
+    client.log_metric(run_id, "roc_auc", 0.1, step=5)
+    assert registry.get_version("churn", 1).metrics["roc_auc"] == 0.95
+    second = registry.register_model(f"runs:/{run_id}/model", "churn")
+    assert second.version == 2
+    edges = registry.store.lineage_edges("model_version", "churn/1")
+    assert [(e.src_kind, e.src_id, e.relation) for e in edges] == [("run", run_id, "produced")]
+
+
+def test_register_refuses_bad_sources(
+    client: TrackingClient, registry: ModelRegistry, tmp_path: Path
+) -> None:
+    run_id = _run_with_model(client, tmp_path, {"roc_auc": 0.95})
+    with pytest.raises(InvalidInput, match="only runs:/"):
+        registry.register_model("models:/churn/1", "churn")
+    with pytest.raises(NotFound, match="no artifacts at 'nothing-here'"):
+        registry.register_model(f"runs:/{run_id}/nothing-here", "churn")
+    with pytest.raises(NotFound):
+        registry.register_model(f"runs:/{'0' * 32}/model", "churn")
+    with pytest.raises(InvalidInput):
+        registry.register_model(f"runs:/{run_id}/model", "bad name with spaces")
+    assert registry.list_models() == []
+
+
+def test_check_gates_names_each_failure() -> None:
+    spec = parse_spec(SPEC)
+    report = check_gates(
+        {"roc_auc": 0.8, "log_loss": 0.5}, spec.metrics_for("deploy"), name="m", version=1
+    )
+    assert not report.passed
+    assert [f.metric for f in report.failures] == ["roc_auc", "log_loss"]
+    assert "0.8 < threshold 0.9" in report.failures[0].reason
+    assert "0.5 > threshold 0.3" in report.failures[1].reason
+    missing = check_gates({"roc_auc": math.nan}, spec.metrics_for("deploy"), name="m", version=1)
+    assert [f.metric for f in missing.failures] == ["roc_auc", "log_loss"]
+    assert "was not logged" in missing.failures[1].reason
+    ok = check_gates(
+        {"roc_auc": 0.9, "log_loss": 0.3}, spec.metrics_for("deploy"), name="m", version=1
+    )
+    assert ok.passed  # thresholds are inclusive
+
+
+def test_promote_refuses_failing_version_and_writes_nothing(
+    client: TrackingClient, registry: ModelRegistry, tmp_path: Path
+) -> None:
+    run_id = _run_with_model(client, tmp_path, {"roc_auc": 0.7, "log_loss": 0.9})
+    version = registry.register_model(f"runs:/{run_id}/model", "churn")
+    audit_before = len(registry.store.list_audit())
+    with pytest.raises(GateFailed) as refused:
+        registry.promote("churn", version.version, to="Production")
+    message = str(refused.value)
+    assert "roc_auc = 0.7 < threshold 0.9" in message
+    assert "log_loss = 0.9 > threshold 0.3" in message
+    assert "force" in message  # the hint says how to override
+    failures = refused.value.details["failures"]
+    assert {f["metric"]: (f["value"], f["threshold"]) for f in failures} == {
+        "roc_auc": (0.7, 0.9),
+        "log_loss": (0.9, 0.3),
+    }
+    assert registry.get_version("churn", 1).current_stage == "None"
+    assert registry.stage_history("churn", 1) == []
+    assert len(registry.store.list_audit()) == audit_before
+    # Archiving needs no gate.
+    assert registry.promote("churn", 1, to="Archived").current_stage == "Archived"
+
+
+def test_force_promotion_is_recorded_in_audit_and_history(
+    client: TrackingClient, registry: ModelRegistry, tmp_path: Path
+) -> None:
+    run_id = _run_with_model(client, tmp_path, {"roc_auc": 0.7, "log_loss": 0.1})
+    registry.register_model(f"runs:/{run_id}/model", "churn")
+    moved = registry.promote("churn", 1, to="Staging", force=True, reason="hotfix")
+    assert moved.current_stage == "Staging"
+    (transition,) = registry.stage_history("churn", 1)
+    assert (transition.from_stage, transition.to_stage, transition.forced) == (
+        "None",
+        "Staging",
+        True,
+    )
+    assert transition.reason == "hotfix" and transition.actor == "tester"
+    (record,) = registry.store.list_audit(action="model_version.transition")
+    assert record.actor == "tester" and record.entity_id == "churn/1"
+    assert record.payload["forced"] is True
+    assert record.payload["overridden_failures"] == ["roc_auc"]
+
+
+def test_promotion_path_with_archive_existing(
+    client: TrackingClient, registry: ModelRegistry, tmp_path: Path
+) -> None:
+    good = {"roc_auc": 0.95, "log_loss": 0.1}
+    first = _run_with_model(client, tmp_path, good)
+    second = _run_with_model(client, tmp_path, {"roc_auc": 0.97, "log_loss": 0.05})
+    registry.register_model(f"runs:/{first}/model", "churn")
+    registry.register_model(f"runs:/{second}/model", "churn")
+    registry.promote("churn", 1, to="Staging")
+    registry.promote("churn", 1, to="Production")
+    with pytest.raises(InvalidState, match="already in stage Production"):
+        registry.promote("churn", 1, to="production")
+    registry.promote("churn", 2, to="Production", archive_existing=True, reason="better")
+    assert registry.get_version("churn", 1).current_stage == Stage.ARCHIVED
+    assert registry.get_version("churn", 2).current_stage == Stage.PRODUCTION
+    history = [(h.from_stage, h.to_stage) for h in registry.stage_history("churn", 1)]
+    assert history == [("None", "Staging"), ("Staging", "Production"), ("Production", "Archived")]
+    with pytest.raises(InvalidInput, match="Invalid stage"):
+        registry.promote("churn", 2, to="Live")
+
+
+def test_aliases_and_uri_resolution(
+    client: TrackingClient, registry: ModelRegistry, tmp_path: Path
+) -> None:
+    run_id = _run_with_model(client, tmp_path, {"roc_auc": 0.95, "log_loss": 0.1})
+    registry.register_model(f"runs:/{run_id}/model", "churn")
+    registry.register_model(f"runs:/{run_id}/model", "churn")
+    registry.set_alias("churn", "champion", 1)
+    assert registry.get_model("churn").aliases == {"champion": 1}
+    registry.set_alias("churn", "champion", 2)  # moves
+    assert registry.get_version("churn", 2).aliases == ("champion",)
+    assert registry.get_version("churn", 1).aliases == ()
+    for uri in ("models:/churn@champion", "models:/churn/2", "models:/churn/latest"):
+        location = registry.resolve(uri)
+        assert location.run_id == run_id
+        assert [e.path for e in location.entries] == [f"model/model-{run_id}.bin"]
+    assert registry.resolve(f"runs:/{run_id}/model").entries == location.entries
+    with pytest.raises(NotFound, match="no alias 'challenger'"):
+        registry.resolve("models:/churn@challenger")
+    with pytest.raises(NotFound):
+        registry.resolve("models:/churn/9")
+    with pytest.raises(InvalidInput, match="Invalid URI"):
+        registry.resolve("models:/")
+    with pytest.raises(InvalidInput, match="Invalid alias"):
+        registry.set_alias("churn", "7", 1)
+    registry.delete_alias("churn", "champion")
+    with pytest.raises(NotFound):
+        registry.delete_alias("churn", "champion")
+
+
+def test_spec_is_read_from_the_project(settings: Settings, store: SqlMetadataStore) -> None:
+    (settings.home / "cycleml.yaml").write_text(SPEC, encoding="utf-8")
+    registry = ModelRegistry(settings, store=store)
+    assert [m.name for m in registry.deploy_gates()] == ["roc_auc", "log_loss"]
+    assert ModelRegistry(settings, store=store, spec=parse_spec("name: x")).deploy_gates() == []
