@@ -16,8 +16,8 @@ from rich.console import Console
 from rich.table import Table
 
 from cycleml.errors import InvalidInput
-from cycleml.settings import PROJECT_FILE, Settings, resolve_settings
-from cycleml.spec import load_spec
+from cycleml.settings import Settings
+from cycleml.spec import project_settings
 
 __all__ = [
     "CliState",
@@ -46,14 +46,8 @@ class CliState:
     def settings(self) -> Settings:
         """Defaults < environment < cycleml.yaml < flags."""
         if self._settings is None:
-            base = resolve_settings(home=self.home)
-            spec_file = base.home / PROJECT_FILE
-            storage = load_spec(spec_file).storage.as_mapping() if spec_file.is_file() else None
-            self._settings = resolve_settings(
-                home=base.home,
-                metadata_uri=self.metadata_uri,
-                artifact_uri=self.artifact_uri,
-                storage=storage,
+            self._settings = project_settings(
+                home=self.home, metadata_uri=self.metadata_uri, artifact_uri=self.artifact_uri
             )
         return self._settings
 

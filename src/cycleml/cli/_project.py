@@ -87,8 +87,9 @@ def lineage(
     for way, label in (("upstream", "came from"), ("downstream", "led to")):
         if direction not in (way, "both"):
             continue
-        branch = tree.add(f"[cyan]{label}[/]")
+        branch = Tree(f"[cyan]{label}[/]")
         _grow(branch, root, list(graph.edges), upstream=way == "upstream", seen={root})
+        tree.add(branch if branch.children else f"[cyan]{label}[/] [dim](nothing)[/]")
     out.print(tree)
 
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cycleml.errors import GateFailed, InvalidInput, NotFound
-from cycleml.settings import PROJECT_FILE, Settings, resolve_settings
-from cycleml.spec import MetricSpec, ProjectSpec, load_spec
+from cycleml.settings import PROJECT_FILE, Settings
+from cycleml.spec import MetricSpec, ProjectSpec, load_project, load_spec
 from cycleml.store import (
     ArtifactLocation,
     ModelVersion,
@@ -106,10 +106,13 @@ class ModelRegistry:
         store: SqlMetadataStore | None = None,
         spec: ProjectSpec | None = None,
     ) -> None:
-        self.settings = settings or resolve_settings()
+        if settings is None:
+            settings, found = load_project()
+            spec = spec if spec is not None else found
+        elif spec is None and (settings.home / PROJECT_FILE).is_file():
+            spec = load_spec(settings.home / PROJECT_FILE)
+        self.settings = settings
         self.store = store or open_metadata_store(self.settings)
-        if spec is None and (self.settings.home / PROJECT_FILE).is_file():
-            spec = load_spec(self.settings.home / PROJECT_FILE)
         self.spec = spec
 
     # ---- registering -------------------------------------------------------------------

@@ -18,6 +18,7 @@ from cycleml.spec._model import (
     Stage,
     StorageSpec,
 )
+from cycleml.spec._project import load_project, project_settings
 from cycleml.spec._registry import (
     DEFAULT_METRICS,
     MetricRegistry,
@@ -46,8 +47,10 @@ __all__ = [
     "get_metric",
     "init_project",
     "list_metrics",
+    "load_project",
     "load_spec",
     "parse_spec",
+    "project_settings",
     "register_metric",
     "render_template",
 ]
