@@ -21,8 +21,8 @@ from sqlalchemy import event
 import cycleml
 from cycleml.settings import Settings
 from cycleml.store import Metric, RunStatus, SqlMetadataStore
+from cycleml.tracking import ActiveRun, Tracker
 from cycleml.tracking._buffer import MetricBuffer
-from cycleml.tracking import Tracker
 
 Configure = Callable[..., Tracker]
 
@@ -99,22 +99,26 @@ def test_flush_on_time_threshold(configure_tracking: Configure, store: SqlMetada
     cycleml.end_run()
 
 
-def test_flush_on_exception_in_with_block(
-    tracking: Tracker, store: SqlMetadataStore
-) -> None:
-    with pytest.raises(RuntimeError, match="diverged"), cycleml.start_run() as run:
-        for step in range(10):
-            cycleml.log_metric("loss", 10.0 - step, step=step)
-        raise RuntimeError("training diverged")
+def test_flush_on_exception_in_with_block(tracking: Tracker, store: SqlMetadataStore) -> None:
+    started: list[ActiveRun] = []
+
+    def train() -> None:
+        with cycleml.start_run() as run:
+            started.append(run)
+            for step in range(10):
+                cycleml.log_metric("loss", 10.0 - step, step=step)
+            raise RuntimeError("training diverged")
+
+    with pytest.raises(RuntimeError, match="diverged"):
+        train()
+    run = started[0]
     assert store.count_metric_points([run.run_id]) == 10
     stored = store.get_run(run.run_id)
     assert stored.info.status == RunStatus.FAILED
     assert stored.data.metrics["loss"] == 1.0
 
 
-def test_search_and_get_run_see_buffered_points(
-    tracking: Tracker, store: SqlMetadataStore
-) -> None:
+def test_search_and_get_run_see_buffered_points(tracking: Tracker, store: SqlMetadataStore) -> None:
     with cycleml.start_run() as run:
         cycleml.log_metric("auc", 0.91)
         assert store.count_metric_points([run.run_id]) == 0
@@ -237,7 +241,7 @@ def test_buffer_keeps_points_when_a_write_fails() -> None:
         with pytest.raises(OSError, match="unreachable"):
             buffer.add("r1", [_point(s) for s in range(10)])
         assert buffer.pending("r1") == 10
-        with pytest.raises(OSError):
+        with pytest.raises(OSError, match="unreachable"):
             buffer.flush()
         writer.failing = False
         buffer.add("r1", [_point(10)])

@@ -17,8 +17,7 @@ import sklearn
 import cycleml
 from cycleml.settings import Settings
 from cycleml.store import SqlMetadataStore
-from cycleml.tracking import Tracker
-from cycleml.tracking import _context
+from cycleml.tracking import Tracker, _context
 from cycleml.tracking._context import capture_context
 
 SCRIPT = """
@@ -82,9 +81,7 @@ def repo(tmp_path: Path) -> Path:
     return folder
 
 
-def test_git_commit_and_dirty_flag(
-    repo: Path, sqlite_settings: Settings, tmp_path: Path
-) -> None:
+def test_git_commit_and_dirty_flag(repo: Path, sqlite_settings: Settings, tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere"  # run from outside the repo: git facts follow the script
     elsewhere.mkdir()
     (repo / "notes.txt").write_text("untracked files do not make the tree dirty")
@@ -125,9 +122,7 @@ def test_git_commit_and_dirty_flag(
         store.close()
 
 
-def test_context_outside_git(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_context_outside_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = tmp_path / "nogit"
     folder.mkdir()
     entry = folder / "job.py"

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 
 import pytest
 
 import cycleml
 from cycleml.errors import InvalidInput, InvalidState, NotFound, ParamConflict
 from cycleml.store import RunStatus, SqlMetadataStore
-from cycleml.tracking import DEFAULT_EXPERIMENT, Tracker
+from cycleml.tracking import DEFAULT_EXPERIMENT, ActiveRun, Tracker
 
 PARENT_TAG = "cycleml.parentRunId"
 
@@ -33,9 +34,17 @@ def test_with_block_ends_run_finished(tracking: Tracker) -> None:
 
 
 def test_exception_marks_run_failed_with_error_and_reraises(tracking: Tracker) -> None:
-    with pytest.raises(ValueError, match="boom 42"), cycleml.start_run() as run:
-        cycleml.log_param("p", 1)
-        raise ValueError("boom 42")
+    started: list[ActiveRun] = []
+
+    def train() -> None:
+        with cycleml.start_run() as run:
+            started.append(run)
+            cycleml.log_param("p", 1)
+            raise ValueError("boom 42")
+
+    with pytest.raises(ValueError, match="boom 42"):
+        train()
+    run = started[0]
     stored = cycleml.get_run(run.run_id)
     assert stored.info.status == RunStatus.FAILED
     assert stored.info.error is not None
@@ -125,7 +134,7 @@ def test_end_run_without_active_run_is_a_noop(tracking: Tracker, store: SqlMetad
     assert store.list_audit(action="run.create") == []
 
 
-def test_end_run_with_status(tracking: Tracker) -> None:
+def test_end_run_with_status(sqlite_tracking: Tracker) -> None:
     run = cycleml.start_run()
     cycleml.end_run("KILLED")
     assert cycleml.get_run(run.run_id).info.status == RunStatus.KILLED
@@ -151,7 +160,7 @@ def test_resume_run_by_id(tracking: Tracker) -> None:
     assert [(m.step, m.value) for m in history] == [(0, 1.0), (1, 0.5)]
 
 
-def test_resume_unknown_run_is_not_found(tracking: Tracker) -> None:
+def test_resume_unknown_run_is_not_found(sqlite_tracking: Tracker) -> None:
     with pytest.raises(NotFound):
         cycleml.start_run(run_id="0" * 32)
     assert cycleml.active_run() is None
@@ -187,7 +196,7 @@ def test_run_in_deleted_experiment_is_refused(tracking: Tracker) -> None:
         cycleml.set_experiment("doomed")
 
 
-def test_description_is_stored_as_note_tag(tracking: Tracker) -> None:
+def test_description_is_stored_as_note_tag(sqlite_tracking: Tracker) -> None:
     with cycleml.start_run(description="first try") as run:
         pass
     assert cycleml.get_run(run.run_id).data.tags["cycleml.note.content"] == "first try"
@@ -232,10 +241,9 @@ def test_params_are_immutable(tracking: Tracker, store: SqlMetadataStore) -> Non
     assert "new_key" not in stored.data.params
 
 
-def test_invalid_param_key_is_refused(tracking: Tracker) -> None:
-    with cycleml.start_run() as run:
-        with pytest.raises(InvalidInput, match="param key"):
-            cycleml.log_params({"ok": 1, "bad key!": 2})
+def test_invalid_param_key_is_refused(sqlite_tracking: Tracker) -> None:
+    with cycleml.start_run() as run, pytest.raises(InvalidInput, match="param key"):
+        cycleml.log_params({"ok": 1, "bad key!": 2})
     assert cycleml.get_run(run.run_id).data.params == {}
 
 
@@ -292,7 +300,7 @@ def test_nan_and_infinite_metric_values(tracking: Tracker) -> None:
 
 
 def test_invalid_metric_fails_at_the_call_and_does_not_poison_the_buffer(
-    tracking: Tracker,
+    sqlite_tracking: Tracker,
 ) -> None:
     with cycleml.start_run() as run:
         cycleml.log_metric("good", 1.0, step=0)
@@ -300,11 +308,13 @@ def test_invalid_metric_fails_at_the_call_and_does_not_poison_the_buffer(
             cycleml.log_metric("bad key!", 1.0)
         with pytest.raises(InvalidInput, match="expected a number"):
             cycleml.log_metric("good", "not a number")  # type: ignore[arg-type]
+        with pytest.raises(InvalidInput, match="expected a number"):
+            cycleml.log_metric("good", 10**400)
         with pytest.raises(InvalidInput, match="metric key"):
             cycleml.log_metrics({"fine": 1.0, "../escape": 2.0})
         cycleml.log_metric("good", 2.0, step=1)
     # the valid points were all written; the run ended normally
-    history = tracking.client.get_metric_history(run.run_id, "good")
+    history = sqlite_tracking.client.get_metric_history(run.run_id, "good")
     assert [m.value for m in history] == [1.0, 2.0]
     stored = cycleml.get_run(run.run_id)
     assert stored.info.status == RunStatus.FINISHED
@@ -320,3 +330,77 @@ def test_tags_can_change(tracking: Tracker) -> None:
     assert tags["stage"] == "prod"
     assert tags["owner"] == "ann"
     assert tags["n"] == "3"
+
+
+def test_threads_have_their_own_active_runs(configure_tracking: Callable[..., Tracker]) -> None:
+    tracker = configure_tracking(flush_points=50, flush_seconds=0.05)
+    finished: dict[int, str] = {}
+    errors: list[BaseException] = []
+
+    def work(index: int) -> None:
+        try:
+            with tracker.start_run(run_name=f"thread-{index}") as run:
+                assert tracker.active_run() is run
+                tracker.log_param("index", index)
+                for step in range(300):
+                    tracker.log_metric("value", float(index), step=step)
+            finished[index] = run.run_id
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert cycleml.active_run() is None
+    for index, run_id in finished.items():
+        run = tracker.get_run(run_id)
+        assert run.info.status == RunStatus.FINISHED
+        assert run.data.params == {"index": str(index)}
+        history = tracker.client.get_metric_history(run_id, "value")
+        assert [m.step for m in history] == list(range(300))
+        assert {m.value for m in history} == {float(index)}
+    assert len(finished) == 4
+
+
+def test_closing_the_tracker_ends_open_runs_once(
+    configure_tracking: Callable[..., Tracker], store: SqlMetadataStore
+) -> None:
+    configure_tracking()
+    parent = cycleml.start_run()
+    child = cycleml.start_run(nested=True)
+    cycleml.log_metric("m", 1.0)
+    cycleml.tracking._default.replace(None)
+    for run in (parent, child):
+        assert store.get_run(run.run_id).info.status == RunStatus.FINISHED
+        updates = store.list_audit(entity_id=run.run_id, action="run.update")
+        assert len(updates) == 1, [u.payload for u in updates]
+    assert store.count_metric_points([child.run_id]) == 1
+
+
+def test_run_ended_inside_its_with_block_keeps_its_status(
+    tracking: Tracker, store: SqlMetadataStore
+) -> None:
+    with cycleml.start_run() as run:
+        cycleml.end_run("KILLED")
+        assert cycleml.active_run() is None
+    stored = store.get_run(run.run_id)
+    assert stored.info.status == RunStatus.KILLED
+    assert len(store.list_audit(entity_id=run.run_id, action="run.update")) == 1
+
+
+def test_numpy_values_and_steps(sqlite_tracking: Tracker) -> None:
+    np = pytest.importorskip("numpy")
+    with cycleml.start_run() as run:
+        for step in np.arange(3):
+            cycleml.log_metric("loss", np.float32(0.5) * step, step=step)
+        cycleml.log_metrics({"acc": np.float64(0.75)}, step=np.int64(7))
+        with pytest.raises(InvalidInput, match="step"):
+            cycleml.log_metric("loss", 1.0, step=1.5)  # type: ignore[arg-type]
+    history = sqlite_tracking.client.get_metric_history(run.run_id, "loss")
+    assert [(m.step, m.value) for m in history] == [(0, 0.0), (1, 0.5), (2, 1.0)]
+    assert all(type(m.step) is int for m in history)
+    acc = sqlite_tracking.client.get_metric_history(run.run_id, "acc")
+    assert [(m.step, m.value) for m in acc] == [(7, 0.75)]

@@ -248,6 +248,10 @@ def search_runs(
     With neither ``experiment_ids`` nor ``experiment_names``, searches the active
     experiment if one is set, else every active experiment.
     """
+    if output not in ("list", "pandas"):
+        from cycleml.errors import InvalidInput
+
+        raise InvalidInput(f"Invalid output {output!r}: expected 'list' or 'pandas'.")
     tracker = _default.get()
     tracker.flush()
     if experiment_ids is None and experiment_names is None and tracker._experiment_id:
@@ -260,13 +264,7 @@ def search_runs(
         page_token=page_token,
         experiment_names=experiment_names,
     )
-    if output == "pandas":
-        return runs_to_frame(found)
-    if output != "list":
-        from cycleml.errors import InvalidInput
-
-        raise InvalidInput(f"Invalid output {output!r}: expected 'list' or 'pandas'.")
-    return found
+    return runs_to_frame(found) if output == "pandas" else found
 
 
 def autolog(

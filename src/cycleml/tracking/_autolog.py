@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cycleml.errors import CycleMLError
 from cycleml.hashing import hash_chunks
 from cycleml.store import RunStatus
 from cycleml.store._runs import PARAM_VALUE_MAX
@@ -156,7 +155,7 @@ class Autologger:
         classes.add(Pipeline)
         # Patch the class that defines ``fit`` (often a private base such as
         # BaseGradientBoosting), so inherited fits are wrapped too.
-        owners = set()
+        owners: set[type[Any]] = set()
         # Target encoders are fitted inside scikit-learn's own metric functions; logging
         # them would turn every metric computation into a "model".
         skipped = {"LabelEncoder", "LabelBinarizer", "MultiLabelBinarizer"}
@@ -171,7 +170,7 @@ class Autologger:
             if not callable(original):
                 continue
             self._originals[owner] = original
-            owner.fit = self._wrap(original)  # type: ignore[attr-defined]
+            owner.fit = self._wrap(original)
 
     def disable(self) -> None:
         """Restore the original ``fit`` methods."""
@@ -264,5 +263,5 @@ class Autologger:
     def _safely(action: Callable[[], Any]) -> None:
         try:
             action()
-        except (CycleMLError, ValueError, TypeError, OSError) as exc:
+        except Exception as exc:  # any logging failure, e.g. a model skops cannot dump
             warnings.warn(f"cycleml autolog could not log: {exc}", stacklevel=4)

@@ -92,9 +92,9 @@ class MetricBuffer:
             self._thread.start()
 
     def _run(self) -> None:
-        while not self._closed:
+        while True:
             self._wakeup.wait(self.max_delay / 2)
-            if self._closed:
+            if self._closed:  # set by close(), from another thread
                 return
             now = time.monotonic()
             with self._lock:

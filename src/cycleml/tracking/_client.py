@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from cycleml.errors import InvalidInput, NotFound
+from cycleml.errors import AlreadyExists, InvalidInput, NotFound
 from cycleml.settings import Settings, resolve_settings
 from cycleml.store import (
     ArtifactEntry,
@@ -85,7 +85,12 @@ class TrackingClient:
         """Return the active experiment with this name, creating it when missing."""
         found = self.store.get_experiment_by_name(name)
         if found is None:
-            return self.store.get_experiment(self.create_experiment(name))
+            try:
+                return self.store.get_experiment(self.create_experiment(name))
+            except AlreadyExists:  # another thread or process created it just now
+                found = self.store.get_experiment_by_name(name)
+                if found is None:
+                    raise
         if found.lifecycle_stage != "active":
             raise InvalidInput(
                 f"Experiment {name!r} is deleted.",
@@ -287,8 +292,10 @@ class TrackingClient:
                 f"Cannot log artifact {str(source)!r}: no such file.",
                 hint="Pass the path of an existing file; use log_artifacts for a folder.",
             )
+        # safe_relpath on artifact_path itself: stripping its slashes first would turn an
+        # absolute "/etc" into the relative "etc" instead of refusing it.
         logical = safe_relpath(
-            f"{artifact_path.strip('/')}/{source.name}" if artifact_path else source.name
+            f"{safe_relpath(artifact_path)}/{source.name}" if artifact_path else source.name
         )
         blob = self.artifacts.put_file(source)
         entry = ArtifactEntry(logical, blob.digest, blob.size)
@@ -330,7 +337,13 @@ class TrackingClient:
         if artifact_file.endswith((".yaml", ".yml")):
             import yaml
 
-            text = yaml.safe_dump(dict(dictionary), sort_keys=False)
+            try:
+                text = yaml.safe_dump(dict(dictionary), sort_keys=False)
+            except yaml.YAMLError as exc:  # e.g. a numpy scalar or another custom object
+                raise InvalidInput(
+                    f"Cannot write {artifact_file!r} as YAML: {exc}",
+                    hint="Convert values to plain str/int/float/list/dict, or log it as .json.",
+                ) from exc
         else:
             text = json.dumps(dictionary, indent=2, default=str)
         return self.log_text(run_id, text, artifact_file)

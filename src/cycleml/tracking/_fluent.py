@@ -43,7 +43,7 @@ def _metric_point(key: str, value: Any, step: Any, timestamp: int) -> Metric:
     check_key(key, "metric")
     try:
         number = float(value)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise InvalidInput(
             f"Invalid value for metric {key!r}: expected a number, got {value!r}."
         ) from exc
@@ -94,6 +94,8 @@ class ActiveRun:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> Literal[False]:
+        if self.run_id not in self._tracker._all_active:
+            return False  # already ended inside the block (end_run): keep its status
         if exc_type is None:
             self._tracker.end_run(RunStatus.FINISHED.value, run_id=self.run_id)
         elif issubclass(exc_type, KeyboardInterrupt):
@@ -137,7 +139,13 @@ class Tracker:
         )
         # A weak reference: the exit hook must not keep a replaced tracker alive.
         ref = weakref.ref(self)
-        atexit.register(lambda: (t := ref()) is not None and t._at_exit())
+
+        def exit_hook() -> None:
+            tracker = ref()
+            if tracker is not None:
+                tracker._at_exit()
+
+        atexit.register(exit_hook)
         _ExceptHook.install()
 
     # ---- plumbing --------------------------------------------------------------------
@@ -357,7 +365,8 @@ class Tracker:
         """Store a matplotlib or plotly figure (PNG/SVG/PDF for matplotlib; HTML/JSON for plotly)."""
         suffix = Path(artifact_file).suffix.lower()
         module = type(figure).__module__
-        if module.startswith("matplotlib"):
+        # Check for the methods used too: an Axes or a plotly trace is not a figure.
+        if module.startswith("matplotlib") and hasattr(figure, "savefig"):
             formats = {".png": "png", ".svg": "svg", ".pdf": "pdf", ".jpg": "jpg", ".jpeg": "jpg"}
             if suffix not in formats:
                 raise InvalidInput(
@@ -367,7 +376,7 @@ class Tracker:
             buffer = io.BytesIO()
             figure.savefig(buffer, format=formats[suffix], bbox_inches="tight")
             return self.client.log_bytes(self._run_id(), buffer.getvalue(), artifact_file)
-        if module.startswith("plotly"):
+        if module.startswith("plotly") and hasattr(figure, "to_html"):
             if suffix in (".html", ".htm"):
                 html = figure.to_html(include_plotlyjs="cdn", full_html=True)
                 return self.client.log_text(self._run_id(), html, artifact_file)
@@ -407,7 +416,8 @@ class Tracker:
     def close(self) -> None:
         """End active runs (FINISHED), flush buffers and release the store."""
         for run_id in list(self._all_active):
-            self.end_run(run_id=run_id)
+            if run_id in self._all_active:  # not already ended with its parent
+                self.end_run(run_id=run_id)
         self.buffer.close()
         self._closed = True
         if self._client is not None:
