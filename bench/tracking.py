@@ -35,7 +35,6 @@ import os
 import platform
 import shutil
 import sqlite3
-import statistics
 import sys
 import tempfile
 import time
@@ -53,14 +52,14 @@ os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 os.environ["DO_NOT_TRACK"] = "true"
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 
-import mlflow  # noqa: E402
-import numpy as np  # noqa: E402
-import sqlalchemy  # noqa: E402
-from mlflow.entities import Metric as MlflowMetric  # noqa: E402
-from mlflow.entities import Param as MlflowParam  # noqa: E402
-from mlflow.tracking import MlflowClient  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.progress import (  # noqa: E402
+import mlflow
+import numpy as np
+import sqlalchemy
+from mlflow.entities import Metric as MlflowMetric
+from mlflow.entities import Param as MlflowParam
+from mlflow.tracking import MlflowClient
+from rich.console import Console
+from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
@@ -68,16 +67,16 @@ from rich.progress import (  # noqa: E402
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from rich.table import Table  # noqa: E402
-from sqlalchemy import text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from rich.table import Table
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
-import cycleml  # noqa: E402
-from cycleml.settings import Settings, resolve_settings  # noqa: E402
-from cycleml.store import Metric as CycleMetric  # noqa: E402
-from cycleml.tracking import TrackingClient  # noqa: E402
+import cycleml
+from cycleml.settings import Settings, resolve_settings
+from cycleml.store import Metric as CycleMetric
+from cycleml.tracking import TrackingClient
 
-OUT = Console(highlight=False)
+OUT = Console(highlight=False, width=120)
 ERR = Console(stderr=True, highlight=False)
 
 DEFAULT_PG_ADMIN_URI = os.environ.get(
@@ -211,9 +210,10 @@ def run_searches(
         samples.append(time.perf_counter() - start)
         want = expected_names(ds, q)
         if names != want:
+            same_set = set(names) == set(want)
             wrong.append(
                 f"q={q}: got {len(names)} runs ({len(set(names) ^ set(want))} differ from "
-                f"the {len(want)} expected{', same set, other order' if set(names) == set(want) else ''})"
+                f"the {len(want)} expected{', same set, other order' if same_set else ''})"
             )
     checks.expect(
         not wrong,
@@ -524,14 +524,19 @@ def workload_w1(config: Config, checks: Checks, *, postgres: bool) -> dict[str, 
             return default
         return stack.enter_context(pg_database(config.pg_admin_uri, label))
 
-    ERR.print(f"[bold]{tag}[/]: cycleml logging {ds.n_runs} runs x {ds.n_points // ds.n_runs} points")
+    ERR.print(
+        f"[bold]{tag}[/]: cycleml logging {ds.n_runs} runs x {ds.n_points // ds.n_runs} points"
+    )
     with contextlib.ExitStack() as stack:
         folder = stack.enter_context(temp_folder(f"{tag}-cycleml"))
         uri = store_uri(stack, folder, "cycleml", f"sqlite:///{folder / 'metadata.db'}")
         results["cycleml"] = cycleml_w1(
             ds, cycleml_settings(folder, uri), thresholds, checks, f"cycleml {tag}"
         )
-    for variant, log in (("mlflow", mlflow_log_natural), ("mlflow_single_batch", mlflow_log_single_batch)):
+    for variant, log in (
+        ("mlflow", mlflow_log_natural),
+        ("mlflow_single_batch", mlflow_log_single_batch),
+    ):
         ERR.print(f"[bold]{tag}[/]: {variant} logging {ds.n_runs} runs")
         try:
             with contextlib.ExitStack() as stack:
@@ -615,6 +620,8 @@ def machine_info(config: Config, with_postgres: bool) -> dict[str, Any]:
         "sqlalchemy": sqlalchemy.__version__,
         "numpy": np.__version__,
         "sqlite": sqlite3.sqlite_version,
+        # Other work on the machine skews timings: the 1/5/15-minute load averages.
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
     }
     if with_postgres:
         try:
@@ -687,11 +694,11 @@ def print_table(doc: dict[str, Any]) -> None:
             "",
             f"{fmt(r['search_p95_mlflow_over_cycleml'])}x",
         )
-        table.add_row(
-            "", "populate runs/s", fmt(c["runs_per_s"]), fmt(m["runs_per_s"]), "", ""
-        )
+        table.add_row("", "populate runs/s", fmt(c["runs_per_s"]), fmt(m["runs_per_s"]), "", "")
     OUT.print(table)
-    OUT.print("ratio: log points/s = cycleml / MLflow (natural / single batch); search = MLflow / cycleml")
+    OUT.print(
+        "ratio: log points/s = cycleml / MLflow (natural / single batch); search = MLflow / cycleml"
+    )
     for name, target in doc["targets"].items():
         colour = "green" if target["met"] else "red"
         OUT.print(f"[{colour}]target {name}: {target['description']} -> {target['measured']}[/]")
@@ -760,6 +767,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     checks = Checks()
     workloads: dict[str, Any] = {}
     started = time.perf_counter()
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
     for name in args.workloads:
         if name == "w1":
             workloads["w1"] = workload_w1(config, checks, postgres=False)
@@ -771,7 +779,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "benchmark": "tracking",
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "quick": args.quick,
-        "machine": machine_info(config, "w1pg" in args.workloads),
+        "machine": machine_info(config, "w1pg" in args.workloads)
+        | {"load_average_at_start": load_at_start},
         "workloads": workloads,
         "targets": targets(workloads),
         "checks": {"passed": checks.passed, "failed": checks.failed},

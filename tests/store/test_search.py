@@ -163,6 +163,8 @@ def ref_search(
 
 
 def insert_runs(engine: Engine, items: Sequence[Run]) -> None:
+    if not items:
+        return
     with engine.begin() as conn:
         conn.execute(
             insert(runs),
@@ -327,7 +329,15 @@ def postgres_engine() -> Iterator[Engine]:
         pytest.skip(reason)
     name = f"cycleml_search_{secrets.token_hex(6)}"
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        try:  # a linguistic collation, so that code-point ordering is really exercised
+            conn.execute(
+                text(
+                    f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8' "
+                    "LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
+                )
+            )
+        except Exception:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
     engine = create_engine(make_url(PG_URL).set(database=name), poolclass=NullPool)
     try:
         yield _prepare(engine)
@@ -674,6 +684,7 @@ def test_build_rejects_hand_made_bad_comparisons() -> None:
         Comparison("attribute", "nope", "=", "x"),
         Comparison("bogus", "x", "=", "x"),  # type: ignore[arg-type]
         Comparison("metric", "m", "LIKE", 3),
+        Comparison("metric", "m", ">", "x"),
         Comparison("param", "p", "~", "x"),
     ]
     for comp in bad:
@@ -724,7 +735,7 @@ FIXED_CASES: list[tuple[str | None, list[str] | None, list[int]]] = [
     ("params.p ILIKE 'a%'", ["attributes.run_id"], [1, 2, 3]),
     ("params.p LIKE 'A%'", None, [2]),
     ("params.p LIKE 'a\\%c'", None, [3]),  # escaped %: only the literal a%c
-    ("params.p LIKE 'a_c'", ["attributes.run_id"], [3]),  # deleted run 4 excluded
+    ("params.p LIKE 'a_c'", ["attributes.run_id"], [1, 3]),  # deleted run 4 excluded
     ("params.glob LIKE 'a*b'", None, [1]),  # GLOB metacharacters are literals
     ("params.glob LIKE 'a?b'", None, [2]),
     ("params.glob LIKE 'a[b]'", None, [3]),
@@ -779,9 +790,9 @@ def test_search_experiments_and_lifecycle(engine: Engine) -> None:
     )
     assert got == [rid(1), rid(6)]
     assert search(engine, None, experiment_ids=[]) == []
-    assert search(engine, "params.p LIKE 'a_c'", stages=["deleted"]) == [rid(4)]
+    assert search(engine, "params.p LIKE 'a\\_c'", stages=["deleted"]) == [rid(4)]
     got = search(engine, "params.p LIKE 'a_c'", ["attributes.run_id"], stages=["active", "deleted"])
-    assert got == [rid(3), rid(4)]
+    assert got == [rid(1), rid(3), rid(4)]
     got = search(engine, "attributes.lifecycle_stage = 'deleted'", stages=["active", "deleted"])
     assert got == [rid(4)]
 

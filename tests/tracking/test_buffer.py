@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +22,21 @@ import cycleml
 from cycleml.settings import Settings
 from cycleml.store import Metric, RunStatus, SqlMetadataStore
 from cycleml.tracking import ActiveRun, Tracker
-from cycleml.tracking._buffer import MetricBuffer
+from cycleml.tracking._buffer import PendingBatch, RunBuffer
 
 Configure = Callable[..., Tracker]
 
 
 def _batches(store: SqlMetadataStore, run_id: str) -> list[int]:
-    """Metric points per ``run.log_batch`` audit row (one row per write transaction)."""
-    return [
-        int(record.payload["metric_points"])
-        for record in store.list_audit(entity_id=run_id, action="run.log_batch")
-        if record.payload["metric_points"]
-    ]
+    """Metric points per write transaction: ``run.log_batch`` audit rows, and the final
+    batch that ``end_run`` writes with the ``run.update`` that ends the run."""
+    sizes = []
+    for record in store.list_audit(entity_id=run_id):
+        if record.action == "run.log_batch":
+            sizes.append(int(record.payload["metric_points"]))
+        elif record.action == "run.update" and "batch" in record.payload:
+            sizes.append(int(record.payload["batch"]["metric_points"]))
+    return [size for size in sizes if size]
 
 
 def _wait_for(condition: Any, timeout: float = 10.0) -> bool:
@@ -210,7 +213,7 @@ def test_uncaught_exception_marks_run_failed(
     assert store.count_metric_points([run_id]) == 2500
 
 
-# ---- MetricBuffer on its own ----------------------------------------------------------------
+# ---- RunBuffer on its own ----------------------------------------------------------------
 class FlakyWriter:
     """Records batches; fails while ``failing`` is set."""
 
@@ -219,11 +222,11 @@ class FlakyWriter:
         self.failing = False
         self.lock = threading.Lock()
 
-    def __call__(self, run_id: str, points: Sequence[Metric]) -> None:
+    def __call__(self, run_id: str, batch: PendingBatch) -> None:
         if self.failing:
             raise OSError("database unreachable")
         with self.lock:
-            self.batches.append((run_id, list(points)))
+            self.batches.append((run_id, list(batch.metrics)))
 
     def points(self, run_id: str | None = None) -> list[Metric]:
         return [p for r, batch in self.batches for p in batch if run_id in (None, r)]
@@ -235,7 +238,7 @@ def _point(step: int) -> Metric:
 
 def test_buffer_keeps_points_when_a_write_fails() -> None:
     writer = FlakyWriter()
-    buffer = MetricBuffer(writer, max_points=10, max_delay=600)
+    buffer = RunBuffer(writer, max_items=10, max_delay=600)
     try:
         writer.failing = True
         with pytest.raises(OSError, match="unreachable"):
@@ -254,7 +257,7 @@ def test_buffer_keeps_points_when_a_write_fails() -> None:
 
 def test_failed_background_write_is_reported_and_nothing_lost() -> None:
     writer = FlakyWriter()
-    buffer = MetricBuffer(writer, max_points=1000, max_delay=0.1)
+    buffer = RunBuffer(writer, max_items=1000, max_delay=0.1)
     try:
         writer.failing = True
         buffer.add("r1", [_point(0), _point(1)])
@@ -271,7 +274,7 @@ def test_failed_background_write_is_reported_and_nothing_lost() -> None:
 
 def test_buffer_is_thread_safe() -> None:
     writer = FlakyWriter()
-    buffer = MetricBuffer(writer, max_points=37, max_delay=0.05)
+    buffer = RunBuffer(writer, max_items=37, max_delay=0.05)
 
     def log(run_id: str) -> None:
         for step in range(500):

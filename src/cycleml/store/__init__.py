@@ -34,7 +34,7 @@ from cycleml.store._history import ArtifactLocation, LineageGraph, SqlMetadataSt
 from cycleml.store._journal import now_ms
 from cycleml.store._migrate import head_revision
 from cycleml.store._models import check_alias, check_model_name, parse_stage
-from cycleml.store._runs import check_key
+from cycleml.store._runs import check_key, check_params, param_conflict
 from cycleml.store._uris import ModelUri, RunUri, parse_uri
 
 __all__ = [
@@ -62,10 +62,12 @@ __all__ = [
     "check_alias",
     "check_key",
     "check_model_name",
+    "check_params",
     "head_revision",
     "now_ms",
     "open_artifact_store",
     "open_metadata_store",
+    "param_conflict",
     "parse_stage",
     "parse_uri",
     "register_artifact_backend",

@@ -26,6 +26,8 @@ __all__ = ["BUSY_TIMEOUT_S", "make_engine", "read_connection", "write_connection
 #: How long a writer waits for SQLite's lock before giving up.
 BUSY_TIMEOUT_S = 60.0
 _WRITE_OPTION = "cycleml_write"
+# Drivers cycleml ships with; any other (psycopg2, asyncpg ...) would fail on import.
+_DRIVERS = ("sqlite", "sqlite+pysqlite", "postgresql", "postgresql+psycopg")
 T = TypeVar("T")
 
 
@@ -57,6 +59,10 @@ def _sqlite_engine(uri: str) -> Engine:
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
+        # Searches join several indexes scattered over the file; SQLite's default 2 MiB
+        # page cache thrashes at ~10,000 runs (22 ms vs 10 ms a search).
+        cursor.execute("PRAGMA cache_size = -65536")
+        cursor.execute("PRAGMA mmap_size = 268435456")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -81,16 +87,18 @@ def make_engine(uri: str) -> Engine:
             hint="Use sqlite:///path/to/metadata.db or postgresql+psycopg://user@host/db.",
         ) from exc
     backend = url.get_backend_name()
+    if url.drivername not in _DRIVERS:
+        shown = url.render_as_string(hide_password=True)  # never echo a password
+        what = f"backend {backend!r}" if backend not in _DRIVERS else f"driver {url.drivername!r}"
+        raise InvalidInput(
+            f"Unsupported metadata store URI {shown!r}: {what} is not supported.",
+            hint="Use sqlite:///path/to/metadata.db or postgresql+psycopg://user@host/db.",
+        )
     if backend == "sqlite":
         return _sqlite_engine(uri)
-    if backend == "postgresql":
-        if url.drivername == "postgresql":
-            url = url.set(drivername="postgresql+psycopg")
-        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
-    raise InvalidInput(
-        f"Unsupported metadata store URI {uri!r}: backend {backend!r} is not supported.",
-        hint="Use sqlite:///path/to/metadata.db or postgresql+psycopg://user@host/db.",
-    )
+    if url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg")
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
 
 
 def null_pool_engine(uri: str) -> Engine:

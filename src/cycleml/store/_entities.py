@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = [
     "ArtifactEntry",
@@ -64,9 +64,8 @@ class Experiment:
     tags: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class Metric:
-    """One logged metric point."""
+class Metric(NamedTuple):
+    """One logged metric point (a named tuple: logging creates millions of them)."""
 
     key: str
     value: float

@@ -181,7 +181,10 @@ class SqlMetadataStore(ExperimentOps, RunOps, ModelOps, HistoryOps):
         model_version: ModelVersion | None = None
         if isinstance(parsed, ModelUri):
             model_version = self.resolve_model_uri(parsed)
-            source = parse_uri(model_version.source)
+            try:  # sources such as s3://... are valid, they just name no run files
+                source: RunUri | ModelUri | None = parse_uri(model_version.source)
+            except InvalidInput:
+                source = None
             if not isinstance(source, RunUri):
                 raise NotFound(f"Model version source {model_version.source!r} is not a run.")
             parsed = source

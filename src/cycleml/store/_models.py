@@ -293,7 +293,8 @@ class ModelOps(StoreBase):
 
     @staticmethod
     def _version_number(version: int | str) -> int:
-        if isinstance(version, bool) or (isinstance(version, float) and not version.is_integer()):
+        fraction = isinstance(version, float) and not float(version).is_integer()
+        if isinstance(version, bool) or fraction:  # int() would truncate 2.5 to 2
             raise InvalidInput(f"Invalid model version {version!r}: expected a positive integer.")
         try:
             number = int(version)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, insert, select, update
+import numpy as np
+from sqlalchemy import Connection, and_, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from cycleml.errors import InvalidInput, InvalidState, NotFound, ParamConflict
@@ -27,7 +30,7 @@ from cycleml.store._schema import (
     artifacts,
     experiments,
     latest_metrics,
-    metrics,
+    metric_chunks,
     params,
     run_tags,
     runs,
@@ -41,7 +44,7 @@ from cycleml.store._search import (
     parse_order_by,
 )
 
-__all__ = ["PARAM_VALUE_MAX", "RunOps", "check_key"]
+__all__ = ["PARAM_VALUE_MAX", "RunOps", "check_key", "check_params", "param_conflict"]
 
 #: Longest param value accepted (MLflow's limit, so its clients keep working).
 PARAM_VALUE_MAX = 6000
@@ -63,6 +66,55 @@ def check_key(key: str, kind: str) -> str:
     if ".." in key.split("/") or key.startswith("/"):
         raise InvalidInput(f"Invalid {kind} key {key!r}: it must not look like a path escape.")
     return key
+
+
+_INSERT_CHUNK = insert(metric_chunks)
+
+
+def check_params(given: Mapping[str, Any]) -> dict[str, str]:
+    """Validate params (keys, value length) and return them as strings."""
+    clean: dict[str, str] = {}
+    for key, value in given.items():
+        text = str(value)
+        if len(text) > PARAM_VALUE_MAX:
+            raise InvalidInput(
+                f"Param {key!r} is {len(text)} characters long; at most "
+                f"{PARAM_VALUE_MAX} are allowed.",
+                hint="Log long values as an artifact with log_text or log_dict instead.",
+            )
+        clean[check_key(key, "param")] = text
+    return clean
+
+
+def param_conflict(run_id: str, conflicts: Mapping[str, tuple[str, str]]) -> ParamConflict:
+    """The error for params re-logged with other values: ``{key: (stored, given)}``."""
+    listed = "; ".join(f"{k}: stored {old!r}, given {new!r}" for k, (old, new) in conflicts.items())
+    return ParamConflict(
+        f"Params are immutable once logged, and run {run_id} already has other "
+        f"values for {listed}.",
+        hint="Log the new value under another key, or start a new run.",
+        details={"run_id": run_id, "conflicts": {k: list(v) for k, v in conflicts.items()}},
+    )
+
+
+def _check_metrics(points: Sequence[Metric]) -> list[Metric]:
+    """Validate a batch: each distinct key once, each point's numbers on a fast path."""
+    for key in {point.key for point in points}:
+        check_key(key, "metric")
+    clean = []
+    for point in points:
+        value, step, stamp = point.value, point.step, point.timestamp
+        if (
+            type(value) is float
+            and type(step) is int
+            and type(stamp) is int
+            and _INT64_MIN <= step <= _INT64_MAX
+            and _INT64_MIN <= stamp <= _INT64_MAX
+        ):
+            clean.append(point)
+        else:
+            clean.append(_check_metric(point))
+    return clean
 
 
 def _check_metric(metric: Metric) -> Metric:
@@ -135,6 +187,41 @@ def _info_from_row(row: Any) -> RunInfo:
         parent_run_id=row.parent_run_id,
         error=row.error,
         heartbeat_time=row.heartbeat_time,
+    )
+
+
+def _dialect_insert(dialect: str, table: Any) -> Any:
+    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+
+
+# Upserts are built once per dialect: building ``excluded`` column proxies on every write
+# cost more than executing the statement.
+@functools.cache
+def _latest_upsert(dialect: str) -> Any:
+    """Keep the newest point per (run, key): a higher step, or the same step and later."""
+    stmt = _dialect_insert(dialect, latest_metrics)
+    newer = (stmt.excluded.step > latest_metrics.c.step) | (
+        (stmt.excluded.step == latest_metrics.c.step)
+        & (stmt.excluded.timestamp >= latest_metrics.c.timestamp)
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=[latest_metrics.c.run_id, latest_metrics.c.key],
+        set_={
+            "value": stmt.excluded.value,
+            "is_nan": stmt.excluded.is_nan,
+            "step": stmt.excluded.step,
+            "timestamp": stmt.excluded.timestamp,
+        },
+        where=newer,
+    )
+
+
+@functools.cache
+def _tag_upsert(dialect: str) -> Any:
+    stmt = _dialect_insert(dialect, run_tags)
+    return stmt.on_conflict_do_update(
+        index_elements=[run_tags.c.run_id, run_tags.c.key],
+        set_={"value": stmt.excluded.value},
     )
 
 
@@ -211,7 +298,21 @@ class RunOps(StoreBase):
             )
 
         self._write(write)
-        return self.get_run(run_id)
+        # Built from what was written: a re-read would double the cost of starting a run.
+        info = RunInfo(
+            run_id=run_id,
+            run_name=name,
+            experiment_id=experiment_id,
+            status=RunStatus.RUNNING.value,
+            start_time=stamp,
+            end_time=None,
+            lifecycle_stage="active",
+            user_id=user_id or self.actor,
+            artifact_uri=artifact_uri or f"runs:/{run_id}",
+            parent_run_id=parent_run_id,
+            heartbeat_time=stamp,
+        )
+        return Run(info=info, data=RunData(tags=clean_tags))
 
     def _require_run(self, conn: Connection, run_id: str, *, active: bool = False) -> Any:
         check_id(run_id, kind="run id")
@@ -278,61 +379,48 @@ class RunOps(StoreBase):
         ]
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
-        """Every logged point of one metric, ordered by step then timestamp."""
+        """Every logged point of one metric, ordered by step then timestamp.
+
+        Points with the same step and timestamp keep the order they were logged in.
+        """
         with self._read() as conn:
             self._require_run(conn, run_id)
-            rows = conn.execute(
+            chunks = conn.execute(
                 select(
-                    metrics.c.key,
-                    metrics.c.value,
-                    metrics.c.is_nan,
-                    metrics.c.step,
-                    metrics.c.timestamp,
+                    metric_chunks.c.step_blob,
+                    metric_chunks.c.value_blob,
+                    metric_chunks.c.time_blob,
                 )
-                .where(and_(metrics.c.run_id == run_id, metrics.c.key == key))
-                .order_by(metrics.c.step, metrics.c.timestamp, metrics.c.id)
+                .where(and_(metric_chunks.c.run_id == run_id, metric_chunks.c.key == key))
+                .order_by(metric_chunks.c.id)
             ).all()
+        if not chunks:
+            return []
+        steps = np.concatenate([np.frombuffer(c.step_blob, dtype="<i8") for c in chunks])
+        values = np.concatenate([np.frombuffer(c.value_blob, dtype="<f8") for c in chunks])
+        stamps = np.concatenate([np.frombuffer(c.time_blob, dtype="<i8") for c in chunks])
+        order = np.lexsort((stamps, steps))  # stable: ties keep their logging order
         return [
-            Metric(k, math.nan if is_nan else float(v), int(step), int(ts))
-            for k, v, is_nan, step, ts in rows
+            Metric(key, float(v), int(st), int(ts))
+            for st, v, ts in zip(
+                steps[order].tolist(), values[order].tolist(), stamps[order].tolist(), strict=True
+            )
         ]
 
     def count_metric_points(self, run_ids: Sequence[str] | None = None) -> int:
         """How many metric points are stored (for some runs, or all)."""
-        from sqlalchemy import func
-
-        query = select(func.count()).select_from(metrics)
+        query = select(func.coalesce(func.sum(metric_chunks.c.n_points), 0))
         if run_ids is not None:
-            query = query.where(metrics.c.run_id.in_(list(run_ids)))
+            query = query.where(metric_chunks.c.run_id.in_(list(run_ids)))
         with self._read() as conn:
             return int(conn.execute(query).scalar_one())
 
     # ---- logging ---------------------------------------------------------------------
-    def _latest_upsert(self, rows: list[dict[str, Any]]) -> Any:
-        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-        stmt = dialect_insert(latest_metrics)
-        newer = (stmt.excluded.step > latest_metrics.c.step) | (
-            (stmt.excluded.step == latest_metrics.c.step)
-            & (stmt.excluded.timestamp >= latest_metrics.c.timestamp)
-        )
-        return stmt.on_conflict_do_update(
-            index_elements=[latest_metrics.c.run_id, latest_metrics.c.key],
-            set_={
-                "value": stmt.excluded.value,
-                "is_nan": stmt.excluded.is_nan,
-                "step": stmt.excluded.step,
-                "timestamp": stmt.excluded.timestamp,
-            },
-            where=newer,
-        )
+    def _latest_upsert(self) -> Any:
+        return _latest_upsert(self.dialect)
 
     def _tag_upsert(self) -> Any:
-        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-        stmt = dialect_insert(run_tags)
-        return stmt.on_conflict_do_update(
-            index_elements=[run_tags.c.run_id, run_tags.c.key],
-            set_={"value": stmt.excluded.value},
-        )
+        return _tag_upsert(self.dialect)
 
     def log_batch(
         self,
@@ -347,77 +435,84 @@ class RunOps(StoreBase):
         Params are immutable: logging a key again with the same value is a no-op, with a
         different value it raises :class:`ParamConflict` and nothing of the batch is written.
         """
-        points = [_check_metric(m) for m in metrics]
-        new_params = self._check_params(params or {})
+        points = _check_metrics(metrics)
+        new_params = check_params(params or {})
         new_tags = {check_key(k, "tag"): str(v) for k, v in (tags or {}).items()}
         if not points and not new_params and not new_tags:
             return
         stamp = now_ms()
+        self._write(
+            lambda conn: self._apply_batch(conn, run_id, points, new_params, new_tags, stamp)
+        )
 
-        def write(conn: Connection) -> None:
-            self._require_run(conn, run_id, active=True)
-            if new_params:
-                self._insert_params(conn, run_id, new_params)
-            if new_tags:
-                conn.execute(
-                    self._tag_upsert(),
-                    [{"run_id": run_id, "key": k, "value": v} for k, v in new_tags.items()],
-                )
-            if points:
-                self._insert_metrics(conn, run_id, points)
-            conn.execute(update(runs).where(runs.c.run_id == run_id).values(heartbeat_time=stamp))
-            record_audit(
-                conn,
-                actor=self.actor,
-                action="run.log_batch",
-                entity_kind="run",
-                entity_id=run_id,
-                payload={
-                    "metric_points": len(points),
-                    "metric_keys": sorted({p.key for p in points}),
-                    "params": new_params,
-                    "tags": new_tags,
-                },
-                at=stamp,
+    def _apply_batch(
+        self,
+        conn: Connection,
+        run_id: str,
+        points: list[Metric],
+        new_params: dict[str, str],
+        new_tags: dict[str, str],
+        stamp: int,
+    ) -> None:
+        """Write one validated batch and its audit row inside the caller's transaction."""
+        # The heartbeat update doubles as the existence check (one statement, not two).
+        touched = conn.execute(
+            update(runs)
+            .where(and_(runs.c.run_id == run_id, runs.c.lifecycle_stage == "active"))
+            .values(heartbeat_time=stamp)
+        ).rowcount
+        if touched != 1:
+            self._require_run(conn, run_id, active=True)  # raises the precise error
+        if not points and not new_params and not new_tags:
+            return
+        record_audit(
+            conn,
+            actor=self.actor,
+            action="run.log_batch",
+            entity_kind="run",
+            entity_id=run_id,
+            payload=self._write_batch(conn, run_id, points, new_params, new_tags),
+            at=stamp,
+        )
+
+    def _write_batch(
+        self,
+        conn: Connection,
+        run_id: str,
+        points: list[Metric],
+        new_params: dict[str, str],
+        new_tags: dict[str, str],
+    ) -> dict[str, Any]:
+        """Insert a validated batch of a run known to be active; return its audit summary."""
+        if new_params:
+            self._insert_params(conn, run_id, new_params)
+        if new_tags:
+            conn.execute(
+                self._tag_upsert(),
+                [{"run_id": run_id, "key": k, "value": v} for k, v in new_tags.items()],
             )
-
-        self._write(write)
-
-    @staticmethod
-    def _check_params(given: Mapping[str, Any]) -> dict[str, str]:
-        clean: dict[str, str] = {}
-        for key, value in given.items():
-            text = str(value)
-            if len(text) > PARAM_VALUE_MAX:
-                raise InvalidInput(
-                    f"Param {key!r} is {len(text)} characters long; at most "
-                    f"{PARAM_VALUE_MAX} are allowed.",
-                    hint="Log long values as an artifact with log_text or log_dict instead.",
-                )
-            clean[check_key(key, "param")] = text
-        return clean
+        if points:
+            self._insert_metrics(conn, run_id, points)
+        return {
+            "metric_points": len(points),
+            "metric_keys": sorted({p.key for p in points}),
+            "params": new_params,
+            "tags": new_tags,
+        }
 
     def _insert_params(self, conn: Connection, run_id: str, given: dict[str, str]) -> None:
+        # All of the run's params, not an IN list: runs hold few params, and expanding an
+        # IN list costs more than the rows it saves.
         existing = dict(
             conn.execute(
-                select(params.c.key, params.c.value).where(
-                    and_(params.c.run_id == run_id, params.c.key.in_(list(given)))
-                )
+                select(params.c.key, params.c.value).where(params.c.run_id == run_id)
             ).all()
         )
         conflicts = {
             k: (existing[k], v) for k, v in given.items() if k in existing and existing[k] != v
         }
         if conflicts:
-            listed = "; ".join(
-                f"{k}: stored {old!r}, given {new!r}" for k, (old, new) in conflicts.items()
-            )
-            raise ParamConflict(
-                f"Params are immutable once logged, and run {run_id} already has other "
-                f"values for {listed}.",
-                hint="Log the new value under another key, or start a new run.",
-                details={"run_id": run_id, "conflicts": {k: list(v) for k, v in conflicts.items()}},
-            )
+            raise param_conflict(run_id, conflicts)
         fresh = [
             {"run_id": run_id, "key": k, "value": v} for k, v in given.items() if k not in existing
         ]
@@ -425,38 +520,43 @@ class RunOps(StoreBase):
             conn.execute(insert(params), fresh)
 
     def _insert_metrics(self, conn: Connection, run_id: str, points: list[Metric]) -> None:
-        rows = []
-        latest: dict[str, Metric] = {}
+        by_key: dict[str, list[Metric]] = {}
         for point in points:
-            is_nan = math.isnan(point.value)
-            rows.append(
+            by_key.setdefault(point.key, []).append(point)
+        chunks = []
+        latest = []
+        for key, series in by_key.items():
+            steps = np.fromiter((p.step for p in series), dtype="<i8", count=len(series))
+            values = np.fromiter((p.value for p in series), dtype="<f8", count=len(series))
+            stamps = np.fromiter((p.timestamp for p in series), dtype="<i8", count=len(series))
+            chunks.append(
                 {
                     "run_id": run_id,
-                    "key": point.key,
-                    "value": None if is_nan else point.value,
-                    "is_nan": is_nan,
-                    "step": point.step,
-                    "timestamp": point.timestamp,
+                    "key": key,
+                    "n_points": len(series),
+                    "min_step": int(steps.min()),
+                    "max_step": int(steps.max()),
+                    "step_blob": steps.tobytes(),
+                    "value_blob": values.tobytes(),
+                    "time_blob": stamps.tobytes(),
                 }
             )
-            best = latest.get(point.key)
-            if best is None or (point.step, point.timestamp) >= (best.step, best.timestamp):
-                latest[point.key] = point
-        conn.execute(insert(metrics), rows)
-        conn.execute(
-            self._latest_upsert([]),
-            [
+            # The last point of the highest (step, timestamp) is the latest value.
+            best = int(np.lexsort((stamps, steps))[-1])  # stable sort: last logged wins ties
+            value = float(values[best])
+            nan = math.isnan(value)
+            latest.append(
                 {
                     "run_id": run_id,
-                    "key": m.key,
-                    "value": None if math.isnan(m.value) else m.value,
-                    "is_nan": math.isnan(m.value),
-                    "step": m.step,
-                    "timestamp": m.timestamp,
+                    "key": key,
+                    "value": None if nan else value,
+                    "is_nan": nan,
+                    "step": int(steps[best]),
+                    "timestamp": int(stamps[best]),
                 }
-                for m in latest.values()
-            ],
-        )
+            )
+        conn.execute(_INSERT_CHUNK, chunks)
+        conn.execute(self._latest_upsert(), latest)
 
     def delete_run_tag(self, run_id: str, key: str) -> None:
         """Remove one tag from a run."""
@@ -488,8 +588,15 @@ class RunOps(StoreBase):
         end_time: int | None = None,
         error: str | None = None,
         run_name: str | None = None,
+        metrics: Sequence[Metric] = (),
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
     ) -> RunInfo:
-        """Change a run's status (ending it when terminal), error text or name."""
+        """Change a run's status (ending it when terminal), error text or name.
+
+        A final batch of ``metrics``, ``params`` and ``tags`` can ride along: it is written
+        in the same transaction (how the tracker ends a run with its buffered entries).
+        """
         try:
             new_status = RunStatus(status) if status is not None else None
         except ValueError as exc:
@@ -498,10 +605,18 @@ class RunOps(StoreBase):
                 f"{', '.join(s.value for s in RunStatus)}.",
             ) from exc
         _check_name(run_name, "run name")
+        points = _check_metrics(metrics)
+        new_params = check_params(params or {})
+        new_tags = {check_key(k, "tag"): str(v) for k, v in (tags or {}).items()}
         stamp = now_ms()
 
-        def write(conn: Connection) -> None:
-            row = self._require_run(conn, run_id)
+        def write(conn: Connection) -> RunInfo:
+            has_batch = bool(points or new_params or new_tags)
+            row = self._require_run(conn, run_id, active=has_batch)
+            # The final batch shares the transaction and the audit row of the update.
+            batch = (
+                self._write_batch(conn, run_id, points, new_params, new_tags) if has_batch else None
+            )
             values: dict[str, Any] = {"heartbeat_time": stamp}
             if new_status is not None:
                 values["status"] = new_status.value
@@ -521,12 +636,13 @@ class RunOps(StoreBase):
                 payload={
                     "from_status": row.status,
                     **{k: v for k, v in values.items() if k != "heartbeat_time"},
+                    **({"batch": batch} if batch else {}),
                 },
                 at=stamp,
             )
+            return dataclasses.replace(_info_from_row(row), **values)
 
-        self._write(write)
-        return self.get_run(run_id).info
+        return self._write(write)
 
     def _set_lifecycle(self, run_ids: Sequence[str], stage: str) -> int:
         action = "run.delete" if stage == "deleted" else "run.restore"

@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -32,7 +33,7 @@ __all__ = [
     "latest_metrics",
     "lineage_edges",
     "metadata",
-    "metrics",
+    "metric_chunks",
     "model_aliases",
     "model_version_tags",
     "model_versions",
@@ -118,18 +119,23 @@ run_tags = Table(
     PrimaryKeyConstraint("run_id", "key"),
 )
 
-# Full metric history: append-only, no primary key beyond the row id so bulk inserts stay cheap.
-metrics = Table(
-    "metrics",
+# Full metric history, stored in chunks: each write of a run's batch adds one row per
+# metric key holding that key's points as packed little-endian arrays (int64 steps, float64
+# values, int64 timestamps). A row per point made bulk logging index-bound (SQLite needs
+# ~0.3 s just to insert 100,000 indexed rows); chunks keep it at a few rows per batch.
+metric_chunks = Table(
+    "metric_chunks",
     metadata,
     Column("id", AutoId, primary_key=True, autoincrement=True),
     Column("run_id", String(ID_LEN), nullable=False),
     Column("key", String(KEY_LEN), nullable=False),
-    Column("value", Float, nullable=True),  # NULL stores NaN (PostgreSQL and SQLite agree)
-    Column("is_nan", Boolean, nullable=False, default=False),
-    Column("step", BigInteger, nullable=False),
-    Column("timestamp", BigInteger, nullable=False),
-    Index(None, "run_id", "key", "step"),
+    Column("n_points", Integer, nullable=False),
+    Column("min_step", BigInteger, nullable=False),
+    Column("max_step", BigInteger, nullable=False),
+    Column("step_blob", LargeBinary, nullable=False),
+    Column("value_blob", LargeBinary, nullable=False),
+    Column("time_blob", LargeBinary, nullable=False),
+    Index(None, "run_id", "key"),
 )
 
 # The latest value of each metric per run, indexed for search and ordering.

@@ -500,8 +500,8 @@ def _condition(column: ColumnElement[Any], comp: Comparison) -> ColumnElement[bo
         return column.in_(list(value)) if op == "IN" else column.not_in(list(value))
     if op in ("LIKE", "ILIKE") and isinstance(value, str):
         return _like(column, value, ignore_case=op == "ILIKE")
-    if op in _COMPARE and isinstance(value, str | int | float):
-        numeric = isinstance(value, float) or comp.entity == "metric"
+    numeric = isinstance(value, float) or comp.entity == "metric"
+    if op in _COMPARE and isinstance(value, (int, float) if numeric else (str, int)):
         bound = bindparam(None, value, type_=Float() if numeric else column.type)
         result: ColumnElement[bool] = _COMPARE[op](column, bound)
         return result
@@ -604,11 +604,12 @@ def build_run_search(
             if clause.key in STRING_ATTRIBUTES:
                 column = _code_point_order(column)
         elif clause.entity in _TABLES:
-            alias = aliases.get((clause.entity, clause.key)) or new_alias(clause.entity)
             if (clause.entity, clause.key) not in aliases:
+                alias = new_alias(clause.entity)
                 on = and_(alias.c.run_id == runs.c.run_id, alias.c.key == clause.key)
                 source = source.outerjoin(alias, on)
                 aliases[(clause.entity, clause.key)] = alias
+            alias = aliases[(clause.entity, clause.key)]
             if clause.entity == "metric":
                 order_by.append(or_(alias.c.value.is_(None), alias.c.is_nan == true()))
                 column = alias.c.value

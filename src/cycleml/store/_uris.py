@@ -68,7 +68,7 @@ def parse_uri(uri: str) -> RunUri | ModelUri:
         if not [part for part in raw.replace("\\", "/").split("/") if part not in ("", ".")]:
             return RunUri(run_id=match["run_id"])
         try:  # the same rules as logged artifact paths: no '..', no NUL, no absolute path
-            path = safe_relpath(raw)
+            path = safe_relpath(raw.strip("/"))
         except InvalidInput as exc:
             raise bad(f"the artifact path {raw!r} is not a clean relative path") from exc
         return RunUri(run_id=match["run_id"], path=path)

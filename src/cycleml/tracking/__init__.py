@@ -20,7 +20,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from cycleml.settings import Settings, resolve_settings
+from cycleml.settings import Settings
+from cycleml.spec import project_settings
 from cycleml.store import ArtifactEntry, Experiment, Metric, Run, RunStatus
 from cycleml.tracking._autolog import Autologger, data_digest
 from cycleml.tracking._client import DEFAULT_EXPERIMENT, TrackingClient, runs_to_frame
@@ -122,7 +123,7 @@ def configure(
         flush_points: Buffered metric points per run before a write.
         flush_seconds: Longest time a metric point waits in the buffer.
     """
-    resolved = settings or resolve_settings(
+    resolved = settings or project_settings(
         home=home, metadata_uri=metadata_uri, artifact_uri=artifact_uri
     )
     tracker = Tracker(resolved, flush_points=flush_points, flush_seconds=flush_seconds)

@@ -7,6 +7,7 @@ user's training: a logging failure becomes a warning, as in MLflow.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import threading
@@ -62,6 +63,10 @@ def data_digest(*arrays: Any) -> str:
     return hash_chunks(chunks())
 
 
+def _qualified_name(estimator: Any) -> str:
+    return f"{type(estimator).__module__}.{type(estimator).__qualname__}"
+
+
 def _shape(array: Any) -> list[int]:
     shape = getattr(array, "shape", None)
     if shape is None:
@@ -109,10 +114,8 @@ def _training_metrics(estimator: Any, X: Any, y: Any) -> dict[str, float]:
         found["training_mse"] = mse
         found["training_rmse"] = float(np.sqrt(mse))
         found["training_r2"] = float(skm.r2_score(y, predicted))
-    try:
+    with contextlib.suppress(Exception):  # not every estimator scores against y
         found["training_score"] = float(estimator.score(X, y))
-    except Exception:  # not every estimator scores against y
-        pass
     return found
 
 
@@ -232,7 +235,7 @@ class Autologger:
         tracker.set_tags(
             {
                 f"{TAG_PREFIX}autolog.flavor": "sklearn",
-                f"{TAG_PREFIX}autolog.estimator": f"{type(estimator).__module__}.{type(estimator).__qualname__}",
+                f"{TAG_PREFIX}autolog.estimator": _qualified_name(estimator),
                 f"{TAG_PREFIX}training_data.shape": json.dumps(shape),
                 f"{TAG_PREFIX}training_data.digest": digest,
             }

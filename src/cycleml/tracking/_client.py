@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from cycleml.errors import AlreadyExists, InvalidInput, NotFound
-from cycleml.settings import Settings, resolve_settings
+from cycleml.settings import Settings
+from cycleml.spec import project_settings
 from cycleml.store import (
     ArtifactEntry,
     ArtifactStore,
@@ -40,7 +41,7 @@ class TrackingClient:
     style use the module-level functions (``cycleml.start_run`` ...).
 
     Args:
-        settings: Resolved settings; default: :func:`cycleml.settings.resolve_settings`.
+        settings: Resolved settings; default: :func:`cycleml.spec.project_settings`.
         store: An open metadata store to use instead of opening one from settings.
         artifacts: An open artifact store to use instead of opening one from settings.
     """
@@ -52,7 +53,7 @@ class TrackingClient:
         store: SqlMetadataStore | None = None,
         artifacts: ArtifactStore | None = None,
     ) -> None:
-        self.settings = settings or resolve_settings()
+        self.settings = settings or project_settings()
         if self.settings.tracking_uri.startswith(("http://", "https://")):
             raise InvalidInput(
                 f"Tracking URI {self.settings.tracking_uri!r} names a server; the REST "

@@ -16,44 +16,54 @@ import sys
 import threading
 import traceback
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
 from cycleml.errors import InvalidInput, InvalidState
-from cycleml.settings import Settings, resolve_settings
-from cycleml.store import ArtifactEntry, Experiment, Metric, Run, RunStatus, check_key, now_ms
-from cycleml.tracking._buffer import MetricBuffer
+from cycleml.settings import Settings
+from cycleml.spec import project_settings
+from cycleml.store import (
+    ArtifactEntry,
+    Experiment,
+    Metric,
+    Run,
+    RunStatus,
+    check_key,
+    check_params,
+    now_ms,
+    param_conflict,
+)
+from cycleml.tracking._buffer import PendingBatch, RunBuffer
 from cycleml.tracking._client import DEFAULT_EXPERIMENT, TrackingClient
 from cycleml.tracking._context import TAG_PREFIX, capture_context
 
 __all__ = ["ActiveRun", "Tracker"]
 
-_RUN_NAME_TAG = f"{TAG_PREFIX}runName"
 _PARENT_TAG = f"{TAG_PREFIX}parentRunId"
 
 
-def _metric_point(key: str, value: Any, step: Any, timestamp: int) -> Metric:
-    """Validate a metric point before it is buffered.
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
-    A bad point must fail at the ``log_metric`` call: once buffered it would make every
-    later write of the run's batch fail, and the good points with it.
-    """
-    check_key(key, "metric")
+
+def _metric_step(step: Any) -> int:
     try:
-        number = float(value)
+        at = 0 if step is None else operator.index(step)
+    except TypeError as exc:
+        raise InvalidInput(f"Invalid metric step: expected an integer, got {step!r}.") from exc
+    if not _INT64_MIN <= at <= _INT64_MAX:
+        raise InvalidInput(f"Invalid metric step {at}: it must fit in 64 bits.")
+    return at
+
+
+def _metric_value(key: str, value: Any) -> float:
+    try:
+        return float(value)
     except (TypeError, ValueError, OverflowError) as exc:
         raise InvalidInput(
             f"Invalid value for metric {key!r}: expected a number, got {value!r}."
         ) from exc
-    try:
-        at = 0 if step is None else operator.index(step)
-    except TypeError as exc:
-        raise InvalidInput(
-            f"Invalid step for metric {key!r}: expected an integer, got {step!r}."
-        ) from exc
-    return Metric(key, number, at, int(timestamp))
 
 
 class ActiveRun:
@@ -114,8 +124,8 @@ class Tracker:
     Args:
         settings: Where to track; default: resolved from the environment and cycleml.yaml.
         client: An existing client to use (its settings win).
-        flush_points: Flush a run's metric buffer at this many points.
-        flush_seconds: Flush metric points that have waited this long.
+        flush_points: Flush a run's buffer at this many entries (metric points, params, tags).
+        flush_seconds: Flush entries that have waited this long.
     """
 
     def __init__(
@@ -134,9 +144,11 @@ class Tracker:
         self._context: dict[str, str] | None = None
         self._all_active: dict[str, ActiveRun] = {}
         self._closed = False
-        self.buffer = MetricBuffer(
-            self._write_points, max_points=flush_points, max_delay=flush_seconds
-        )
+        # Params logged through this tracker, per run it created: a conflicting re-log is
+        # refused at the call even though the write itself is buffered.
+        self._own_params: dict[str, dict[str, str]] = {}
+        self._metric_keys: set[str] = set()  # keys already validated
+        self.buffer = RunBuffer(self._write_batch, max_items=flush_points, max_delay=flush_seconds)
         # A weak reference: the exit hook must not keep a replaced tracker alive.
         ref = weakref.ref(self)
 
@@ -154,7 +166,7 @@ class Tracker:
         """The client (opened on first use)."""
         with self._lock:
             if self._client is None:
-                self._client = TrackingClient(self._settings or resolve_settings())
+                self._client = TrackingClient(self._settings or project_settings())
             return self._client
 
     def _stack(self) -> list[ActiveRun]:
@@ -164,8 +176,10 @@ class Tracker:
             self._local.stack = stack
         return stack
 
-    def _write_points(self, run_id: str, points: Sequence[Metric]) -> None:
-        self.client.store.log_batch(run_id, metrics=points)
+    def _write_batch(self, run_id: str, batch: PendingBatch) -> None:
+        self.client.store.log_batch(
+            run_id, metrics=batch.metrics, params=batch.params, tags=batch.tags
+        )
 
     def _context_tags(self) -> dict[str, str]:
         with self._lock:
@@ -262,6 +276,7 @@ class Tracker:
                 tags=all_tags,
                 parent_run_id=parent,
             )
+            self._own_params[run.info.run_id] = {}
         active = ActiveRun(run, self)
         stack.append(active)
         with self._lock:
@@ -293,15 +308,26 @@ class Tracker:
             while stack[-1].run_id != target:
                 children.append(stack.pop().run_id)
             stack.pop()
+        for ending in [*children, target]:
+            self._all_active.pop(ending, None)
+            self._own_params.pop(ending, None)
+            self._finish(ending, final.value, error)
+
+    def _finish(self, run_id: str, status: str, error: str | None) -> None:
+        """Write what waits for the run and end it, in one transaction."""
+        batch = self.buffer.take(run_id)
         try:
-            for ending in [*children, target]:
-                self.buffer.flush(ending)
-        finally:
-            for child in children:
-                self._all_active.pop(child, None)
-                self.client.store.update_run(child, status=final.value, error=error)
-            self._all_active.pop(target, None)
-            self.client.store.update_run(target, status=final.value, error=error)
+            self.client.store.update_run(
+                run_id,
+                status=status,
+                error=error,
+                metrics=batch.metrics,
+                params=batch.params,
+                tags=batch.tags,
+            )
+        except BaseException:
+            self.buffer.put_back(run_id, batch)
+            raise
 
     def get_run(self, run_id: str) -> Run:
         """A run's current state (flushes its buffered metrics first)."""
@@ -311,35 +337,62 @@ class Tracker:
     # ---- logging ---------------------------------------------------------------------
     def log_param(self, key: str, value: Any) -> Any:
         """Log one param of the active run; returns the value."""
-        self.client.log_batch(self._run_id(), params={key: value})
+        self.log_params({key: value})
         return value
 
     def log_params(self, params: Mapping[str, Any]) -> None:
-        """Log several params of the active run in one write."""
-        self.client.log_batch(self._run_id(), params=params)
+        """Log params of the active run; params are immutable once logged.
+
+        For runs this tracker started, the params are buffered and a different value for
+        a key already logged raises :class:`ParamConflict` here, at the call; the database
+        checks again when the batch is written. For resumed runs they are written now.
+        """
+        run_id = self._run_id()
+        clean = check_params(params)
+        known = self._own_params.get(run_id)
+        if known is None:
+            self.client.log_batch(run_id, params=clean)
+            return
+        conflicts = {k: (known[k], v) for k, v in clean.items() if k in known and known[k] != v}
+        if conflicts:
+            raise param_conflict(run_id, conflicts)
+        known.update(clean)
+        self.buffer.add(run_id, params=clean)
 
     def log_metric(
         self, key: str, value: float, step: int | None = None, timestamp: int | None = None
     ) -> None:
         """Buffer one metric point of the active run."""
-        point = _metric_point(key, value, step, timestamp or now_ms())
-        self.buffer.add(self._run_id(), [point])
+        self.log_metrics({key: value}, step, timestamp)
 
     def log_metrics(
         self, metrics: Mapping[str, float], step: int | None = None, timestamp: int | None = None
     ) -> None:
-        """Buffer several metric points of the active run at one step."""
-        stamp = timestamp or now_ms()
-        points = [_metric_point(k, v, step, stamp) for k, v in metrics.items()]
+        """Buffer metric points of the active run at one step.
+
+        Points are validated here, not when the buffer is written: a bad point would
+        otherwise fail the whole batch, good points with it.
+        """
+        stamp = now_ms() if timestamp is None else _metric_step(timestamp)
+        at = step if type(step) is int and _INT64_MIN <= step <= _INT64_MAX else _metric_step(step)
+        known = self._metric_keys
+        points = []
+        for key, value in metrics.items():
+            if key not in known:
+                check_key(key, "metric")
+                known.add(key)
+            number = value if type(value) is float else _metric_value(key, value)
+            points.append(Metric(key, number, at, stamp))
         self.buffer.add(self._run_id(), points)
 
     def set_tag(self, key: str, value: Any) -> None:
-        """Set one tag of the active run."""
-        self.client.log_batch(self._run_id(), tags={key: value})
+        """Set one tag of the active run (buffered)."""
+        self.set_tags({key: value})
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
-        """Set several tags of the active run in one write."""
-        self.client.log_batch(self._run_id(), tags=tags)
+        """Set several tags of the active run (buffered; the last value of a key wins)."""
+        clean = {check_key(k, "tag"): str(v) for k, v in tags.items()}
+        self.buffer.add(self._run_id(), tags=clean)
 
     def log_artifact(
         self, local_path: str | os.PathLike[str], artifact_path: str | None = None
@@ -362,7 +415,7 @@ class Tracker:
         return self.client.log_text(self._run_id(), text, artifact_file)
 
     def log_figure(self, figure: Any, artifact_file: str) -> ArtifactEntry:
-        """Store a matplotlib or plotly figure (PNG/SVG/PDF for matplotlib; HTML/JSON for plotly)."""
+        """Store a matplotlib (PNG/SVG/PDF/JPEG) or plotly (HTML/JSON) figure."""
         suffix = Path(artifact_file).suffix.lower()
         module = type(figure).__module__
         # Check for the methods used too: an Axes or a plotly trace is not a figure.
@@ -402,16 +455,16 @@ class Tracker:
         self._closed = True
         failed = _ExceptHook.last_error
         status = RunStatus.FAILED.value if failed else RunStatus.FINISHED.value
-        try:
-            self.buffer.close()
-        except Exception as exc:  # report, never hide, a last write that failed
-            print(f"cycleml: could not write buffered metrics at exit: {exc}", file=sys.stderr)
         for run_id in list(self._all_active):
             try:
-                self.client.store.update_run(run_id, status=status, error=failed)
-            except Exception as exc:
+                self._finish(run_id, status, failed)
+            except Exception as exc:  # report, never hide, a last write that failed
                 print(f"cycleml: could not end run {run_id} at exit: {exc}", file=sys.stderr)
         self._all_active.clear()
+        try:
+            self.buffer.close()
+        except Exception as exc:
+            print(f"cycleml: could not write buffered entries at exit: {exc}", file=sys.stderr)
 
     def close(self) -> None:
         """End active runs (FINISHED), flush buffers and release the store."""

@@ -87,7 +87,7 @@ def upgrade() -> None:
         )
 
     op.create_table(
-        "metrics",
+        "metric_chunks",
         sa.Column(
             "id",
             sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
@@ -96,15 +96,17 @@ def upgrade() -> None:
         ),
         sa.Column("run_id", sa.String(length=32), nullable=False),
         sa.Column("key", sa.String(length=250), nullable=False),
-        sa.Column("value", sa.Float(), nullable=True),
-        sa.Column("is_nan", sa.Boolean(), nullable=False),
-        sa.Column("step", sa.BigInteger(), nullable=False),
-        sa.Column("timestamp", sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_metrics")),
+        sa.Column("n_points", sa.Integer(), nullable=False),
+        sa.Column("min_step", sa.BigInteger(), nullable=False),
+        sa.Column("max_step", sa.BigInteger(), nullable=False),
+        sa.Column("step_blob", sa.LargeBinary(), nullable=False),
+        sa.Column("value_blob", sa.LargeBinary(), nullable=False),
+        sa.Column("time_blob", sa.LargeBinary(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_metric_chunks")),
     )
-    with op.batch_alter_table("metrics", schema=None) as batch_op:
+    with op.batch_alter_table("metric_chunks", schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f("ix_metrics_run_id_key_step"), ["run_id", "key", "step"], unique=False
+            batch_op.f("ix_metric_chunks_run_id_key"), ["run_id", "key"], unique=False
         )
 
     op.create_table(
@@ -325,10 +327,10 @@ def downgrade() -> None:
     op.drop_table("stage_transitions")
     op.drop_table("registered_models")
     op.drop_table("model_version_tags")
-    with op.batch_alter_table("metrics", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_metrics_run_id_key_step"))
+    with op.batch_alter_table("metric_chunks", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_metric_chunks_run_id_key"))
 
-    op.drop_table("metrics")
+    op.drop_table("metric_chunks")
     with op.batch_alter_table("lineage_edges", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_lineage_edges_src_kind_src_id"))
         batch_op.drop_index(batch_op.f("ix_lineage_edges_dst_kind_dst_id"))

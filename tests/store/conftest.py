@@ -1,0 +1,71 @@
+"""Fixtures shared by the metadata store tests (SQLite and PostgreSQL, see tests/conftest.py)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from cycleml.store import Experiment, Run, SqlMetadataStore
+from cycleml.store._schema import metadata as schema
+
+TableCounts = Callable[[], dict[str, int]]
+
+
+def count_rows(store: SqlMetadataStore) -> dict[str, int]:
+    """Rows in every table of the store's schema."""
+    with store.engine.connect() as conn:
+        return {
+            table.name: int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+            for table in schema.sorted_tables
+        }
+
+
+@pytest.fixture
+def table_counts(store: SqlMetadataStore) -> TableCounts:
+    """Call it before and after a failing call: nothing may have been written."""
+    return lambda: count_rows(store)
+
+
+@pytest.fixture
+def experiment(store: SqlMetadataStore) -> Experiment:
+    return store.create_experiment("exp", artifact_location="file:///tmp/artifacts")
+
+
+@pytest.fixture
+def run(store: SqlMetadataStore, experiment: Experiment) -> Run:
+    return store.create_run(experiment_id=experiment.experiment_id, run_name="first")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_metadata_uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URI of a database that has never been opened (no schema, no alembic_version).
+
+    PostgreSQL gets a database of its own, dropped afterwards, so tests may damage it.
+    """
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh' / 'metadata.db'}"
+        return
+    base: str = request.getfixturevalue("postgres_database")  # skips/fails like the others
+    name = f"cycleml_fresh_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(base).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :name AND pid <> pg_backend_pid()"
+                ),
+                {"name": name},
+            )
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()

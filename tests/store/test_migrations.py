@@ -1,0 +1,203 @@
+"""Schema migrations applied on open, and opening stores with bad or unreachable URIs."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Column, Engine, Integer, MetaData, event, inspect, text
+
+from cycleml.errors import InvalidInput, StoreError
+from cycleml.store import SqlMetadataStore, head_revision, open_metadata_store
+from cycleml.store._schema import metadata as schema
+
+WRITES = ("CREATE", "ALTER", "DROP", "INSERT", "UPDATE", "DELETE")
+
+
+def _versions(store: SqlMetadataStore) -> list[str]:
+    with store.engine.connect() as conn:
+        return list(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
+
+
+def _tables(store: SqlMetadataStore) -> set[str]:
+    return set(inspect(store.engine).get_table_names())
+
+
+@contextmanager
+def _statements() -> Iterator[list[str]]:
+    """Every SQL statement any engine runs inside the block."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(" ".join(statement.split()))
+
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+
+
+def test_head_revision_is_the_newest_migration() -> None:
+    versions = Path(__file__).parents[2] / "src/cycleml/store/migrations/versions"
+    newest = max(p.name.split("_")[0] for p in versions.glob("[0-9]*.py"))
+    assert head_revision() == newest
+
+
+def test_fresh_database_is_migrated_to_head(fresh_metadata_uri: str) -> None:
+    with SqlMetadataStore(fresh_metadata_uri, actor="t") as store:
+        assert store.schema_version == head_revision()
+        assert _versions(store) == [head_revision()]
+        assert _tables(store) == {t.name for t in schema.sorted_tables} | {"alembic_version"}
+        # and it is usable at once
+        exp = store.create_experiment("e")
+        assert store.get_experiment(exp.experiment_id).name == "e"
+
+
+def test_reopening_is_a_no_op(fresh_metadata_uri: str) -> None:
+    with SqlMetadataStore(fresh_metadata_uri, actor="t") as first:
+        exp = first.create_experiment("kept")
+
+    with _statements() as seen:
+        again = SqlMetadataStore(fresh_metadata_uri, actor="t")
+    try:
+        assert again.schema_version == head_revision()
+        writes = [s for s in seen if s.split(" ", 1)[0].upper() in WRITES]
+        assert writes == []
+        assert not any("IMMEDIATE" in s or "advisory" in s for s in seen)  # no write lock
+        assert any("alembic_version" in s for s in seen)  # it did look
+        assert _versions(again) == [head_revision()]
+        assert again.get_experiment(exp.experiment_id).name == "kept"
+    finally:
+        again.close()
+
+
+def test_migrated_schema_matches_the_metadata(fresh_metadata_uri: str) -> None:
+    with SqlMetadataStore(fresh_metadata_uri, actor="t") as store, store.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, schema) == []
+
+        # The comparison is real: a column the migrations lack shows up.
+        changed = MetaData(naming_convention=schema.naming_convention)
+        for table in schema.sorted_tables:
+            table.to_metadata(changed)
+        changed.tables["experiments"].append_column(Column("surprise", Integer))
+        diff = compare_metadata(context, changed)
+        assert [(d[0], d[2], d[3].name) for d in diff] == [
+            ("add_column", "experiments", "surprise")
+        ]
+
+
+def test_audit_guards_are_installed(fresh_metadata_uri: str) -> None:
+    with SqlMetadataStore(fresh_metadata_uri, actor="t") as store, store.engine.connect() as conn:
+        if store.dialect == "sqlite":
+            query = "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+        else:
+            query = "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
+        triggers = set(conn.execute(text(query)).scalars())
+    expected = {
+        "sqlite": {"audit_log_no_update", "audit_log_no_delete"},
+        "postgresql": {"audit_log_append_only"},
+    }
+    assert triggers == expected[store.dialect]
+
+
+def test_unknown_future_revision_is_refused(fresh_metadata_uri: str) -> None:
+    with SqlMetadataStore(fresh_metadata_uri, actor="t") as store:
+        store.create_experiment("data")
+        with store.engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = '9999_future'"))
+
+    with pytest.raises(StoreError, match="9999_future") as info:
+        SqlMetadataStore(fresh_metadata_uri, actor="t")
+    assert "does not know" in info.value.message
+    assert info.value.hint is not None
+    assert "Upgrade cycleml" in info.value.hint
+
+    # Nothing was changed by the refused open.
+    with SqlMetadataStore(fresh_metadata_uri, actor="t", migrate=False) as raw:
+        assert _versions(raw) == ["9999_future"]
+        assert [e.name for e in raw.list_experiments()] == ["data"]
+
+
+def test_open_without_migrating(fresh_metadata_uri: str) -> None:
+    with SqlMetadataStore(fresh_metadata_uri, actor="t", migrate=False) as store:
+        assert store.schema_version == ""
+        assert _tables(store) == set()
+
+
+def test_open_metadata_store_with_a_uri(fresh_metadata_uri: str) -> None:
+    with open_metadata_store(fresh_metadata_uri, actor="someone") as store:
+        assert store.actor == "someone"
+        assert store.schema_version == head_revision()
+
+
+# ---- bad and unreachable URIs ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "mysql://x",
+        "mysql://user:hunter2@db/x",
+        "not a uri",
+        "",
+        "redis://localhost:6379/0",
+        "postgresql+psycopg2://user:hunter2@localhost/db",  # a driver cycleml does not ship
+        "postgresql+asyncpg://localhost/db",
+        "sqlite+pysqlcipher:///x.db",
+    ],
+)
+def test_bad_uris_are_invalid_input(uri: str) -> None:
+    with pytest.raises(InvalidInput, match="metadata store URI") as info:
+        SqlMetadataStore(uri, actor="t")
+    assert "hunter2" not in str(info.value)
+    assert "sqlite:///" in (info.value.hint or "")
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_unreachable_postgres_is_a_store_error() -> None:
+    port = _closed_port()
+    uri = f"postgresql+psycopg://cycle:s3cret@127.0.0.1:{port}/metadata"
+    started = time.monotonic()
+    with pytest.raises(StoreError) as info:
+        SqlMetadataStore(uri, actor="t")
+    assert time.monotonic() - started < 30
+    message = str(info.value)
+    assert "Cannot open the metadata store" in message
+    assert f"127.0.0.1:{port}" in message  # says which store
+    assert "s3cret" not in message  # but never the password
+    assert "server is running" in message  # and what to do
+
+
+def test_sqlite_path_below_a_file_is_a_store_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(StoreError, match="Cannot create the folder"):
+        SqlMetadataStore(f"sqlite:///{blocker / 'sub' / 'metadata.db'}", actor="t")
+
+
+def test_sqlite_path_that_is_a_folder_is_a_store_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="Cannot open the metadata store"):
+        SqlMetadataStore(f"sqlite:///{tmp_path}", actor="t")
+
+
+def test_sqlite_creates_missing_folders(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "metadata.db"
+    with SqlMetadataStore(f"sqlite:///{path}", actor="t") as store:
+        assert store.dialect == "sqlite"
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    assert path.is_file()
