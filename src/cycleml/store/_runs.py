@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, and_, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from cycleml.errors import InvalidInput, InvalidState, NotFound, ParamConflict
@@ -68,7 +68,18 @@ def check_key(key: str, kind: str) -> str:
     return key
 
 
+# Hot statements, built once (see _latest_upsert).
 _INSERT_CHUNK = insert(metric_chunks)
+_RUN_INSERT = insert(runs)
+_EXPERIMENT_STAGE = select(experiments.c.lifecycle_stage).where(
+    experiments.c.experiment_id == bindparam("experiment_id")
+)
+_HEARTBEAT = (
+    update(runs)
+    .where(and_(runs.c.run_id == bindparam("rid"), runs.c.lifecycle_stage == "active"))
+    .values(heartbeat_time=bindparam("heartbeat_time"))
+)
+_RUN_ROW = select(runs).where(runs.c.run_id == bindparam("rid"))
 
 
 def check_params(given: Mapping[str, Any]) -> dict[str, str]:
@@ -98,23 +109,20 @@ def param_conflict(run_id: str, conflicts: Mapping[str, tuple[str, str]]) -> Par
 
 
 def _check_metrics(points: Sequence[Metric]) -> list[Metric]:
-    """Validate a batch: each distinct key once, each point's numbers on a fast path."""
-    for key in {point.key for point in points}:
+    """Validate a batch: each distinct key once, the numbers column by column."""
+    if not points:
+        return []
+    keys, values, steps, stamps = zip(*points, strict=True)
+    for key in set(keys):
         check_key(key, "metric")
-    clean = []
-    for point in points:
-        value, step, stamp = point.value, point.step, point.timestamp
-        if (
-            type(value) is float
-            and type(step) is int
-            and type(stamp) is int
-            and _INT64_MIN <= step <= _INT64_MAX
-            and _INT64_MIN <= stamp <= _INT64_MAX
-        ):
-            clean.append(point)
-        else:
-            clean.append(_check_metric(point))
-    return clean
+    typed = set(map(type, values)) <= {float} and set(map(type, steps)) | set(
+        map(type, stamps)
+    ) <= {int}
+    if typed:
+        low, high = min(min(steps), min(stamps)), max(max(steps), max(stamps))
+        if low >= _INT64_MIN and high <= _INT64_MAX:
+            return list(points)
+    return [_check_metric(point) for point in points]
 
 
 def _check_metric(metric: Metric) -> Metric:
@@ -249,11 +257,7 @@ class RunOps(StoreBase):
         clean_tags = {check_key(k, "tag"): str(v) for k, v in (tags or {}).items()}
 
         def write(conn: Connection) -> None:
-            stage = conn.execute(
-                select(experiments.c.lifecycle_stage).where(
-                    experiments.c.experiment_id == experiment_id
-                )
-            ).scalar()
+            stage = conn.execute(_EXPERIMENT_STAGE, {"experiment_id": experiment_id}).scalar()
             if stage is None:
                 raise NotFound(f"No experiment with id {experiment_id!r} to create a run in.")
             if stage != "active":
@@ -264,19 +268,21 @@ class RunOps(StoreBase):
             if parent_run_id is not None:
                 self._require_run(conn, parent_run_id)
             conn.execute(
-                insert(runs).values(
-                    run_id=run_id,
-                    experiment_id=experiment_id,
-                    run_name=name,
-                    status=RunStatus.RUNNING.value,
-                    start_time=stamp,
-                    end_time=None,
-                    heartbeat_time=stamp,
-                    lifecycle_stage="active",
-                    user_id=user_id or self.actor,
-                    artifact_uri=artifact_uri or f"runs:/{run_id}",
-                    parent_run_id=parent_run_id,
-                )
+                _RUN_INSERT,
+                {
+                    "run_id": run_id,
+                    "experiment_id": experiment_id,
+                    "run_name": name,
+                    "status": RunStatus.RUNNING.value,
+                    "start_time": stamp,
+                    "end_time": None,
+                    "heartbeat_time": stamp,
+                    "lifecycle_stage": "active",
+                    "user_id": user_id or self.actor,
+                    "artifact_uri": artifact_uri or f"runs:/{run_id}",
+                    "parent_run_id": parent_run_id,
+                    "error": None,
+                },
             )
             if clean_tags:
                 conn.execute(
@@ -316,7 +322,7 @@ class RunOps(StoreBase):
 
     def _require_run(self, conn: Connection, run_id: str, *, active: bool = False) -> Any:
         check_id(run_id, kind="run id")
-        row = conn.execute(select(runs).where(runs.c.run_id == run_id)).first()
+        row = conn.execute(_RUN_ROW, {"rid": run_id}).first()
         if row is None:
             raise NotFound(
                 f"No run with id {run_id!r}.",
@@ -456,11 +462,7 @@ class RunOps(StoreBase):
     ) -> None:
         """Write one validated batch and its audit row inside the caller's transaction."""
         # The heartbeat update doubles as the existence check (one statement, not two).
-        touched = conn.execute(
-            update(runs)
-            .where(and_(runs.c.run_id == run_id, runs.c.lifecycle_stage == "active"))
-            .values(heartbeat_time=stamp)
-        ).rowcount
+        touched = conn.execute(_HEARTBEAT, {"rid": run_id, "heartbeat_time": stamp}).rowcount
         if touched != 1:
             self._require_run(conn, run_id, active=True)  # raises the precise error
         if not points and not new_params and not new_tags:
@@ -520,30 +522,36 @@ class RunOps(StoreBase):
             conn.execute(insert(params), fresh)
 
     def _insert_metrics(self, conn: Connection, run_id: str, points: list[Metric]) -> None:
-        by_key: dict[str, list[Metric]] = {}
-        for point in points:
-            by_key.setdefault(point.key, []).append(point)
+        # Column-wise: one array per field, then one chunk row per key.
+        keys, values, steps, stamps = zip(*points, strict=True)
+        all_steps = np.array(steps, dtype="<i8")
+        all_values = np.array(values, dtype="<f8")
+        all_stamps = np.array(stamps, dtype="<i8")
         chunks = []
         latest = []
-        for key, series in by_key.items():
-            steps = np.fromiter((p.step for p in series), dtype="<i8", count=len(series))
-            values = np.fromiter((p.value for p in series), dtype="<f8", count=len(series))
-            stamps = np.fromiter((p.timestamp for p in series), dtype="<i8", count=len(series))
+        distinct = dict.fromkeys(keys)
+        key_arr = np.array(keys) if len(distinct) > 1 else None
+        for key in distinct:
+            if key_arr is None:
+                step_arr, value_arr, stamp_arr = all_steps, all_values, all_stamps
+            else:
+                mask = key_arr == key
+                step_arr, value_arr, stamp_arr = all_steps[mask], all_values[mask], all_stamps[mask]
             chunks.append(
                 {
                     "run_id": run_id,
                     "key": key,
-                    "n_points": len(series),
-                    "min_step": int(steps.min()),
-                    "max_step": int(steps.max()),
-                    "step_blob": steps.tobytes(),
-                    "value_blob": values.tobytes(),
-                    "time_blob": stamps.tobytes(),
+                    "n_points": len(step_arr),
+                    "min_step": int(step_arr.min()),
+                    "max_step": int(step_arr.max()),
+                    "step_blob": step_arr.tobytes(),
+                    "value_blob": value_arr.tobytes(),
+                    "time_blob": stamp_arr.tobytes(),
                 }
             )
             # The last point of the highest (step, timestamp) is the latest value.
-            best = int(np.lexsort((stamps, steps))[-1])  # stable sort: last logged wins ties
-            value = float(values[best])
+            best = int(np.lexsort((stamp_arr, step_arr))[-1])  # stable: last logged wins ties
+            value = float(value_arr[best])
             nan = math.isnan(value)
             latest.append(
                 {
@@ -551,8 +559,8 @@ class RunOps(StoreBase):
                     "key": key,
                     "value": None if nan else value,
                     "is_nan": nan,
-                    "step": int(steps[best]),
-                    "timestamp": int(stamps[best]),
+                    "step": int(step_arr[best]),
+                    "timestamp": int(stamp_arr[best]),
                 }
             )
         conn.execute(_INSERT_CHUNK, chunks)
