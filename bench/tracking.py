@@ -226,6 +226,29 @@ def run_searches(
     return result
 
 
+HistoryFn = Callable[[str, str], list[tuple[int, float]]]
+
+
+def check_histories(
+    label: str, find_id: Callable[[str], str], history: HistoryFn, ds: Dataset, checks: Checks
+) -> None:
+    """Read back every metric's full history of a few runs and compare it with the data."""
+    sample = sorted({0, ds.n_runs // 2, ds.n_runs - 1})
+    wrong = []
+    for i in sample:
+        run_id = find_id(ds.names[i])
+        for key in METRIC_KEYS:
+            want = [(step, values[key]) for step, values in enumerate(ds.steps[i])]
+            got = sorted(history(run_id, key))
+            if got != want:
+                wrong.append(f"{ds.names[i]}/{key}: {len(got)} points read, {len(want)} logged")
+    checks.expect(
+        not wrong,
+        f"{label}: metric histories of {len(sample)} runs read back exactly"
+        + (f" -- {'; '.join(wrong[:3])}" if wrong else ""),
+    )
+
+
 def progress_bar() -> Progress:
     return Progress(
         TextColumn("{task.description}"),
@@ -314,6 +337,7 @@ def cycleml_w1(
         checks.expect(
             stored == ds.n_points, f"{label}: stores {stored} metric points, expected {ds.n_points}"
         )
+        cycleml_histories(client, experiment.experiment_id, ds, checks, label)
         searches = run_searches(
             label, cycleml_search(client, experiment.experiment_id), ds, thresholds, checks
         )
@@ -333,6 +357,21 @@ def cycleml_search(client: TrackingClient, experiment_id: str) -> SearchFn:
         return [run.info.run_name for run in found]
 
     return search
+
+
+def cycleml_histories(
+    client: TrackingClient, experiment_id: str, ds: Dataset, checks: Checks, label: str
+) -> None:
+    def find_id(name: str) -> str:
+        found = client.search_runs(
+            experiment_ids=[experiment_id], filter_string=f"attributes.run_name = '{name}'"
+        )
+        return found[0].info.run_id
+
+    def history(run_id: str, key: str) -> list[tuple[int, float]]:
+        return [(m.step, m.value) for m in client.get_metric_history(run_id, key)]
+
+    check_histories(label, find_id, history, ds, checks)
 
 
 def cycleml_w2(
@@ -360,6 +399,7 @@ def cycleml_w2(
         checks.expect(
             stored == ds.n_points, f"cycleml w2: stores {stored} points, expected {ds.n_points}"
         )
+        cycleml_histories(client, experiment_id, ds, checks, "cycleml w2")
         searches = run_searches(
             "cycleml w2", cycleml_search(client, experiment_id), ds, thresholds, checks
         )
@@ -422,6 +462,21 @@ def mlflow_search(experiment_id: str) -> SearchFn:
     return search
 
 
+def mlflow_histories(experiment_id: str, ds: Dataset, checks: Checks, label: str) -> None:
+    client = MlflowClient()
+
+    def find_id(name: str) -> str:
+        found = client.search_runs(
+            experiment_ids=[experiment_id], filter_string=f"attributes.run_name = '{name}'"
+        )
+        return str(found[0].info.run_id)
+
+    def history(run_id: str, key: str) -> list[tuple[int, float]]:
+        return [(m.step, m.value) for m in client.get_metric_history(run_id, key)]
+
+    check_histories(label, find_id, history, ds, checks)
+
+
 def mlflow_w1(
     ds: Dataset,
     db_uri: str,
@@ -439,6 +494,7 @@ def mlflow_w1(
     checks.expect(
         stored == ds.n_points, f"{label}: stores {stored} metric points, expected {ds.n_points}"
     )
+    mlflow_histories(experiment_id, ds, checks, label)
     searches = run_searches(label, mlflow_search(experiment_id), ds, thresholds, checks)
     return logging_result(ds, elapsed, stored) | {"search": searches}
 
@@ -468,6 +524,7 @@ def mlflow_w2(
     checks.expect(
         stored == ds.n_points, f"mlflow w2: stores {stored} points, expected {ds.n_points}"
     )
+    mlflow_histories(experiment_id, ds, checks, "mlflow w2")
     searches = run_searches("mlflow w2", mlflow_search(experiment_id), ds, thresholds, checks)
     return {"populate_s": round(populate_s, 2), "runs_per_s": round(ds.n_runs / populate_s, 1)} | {
         "search": searches

@@ -104,7 +104,7 @@ def test_audit_guards_are_installed(fresh_metadata_uri: str) -> None:
         triggers = set(conn.execute(text(query)).scalars())
     expected = {
         "sqlite": {"audit_log_no_update", "audit_log_no_delete"},
-        "postgresql": {"audit_log_append_only"},
+        "postgresql": {"audit_log_append_only", "audit_log_no_truncate"},
     }
     assert triggers == expected[store.dialect]
 

@@ -293,6 +293,11 @@ def _create_audit_guards() -> None:
             "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log "
             "FOR EACH ROW EXECUTE FUNCTION cycleml_audit_guard()"
         )
+        # Row triggers do not fire on TRUNCATE; a statement trigger does.
+        op.execute(
+            "CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log "
+            "FOR EACH STATEMENT EXECUTE FUNCTION cycleml_audit_guard()"
+        )
 
 
 def _drop_audit_guards() -> None:
@@ -300,6 +305,7 @@ def _drop_audit_guards() -> None:
         op.execute("DROP TRIGGER IF EXISTS audit_log_no_update")
         op.execute("DROP TRIGGER IF EXISTS audit_log_no_delete")
     else:
+        op.execute("DROP TRIGGER IF EXISTS audit_log_no_truncate ON audit_log")
         op.execute("DROP TRIGGER IF EXISTS audit_log_append_only ON audit_log")
         op.execute("DROP FUNCTION IF EXISTS cycleml_audit_guard()")
 
