@@ -61,11 +61,13 @@ def test_experiments_and_runs_listings(
     assert code == 0
     assert [e["name"] for e in json.loads(out)] == ["breast-cancer"]
     code, out, _ = cli(capsys, "experiments", "list")
-    assert code == 0 and "breast-cancer" in out
+    assert code == 0
+    assert "breast-cancer" in out
 
     code, out, _ = cli(capsys, "runs", "list", "--json", "--order-by", "metrics.roc_auc DESC")
     runs = json.loads(out)
-    assert code == 0 and len(runs) == 6
+    assert code == 0
+    assert len(runs) == 6
     assert runs[0]["info"]["run_id"] == in_demo.best_run_id
     aucs = [r["data"]["metrics"]["roc_auc"] for r in runs]
     assert aucs == sorted(aucs, reverse=True)
@@ -75,21 +77,25 @@ def test_experiments_and_runs_listings(
     )
     assert [r["info"]["run_name"] for r in json.loads(out)] == ["baseline-dummy"]
     code, out, _ = cli(capsys, "runs", "list", "-e", "breast-cancer", "--max-results", "2")
-    assert code == 0 and "Runs (2)" in out
+    assert code == 0
+    assert "Runs (2)" in out
 
 
 def test_runs_show_and_compare(capsys: pytest.CaptureFixture[str], in_demo: DemoResult) -> None:
     best = in_demo.best_run_id
     code, out, _ = cli(capsys, "runs", "show", best, "--json")
     shown = json.loads(out)
-    assert code == 0 and shown["info"]["run_id"] == best
+    assert code == 0
+    assert shown["info"]["run_id"] == best
     assert {a["path"] for a in shown["artifacts"]} == {"model/model.skops", "model/model.json"}
     assert (
         "cycleml.source.git.commit" in shown["data"]["tags"]
         or "cycleml.user" in shown["data"]["tags"]
     )
     code, out, _ = cli(capsys, "runs", "show", best)
-    assert code == 0 and "model/model.skops" in out and "roc_auc" in out
+    assert code == 0
+    assert "model/model.skops" in out
+    assert "roc_auc" in out
 
     other = in_demo.run_ids["baseline-dummy"]
     code, out, _ = cli(capsys, "runs", "compare", best, other, "--json")
@@ -97,18 +103,22 @@ def test_runs_show_and_compare(capsys: pytest.CaptureFixture[str], in_demo: Demo
     assert compared["runs"] == [best, other]
     assert "metrics.roc_auc" in compared["differs"]
     code, out, _ = cli(capsys, "runs", "compare", best, other)
-    assert code == 0 and "* metrics.roc_auc" in out
+    assert code == 0
+    assert "* metrics.roc_auc" in out
 
 
 def test_models_lineage_and_audit(capsys: pytest.CaptureFixture[str], in_demo: DemoResult) -> None:
     code, out, _ = cli(capsys, "models", "list", "--json")
     (model,) = json.loads(out)
-    assert model["name"] == "breast-cancer-classifier" and model["aliases"] == {"champion": 2}
+    assert model["name"] == "breast-cancer-classifier"
+    assert model["aliases"] == {"champion": 2}
     code, out, _ = cli(capsys, "models", "show", "breast-cancer-classifier", "--json")
     versions = json.loads(out)["versions"]
     assert [v["current_stage"] for v in versions] == ["None", "Production"]
     code, out, _ = cli(capsys, "models", "show", "breast-cancer-classifier", "--version", "2")
-    assert code == 0 and "Staging -> Production" in out and "deploy gates: pass" in out
+    assert code == 0
+    assert "Staging -> Production" in out
+    assert "deploy gates: pass" in out
 
     code, out, _ = cli(capsys, "lineage", in_demo.model_uri, "--json")
     edges = json.loads(out)["edges"]
@@ -116,7 +126,8 @@ def test_models_lineage_and_audit(capsys: pytest.CaptureFixture[str], in_demo: D
         {"src_kind": e["src_kind"], "src_id": e["src_id"]} for e in edges
     ]
     code, out, _ = cli(capsys, "lineage", f"runs:/{in_demo.best_run_id}")
-    assert code == 0 and "breast-cancer-classifier/2" in out
+    assert code == 0
+    assert "breast-cancer-classifier/2" in out
 
     code, out, _ = cli(capsys, "audit", "--since", "1h", "--json")
     actions = {row["action"] for row in json.loads(out)}
@@ -127,7 +138,8 @@ def test_models_lineage_and_audit(capsys: pytest.CaptureFixture[str], in_demo: D
         "model.set_alias",
     } <= actions
     code, out, _ = cli(capsys, "audit", "--action", "model.set_alias")
-    assert code == 0 and "champion" in out
+    assert code == 0
+    assert "champion" in out
     code, out, _ = cli(capsys, "audit", "--since", "2001-01-01", "--limit", "1", "--json")
     assert len(json.loads(out)) == 1
 
@@ -137,14 +149,18 @@ def test_mutating_commands(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     code, out, _ = cli(capsys, "init", "proj", "--name", "churn")
-    assert code == 0 and (tmp_path / "proj" / "cycleml.yaml").is_file()
+    assert code == 0
+    assert (tmp_path / "proj" / "cycleml.yaml").is_file()
     code, _, err = cli(capsys, "init", "proj")
-    assert code == 1 and "already" in err.lower() and "Traceback" not in err
+    assert code == 1
+    assert "already" in err.lower()
+    assert "Traceback" not in err
     home = str(tmp_path / "proj")
     code, out, _ = cli(capsys, "--home", home, "experiments", "create", "exp-a")
     assert code == 0
     code, out, _ = cli(capsys, "--home", home, "experiments", "rename", "exp-a", "exp-b")
-    assert code == 0 and "exp-b" in out
+    assert code == 0
+    assert "exp-b" in out
     code, out, _ = cli(capsys, "--home", home, "experiments", "delete", "exp-b")
     code, out, _ = cli(capsys, "--home", home, "experiments", "list", "--view", "deleted", "--json")
     assert [e["name"] for e in json.loads(out)] == ["exp-b"]
@@ -156,7 +172,8 @@ def test_mutating_commands(
     assert experiment is not None
     run = store.create_run(experiment_id=experiment.experiment_id, run_name="r")
     code, out, _ = cli(capsys, "--home", home, "runs", "delete", run.info.run_id)
-    assert code == 0 and "Deleted 1" in out
+    assert code == 0
+    assert "Deleted 1" in out
     code, out, _ = cli(capsys, "--home", home, "runs", "list", "--view", "deleted", "--json")
     assert [r["info"]["run_id"] for r in json.loads(out)] == [run.info.run_id]
     code, out, _ = cli(capsys, "--home", home, "runs", "restore", run.info.run_id)
@@ -167,9 +184,11 @@ def test_mutating_commands(
     code, out, _ = cli(
         capsys, "--home", home, "runs", "mark-stale", "--older-than", "0s", "--dry-run"
     )
-    assert "Would mark 1" in out and store.get_run(run.info.run_id).info.status == "RUNNING"
+    assert "Would mark 1" in out
+    assert store.get_run(run.info.run_id).info.status == "RUNNING"
     code, out, _ = cli(capsys, "--home", home, "runs", "mark-stale", "--older-than", "0s")
-    assert code == 0 and store.get_run(run.info.run_id).info.status == "FAILED"
+    assert code == 0
+    assert store.get_run(run.info.run_id).info.status == "FAILED"
     assert "mark-stale" in (store.get_run(run.info.run_id).info.error or "")
 
 
@@ -182,9 +201,12 @@ def test_models_commands_with_gates(
     monkeypatch.chdir(demo.home)
     weak = demo.run_ids["baseline-dummy"]
     code, out, _ = cli(capsys, "models", "register", f"runs:/{weak}/model", "cli-model", "--json")
-    assert code == 0 and json.loads(out)["version"] == 1
+    assert code == 0
+    assert json.loads(out)["version"] == 1
     code, _, err = cli(capsys, "models", "promote", "cli-model", "1", "--to", "Staging")
-    assert code == 1 and "roc_auc = 0.5 < threshold 0.97" in err and "Traceback" not in err
+    assert code == 1
+    assert "roc_auc = 0.5 < threshold 0.97" in err
+    assert "Traceback" not in err
     code, out, _ = cli(
         capsys,
         "models",
@@ -197,11 +219,14 @@ def test_models_commands_with_gates(
         "--reason",
         "demo",
     )
-    assert code == 0 and "Staging" in out
+    assert code == 0
+    assert "Staging" in out
     code, out, _ = cli(capsys, "models", "alias", "cli-model", "challenger", "1")
-    assert code == 0 and "challenger" in out
+    assert code == 0
+    assert "challenger" in out
     code, _, err = cli(capsys, "models", "alias", "cli-model", "champion")
-    assert code == 1 and "needs a VERSION" in err
+    assert code == 1
+    assert "needs a VERSION" in err
     code, out, _ = cli(capsys, "models", "alias", "cli-model", "challenger", "--delete")
     assert code == 0
     code, out, _ = cli(
@@ -243,9 +268,11 @@ def test_bad_input_is_one_clear_message_and_exit_1(
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = cli(capsys, "runs", "list", "--no-such-flag")
-    assert code == 2 and "no-such-flag" in err
+    assert code == 2
+    assert "no-such-flag" in err
     code, out, _ = cli(capsys, "--help")
-    assert code == 0 and "experiments" in out
+    assert code == 0
+    assert "experiments" in out
 
 
 def test_bad_spec_is_reported_by_the_cli(
@@ -256,7 +283,10 @@ def test_bad_spec_is_reported_by_the_cli(
     )
     monkeypatch.chdir(tmp_path)
     code, _, err = cli(capsys, "runs", "list")
-    assert code == 1 and "cycleml.yaml" in err and "rocauc" in err and "roc_auc" in err
+    assert code == 1
+    assert "cycleml.yaml" in err
+    assert "rocauc" in err
+    assert "roc_auc" in err
     assert not (tmp_path / ".cycleml" / "metadata.db").exists()
 
 
@@ -270,7 +300,8 @@ def test_console_script_over_a_real_process(in_demo: DemoResult) -> None:
         check=False,
     )
     assert done.returncode == 1
-    assert "No run with id" in done.stderr and "Traceback" not in done.stderr
+    assert "No run with id" in done.stderr
+    assert "Traceback" not in done.stderr
     done = subprocess.run(
         [str(exe), "models", "list", "--json"],
         cwd=in_demo.home,
@@ -278,4 +309,5 @@ def test_console_script_over_a_real_process(in_demo: DemoResult) -> None:
         text=True,
         check=False,
     )
-    assert done.returncode == 0 and json.loads(done.stdout)[0]["name"] == "breast-cancer-classifier"
+    assert done.returncode == 0
+    assert json.loads(done.stdout)[0]["name"] == "breast-cancer-classifier"

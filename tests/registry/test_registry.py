@@ -53,7 +53,8 @@ def test_register_snapshots_metrics_and_links_lineage(
     version = registry.register_model(f"runs:/{run_id}/model", "churn", description="first")
     assert (version.name, version.version, version.current_stage) == ("churn", 1, "None")
     assert version.metrics == {"roc_auc": 0.95, "log_loss": 0.2}
-    assert version.run_id == run_id and version.description == "first"
+    assert version.run_id == run_id
+    assert version.description == "first"
     # Later metrics on the run do not change the snapshot.
     client.log_metric(run_id, "roc_auc", 0.1, step=5)
     assert registry.get_version("churn", 1).metrics["roc_auc"] == 0.95
@@ -133,9 +134,11 @@ def test_force_promotion_is_recorded_in_audit_and_history(
         "Staging",
         True,
     )
-    assert transition.reason == "hotfix" and transition.actor == "tester"
+    assert transition.reason == "hotfix"
+    assert transition.actor == "tester"
     (record,) = registry.store.list_audit(action="model_version.transition")
-    assert record.actor == "tester" and record.entity_id == "churn/1"
+    assert record.actor == "tester"
+    assert record.entity_id == "churn/1"
     assert record.payload["forced"] is True
     assert record.payload["overridden_failures"] == ["roc_auc"]
 

@@ -123,14 +123,20 @@ def audit(
     ] = None,
     entity_id: Annotated[str | None, typer.Option(help="Only this entity id.")] = None,
     action: Annotated[str | None, typer.Option(help="Only this action, e.g. run.create.")] = None,
-    limit: Annotated[int, typer.Option(help="How many rows at most.")] = 200,
+    limit: Annotated[int, typer.Option(help="How many rows at most (the newest).")] = 200,
+    oldest: Annotated[bool, typer.Option(help="Take the oldest rows instead.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Show the append-only audit log: who did what, when, to which entity."""
+    """Show the append-only audit log, oldest first: who did what, when, to which entity."""
     store = open_metadata_store(state(ctx).settings)
     since_ms = parse_since(since, now_ms=now_ms()) if since else None
     rows = store.list_audit(
-        since_ms=since_ms, entity_kind=entity, entity_id=entity_id, action=action, limit=limit
+        since_ms=since_ms,
+        entity_kind=entity,
+        entity_id=entity_id,
+        action=action,
+        limit=limit,
+        latest=not oldest,
     )
     if as_json:
         emit_json([row.__dict__ for row in rows])

@@ -19,7 +19,7 @@ from rich.progress import Progress
 from cycleml.errors import GateFailed
 from cycleml.settings import PROJECT_FILE, STATE_DIR, resolve_settings
 from cycleml.spec import ProjectSpec, load_spec
-from cycleml.tracking import Tracker
+from cycleml.tracking import TRAIN_GATE_TAG, Tracker
 
 __all__ = ["DEMO_SPEC", "DemoResult", "run_demo"]
 
@@ -165,6 +165,7 @@ def run_demo(
         out.print(
             f"   {ranked_run.info.run_name:<16} roc_auc={m.get('roc_auc', float('nan')):.4f} "
             f"f1={m.get('f1', float('nan')):.4f} log_loss={m.get('log_loss', float('nan')):.4f}"
+            f"  train gate: {ranked_run.data.tags.get(TRAIN_GATE_TAG, '-')}"
         )
     best = ranked[0]
     result.best_run_id = best.info.run_id

@@ -8,13 +8,8 @@ registry.set_alias("churn", "champion", version.version)
 
 from __future__ import annotations
 
-from cycleml.registry._registry import (
-    GATED_STAGES,
-    GateCheck,
-    GateReport,
-    ModelRegistry,
-    check_gates,
-)
+from cycleml.registry._registry import GATED_STAGES, ModelRegistry
+from cycleml.spec import GateCheck, GateReport, check_gates
 from cycleml.store import ModelVersion, RegisteredModel, Stage, StageTransition
 
 __all__ = [

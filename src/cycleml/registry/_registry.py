@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
 from cycleml.errors import GateFailed, InvalidInput, NotFound
 from cycleml.settings import PROJECT_FILE, Settings
-from cycleml.spec import MetricSpec, ProjectSpec, load_project, load_spec
+from cycleml.spec import GateReport, MetricSpec, ProjectSpec, check_gates, load_project, load_spec
 from cycleml.store import (
     ArtifactLocation,
     ModelVersion,
@@ -23,70 +21,10 @@ from cycleml.store import (
     parse_uri,
 )
 
-__all__ = ["GATED_STAGES", "GateCheck", "GateReport", "ModelRegistry", "check_gates"]
+__all__ = ["GATED_STAGES", "ModelRegistry"]
 
 #: Moving a version into these stages runs the ``applies_to: deploy`` gates.
 GATED_STAGES = (Stage.STAGING, Stage.PRODUCTION)
-
-
-@dataclass(frozen=True)
-class GateCheck:
-    """One metric gate's verdict on one model version."""
-
-    metric: str
-    direction: str
-    threshold: float | None
-    value: float | None
-    passed: bool
-    reason: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return dict(self.__dict__)
-
-
-@dataclass(frozen=True)
-class GateReport:
-    """Every deploy gate's verdict on a model version."""
-
-    name: str
-    version: int
-    checks: tuple[GateCheck, ...] = field(default_factory=tuple)
-
-    @property
-    def passed(self) -> bool:
-        """True when every gate passed (or there are none)."""
-        return all(check.passed for check in self.checks)
-
-    @property
-    def failures(self) -> list[GateCheck]:
-        """The gates that refused the version."""
-        return [check for check in self.checks if not check.passed]
-
-
-def check_gates(
-    metrics: Mapping[str, float], gates: Sequence[MetricSpec], *, name: str, version: int
-) -> GateReport:
-    """Check a version's metrics against metric specs; a missing metric fails its gate."""
-    checks = []
-    for gate in gates:
-        value = metrics.get(gate.name)
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            checks.append(
-                GateCheck(
-                    gate.name,
-                    gate.direction,
-                    gate.threshold,
-                    value,
-                    False,
-                    f"{gate.name} was not logged by the source run",
-                )
-            )
-            continue
-        passed = gate.passes(value)
-        reason = gate.describe_failure(value)  # states the comparison, met or not
-        checks.append(GateCheck(gate.name, gate.direction, gate.threshold, value, passed, reason))
-    return GateReport(name=name, version=version, checks=tuple(checks))
 
 
 class ModelRegistry:

@@ -8,6 +8,7 @@ names to scikit-learn computations with a natural direction. ``init_project`` wr
 commented starter spec and the ``.cycleml/`` state folder.
 """
 
+from cycleml.spec._gates import GateCheck, GateReport, check_gates
 from cycleml.spec._load import dump_spec, find_spec, load_spec, parse_spec
 from cycleml.spec._metrics import Direction, MetricDef, MetricInputs, MetricKind, Task
 from cycleml.spec._model import (
@@ -32,6 +33,8 @@ __all__ = [
     "DEFAULT_METRICS",
     "STAGES",
     "Direction",
+    "GateCheck",
+    "GateReport",
     "MetricDef",
     "MetricInputs",
     "MetricKind",
@@ -42,6 +45,7 @@ __all__ = [
     "Stage",
     "StorageSpec",
     "Task",
+    "check_gates",
     "dump_spec",
     "find_spec",
     "get_metric",

@@ -112,6 +112,7 @@ class HistoryOps(StoreBase):
         entity_id: str | None = None,
         action: str | None = None,
         limit: int = 1000,
+        latest: bool = False,
     ) -> list[AuditRecord]:
         """Audit rows, oldest first, optionally filtered."""
         if limit < 1:
@@ -126,7 +127,11 @@ class HistoryOps(StoreBase):
         if action is not None:
             query = query.where(audit_log.c.action == action)
         with self._read() as conn:
-            rows = conn.execute(query.order_by(audit_log.c.id).limit(limit)).all()
+            if latest:  # the newest ``limit`` rows, still returned oldest first
+                newest = conn.execute(query.order_by(audit_log.c.id.desc()).limit(limit)).all()
+                rows = list(reversed(newest))
+            else:
+                rows = list(conn.execute(query.order_by(audit_log.c.id).limit(limit)).all())
         return [
             AuditRecord(
                 id=row.id,

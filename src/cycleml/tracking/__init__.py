@@ -25,7 +25,7 @@ from cycleml.spec import project_settings
 from cycleml.store import ArtifactEntry, Experiment, Metric, Run, RunStatus
 from cycleml.tracking._autolog import Autologger, data_digest
 from cycleml.tracking._client import DEFAULT_EXPERIMENT, TrackingClient, runs_to_frame
-from cycleml.tracking._fluent import ActiveRun, Tracker
+from cycleml.tracking._fluent import TRAIN_GATE_TAG, ActiveRun, Tracker
 
 if TYPE_CHECKING:
     import os
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_EXPERIMENT",
+    "TRAIN_GATE_TAG",
     "ActiveRun",
     "Metric",
     "Run",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import io
+import json
 import operator
 import os
 import sys
@@ -22,8 +23,8 @@ from types import TracebackType
 from typing import Any, Literal
 
 from cycleml.errors import InvalidInput, InvalidState
-from cycleml.settings import Settings
-from cycleml.spec import project_settings
+from cycleml.settings import PROJECT_FILE, Settings
+from cycleml.spec import ProjectSpec, check_gates, load_project, load_spec
 from cycleml.store import (
     ArtifactEntry,
     Experiment,
@@ -39,9 +40,11 @@ from cycleml.tracking._buffer import PendingBatch, RunBuffer
 from cycleml.tracking._client import DEFAULT_EXPERIMENT, TrackingClient
 from cycleml.tracking._context import TAG_PREFIX, capture_context
 
-__all__ = ["ActiveRun", "Tracker"]
+__all__ = ["TRAIN_GATE_TAG", "ActiveRun", "Tracker"]
 
 _PARENT_TAG = f"{TAG_PREFIX}parentRunId"
+#: Tag set on finished runs when the spec has training gates: "passed" or "failed".
+TRAIN_GATE_TAG = f"{TAG_PREFIX}gates.train"
 
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
@@ -138,6 +141,8 @@ class Tracker:
     ) -> None:
         self._settings = settings
         self._client = client
+        self._spec: ProjectSpec | None = None
+        self._spec_loaded = False
         self._local = threading.local()
         self._lock = threading.RLock()
         self._experiment_id: str | None = None
@@ -166,8 +171,24 @@ class Tracker:
         """The client (opened on first use)."""
         with self._lock:
             if self._client is None:
-                self._client = TrackingClient(self._settings or project_settings())
+                if self._settings is None:
+                    settings, self._spec = load_project()
+                    self._spec_loaded = True
+                else:
+                    settings = self._settings
+                self._client = TrackingClient(settings)
             return self._client
+
+    @property
+    def spec(self) -> ProjectSpec | None:
+        """The project spec whose ``applies_to: train`` metrics gate finished runs."""
+        client = self.client
+        with self._lock:
+            if not self._spec_loaded:
+                self._spec_loaded = True
+                spec_file = client.settings.home / PROJECT_FILE
+                self._spec = load_spec(spec_file) if spec_file.is_file() else None
+        return self._spec
 
     def _stack(self) -> list[ActiveRun]:
         stack: list[ActiveRun] | None = getattr(self._local, "stack", None)
@@ -312,6 +333,24 @@ class Tracker:
             self._all_active.pop(ending, None)
             self._own_params.pop(ending, None)
             self._finish(ending, final.value, error)
+            if final is RunStatus.FINISHED:
+                self._tag_train_gates(ending)
+
+    def _tag_train_gates(self, run_id: str) -> None:
+        """Record the spec's training gates on a finished run (``cycleml.gates.train``)."""
+        spec = self.spec
+        gates = [m for m in (spec.metrics_for("train") if spec else []) if m.threshold is not None]
+        if not gates:
+            return
+        run = self.client.store.get_run(run_id)
+        report = check_gates(run.data.metrics, gates, name=run.info.run_name, version=0)
+        self.client.store.log_batch(
+            run_id,
+            tags={
+                TRAIN_GATE_TAG: "passed" if report.passed else "failed",
+                f"{TRAIN_GATE_TAG}.failures": json.dumps([f.reason for f in report.failures]),
+            },
+        )
 
     def _finish(self, run_id: str, status: str, error: str | None) -> None:
         """Write what waits for the run and end it, in one transaction."""
