@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from cycleml.errors import InvalidInput
 from cycleml.settings import Settings
 from cycleml.spec import project_settings
 from cycleml.store import ArtifactEntry, Experiment, Metric, Run, RunStatus
@@ -250,23 +251,18 @@ def search_runs(
     With neither ``experiment_ids`` nor ``experiment_names``, searches the active
     experiment if one is set, else every active experiment.
     """
-    if output not in ("list", "pandas"):
-        from cycleml.errors import InvalidInput
-
-        raise InvalidInput(f"Invalid output {output!r}: expected 'list' or 'pandas'.")
     tracker = _default.get()
     tracker.flush()
     if experiment_ids is None and experiment_names is None and tracker._experiment_id:
         experiment_ids = [tracker._experiment_id]
-    found, _ = tracker.client.search_runs_page(
-        experiment_ids=experiment_ids,
-        filter_string=filter_string,
-        order_by=order_by,
-        max_results=max_results,
-        page_token=page_token,
-        experiment_names=experiment_names,
+    found = tracker.client.search_runs(
+        experiment_ids, filter_string, order_by, max_results, page_token, experiment_names
     )
-    return runs_to_frame(found) if output == "pandas" else found
+    if output == "list":
+        return found
+    if output == "pandas":
+        return runs_to_frame(found)
+    raise InvalidInput(f"Invalid output {output!r}: expected 'list' or 'pandas'.")
 
 
 def autolog(
