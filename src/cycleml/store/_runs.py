@@ -36,12 +36,15 @@ from cycleml.store._schema import (
     runs,
 )
 from cycleml.store._search import (
+    Comparison,
+    OrderClause,
     build_run_search,
     check_max_results,
     decode_page_token,
     encode_page_token,
     parse_filter,
     parse_order_by,
+    top_window_boundary,
 )
 
 __all__ = ["PARAM_VALUE_MAX", "RunOps", "check_key", "check_params", "param_conflict"]
@@ -49,7 +52,10 @@ __all__ = ["PARAM_VALUE_MAX", "RunOps", "check_key", "check_params", "param_conf
 #: Longest param value accepted (MLflow's limit, so its clients keep working).
 PARAM_VALUE_MAX = 6000
 _KEY_RE = re.compile(r"[\w\-. /:]+")  # used with fullmatch: "$" would accept a final "\n"
-_IN_CHUNK = 500  # bound parameters per IN (...) list
+_IN_CHUNK = 500
+# Windowed metric-ordered search: at least this many best-valued runs, at most this deep.
+_WINDOW_MIN = 1000
+_WINDOW_MAX = 20000  # bound parameters per IN (...) list
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1  # steps and timestamps are BIGINT columns
 _NAME_MAX = 256  # run_name and user_id are VARCHAR(256)
 _DIGEST_RE = re.compile(r"[0-9a-f]{64}")
@@ -714,19 +720,66 @@ class RunOps(StoreBase):
         stages = {"active": ("active",), "deleted": ("deleted",), "all": ("active", "deleted")}
         if view not in stages:
             raise InvalidInput(f"Invalid view {view!r}: expected active, deleted or all.")
-        query = build_run_search(
-            experiment_ids=list(experiment_ids),
-            filters=parse_filter(filter_string or ""),
-            order=parse_order_by(list(order_by) if order_by else None),
-            lifecycle_stages=stages[view],
-            limit=limit + 1,
-            offset=offset,
-        )
+        filters = parse_filter(filter_string or "")
+        order = parse_order_by(list(order_by) if order_by else None)
         with self._read() as conn:
-            ids = [row[0] for row in conn.execute(query)]
+            ids = self._windowed_search(
+                conn, list(experiment_ids), filters, order, stages[view], limit, offset
+            )
+            if ids is None:
+                query = build_run_search(
+                    experiment_ids=list(experiment_ids),
+                    filters=filters,
+                    order=order,
+                    lifecycle_stages=stages[view],
+                    limit=limit + 1,
+                    offset=offset,
+                )
+                ids = [row[0] for row in conn.execute(query)]
         more = len(ids) > limit
         page = self.get_runs(ids[:limit])
         return page, encode_page_token(offset + limit) if more else None
+
+    @staticmethod
+    def _windowed_search(
+        conn: Connection,
+        experiment_ids: list[str],
+        filters: list[Comparison],
+        order: list[OrderClause],
+        stages: Sequence[str],
+        limit: int,
+        offset: int,
+    ) -> list[str] | None:
+        """Ordered by a metric: search only the best-valued runs first (None: not decisive).
+
+        Sorting every match is what makes a search slow when most runs match; walking the
+        metric's index from the best value and stopping after a page is fast. The answer
+        is kept only when it is provably the same as the full search's.
+        """
+        need = offset + limit + 1
+        if order[0].entity != "metric" or need > _WINDOW_MAX:
+            return None
+        size = max(_WINDOW_MIN, 4 * need)
+        rows = conn.execute(
+            build_run_search(
+                experiment_ids=experiment_ids,
+                filters=filters,
+                order=order,
+                lifecycle_stages=stages,
+                limit=need,
+                offset=0,
+                window=size,
+            )
+        ).all()
+        if len(rows) < need:
+            return None  # the rest may be runs outside the window, or without the metric
+        boundary = conn.execute(top_window_boundary(order[0], size)).scalar()
+        last = rows[-1][-1]
+        if boundary is not None and (
+            last <= boundary if not order[0].ascending else last >= boundary
+        ):
+            return None  # a tie at the window's edge may continue outside it
+        return [row[0] for row in rows[offset:]]
 
     # ---- artifacts -------------------------------------------------------------------
     def record_artifacts(self, run_id: str, entries: Sequence[ArtifactEntry]) -> None:

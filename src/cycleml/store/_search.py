@@ -71,6 +71,7 @@ __all__ = [
     "encode_page_token",
     "parse_filter",
     "parse_order_by",
+    "top_window_boundary",
 ]
 
 #: What a comparison or order clause refers to.
@@ -524,6 +525,7 @@ def build_run_search(
     lifecycle_stages: Sequence[str] = ("active",),
     limit: int,
     offset: int,
+    window: int | None = None,
 ) -> Select[*tuple[Any, ...]]:
     """Build the SELECT of one page of a run search.
 
@@ -540,9 +542,15 @@ def build_run_search(
         lifecycle_stages: Run lifecycle stages to include (``active``, ``deleted``).
         limit: Maximum number of rows.
         offset: Rows to skip (see :func:`decode_page_token`).
+        window: Only when the first clause orders by a metric: consider just the
+            ``window`` runs with the best values of that metric (a LIMITed subquery on its
+            ``(key, value)`` index), so the database walks the index in order instead of
+            sorting every match. The caller checks the result is complete (see
+            :func:`top_window_boundary`) and otherwise searches without a window.
 
     Returns:
-        A SELECT of the ``runs`` columns (``run_id`` first) in result order.
+        A SELECT of the ``runs`` columns (``run_id`` first) in result order; with a window,
+        the window's metric value is appended as the last column.
 
     Raises:
         InvalidInput: A comparison or clause is not valid, or limit/offset is negative.
@@ -596,6 +604,15 @@ def build_run_search(
     clauses = list(order)
     if not clauses or clauses[-1] != _RUN_ID_TIEBREAK:
         clauses.append(_RUN_ID_TIEBREAK)
+    extra: list[ColumnElement[Any]] = []
+    if window is not None:
+        if clauses[0].entity != "metric":
+            raise InvalidInput("A search window needs a first order clause on a metric.")
+        top = _top_window(clauses[0], window).subquery("w_0")
+        source = source.join(top, top.c.run_id == runs.c.run_id)
+        first = clauses.pop(0)
+        order_by.append(top.c.value.asc() if first.ascending else top.c.value.desc())
+        extra.append(top.c.value)
     for clause in clauses:
         if clause.entity == "attribute" and clause.key in _ATTRIBUTES:
             column: ColumnElement[Any] = runs.c[clause.key]
@@ -620,8 +637,30 @@ def build_run_search(
             raise InvalidInput(f"Invalid order clause {clause!r}: unknown entity or attribute.")
         order_by.append(column.asc() if clause.ascending else column.desc())
 
-    stmt = select(runs).select_from(source).where(*where).order_by(*order_by)
+    stmt = select(runs, *extra).select_from(source).where(*where).order_by(*order_by)
     return stmt.limit(limit).offset(offset)
+
+
+def _top_window(clause: OrderClause, size: int) -> Select[*tuple[Any, ...]]:
+    """The ``size`` best valued (not missing, not NaN) rows of one metric, best first."""
+    metric = latest_metrics
+    best = metric.c.value.asc() if clause.ascending else metric.c.value.desc()
+    return (
+        select(metric.c.run_id, metric.c.value)
+        .where(metric.c.key == clause.key, metric.c.value.is_not(None), metric.c.is_nan == false())
+        .order_by(best)
+        .limit(size)
+    )
+
+
+def top_window_boundary(clause: OrderClause, size: int) -> Select[*tuple[Any, ...]]:
+    """The value of the last row of a full window (no row when the window holds them all).
+
+    Rows of a windowed search whose value is strictly better than this boundary are
+    exactly the rows an unwindowed search would return first; at the boundary value a tie
+    may continue outside the window.
+    """
+    return _top_window(clause, 1).with_only_columns(latest_metrics.c.value).offset(size - 1)
 
 
 def encode_page_token(offset: int) -> str:
