@@ -13,7 +13,7 @@ from cycleml.store._base import StoreBase
 from cycleml.store._entities import ArtifactEntry, AuditRecord, LineageEdge, ModelVersion
 from cycleml.store._experiments import ExperimentOps
 from cycleml.store._models import ModelOps, parse_stage
-from cycleml.store._runs import RunOps
+from cycleml.store._run_search import RunSearchOps
 from cycleml.store._schema import audit_log, lineage_edges
 from cycleml.store._uris import ModelUri, RunUri, parse_uri
 
@@ -146,7 +146,7 @@ class HistoryOps(StoreBase):
         ]
 
 
-class SqlMetadataStore(ExperimentOps, RunOps, ModelOps, HistoryOps):
+class SqlMetadataStore(ExperimentOps, RunSearchOps, ModelOps, HistoryOps):
     """The metadata store on SQLite or PostgreSQL (see DESIGN.md, section 3).
 
     Every mutation runs in one transaction that also appends its audit row and lineage

@@ -35,17 +35,6 @@ from cycleml.store._schema import (
     run_tags,
     runs,
 )
-from cycleml.store._search import (
-    Comparison,
-    OrderClause,
-    build_run_search,
-    check_max_results,
-    decode_page_token,
-    encode_page_token,
-    parse_filter,
-    parse_order_by,
-    top_window_boundary,
-)
 
 __all__ = ["PARAM_VALUE_MAX", "RunOps", "check_key", "check_params", "param_conflict"]
 
@@ -702,84 +691,6 @@ class RunOps(StoreBase):
                 .order_by(runs.c.start_time)
             ).all()
         return [_info_from_row(row) for row in rows]
-
-    # ---- search ----------------------------------------------------------------------
-    def search_runs(
-        self,
-        *,
-        experiment_ids: Sequence[str],
-        filter_string: str = "",
-        order_by: Sequence[str] | None = None,
-        max_results: int = 1000,
-        page_token: str | None = None,
-        view: str = "active",
-    ) -> tuple[list[Run], str | None]:
-        """Search runs with MLflow's filter grammar; return one page and the next token."""
-        limit = check_max_results(max_results)
-        offset = decode_page_token(page_token)
-        stages = {"active": ("active",), "deleted": ("deleted",), "all": ("active", "deleted")}
-        if view not in stages:
-            raise InvalidInput(f"Invalid view {view!r}: expected active, deleted or all.")
-        filters = parse_filter(filter_string or "")
-        order = parse_order_by(list(order_by) if order_by else None)
-        with self._read() as conn:
-            ids = self._windowed_search(
-                conn, list(experiment_ids), filters, order, stages[view], limit, offset
-            )
-            if ids is None:
-                query = build_run_search(
-                    experiment_ids=list(experiment_ids),
-                    filters=filters,
-                    order=order,
-                    lifecycle_stages=stages[view],
-                    limit=limit + 1,
-                    offset=offset,
-                )
-                ids = [row[0] for row in conn.execute(query)]
-        more = len(ids) > limit
-        page = self.get_runs(ids[:limit])
-        return page, encode_page_token(offset + limit) if more else None
-
-    @staticmethod
-    def _windowed_search(
-        conn: Connection,
-        experiment_ids: list[str],
-        filters: list[Comparison],
-        order: list[OrderClause],
-        stages: Sequence[str],
-        limit: int,
-        offset: int,
-    ) -> list[str] | None:
-        """Ordered by a metric: search only the best-valued runs first (None: not decisive).
-
-        Sorting every match is what makes a search slow when most runs match; walking the
-        metric's index from the best value and stopping after a page is fast. The answer
-        is kept only when it is provably the same as the full search's.
-        """
-        need = offset + limit + 1
-        if order[0].entity != "metric" or need > _WINDOW_MAX:
-            return None
-        size = max(_WINDOW_MIN, 4 * need)
-        rows = conn.execute(
-            build_run_search(
-                experiment_ids=experiment_ids,
-                filters=filters,
-                order=order,
-                lifecycle_stages=stages,
-                limit=need,
-                offset=0,
-                window=size,
-            )
-        ).all()
-        if len(rows) < need:
-            return None  # the rest may be runs outside the window, or without the metric
-        boundary = conn.execute(top_window_boundary(order[0], size)).scalar()
-        last = rows[-1][-1]
-        if boundary is not None and (
-            last <= boundary if not order[0].ascending else last >= boundary
-        ):
-            return None  # a tie at the window's edge may continue outside it
-        return [row[0] for row in rows[offset:]]
 
     # ---- artifacts -------------------------------------------------------------------
     def record_artifacts(self, run_id: str, entries: Sequence[ArtifactEntry]) -> None:
