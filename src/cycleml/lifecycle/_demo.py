@@ -9,6 +9,7 @@ promotion of the best through the gates, and an alias for serving. Later stages 
 from __future__ import annotations
 
 import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -219,13 +220,16 @@ def run_demo(
     out.print(f"metadata      {settings.metadata_uri}")
     out.print(f"artifacts     {settings.artifact_uri}")
     out.print(f"champion      {result.model_uri}  (run {best.info.run_id})")
+    # The command as this environment knows it (a venv's cycleml may not be on PATH).
+    installed = Path(sys.executable).with_name("cycleml")
+    exe = str(installed) if installed.exists() and not shutil.which("cycleml") else "cycleml"
     out.print("try:")
     for command in (
-        "cycleml runs list --order-by 'metrics.roc_auc DESC'",
-        f"cycleml runs show {best.info.run_id}",
-        f"cycleml models show {MODEL_NAME} --version {version.version}",
-        f"cycleml lineage {result.model_uri}",
-        "cycleml audit --since 1h",
+        f"{exe} runs list --order-by 'metrics.roc_auc DESC'",
+        f"{exe} runs show {best.info.run_id}",
+        f"{exe} models show {MODEL_NAME} --version {version.version}",
+        f"{exe} lineage {result.model_uri}",
+        f"{exe} audit --since 1h",
     ):
         out.print(f"  cd {home} && {command}")
     return result
