@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from cycleml.settings import Settings
 from cycleml.store import SqlMetadataStore
@@ -33,28 +35,46 @@ def _unavailable(reason: str) -> None:
     pytest.skip(f"PostgreSQL unavailable: {reason}")
 
 
+@contextmanager
+def scratch_database(admin_uri: str, prefix: str) -> Iterator[str]:
+    """Create a uniquely named PostgreSQL database; drop it (and its sessions) afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_uri, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(admin_uri).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :name AND pid <> pg_backend_pid()"
+                ),
+                {"name": name},
+            )
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
 @pytest.fixture(scope="session")
 def postgres_database() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session, dropped afterwards."""
-    name = f"cycleml_test_{uuid.uuid4().hex[:12]}"
+    scratch = scratch_database(POSTGRES_ADMIN_URI, "cycleml_test")
     try:
-        admin = create_engine(POSTGRES_ADMIN_URI, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        uri = scratch.__enter__()
     except Exception as exc:
         _unavailable(str(exc).splitlines()[0])
-    uri = make_url(POSTGRES_ADMIN_URI).set(database=name).render_as_string(hide_password=False)
-    yield uri
-    with admin.connect() as conn:
-        conn.execute(
-            text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = :name AND pid <> pg_backend_pid()"
-            ),
-            {"name": name},
-        )
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-    admin.dispose()
+    try:
+        yield uri
+    finally:
+        scratch.__exit__(None, None, None)
+
+
+@pytest.fixture
+def scratch_postgres(postgres_database: str) -> Callable[[str], AbstractContextManager[str]]:
+    """``scratch_postgres(prefix)``: a throwaway database next to the session's."""
+    return lambda prefix: scratch_database(postgres_database, prefix)
 
 
 def _truncate_postgres(uri: str) -> None:
