@@ -187,7 +187,7 @@ def _line_map(root: yaml.Node) -> tuple[dict[Loc, int], list[_Problem]]:
                             line,
                             _format_loc(child),
                             f"duplicate key {key!r} (first on line {lines[child]}); "
-                            "the later value silently wins, remove one",
+                            "YAML would keep only the later value; remove one",
                         )
                     )
                 lines[child] = line
@@ -307,7 +307,7 @@ def _translate(error: ErrorDetails, lines: dict[Loc, int]) -> list[_Problem]:
         msg = f"unknown metric {ctx['name']!r}"
         if ctx.get("guess"):
             msg += f"; did you mean {ctx['guess']!r}?"
-        return [problem(f"{msg} Known metrics: {_join(valid)}", valid)]
+        return [problem(f"{msg}; known metrics: {_join(valid)}", valid)]
     if kind == "literal_error":
         valid = _literal_values(_annotation_at(loc)) or []
         guess = closest_name(value, [str(v) for v in valid])
