@@ -15,9 +15,12 @@ from cycleml.store._artifacts import (
     register_artifact_backend,
     safe_relpath,
 )
+from cycleml.store._datasets import check_dataset_name
 from cycleml.store._entities import (
     ArtifactEntry,
     AuditRecord,
+    DatasetPart,
+    DatasetVersion,
     Experiment,
     LineageEdge,
     Metric,
@@ -35,7 +38,7 @@ from cycleml.store._journal import now_ms
 from cycleml.store._migrate import head_revision
 from cycleml.store._models import check_alias, check_model_name, parse_stage
 from cycleml.store._runs import check_key, check_params, param_conflict
-from cycleml.store._uris import ModelUri, RunUri, parse_uri
+from cycleml.store._uris import DatasetUri, ModelUri, RunUri, parse_dataset_uri, parse_uri
 
 __all__ = [
     "ArtifactBackend",
@@ -44,6 +47,9 @@ __all__ = [
     "ArtifactStore",
     "AuditRecord",
     "Blob",
+    "DatasetPart",
+    "DatasetUri",
+    "DatasetVersion",
     "Experiment",
     "LineageEdge",
     "LineageGraph",
@@ -60,6 +66,7 @@ __all__ = [
     "Stage",
     "StageTransition",
     "check_alias",
+    "check_dataset_name",
     "check_key",
     "check_model_name",
     "check_params",
@@ -68,6 +75,7 @@ __all__ = [
     "open_artifact_store",
     "open_metadata_store",
     "param_conflict",
+    "parse_dataset_uri",
     "parse_stage",
     "parse_uri",
     "register_artifact_backend",

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from cycleml.errors import InvalidInput
 from cycleml.store._artifacts import safe_relpath
 
-__all__ = ["ModelUri", "RunUri", "parse_uri"]
+__all__ = ["DatasetUri", "ModelUri", "RunUri", "parse_dataset_uri", "parse_uri"]
 
 _FORMS = (
     "runs:/<run_id>[/<path>], models:/<name>/<version>, models:/<name>/latest, "
@@ -88,3 +88,55 @@ def parse_uri(uri: str) -> RunUri | ModelUri:
             return ModelUri(name=match["name"], latest=True)
         return ModelUri(name=match["name"], stage=ref)
     raise bad("unknown scheme")
+
+
+_DATASET_TAG_RE = re.compile(r"datasets:/(?P<name>[^/@]+)@(?P<tag>[^/@]+)")
+_DATASET_VERSION_RE = re.compile(r"datasets:/(?P<name>[^/@]+)(?:/(?P<ref>[^/@]+))?")
+_DATASET_FORMS = (
+    "datasets:/<name>, datasets:/<name>/<version>, datasets:/<name>/latest "
+    "or datasets:/<name>@<tag>"
+)
+
+
+@dataclass(frozen=True)
+class DatasetUri:
+    """``datasets:/<name>/<version|latest>`` or ``datasets:/<name>@<tag>``."""
+
+    name: str
+    version: int | None = None
+    tag: str | None = None
+
+    @property
+    def latest(self) -> bool:
+        """True when neither a version nor a tag is named."""
+        return self.version is None and self.tag is None
+
+
+def parse_dataset_uri(uri: str) -> DatasetUri:
+    """Parse a ``datasets:/`` URI (a bare name means its latest version).
+
+    Raises:
+        InvalidInput: The text is not one of the accepted forms.
+    """
+
+    def bad(why: str) -> InvalidInput:
+        return InvalidInput(
+            f"Invalid dataset URI {uri!r}: {why}.",
+            hint=f"Use one of {_DATASET_FORMS}.",
+            details={"uri": uri},
+        )
+
+    if not isinstance(uri, str) or not uri.startswith("datasets:/"):
+        raise bad("it does not start with datasets:/")
+    tagged = _DATASET_TAG_RE.fullmatch(uri)
+    if tagged:
+        return DatasetUri(name=tagged["name"], tag=tagged["tag"])
+    match = _DATASET_VERSION_RE.fullmatch(uri)
+    if match is None:
+        raise bad("expected a dataset name followed by /<version> or @<tag>")
+    ref = match["ref"]
+    if ref is None or ref.lower() == "latest":
+        return DatasetUri(name=match["name"])
+    if not (ref.isascii() and ref.isdigit()) or int(ref) < 1:
+        raise bad("versions are positive integers (or 'latest')")
+    return DatasetUri(name=match["name"], version=int(ref))

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from cycleml.errors import InvalidInput
 from cycleml.settings import Settings
 from cycleml.spec import project_settings
-from cycleml.store import ArtifactEntry, Experiment, Metric, Run, RunStatus
+from cycleml.store import ArtifactEntry, DatasetVersion, Experiment, Metric, Run, RunStatus
 from cycleml.tracking._autolog import Autologger, data_digest
 from cycleml.tracking._client import DEFAULT_EXPERIMENT, TrackingClient, runs_to_frame
 from cycleml.tracking._fluent import TRAIN_GATE_TAG, ActiveRun, Tracker
@@ -53,6 +53,7 @@ __all__ = [
     "log_artifacts",
     "log_dict",
     "log_figure",
+    "log_input",
     "log_metric",
     "log_metrics",
     "log_param",
@@ -201,6 +202,11 @@ def set_tag(key: str, value: Any) -> None:
 def set_tags(tags: Mapping[str, Any]) -> None:
     """Set tags of the active run."""
     _default.get().set_tags(tags)
+
+
+def log_input(dataset: DatasetVersion, context: str = "training") -> None:
+    """Record that the active run reads a dataset version (``datasets:/name/N``)."""
+    _default.get().log_input(dataset, context=context)
 
 
 def log_artifact(

@@ -27,6 +27,7 @@ from cycleml.settings import PROJECT_FILE, Settings
 from cycleml.spec import ProjectSpec, check_gates, load_project, load_spec
 from cycleml.store import (
     ArtifactEntry,
+    DatasetVersion,
     Experiment,
     Metric,
     Run,
@@ -432,6 +433,12 @@ class Tracker:
         """Set several tags of the active run (buffered; the last value of a key wins)."""
         clean = {check_key(k, "tag"): str(v) for k, v in tags.items()}
         self.buffer.add(self._run_id(), tags=clean)
+
+    def log_input(self, dataset: DatasetVersion, *, context: str = "training") -> None:
+        """Record that the active run reads a dataset version (lineage and a run tag)."""
+        run_id = self._run_id()
+        self.client.store.record_dataset_input(dataset, run_id, context=context)
+        self.set_tags({f"{TAG_PREFIX}input.{dataset.name}": f"{dataset.uri} {dataset.digest[:16]}"})
 
     def log_artifact(
         self, local_path: str | os.PathLike[str], artifact_path: str | None = None

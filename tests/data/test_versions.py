@@ -1,0 +1,210 @@
+"""Dataset versions: content addressing, append with a watermark, tags, load, lineage."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+from sklearn.datasets import load_iris
+
+import cycleml
+from cycleml.data._versions import Datasets, canonical_digest
+from cycleml.errors import InvalidInput, NotFound
+from cycleml.settings import Settings
+from cycleml.store import SqlMetadataStore
+
+
+class TableSource:
+    """A source over an in-memory Arrow table, in batches of ``chunk`` rows."""
+
+    def __init__(self, table: pa.Table, chunk: int = 37) -> None:
+        self.table = table
+        self.chunk = chunk
+
+    def open(self, **options: Any) -> pa.RecordBatchReader:
+        table = self.table
+        if "after" in options:
+            table = table.filter(pc.greater(table[options["watermark"]], options["after"]))
+        batches = table.to_batches(max_chunksize=self.chunk)
+        return pa.RecordBatchReader.from_batches(table.schema, batches)
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "memory", "rows": self.table.num_rows}
+
+    def identity(self) -> str:
+        return "memory:iris"
+
+
+@pytest.fixture
+def iris() -> pa.Table:
+    frame = load_iris(as_frame=True).frame
+    frame.insert(0, "id", range(len(frame)))
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+@pytest.fixture
+def datasets(settings: Settings, store: SqlMetadataStore) -> Datasets:
+    return Datasets(settings, store=store)
+
+
+def test_same_rows_same_version_whatever_the_batching(datasets: Datasets, iris: pa.Table) -> None:
+    first = datasets.ingest("iris", TableSource(iris, chunk=7), tags=["prod"])
+    assert first.created
+    assert (first.version.version, first.version.row_count) == (1, 150)
+    again = datasets.ingest("iris", TableSource(iris, chunk=100))
+    assert not again.created
+    assert again.version.version_id == first.version.version_id
+    assert len(datasets.versions("iris")) == 1
+    other = datasets.ingest("iris", TableSource(iris.slice(0, 149)))
+    assert other.created
+    assert other.version.version == 2
+    assert other.version.digest != first.version.digest
+    assert canonical_digest(iris.schema, iris.to_batches(5)) == first.version.digest
+
+
+def test_load_outputs_and_uris(datasets: Datasets, iris: pa.Table) -> None:
+    datasets.ingest("iris", TableSource(iris), tags=["prod"])
+    datasets.ingest("iris", TableSource(iris.slice(0, 100)))
+    assert datasets.load("datasets:/iris@prod").equals(iris)
+    assert datasets.load("datasets:/iris/latest").num_rows == 100
+    assert datasets.load("iris").num_rows == 100
+    assert datasets.load("datasets:/iris/1", output="pandas").shape == (150, 6)
+    assert datasets.load("datasets:/iris/1", output="polars").shape == (150, 6)
+    relation = datasets.load("datasets:/iris/1", output="duckdb")
+    assert relation.aggregate("count(*)").fetchall() == [(150,)]
+    reader = datasets.load("datasets:/iris/1", output="reader", columns=["id"])
+    assert reader.read_all().column_names == ["id"]
+    with pytest.raises(NotFound, match="no tag 'staging'"):
+        datasets.load("datasets:/iris@staging")
+    with pytest.raises(NotFound, match="no version 9"):
+        datasets.load("datasets:/iris/9")
+    with pytest.raises(NotFound, match="No dataset named 'nope'"):
+        datasets.load("nope")
+    with pytest.raises(InvalidInput, match="Invalid dataset URI"):
+        datasets.load("datasets:/iris/zero")
+    with pytest.raises(InvalidInput, match="Invalid output"):
+        datasets.load("iris", output="excel")  # type: ignore[arg-type]
+
+
+def test_append_takes_only_new_rows_and_rewrites_nothing(
+    datasets: Datasets, iris: pa.Table
+) -> None:
+    base = datasets.ingest("iris", TableSource(iris.slice(0, 100)), watermark="id").version
+    assert base.watermark_value == 99
+    grown = datasets.ingest("iris", TableSource(iris), mode="append", watermark="id")
+    assert grown.created
+    assert grown.rows_read == 50  # only id > 99 was read
+    version = grown.version
+    assert (version.version, version.parent_version, version.row_count) == (2, 1, 150)
+    assert version.parts[: len(base.parts)] == base.parts  # the parent's parts, untouched
+    assert datasets.load(version).equals(iris)
+    nothing = datasets.ingest("iris", TableSource(iris), mode="append")
+    assert not nothing.created
+    assert nothing.version.version == 2
+    assert nothing.rows_read == 0
+    edges = datasets.store.lineage_edges("dataset_version", "iris/2")
+    assert {(e.src_kind, e.src_id, e.relation) for e in edges} == {
+        ("source", "memory:iris", "ingested_into"),
+        ("dataset_version", "iris/1", "parent_of"),
+    }
+
+
+def test_append_with_another_schema_is_refused(datasets: Datasets, iris: pa.Table) -> None:
+    datasets.ingest("iris", TableSource(iris), watermark="id")
+    changed = iris.append_column("extra", pa.array([1] * 150))
+    before = len(datasets.store.list_audit())
+    with pytest.raises(InvalidInput, match="differ from its latest version"):
+        datasets.ingest("iris", TableSource(changed), mode="append", watermark="id")
+    assert len(datasets.store.list_audit()) == before
+    assert len(datasets.versions("iris")) == 1
+
+
+def test_tags_move_and_are_validated(datasets: Datasets, iris: pa.Table) -> None:
+    datasets.ingest("iris", TableSource(iris))
+    datasets.ingest("iris", TableSource(iris.slice(0, 10)))
+    assert datasets.tag("iris", 1, "prod").tags == ("prod",)
+    assert datasets.tag("iris", 2, "prod").tags == ("prod",)
+    assert datasets.store.get_dataset_version("iris", 1).tags == ()
+    with pytest.raises(InvalidInput, match="Invalid dataset tag"):
+        datasets.tag("iris", 1, "latest")
+    with pytest.raises(InvalidInput, match="Invalid dataset name"):
+        datasets.ingest("bad name!", TableSource(iris))
+
+
+def test_loading_inside_a_run_records_the_input(
+    settings: Settings, store: SqlMetadataStore, iris: pa.Table
+) -> None:
+    datasets = Datasets(settings, store=store)
+    version = datasets.ingest("iris", TableSource(iris)).version
+    cycleml.configure(settings)
+    try:
+        with cycleml.start_run() as run:
+            datasets.load("datasets:/iris/1")
+        tags = cycleml.get_run(run.run_id).data.tags
+        assert tags["cycleml.input.iris"].startswith("datasets:/iris/1 ")
+        edges = store.lineage_edges("run", run.run_id)
+        assert ("dataset_version", "iris/1", "input_to") in {
+            (e.src_kind, e.src_id, e.relation) for e in edges
+        }
+        graph = store.walk_lineage("run", run.run_id, direction="upstream")
+        assert ("source", "memory:iris") in graph.depth
+        assert version.uri == "datasets:/iris/1"
+    finally:
+        cycleml.tracking._default.replace(None)
+
+
+KILL_SCRIPT = textwrap.dedent(
+    """
+    import sys, time
+    import pyarrow as pa
+    from cycleml.data._versions import Datasets
+    from cycleml.settings import resolve_settings
+
+    class Slow:
+        def open(self, **options):
+            schema = pa.schema([("x", pa.int64())])
+            def batches():
+                for i in range(10_000):
+                    if i == 5:
+                        print("staging", flush=True)
+                    time.sleep(0.01)
+                    values = pa.array(range(i * 1000, (i + 1) * 1000))
+                    yield pa.record_batch([values], schema=schema)
+            return pa.RecordBatchReader.from_batches(schema, batches())
+        def describe(self):
+            return {"kind": "slow"}
+        def identity(self):
+            return "slow:numbers"
+
+    Datasets(resolve_settings(home=sys.argv[1])).ingest("numbers", Slow(), part_rows=2000)
+    """
+)
+
+
+def test_an_ingest_killed_midway_leaves_no_version(tmp_path: Path) -> None:
+    script = tmp_path / "ingest.py"
+    script.write_text(KILL_SCRIPT)
+    process = subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "staging"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+    from cycleml.settings import resolve_settings
+
+    datasets = Datasets(resolve_settings(home=tmp_path))
+    with pytest.raises(NotFound):
+        datasets.load("numbers")
+    assert list((tmp_path / ".cycleml" / "staging").iterdir())  # leftovers of the kill
+    result = datasets.ingest("numbers", TableSource(pa.table({"x": list(range(10))})))
+    assert result.version.version == 1
+    assert not list((tmp_path / ".cycleml" / "staging").iterdir())  # cleaned up
