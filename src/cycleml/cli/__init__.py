@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from cycleml.cli._common import CliState
+from cycleml.cli._data import data_app
 from cycleml.cli._models import models_app
 from cycleml.cli._project import audit, demo, init, lineage
 from cycleml.cli._tracking import experiments_app, runs_app
@@ -51,6 +52,7 @@ app.command("demo")(demo)
 app.add_typer(experiments_app, name="experiments")
 app.add_typer(runs_app, name="runs")
 app.add_typer(models_app, name="models")
+app.add_typer(data_app, name="data")
 
 
 def _print_error(error: CycleMLError) -> None:

@@ -5,4 +5,13 @@ Work in progress: the public names are re-exported here as the stage lands.
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from cycleml.data._versions import CANONICAL_BATCH_ROWS, Datasets, IngestResult, canonical_digest
+from cycleml.store import DatasetVersion
+
+__all__ = [
+    "CANONICAL_BATCH_ROWS",
+    "DatasetVersion",
+    "Datasets",
+    "IngestResult",
+    "canonical_digest",
+]
