@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
 from cycleml.cli import main
-from cycleml.data import Datasets
+from cycleml.data import Datasets, FrameSource
 from cycleml.settings import resolve_settings
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
-from test_versions import TableSource
 
 
 def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -28,8 +24,8 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 def project(tmp_path: Path) -> str:
     datasets = Datasets(resolve_settings(home=tmp_path))
     table = pa.table({"id": list(range(30)), "city": ["Oslo", "Lima", "Pune"] * 10})
-    datasets.ingest("cities", TableSource(table), tags=["prod"])
-    datasets.ingest("cities", TableSource(table.slice(0, 12)))
+    datasets.ingest("cities", FrameSource(table), tags=["prod"])
+    datasets.ingest("cities", FrameSource(table.slice(0, 12)))
     datasets.close()
     return str(tmp_path)
 

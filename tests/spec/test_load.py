@@ -101,7 +101,15 @@ def test_unknown_top_level_field(tmp_path: Path) -> None:
     err = load_error(tmp_path, "name: demo\nowner: me\n")
     assert err.details["line"] == 2
     assert err.details["field"] == "owner"
-    assert set(err.details["valid"]) == {"name", "description", "problem", "metrics", "storage"}
+    assert set(err.details["valid"]) == {
+        "name",
+        "description",
+        "problem",
+        "metrics",
+        "storage",
+        "sources",
+        "validation",
+    }
 
 
 def test_wrong_type_says_expected_and_received(tmp_path: Path) -> None:

@@ -1,17 +1,75 @@
 """Data (lifecycle stages 2, 3 and 5): sources, versioned datasets, validation, profiles.
 
-Work in progress: the public names are re-exported here as the stage lands.
+    import cycleml.data as data
+
+    version = data.ingest("churn", "raw/churn-*.csv")          # a new immutable version
+    frame = data.load("datasets:/churn/latest", output="pandas")
+
+Everything streams through Arrow and DuckDB in bounded memory.
 """
 
 from __future__ import annotations
 
-from cycleml.data._versions import CANONICAL_BATCH_ROWS, Datasets, IngestResult, canonical_digest
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from cycleml.data._sources import FileEntry, FileSource, FrameSource, Source, SqlSource
+from cycleml.data._versions import (
+    CANONICAL_BATCH_ROWS,
+    Datasets,
+    IngestResult,
+    Output,
+    as_source,
+    canonical_digest,
+)
 from cycleml.store import DatasetVersion
 
 __all__ = [
     "CANONICAL_BATCH_ROWS",
     "DatasetVersion",
     "Datasets",
+    "FileEntry",
+    "FileSource",
+    "FrameSource",
     "IngestResult",
+    "Source",
+    "SqlSource",
+    "as_source",
     "canonical_digest",
+    "ingest",
+    "load",
 ]
+
+
+def ingest(
+    name: str,
+    source: Any,
+    *,
+    mode: Literal["replace", "append"] = "replace",
+    watermark: str | None = None,
+    tags: Sequence[str] = (),
+) -> IngestResult:
+    """Ingest a source into a new version of ``name`` in the current project.
+
+    See :meth:`Datasets.ingest`; ``source`` may be a path, glob, folder, URI, an in-memory
+    table or a :class:`Source`.
+    """
+    datasets = Datasets()
+    try:
+        return datasets.ingest(name, source, mode=mode, watermark=watermark, tags=tags)
+    finally:
+        datasets.close()
+
+
+def load(
+    ref: str | DatasetVersion, *, output: Output = "arrow", columns: Sequence[str] | None = None
+) -> Any:
+    """Load ``datasets:/name/N`` (or ``@tag``, ``/latest``, a bare name) of the current project.
+
+    Inside an active run the read is recorded as the run's input.
+    """
+    datasets = Datasets()
+    try:
+        return datasets.load(ref, output=output, columns=columns)
+    finally:
+        datasets.close()

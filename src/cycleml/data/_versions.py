@@ -11,12 +11,13 @@ that the next ingest removes.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, cast
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
@@ -26,6 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
+from cycleml.data._sources import FileSource, FrameSource, Source
 from cycleml.errors import InvalidInput, NotFound
 from cycleml.settings import Settings
 from cycleml.spec import project_settings
@@ -41,22 +43,12 @@ from cycleml.store import (
 if TYPE_CHECKING:
     import duckdb
 
-__all__ = ["CANONICAL_BATCH_ROWS", "Datasets", "IngestResult", "canonical_digest"]
+__all__ = ["CANONICAL_BATCH_ROWS", "Datasets", "IngestResult", "as_source", "canonical_digest"]
 
 #: Rows per batch of the canonical encoding that versions are hashed over.
 CANONICAL_BATCH_ROWS = 65_536
 _PART_ROWS = 1_000_000
 Output = Literal["arrow", "pandas", "polars", "duckdb", "reader"]
-
-
-class _Source(Protocol):
-    """What ingest needs from a source (see :mod:`cycleml.data._sources`)."""
-
-    def open(self, **options: Any) -> pa.RecordBatchReader: ...
-
-    def describe(self) -> dict[str, Any]: ...
-
-    def identity(self) -> str: ...
 
 
 def _rechunk(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
@@ -180,7 +172,7 @@ class Datasets:
     def ingest(
         self,
         name: str,
-        source: _Source,
+        source: Source | str | os.PathLike[str] | Any,
         *,
         mode: Literal["replace", "append"] = "replace",
         watermark: str | None = None,
@@ -191,7 +183,8 @@ class Datasets:
 
         Args:
             name: Dataset name.
-            source: Where the rows come from (a file, SQL or in-memory source).
+            source: Where the rows come from: a :class:`Source`, a file path, glob, folder
+                or URI, or an in-memory table (pandas, polars, pyarrow).
             mode: ``replace``: the version holds exactly the source's rows. ``append``: only
                 rows newer than the latest version's watermark (and, for files, only files
                 not ingested before) are read and stored as new parts of a new version.
@@ -201,6 +194,7 @@ class Datasets:
         """
         if mode not in ("replace", "append"):
             raise InvalidInput(f"Invalid mode {mode!r}: expected 'replace' or 'append'.")
+        source = as_source(source)
         parent: DatasetVersion | None = None
         options: dict[str, Any] = {}
         if mode == "append":
@@ -216,7 +210,9 @@ class Datasets:
                 if column is not None and after is not None:
                     options.update(watermark=column, after=after)
                 if parent.files:
-                    options["skip"] = {f["fingerprint"] for f in parent.files if "fingerprint" in f}
+                    options["skip_files"] = {
+                        f["fingerprint"] for f in parent.files if "fingerprint" in f
+                    }
                 watermark = column
         folder = self._staging()
         try:
@@ -229,7 +225,7 @@ class Datasets:
     def _commit(
         self,
         name: str,
-        source: _Source,
+        source: Source,
         staged: _Staged,
         *,
         parent: DatasetVersion | None,
@@ -257,7 +253,7 @@ class Datasets:
             rows = pq.ParquetFile(path).metadata.num_rows
             new_parts.append(DatasetPart(blob.digest, int(rows), blob.size))
         files = list(parent.files) if parent else []
-        files.extend(getattr(source, "ingested_files", list)())
+        files.extend(entry.to_dict() for entry in getattr(source, "read_files", []))
         version, created = self.store.create_dataset_version(
             name,
             digest=digest,
@@ -378,6 +374,17 @@ class Datasets:
     def close(self) -> None:
         """Release the store."""
         self.store.close()
+
+
+def as_source(obj: Any) -> Source:
+    """A :class:`Source` for a path/glob/URI, an in-memory table, or a source as it is."""
+    if isinstance(obj, Source):
+        return obj
+    if isinstance(obj, str | os.PathLike):
+        return FileSource(obj)
+    if hasattr(obj, "open") and hasattr(obj, "describe") and hasattr(obj, "identity"):
+        return cast(Source, obj)  # any object with the source protocol
+    return FrameSource(obj)
 
 
 def _arrow_type(text: str) -> pa.DataType:

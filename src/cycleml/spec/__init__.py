@@ -27,12 +27,15 @@ from cycleml.spec._registry import (
     list_metrics,
     register_metric,
 )
+from cycleml.spec._rules import Policy, Rule, ValidationSpec, parse_rules
+from cycleml.spec._sources import FileSourceSpec, SourceSpec, SqlSourceSpec
 from cycleml.spec._template import init_project, render_template
 
 __all__ = [
     "DEFAULT_METRICS",
     "STAGES",
     "Direction",
+    "FileSourceSpec",
     "GateCheck",
     "GateReport",
     "MetricDef",
@@ -40,11 +43,16 @@ __all__ = [
     "MetricKind",
     "MetricRegistry",
     "MetricSpec",
+    "Policy",
     "ProblemSpec",
     "ProjectSpec",
+    "Rule",
+    "SourceSpec",
+    "SqlSourceSpec",
     "Stage",
     "StorageSpec",
     "Task",
+    "ValidationSpec",
     "check_gates",
     "dump_spec",
     "find_spec",
@@ -53,6 +61,7 @@ __all__ = [
     "list_metrics",
     "load_project",
     "load_spec",
+    "parse_rules",
     "parse_spec",
     "project_settings",
     "register_metric",

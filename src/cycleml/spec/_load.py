@@ -308,6 +308,12 @@ def _translate(error: ErrorDetails, lines: dict[Loc, int]) -> list[_Problem]:
         if ctx.get("guess"):
             msg += f"; did you mean {ctx['guess']!r}?"
         return [problem(f"{msg}; known metrics: {_join(valid)}", valid)]
+    if kind == "union_tag_invalid":  # e.g. an unknown `rule:` or source `kind:`
+        valid = [v.strip(" '") for v in str(ctx.get("expected_tags", "")).split(",") if v]
+        tag, field = ctx.get("tag"), ctx.get("discriminator", "kind").strip("'")
+        guess = closest_name(str(tag), valid)
+        hint = f"; did you mean {guess!r}?" if guess else ""
+        return [problem(f"unknown {field} {tag!r}{hint}; valid values: {_join(valid)}", valid)]
     if kind == "literal_error":
         valid = _literal_values(_annotation_at(loc)) or []
         guess = closest_name(value, [str(v) for v in valid])

@@ -29,6 +29,8 @@ from pydantic_core import PydanticCustomError
 from cycleml.errors import InvalidInput, NotFound
 from cycleml.spec._metrics import Direction, MetricDef, Task
 from cycleml.spec._registry import DEFAULT_METRICS, MetricRegistry, closest_name
+from cycleml.spec._rules import ValidationSpec
+from cycleml.spec._sources import SourceSpec
 
 __all__ = ["STAGES", "MetricSpec", "ProblemSpec", "ProjectSpec", "Stage", "StorageSpec"]
 
@@ -249,6 +251,9 @@ class ProjectSpec(BaseModel):
         problem: The problem definition, or ``None`` while exploring.
         metrics: Named metrics, reused as run gates, promotion gates and monitor alerts.
         storage: Optional store locations.
+        sources: Named data sources (files or SQL queries) that ``cycleml data ingest``
+            reads, keyed by the dataset name they feed.
+        validation: Validation rules and policy per dataset name.
     """
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
@@ -258,6 +263,8 @@ class ProjectSpec(BaseModel):
     problem: ProblemSpec | None = None
     metrics: list[MetricSpec] = Field(default_factory=list)
     storage: StorageSpec = Field(default_factory=StorageSpec)
+    sources: dict[str, SourceSpec] = Field(default_factory=dict)
+    validation: dict[str, ValidationSpec] = Field(default_factory=dict)
 
     _none_list = field_validator("metrics", mode="before")(_none_to_list)
 
