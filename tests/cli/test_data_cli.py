@@ -65,3 +65,77 @@ def test_errors(
     assert code == 1
     assert message in err
     assert "Traceback" not in err
+
+
+def _write_iris(path: Path, rows: slice) -> None:
+    from sklearn.datasets import load_iris
+
+    frame = load_iris(as_frame=True).frame
+    frame.insert(0, "id", range(len(frame)))
+    frame.iloc[rows].to_csv(path, index=False)
+
+
+def test_ingest_files_and_append_new_files(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    _write_iris(raw / "a.csv", slice(0, 100))
+    home = str(tmp_path)
+    code, out, _ = cli(capsys, "--home", home, "data", "ingest", "iris", str(raw), "--json")
+    first = json.loads(out)
+    assert code == 0
+    assert first["created"] is True
+    assert first["version"]["row_count"] == 100
+    code, out, _ = cli(capsys, "--home", home, "data", "ingest", "iris", str(raw))
+    assert "Unchanged: datasets:/iris/1" in out
+    _write_iris(raw / "b.csv", slice(100, 150))
+    code, out, _ = cli(
+        capsys, "--home", home, "data", "ingest", "iris", str(raw), "--mode", "append", "--json"
+    )
+    grown = json.loads(out)
+    assert grown["rows_read"] == 50  # only the new file was read
+    assert grown["version"]["row_count"] == 150
+    assert grown["version"]["parent_version"] == 1
+
+
+def test_ingest_from_the_spec_sources(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    _write_iris(tmp_path / "iris.csv", slice(0, 150))
+    (tmp_path / "cycleml.yaml").write_text(
+        "name: demo\nsources:\n  iris: {kind: file, path: iris.csv}\n", encoding="utf-8"
+    )
+    code, out, _ = cli(capsys, "--home", str(tmp_path), "data", "ingest", "iris", "--json")
+    assert code == 0
+    assert json.loads(out)["version"]["row_count"] == 150
+    code, _, err = cli(capsys, "--home", str(tmp_path), "data", "ingest", "other")
+    assert code == 1
+    assert "declares none" in err
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"a,b\n1,2\n3,4,5\n", "expected 2 fields"),
+        (b"", "is empty"),
+        (b"a,b\n1,\xff\xfe\n", "UTF-8"),
+    ],
+)
+def test_bad_files_write_nothing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, content: bytes, message: str
+) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(content)
+    code, _, err = cli(capsys, "--home", str(tmp_path), "data", "ingest", "bad", str(bad))
+    assert code == 1
+    assert message in err
+    assert "Traceback" not in err
+    code, out, _ = cli(capsys, "--home", str(tmp_path), "data", "list", "--json")
+    assert json.loads(out) == []
+
+
+def test_missing_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = cli(
+        capsys, "--home", str(tmp_path), "data", "ingest", "x", str(tmp_path / "nope.csv")
+    )
+    assert code == 1
+    assert "nope.csv" in err

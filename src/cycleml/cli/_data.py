@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import pyarrow as pa
 import typer
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.tree import Tree
 
 from cycleml.cli._common import console, emit_json, format_ms, make_table, state
 from cycleml.data import Datasets
+from cycleml.data._sources import source_from_spec
+from cycleml.errors import InvalidInput
+from cycleml.spec import load_project
 
 __all__ = ["data_app"]
 
@@ -28,6 +32,70 @@ def _size(num: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{size:.1f} GiB"
+
+
+@data_app.command("ingest")
+def data_ingest(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Dataset name.")],
+    source: Annotated[
+        str | None,
+        typer.Argument(help="File, glob, folder or URI; default: sources.NAME in cycleml.yaml."),
+    ] = None,
+    mode: Annotated[str | None, typer.Option(help="replace or append.")] = None,
+    watermark: Annotated[str | None, typer.Option(help="Column marking new rows.")] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="Tag the version (repeatable).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Ingest a source as a new immutable version of NAME (identical rows: the same version)."""
+    cli_state = state(ctx)
+    datasets = Datasets(cli_state.settings)
+    if source is None:
+        spec = load_project(home=cli_state.settings.home)[1]
+        declared = spec.sources.get(name) if spec is not None else None
+        if declared is None:
+            raise InvalidInput(
+                f"No source given for dataset {name!r}, and cycleml.yaml declares none.",
+                hint=f"Pass a file, e.g. `cycleml data ingest {name} data/*.csv`, or add "
+                f"sources.{name} to cycleml.yaml.",
+            )
+        reader: Any = source_from_spec(declared, base_dir=cli_state.settings.home)
+        mode = mode or declared.mode
+        watermark = watermark or declared.watermark
+    else:
+        reader = source
+    if mode not in (None, "replace", "append"):
+        raise InvalidInput(f"Invalid --mode {mode!r}: expected replace or append.")
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]ingest[/] {task.description}"),
+        TextColumn("{task.completed:,.0f} rows"),
+        TimeElapsedColumn(),
+        console=console(),
+        transient=True,
+        disable=as_json,
+    ) as bar:
+        task = bar.add_task(name, total=None)
+        result = datasets.ingest(
+            name,
+            reader,
+            mode="append" if mode == "append" else "replace",
+            watermark=watermark,
+            tags=tag or (),
+            progress=lambda rows: bar.advance(task, rows),
+        )
+    version = result.version
+    if as_json:
+        emit_json(
+            {"created": result.created, "rows_read": result.rows_read, "version": version.to_dict()}
+        )
+        return
+    verb = "Created" if result.created else "Unchanged:"
+    console().print(
+        f"{verb} [bold]{version.uri}[/] ({version.row_count:,} rows, {_size(version.bytes)}; "
+        f"{result.rows_read:,} rows read)."
+        + ("" if result.created else " The same rows were already stored.")
+    )
 
 
 @data_app.command("list")

@@ -14,7 +14,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -106,7 +106,14 @@ class _Staged:
     rows: int = 0
     watermark_max: Any = None
 
-    def write(self, reader: pa.RecordBatchReader, *, watermark: str | None, part_rows: int) -> None:
+    def write(
+        self,
+        reader: pa.RecordBatchReader,
+        *,
+        watermark: str | None,
+        part_rows: int,
+        progress: Callable[[int], object] | None = None,
+    ) -> None:
         writer: pq.ParquetWriter | None = None
         in_part = 0
         self.schema = reader.schema
@@ -124,6 +131,8 @@ class _Staged:
                 writer.write_batch(batch)
                 in_part += batch.num_rows
                 self.rows += batch.num_rows
+                if progress is not None:
+                    progress(batch.num_rows)
                 if watermark is not None:
                     top = pc.max(batch.column(watermark)).as_py()
                     if top is not None and (self.watermark_max is None or top > self.watermark_max):
@@ -178,6 +187,7 @@ class Datasets:
         watermark: str | None = None,
         tags: Sequence[str] = (),
         part_rows: int = _PART_ROWS,
+        progress: Callable[[int], object] | None = None,
     ) -> IngestResult:
         """Store a source's rows as a new version of ``name`` (or return the identical one).
 
@@ -191,6 +201,7 @@ class Datasets:
             watermark: Column whose largest value marks how far ingestion got.
             tags: Tags to point at the version (``datasets:/name@tag``).
             part_rows: Rows per Parquet part.
+            progress: Called with the number of rows of each batch read (progress bars).
         """
         if mode not in ("replace", "append"):
             raise InvalidInput(f"Invalid mode {mode!r}: expected 'replace' or 'append'.")
@@ -217,7 +228,12 @@ class Datasets:
         folder = self._staging()
         try:
             staged = _Staged(folder)
-            staged.write(source.open(**options), watermark=watermark, part_rows=part_rows)
+            staged.write(
+                source.open(**options),
+                watermark=watermark,
+                part_rows=part_rows,
+                progress=progress,
+            )
             return self._commit(name, source, staged, parent=parent, watermark=watermark, tags=tags)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
