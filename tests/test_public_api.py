@@ -11,7 +11,15 @@ from typing import Any
 
 import pytest
 
-MODULES = ["cycleml", "cycleml.tracking", "cycleml.store", "cycleml.registry", "cycleml.spec"]
+MODULES = [
+    "cycleml",
+    "cycleml.tracking",
+    "cycleml.store",
+    "cycleml.registry",
+    "cycleml.spec",
+    "cycleml.data",
+    "cycleml.reports",
+]
 
 
 def _exports(module_name: str) -> Iterator[tuple[str, Any]]:

@@ -13,7 +13,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from cycleml.data._sources import FileEntry, FileSource, FrameSource, Source, SqlSource
+from cycleml.data._compare import Alert, ColumnProfile, Profile, ProfileComparison
+from cycleml.data._compare import compare as compare_profiles
+from cycleml.data._profile import profile
+from cycleml.data._sources import (
+    FileEntry,
+    FileSource,
+    FrameSource,
+    Source,
+    SqlSource,
+    source_from_spec,
+)
+from cycleml.data._validate import RuleResult, ValidationReport, split_failing, validate
 from cycleml.data._versions import (
     CANONICAL_BATCH_ROWS,
     Datasets,
@@ -26,18 +37,29 @@ from cycleml.store import DatasetVersion
 
 __all__ = [
     "CANONICAL_BATCH_ROWS",
+    "Alert",
+    "ColumnProfile",
     "DatasetVersion",
     "Datasets",
     "FileEntry",
     "FileSource",
     "FrameSource",
     "IngestResult",
+    "Profile",
+    "ProfileComparison",
+    "RuleResult",
     "Source",
     "SqlSource",
+    "ValidationReport",
     "as_source",
     "canonical_digest",
+    "compare_profiles",
     "ingest",
     "load",
+    "profile",
+    "source_from_spec",
+    "split_failing",
+    "validate",
 ]
 
 

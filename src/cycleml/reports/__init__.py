@@ -2,4 +2,6 @@
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from cycleml.reports._html import render_comparison_html, render_profile_html, write_html
+
+__all__ = ["render_comparison_html", "render_profile_html", "write_html"]
