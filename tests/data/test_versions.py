@@ -208,3 +208,50 @@ def test_an_ingest_killed_midway_leaves_no_version(tmp_path: Path) -> None:
     result = datasets.ingest("numbers", TableSource(pa.table({"x": list(range(10))})))
     assert result.version.version == 1
     assert not list((tmp_path / ".cycleml" / "staging").iterdir())  # cleaned up
+
+
+RULES = [
+    {"rule": "range", "column": "petal length (cm)", "max": 6.5},
+    {"rule": "not_null", "column": "id"},
+]
+
+
+def test_fail_policy_stores_nothing(datasets: Datasets, iris: pa.Table) -> None:
+    from cycleml.errors import ValidationFailed
+
+    before = len(datasets.store.list_audit())
+    with pytest.raises(ValidationFailed, match="1 of 2 validation rules failed") as failed:
+        datasets.ingest("iris", TableSource(iris), rules=RULES)
+    report = failed.value.details
+    (broken,) = [r for r in report["results"] if not r["passed"]]
+    assert broken["failing_count"] == 4  # petal lengths 6.6, 6.7, 6.7, 6.9
+    assert len(datasets.store.list_audit()) == before
+    with pytest.raises(NotFound):
+        datasets.load("iris")
+
+
+def test_quarantine_policy_splits_the_rows(datasets: Datasets, iris: pa.Table) -> None:
+    result = datasets.ingest("iris", TableSource(iris), rules=RULES, policy="quarantine")
+    assert result.version.row_count == 146
+    assert result.version.validation is not None
+    assert result.version.validation["passed"] is False
+    assert result.quarantine is not None
+    held = datasets.load(result.quarantine)
+    assert held.num_rows == 4
+    assert set(held.column("_rules").to_pylist()[0]) == {"range(petal length (cm))"}
+    stored = datasets.load(result.version)
+    assert pc.max(stored.column("petal length (cm)")).as_py() <= 6.5
+    assert stored.column("id").to_pylist() == held_ids_complement(held)
+
+
+def held_ids_complement(held: pa.Table) -> list[int]:
+    bad = set(held.column("id").to_pylist())
+    return [i for i in range(150) if i not in bad]
+
+
+def test_warn_policy_stores_everything_with_the_report(datasets: Datasets, iris: pa.Table) -> None:
+    result = datasets.ingest("iris", TableSource(iris), rules=RULES, policy="warn")
+    assert result.version.row_count == 150
+    assert result.report is not None
+    assert result.report["passed"] is False
+    assert result.quarantine is None

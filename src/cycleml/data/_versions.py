@@ -15,9 +15,9 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
@@ -28,9 +28,10 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from cycleml.data._sources import FileSource, FrameSource, Source
+from cycleml.data._validate import RulesInput, ValidationReport, split_failing, validate
 from cycleml.errors import InvalidInput, NotFound
 from cycleml.settings import Settings
-from cycleml.spec import project_settings
+from cycleml.spec import Policy, project_settings
 from cycleml.store import (
     ArtifactStore,
     DatasetPart,
@@ -105,6 +106,8 @@ class _Staged:
     parts: list[Path] = field(default_factory=list)
     rows: int = 0
     watermark_max: Any = None
+    watermark_column: str | None = None
+    validation: dict[str, Any] | None = None
 
     def write(
         self,
@@ -117,6 +120,7 @@ class _Staged:
         writer: pq.ParquetWriter | None = None
         in_part = 0
         self.schema = reader.schema
+        self.watermark_column = watermark
         try:
             for batch in reader:
                 if batch.num_rows == 0:
@@ -188,6 +192,8 @@ class Datasets:
         tags: Sequence[str] = (),
         part_rows: int = _PART_ROWS,
         progress: Callable[[int], object] | None = None,
+        rules: RulesInput | None = None,
+        policy: Policy = "fail",
     ) -> IngestResult:
         """Store a source's rows as a new version of ``name`` (or return the identical one).
 
@@ -202,9 +208,20 @@ class Datasets:
             tags: Tags to point at the version (``datasets:/name@tag``).
             part_rows: Rows per Parquet part.
             progress: Called with the number of rows of each batch read (progress bars).
+            rules: Validation rules checked on the rows being ingested.
+            policy: When a rule fails: ``fail`` (raise ValidationFailed, store nothing),
+                ``quarantine`` (store the passing rows; the failing ones, with the rules each
+                broke, become a version of ``<name>.quarantine``) or ``warn`` (store all).
+
+        Raises:
+            ValidationFailed: A rule failed under the ``fail`` policy; nothing was stored.
         """
         if mode not in ("replace", "append"):
             raise InvalidInput(f"Invalid mode {mode!r}: expected 'replace' or 'append'.")
+        if policy not in ("fail", "quarantine", "warn"):
+            raise InvalidInput(
+                f"Invalid policy {policy!r}: expected 'fail', 'quarantine' or 'warn'."
+            )
         source = as_source(source)
         parent: DatasetVersion | None = None
         options: dict[str, Any] = {}
@@ -234,14 +251,57 @@ class Datasets:
                 part_rows=part_rows,
                 progress=progress,
             )
-            return self._commit(name, source, staged, parent=parent, watermark=watermark, tags=tags)
+            report, quarantine = None, None
+            if rules is not None and staged.rows:
+                report, staged, quarantine = self._check(name, source, staged, rules, policy)
+            result = self._commit(
+                name, source, staged, parent=parent, watermark=watermark, tags=tags
+            )
+            if report is not None:
+                result = replace(result, report=report.to_dict(), quarantine=quarantine)
+            return result
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+
+    def _check(
+        self, name: str, source: Source, staged: _Staged, rules: RulesInput, policy: Policy
+    ) -> tuple[ValidationReport, _Staged, DatasetVersion | None]:
+        """Validate staged rows; apply the policy (may restage only the passing rows)."""
+        paths = [str(p) for p in staged.parts]
+        report = validate(paths, rules)
+        if report.passed or policy == "warn":
+            staged.validation = report.to_dict()
+            return report, staged, None
+        if policy == "fail":
+            report.raise_for_failures()
+        passing, failing = split_failing(paths, rules)
+        clean = _Staged(staged.folder / "passing")
+        clean.folder.mkdir()
+        clean.write(passing, watermark=staged.watermark_column, part_rows=_PART_ROWS)
+        clean.validation = report.to_dict()
+        quarantine = None
+        if failing.num_rows:
+            held = _Staged(staged.folder / "quarantine")
+            held.folder.mkdir()
+            held.write(
+                pa.RecordBatchReader.from_batches(failing.schema, failing.to_batches()),
+                watermark=None,
+                part_rows=_PART_ROWS,
+            )
+            quarantine = self._commit(
+                f"{name}.quarantine",
+                _Quarantined(source, name),
+                held,
+                parent=None,
+                watermark=None,
+                tags=(),
+            ).version
+        return report, clean, quarantine
 
     def _commit(
         self,
         name: str,
-        source: Source,
+        source: _Origin,
         staged: _Staged,
         *,
         parent: DatasetVersion | None,
@@ -285,6 +345,7 @@ class Datasets:
                 else (parent.watermark_value if parent else None)
             ),
             files=files,
+            validation=staged.validation,
         )
         for tag in tags:
             version = self.store.set_dataset_tag(name, tag, version.version)
@@ -390,6 +451,29 @@ class Datasets:
     def close(self) -> None:
         """Release the store."""
         self.store.close()
+
+
+class _Origin(Protocol):
+    """What a version records about where its rows came from."""
+
+    def describe(self) -> dict[str, Any]: ...
+
+    def identity(self) -> str: ...
+
+
+class _Quarantined:
+    """The source of a quarantine version: the rows of another ingest that broke rules."""
+
+    def __init__(self, source: Source, name: str) -> None:
+        self._source = source
+        self._name = name
+        self.read_files: list[Any] = []
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "quarantine", "dataset": self._name, "of": self._source.describe()}
+
+    def identity(self) -> str:
+        return f"quarantine:{self._name}"
 
 
 def as_source(obj: Any) -> Source:
