@@ -139,3 +139,53 @@ def test_missing_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Non
     )
     assert code == 1
     assert "nope.csv" in err
+
+
+SPEC_WITH_RULES = """\
+name: cli-data
+problem: {task: multiclass, target: target}
+sources:
+  iris: {kind: file, path: iris.csv}
+validation:
+  iris:
+    policy: quarantine
+    rules:
+      - {rule: range, column: petal length (cm), max: 6.5}
+      - {rule: unique, column: id}
+"""
+
+
+def test_ingest_validates_profiles_and_diffs(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    _write_iris(tmp_path / "iris.csv", slice(0, 150))
+    _write_iris(tmp_path / "small.csv", slice(0, 100))
+    (tmp_path / "cycleml.yaml").write_text(SPEC_WITH_RULES, encoding="utf-8")
+    home = ["--home", str(tmp_path)]
+    code, out, _ = cli(capsys, *home, "data", "ingest", "iris")
+    assert code == 0
+    assert "Quarantined 4 rows as datasets:/iris.quarantine/1" in out
+    code, out, _ = cli(capsys, *home, "data", "validate", "iris", "--json")
+    assert code == 0
+    assert json.loads(out)["passed"] is True
+    rules = tmp_path / "strict.yaml"
+    rules.write_text("rules:\n  - {rule: range, column: petal length (cm), max: 5}\n")
+    code, out, _ = cli(capsys, *home, "data", "validate", "iris", "--rules", str(rules), "--json")
+    assert code == 1  # a failing rule is a failing command
+    (result,) = json.loads(out)["results"]
+    assert result["failing_count"] > 0
+    assert result["samples"][0]["row"] >= 1
+    report = tmp_path / "profile.html"
+    code, out, _ = cli(capsys, *home, "data", "profile", "iris", "--out", str(report), "--json")
+    assert code == 0
+    profiled = json.loads(out)
+    assert profiled["report"] == str(report)
+    assert {a["kind"] for a in profiled["profile"]["alerts"]} >= {"id_like"}
+    assert "<html" in report.read_text(encoding="utf-8").lower()
+    cli(capsys, *home, "data", "ingest", "small", str(tmp_path / "small.csv"))
+    code, out, _ = cli(capsys, *home, "data", "diff", "small", "iris", "--json")
+    assert code == 0
+    assert json.loads(out)["new"] == "datasets:/iris/1"
+    code, _, err = cli(capsys, *home, "data", "validate", "small")
+    assert code == 1
+    assert "No validation rules for dataset 'small'" in err

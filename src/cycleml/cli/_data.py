@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import pyarrow as pa
@@ -10,9 +11,10 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.tree import Tree
 
 from cycleml.cli._common import console, emit_json, format_ms, make_table, state
-from cycleml.data import Datasets
+from cycleml.data import Datasets, compare_profiles, profile, validate
 from cycleml.data._sources import source_from_spec
 from cycleml.errors import InvalidInput
+from cycleml.reports import render_comparison_html, render_profile_html, write_html
 from cycleml.spec import load_project
 
 __all__ = ["data_app"]
@@ -66,6 +68,8 @@ def data_ingest(
         reader = source
     if mode not in (None, "replace", "append"):
         raise InvalidInput(f"Invalid --mode {mode!r}: expected replace or append.")
+    spec = load_project(home=cli_state.settings.home)[1]
+    checks = spec.validation.get(name) if spec is not None else None
     with Progress(
         SpinnerColumn(),
         TextColumn("[bold]ingest[/] {task.description}"),
@@ -83,6 +87,8 @@ def data_ingest(
             watermark=watermark,
             tags=tag or (),
             progress=lambda rows: bar.advance(task, rows),
+            rules=checks.rules if checks is not None else None,
+            policy=checks.policy if checks is not None else "fail",
         )
     version = result.version
     if as_json:
@@ -90,6 +96,13 @@ def data_ingest(
             {"created": result.created, "rows_read": result.rows_read, "version": version.to_dict()}
         )
         return
+    if result.report is not None and not result.report["passed"]:
+        failed = [r["rule"] for r in result.report["results"] if not r["passed"]]
+        console().print(f"[yellow]Validation failed for {', '.join(failed)}.[/]")
+    if result.quarantine is not None:
+        console().print(
+            f"Quarantined {result.quarantine.row_count:,} rows as {result.quarantine.uri}."
+        )
     verb = "Created" if result.created else "Unchanged:"
     console().print(
         f"{verb} [bold]{version.uri}[/] ({version.row_count:,} rows, {_size(version.bytes)}; "
@@ -212,3 +225,125 @@ def data_tag(
     """Point datasets:/NAME@TAG at VERSION (moving the tag if it pointed elsewhere)."""
     tagged = _datasets(ctx).tag(name, version, tag)
     console().print(f"datasets:/{name}@{tag} -> version {tagged.version}.")
+
+
+def _rules_for(ctx: typer.Context, name: str, rules_file: Path | None) -> Any:
+    if rules_file is not None:
+        import yaml
+
+        from cycleml.spec import parse_rules
+
+        try:
+            loaded = yaml.safe_load(rules_file.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            raise InvalidInput(f"Cannot read rules from {str(rules_file)!r}: {exc}") from exc
+        items = loaded.get("rules", loaded) if isinstance(loaded, dict) else loaded
+        if not isinstance(items, list):
+            raise InvalidInput(
+                f"{str(rules_file)!r} holds no list of rules.",
+                hint="Write `rules:` followed by a list such as `- {rule: not_null, column: id}`.",
+            )
+        return parse_rules(items)
+    spec = load_project(home=state(ctx).settings.home)[1]
+    declared = spec.validation.get(name) if spec is not None else None
+    if declared is None:
+        raise InvalidInput(
+            f"No validation rules for dataset {name!r}.",
+            hint=f"Add validation.{name}.rules to cycleml.yaml, or pass --rules FILE.",
+        )
+    return declared.rules
+
+
+@data_app.command("validate")
+def data_validate(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="datasets:/name/N, datasets:/name@tag or a name.")],
+    rules_file: Annotated[
+        Path | None, typer.Option("--rules", help="YAML file of rules (default: cycleml.yaml).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Check a dataset version against validation rules; exit 1 when a rule fails."""
+    datasets = _datasets(ctx)
+    version = datasets.get(ref)
+    rules = _rules_for(ctx, version.name, rules_file)
+    report = validate(datasets.part_paths(version), rules)
+    if as_json:
+        emit_json({"dataset": version.uri, **report.to_dict()})
+    else:
+        console().print(report.summary())
+    if not report.passed:
+        raise typer.Exit(1)
+
+
+@data_app.command("profile")
+def data_profile(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="datasets:/name/N, datasets:/name@tag or a name.")],
+    out: Annotated[Path | None, typer.Option(help="HTML report path.")] = None,
+    target: Annotated[str | None, typer.Option(help="Target column (default: the spec's).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Profile a dataset version: statistics, alerts, correlations, and an HTML report."""
+    datasets = _datasets(ctx)
+    version = datasets.get(ref)
+    spec = load_project(home=state(ctx).settings.home)[1]
+    problem = spec.problem if spec is not None else None
+    columns = {f["name"] for f in version.schema}
+    if target is None and problem is not None and problem.target in columns:
+        target = problem.target
+    with Progress(
+        SpinnerColumn(),
+        TextColumn(f"profiling {version.uri}"),
+        TimeElapsedColumn(),
+        console=console(),
+        transient=True,
+        disable=as_json,
+    ):
+        found = profile(
+            datasets.part_paths(version),
+            target=target,
+            task=problem.task if problem is not None and target else None,
+        )
+    path = out or (
+        state(ctx).settings.state_dir / "reports" / f"{version.name}-v{version.version}.html"
+    )
+    write_html(render_profile_html(found.to_dict(), title=f"Profile of {version.uri}"), path)
+    if as_json:
+        emit_json({"dataset": version.uri, "report": str(path), "profile": found.to_dict()})
+        return
+    data = found.to_dict()
+    console().print(
+        f"Profiled {version.uri}: {len(data['columns'])} columns, "
+        f"{len(data['alerts'])} alerts. Report: [bold]{path}[/]"
+    )
+    for alert in data["alerts"][:10]:
+        console().print(f"  [yellow]{alert['kind']}[/] {alert['message']}")
+
+
+@data_app.command("diff")
+def data_diff(
+    ctx: typer.Context,
+    old: Annotated[str, typer.Argument(help="The earlier version.")],
+    new: Annotated[str, typer.Argument(help="The later version.")],
+    out: Annotated[Path | None, typer.Option(help="HTML report path.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Compare two dataset versions: schema and statistic differences side by side."""
+    datasets = _datasets(ctx)
+    before, after = datasets.get(old), datasets.get(new)
+    comparison = compare_profiles(
+        profile(datasets.part_paths(before)), profile(datasets.part_paths(after))
+    ).to_dict()
+    path = out or (
+        state(ctx).settings.state_dir
+        / "reports"
+        / f"{after.name}-v{before.version}-v{after.version}.html"
+    )
+    write_html(render_comparison_html(comparison, title=f"{before.uri} vs {after.uri}"), path)
+    if as_json:
+        emit_json(
+            {"old": before.uri, "new": after.uri, "report": str(path), "comparison": comparison}
+        )
+        return
+    console().print(f"Compared {before.uri} with {after.uri}. Report: [bold]{path}[/]")

@@ -373,14 +373,19 @@ class Datasets:
         """Local paths of a version's Parquet parts (downloaded to a cache when remote)."""
         paths = []
         cache = self.settings.state_dir / "cache" / "parts"
+        cache.mkdir(parents=True, exist_ok=True)
         for part in version.parts:
-            url = self.artifacts.blob_url(part.digest)
-            if url.startswith("file://"):
-                paths.append(url2pathname(urlparse(url).path))
-                continue
+            # Readers tell the format by the extension, which content-addressed blobs lack:
+            # local blobs get a ``<digest>.parquet`` link, remote ones a cached copy.
             local = cache / f"{part.digest}.parquet"
             if not local.exists():
-                self.artifacts.download(part.digest, local)
+                url = self.artifacts.blob_url(part.digest)
+                if url.startswith("file://"):
+                    link = local.with_name(f".{uuid.uuid4().hex}.tmp")
+                    link.symlink_to(url2pathname(urlparse(url).path))
+                    link.replace(local)
+                else:
+                    self.artifacts.download(part.digest, local)
             paths.append(str(local))
         return paths
 

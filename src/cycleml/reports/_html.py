@@ -183,6 +183,10 @@ def write_html(html: str, path: str | os.PathLike[str]) -> Path:
             handle.write(html)
             handle.flush()
             os.fsync(handle.fileno())
+        # mkstemp creates 0600; a report is a normal file (0644 less the umask).
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
