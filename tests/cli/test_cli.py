@@ -52,6 +52,17 @@ def test_demo_built_the_lifecycle(demo: DemoResult) -> None:
     assert champion.current_stage == "Production"
     assert champion.run_id == demo.best_run_id
     assert champion.metrics["roc_auc"] >= 0.97
+    # Lineage runs from the raw files to the registered model.
+    graph = store.walk_lineage(
+        "model_version", f"{champion.name}/{champion.version}", direction="upstream"
+    )
+    assert ("dataset_version", "tumours/1") in graph.depth
+    assert any(kind == "source" and ident.endswith("data/raw/*.csv") for kind, ident in graph.depth)
+    assert demo.dataset_uri == "datasets:/tumours/1"
+    assert demo.report is not None
+    assert demo.report.is_file()
+    quarantine = store.get_dataset_version("tumours.quarantine")
+    assert quarantine.row_count == 6
 
 
 def test_experiments_and_runs_listings(

@@ -17,10 +17,12 @@ from typing import Any
 from rich.console import Console
 from rich.progress import Progress
 
+from cycleml.data import Datasets
 from cycleml.errors import GateFailed
+from cycleml.lifecycle._demo_data import DATA_SPEC, prepare_data
 from cycleml.settings import PROJECT_FILE, STATE_DIR, resolve_settings
 from cycleml.spec import ProjectSpec, load_spec
-from cycleml.tracking import TRAIN_GATE_TAG, Tracker
+from cycleml.tracking import TRAIN_GATE_TAG, configure
 
 __all__ = ["DEMO_SPEC", "DemoResult", "run_demo"]
 
@@ -63,6 +65,8 @@ class DemoResult:
 
     home: Path
     experiment_id: str
+    dataset_uri: str = ""
+    report: Path | None = None
     run_ids: dict[str, str] = field(default_factory=dict)
     best_run_id: str = ""
     model_uri: str = ""
@@ -86,6 +90,15 @@ def _candidates() -> list[tuple[str, Any]]:
     ]
 
 
+def _split(frame: Any) -> Any:
+    """The same stratified 75/25 split for every candidate."""
+    from sklearn.model_selection import train_test_split
+
+    features = frame.drop(columns=["patient_id", "malignant"])
+    target = frame["malignant"]
+    return train_test_split(features, target, test_size=0.25, stratify=target, random_state=42)
+
+
 def _validation_metrics(spec: ProjectSpec, model: Any, X: Any, y: Any) -> dict[str, float]:
     from cycleml.spec import get_metric
 
@@ -102,9 +115,6 @@ def run_demo(
     directory: str | Path, *, fresh: bool = False, console: Console | None = None
 ) -> DemoResult:
     """Run the lifecycle demo in ``directory`` and print where everything is."""
-    from sklearn.datasets import load_breast_cancer
-    from sklearn.model_selection import train_test_split
-
     from cycleml.registry import ModelRegistry
 
     out = console or Console()
@@ -112,7 +122,7 @@ def run_demo(
     if fresh and home.exists():
         shutil.rmtree(home)
     home.mkdir(parents=True, exist_ok=True)
-    (home / PROJECT_FILE).write_text(DEMO_SPEC, encoding="utf-8")
+    (home / PROJECT_FILE).write_text(DEMO_SPEC + DATA_SPEC, encoding="utf-8")
     (home / STATE_DIR).mkdir(exist_ok=True)
     (home / STATE_DIR / ".gitignore").write_text("*\n", encoding="utf-8")
     spec = load_spec(home / PROJECT_FILE)
@@ -127,19 +137,14 @@ def run_demo(
         )
     )
 
-    data = load_breast_cancer(as_frame=True)
-    features = data.frame.drop(columns=["target"])
-    malignant = (data.frame["target"] == 0).astype(int)  # scikit-learn codes malignant as 0
-    X_train, X_val, y_train, y_val = train_test_split(
-        features, malignant, test_size=0.25, stratify=malignant, random_state=42
-    )
-    out.print(
-        f"2. Data: {len(features)} tumours x {features.shape[1]} features "
-        f"({int(malignant.sum())} malignant); {len(X_train)} train / {len(X_val)} validation."
-    )
+    prepared = prepare_data(home, settings, spec, out)
+    datasets = Datasets(settings)
 
-    tracker = Tracker(settings)
+    # The module-level tracker, so that loading a dataset inside a run records it as input.
+    tracker = configure(settings)
     result = DemoResult(home=home, experiment_id=tracker.set_experiment(EXPERIMENT).experiment_id)
+    result.dataset_uri = prepared.version.uri
+    result.report = prepared.report
     from cycleml.tracking._autolog import Autologger
 
     autologger = Autologger(tracker)
@@ -149,6 +154,8 @@ def run_demo(
             task = progress.add_task("3. Training candidates", total=len(_candidates()))
             for name, model in _candidates():
                 with tracker.start_run(run_name=name, tags={"demo": "true"}) as run:
+                    frame = datasets.load(prepared.version, output="pandas")  # run input
+                    X_train, X_val, y_train, y_val = _split(frame)
                     model.fit(X_train, y_train)  # autolog: params, training metrics, model
                     tracker.log_metrics(_validation_metrics(spec, model, X_val, y_val))
                 result.run_ids[name] = run.run_id
@@ -208,6 +215,7 @@ def run_demo(
 
     payload = tracker.client.artifacts.get_bytes(model_file.digest)
     champion = skops.io.loads(payload, trusted=skops.io.get_untrusted_types(data=payload))
+    _, X_val, _, y_val = _split(datasets.load(prepared.version, output="pandas"))
     accuracy = float((champion.predict(X_val) == y_val.to_numpy()).mean())
     out.print(
         f"6. Loaded the champion back from the artifact store: validation accuracy {accuracy:.3f}."
