@@ -255,3 +255,23 @@ def test_warn_policy_stores_everything_with_the_report(datasets: Datasets, iris:
     assert result.report is not None
     assert result.report["passed"] is False
     assert result.quarantine is None
+
+
+def test_profile_compare_and_validate_stored_versions(datasets: Datasets, iris: pa.Table) -> None:
+    datasets.ingest("iris", TableSource(iris))
+    datasets.ingest("iris", TableSource(iris.slice(0, 50)))  # only one species left
+    found = datasets.profile("datasets:/iris/1", target="target")
+    columns = found.to_dict()["columns"]
+    assert {c["name"] for c in columns} == set(iris.column_names)
+    comparison = datasets.compare("datasets:/iris/1", "datasets:/iris/2").to_dict()
+    assert comparison  # differences are reported side by side
+    assert "target" in str(comparison)
+    report = datasets.validate(
+        "datasets:/iris/2", [{"rule": "allowed", "column": "target", "values": [0]}]
+    )
+    assert report.passed
+    report = datasets.validate(
+        "datasets:/iris/1", [{"rule": "allowed", "column": "target", "values": [0]}]
+    )
+    assert not report.passed
+    assert report.results[0].failing_count == 100

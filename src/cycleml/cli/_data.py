@@ -11,7 +11,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.tree import Tree
 
 from cycleml.cli._common import console, emit_json, format_ms, make_table, state
-from cycleml.data import Datasets, compare_profiles, profile, validate
+from cycleml.data import Datasets, profile
 from cycleml.data._sources import source_from_spec
 from cycleml.errors import InvalidInput
 from cycleml.reports import render_comparison_html, render_profile_html, write_html
@@ -267,7 +267,7 @@ def data_validate(
     datasets = _datasets(ctx)
     version = datasets.get(ref)
     rules = _rules_for(ctx, version.name, rules_file)
-    report = validate(datasets.part_paths(version), rules)
+    report = datasets.validate(version, rules)
     if as_json:
         emit_json({"dataset": version.uri, **report.to_dict()})
     else:
@@ -332,9 +332,7 @@ def data_diff(
     """Compare two dataset versions: schema and statistic differences side by side."""
     datasets = _datasets(ctx)
     before, after = datasets.get(old), datasets.get(new)
-    comparison = compare_profiles(
-        profile(datasets.part_paths(before)), profile(datasets.part_paths(after))
-    ).to_dict()
+    comparison = datasets.compare(before, after).to_dict()
     path = out or (
         state(ctx).settings.state_dir
         / "reports"

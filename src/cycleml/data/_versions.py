@@ -27,6 +27,9 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
+from cycleml.data._compare import Profile, ProfileComparison
+from cycleml.data._compare import compare as compare_profiles
+from cycleml.data._profile import profile
 from cycleml.data._sources import FileSource, FrameSource, Source
 from cycleml.data._validate import RulesInput, ValidationReport, split_failing, validate
 from cycleml.errors import InvalidInput, NotFound
@@ -440,6 +443,18 @@ class Datasets:
         raise InvalidInput(
             f"Invalid output {output!r}: expected arrow, pandas, polars, duckdb or reader."
         )
+
+    def profile(self, ref: str | DatasetVersion, **options: Any) -> Profile:
+        """Profile a version (see :func:`cycleml.data.profile` for the options)."""
+        return profile(self.part_paths(self.get(ref)), **options)
+
+    def compare(self, old: str | DatasetVersion, new: str | DatasetVersion) -> ProfileComparison:
+        """Schema and statistic differences between two versions, side by side."""
+        return compare_profiles(self.profile(old), self.profile(new))
+
+    def validate(self, ref: str | DatasetVersion, rules: RulesInput) -> ValidationReport:
+        """Check a stored version against rules (nothing is changed)."""
+        return validate(self.part_paths(self.get(ref)), rules)
 
     def versions(self, name: str) -> list[DatasetVersion]:
         """Every version of a dataset."""
