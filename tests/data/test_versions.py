@@ -119,7 +119,8 @@ def test_append_takes_only_new_rows_and_rewrites_nothing(
 
 def test_append_with_another_schema_is_refused(datasets: Datasets, iris: pa.Table) -> None:
     datasets.ingest("iris", TableSource(iris), watermark="id")
-    changed = iris.append_column("extra", pa.array([1] * 150))
+    more = iris.set_column(0, "id", pa.array(range(150, 300)))  # new rows...
+    changed = more.append_column("extra", pa.array([1] * 150))  # ...with another column
     before = len(datasets.store.list_audit())
     with pytest.raises(InvalidInput, match="differ from its latest version"):
         datasets.ingest("iris", TableSource(changed), mode="append", watermark="id")

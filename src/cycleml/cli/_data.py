@@ -58,7 +58,7 @@ def data_ingest(
         if declared is None:
             raise InvalidInput(
                 f"No source given for dataset {name!r}, and cycleml.yaml declares none.",
-                hint=f"Pass a file, e.g. `cycleml data ingest {name} data/*.csv`, or add "
+                hint=f"Pass a file, e.g. `cycleml data ingest {name} 'data/*.csv'`, or add "
                 f"sources.{name} to cycleml.yaml.",
             )
         reader: Any = source_from_spec(declared, base_dir=cli_state.settings.home)
@@ -143,7 +143,7 @@ def data_show(
     ref: Annotated[str, typer.Argument(help="A name (all versions) or datasets:/name/N, @tag.")],
     as_json: JsonFlag = False,
 ) -> None:
-    """Show a dataset's versions, or one version's schema, source and lineage."""
+    """Show a dataset's versions, or one version's schema, source, parent and parts."""
     datasets = _datasets(ctx)
     if not ref.startswith("datasets:/"):
         versions = datasets.versions(ref)

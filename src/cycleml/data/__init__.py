@@ -33,6 +33,7 @@ from cycleml.data._versions import (
     as_source,
     canonical_digest,
 )
+from cycleml.spec import Policy, load_project
 from cycleml.store import DatasetVersion
 
 __all__ = [
@@ -70,15 +71,30 @@ def ingest(
     mode: Literal["replace", "append"] = "replace",
     watermark: str | None = None,
     tags: Sequence[str] = (),
+    rules: Any = None,
+    policy: Policy | None = None,
 ) -> IngestResult:
     """Ingest a source into a new version of ``name`` in the current project.
 
     See :meth:`Datasets.ingest`; ``source`` may be a path, glob, folder, URI, an in-memory
-    table or a :class:`Source`.
+    table or a :class:`Source`. Without ``rules``, the spec's ``validation.<name>`` rules
+    and policy apply (when the project declares them).
     """
-    datasets = Datasets()
+    settings, spec = load_project()
+    declared = spec.validation.get(name) if spec is not None else None
+    if rules is None and declared is not None:
+        rules, policy = declared.rules, policy or declared.policy
+    datasets = Datasets(settings)
     try:
-        return datasets.ingest(name, source, mode=mode, watermark=watermark, tags=tags)
+        return datasets.ingest(
+            name,
+            source,
+            mode=mode,
+            watermark=watermark,
+            tags=tags,
+            rules=rules,
+            policy=policy or "fail",
+        )
     finally:
         datasets.close()
 

@@ -188,10 +188,10 @@ class ValidationReport:
         policy); ``details`` holds :meth:`to_dict`."""
         failed = self.failed_rules
         if failed:
-            lines = "; ".join(f"{r.rule}: {r.message}" for r in failed)
+            lines = "; ".join(f"{r.rule}: {r.message.rstrip('.')}" for r in failed)
             raise ValidationFailed(
                 f"{len(failed)} of {len(self.results)} validation rules failed on "
-                f"{self.row_count:,} rows: {lines}",
+                f"{self.row_count:,} rows: {lines}.",
                 hint="Fix the data, relax the rules, or use the quarantine policy.",
                 details=self.to_dict(),
             )

@@ -35,6 +35,7 @@ from cycleml.data._validate import RulesInput, ValidationReport, split_failing, 
 from cycleml.errors import InvalidInput, NotFound
 from cycleml.settings import Settings
 from cycleml.spec import Policy, project_settings
+from cycleml.spec._rules import ROW_LEVEL_RULES
 from cycleml.store import (
     ArtifactStore,
     DatasetPart,
@@ -275,7 +276,10 @@ class Datasets:
         if report.passed or policy == "warn":
             staged.validation = report.to_dict()
             return report, staged, None
-        if policy == "fail":
+        aggregate = [r for r in report.failed_rules if r.kind not in ROW_LEVEL_RULES]
+        if policy == "fail" or aggregate:
+            # Quarantine holds back rows; a failed row count or distribution is about the
+            # whole batch, so it fails the ingest under either policy.
             report.raise_for_failures()
         passing, failing = split_failing(paths, rules)
         clean = _Staged(staged.folder / "passing")
@@ -313,16 +317,16 @@ class Datasets:
     ) -> IngestResult:
         assert staged.schema is not None
         schema_json = _schema_json(staged.schema)
+        if parent is not None and staged.rows == 0:
+            return IngestResult(
+                parent, created=False, rows_read=0, notes=["no new rows since the latest version"]
+            )
         if parent is not None and schema_json != parent.schema:
             raise InvalidInput(
                 f"Cannot append to dataset {name!r}: the source's columns or types differ "
                 "from its latest version.",
                 hint="Ingest with mode='replace' to start from the new schema.",
                 details={"expected": parent.schema, "received": schema_json},
-            )
-        if parent is not None and staged.rows == 0:
-            return IngestResult(
-                parent, created=False, rows_read=0, notes=["no new rows since the latest version"]
             )
         delta = canonical_digest(staged.schema, staged.batches())
         digest = blake3.blake3(f"{parent.digest}+{delta}".encode()).hexdigest() if parent else delta
