@@ -620,3 +620,12 @@ def test_source_specs_and_source_from_spec(
     ]:
         with pytest.raises(ValidationError, match=problem):
             SPEC.validate_python(bad)
+
+
+def test_bad_value_in_the_first_block_names_the_column(tmp_path: Path) -> None:
+    typed = tmp_path / "typed.csv"
+    typed.write_text("id,amount\n1,x\n2,3.5\n", encoding="utf-8")
+    with pytest.raises(InvalidInput, match=r"typed\.csv:2: column 'amount' holds 'x'") as err:
+        FileSource(typed, schema={"amount": "float"}).open().read_all()
+    assert err.value.hint is not None
+    assert "schema:" in err.value.hint

@@ -323,7 +323,8 @@ class FileSource(Source):
                 ),
             )
         except (pa.ArrowInvalid, UnicodeError) as exc:
-            raise fail(exc, []) from exc
+            # The first block failed before Arrow told the column names: read the header.
+            raise fail(exc, self._header_names(entry, fmt) if o.header else []) from exc
         names = reader.schema.names
         binary = [f.name for f in reader.schema if pa.types.is_binary(f.type)]
         if set(binary) - {c for c, t in read_types.items() if t == pa.binary()}:
@@ -414,6 +415,19 @@ class FileSource(Source):
             hint="Check the file format, delimiter: and quoting.",
             details={"file": entry.display},
         )
+
+    def _header_names(self, entry: FileEntry, fmt: str) -> list[str]:
+        """The column names of a CSV file's header line ([] when it cannot be read)."""
+        import csv
+
+        delimiter = self.options.delimiter or ("\t" if fmt == "tsv" else ",")
+        try:
+            with self._fs.open(
+                entry.path, "rt", compression="infer", encoding=self.options.encoding, newline=""
+            ) as handle:
+                return next(csv.reader(handle, delimiter=delimiter), [])
+        except (OSError, UnicodeError, csv.Error):
+            return []
 
     def _encoding_error(self, entry: FileEntry) -> InvalidInput:
         """Locate the first undecodable byte (one bounded pass) and describe it."""
