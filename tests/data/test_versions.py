@@ -276,3 +276,15 @@ def test_profile_compare_and_validate_stored_versions(datasets: Datasets, iris: 
     )
     assert not report.passed
     assert report.results[0].failing_count == 100
+
+
+def test_csv_with_second_precision_timestamps(datasets: Datasets, tmp_path: Path) -> None:
+    csv = tmp_path / "events.csv"
+    csv.write_text("id,at\n1,2024-01-01 00:00:00\n2,2024-01-02 12:30:00\n", encoding="utf-8")
+    version = datasets.ingest("events", str(csv)).version
+    loaded = datasets.load(version)
+    assert loaded.num_rows == 2
+    assert str(loaded.schema.field("at").type) == next(
+        f["type"] for f in version.schema if f["name"] == "at"
+    )
+    assert not datasets.ingest("events", str(csv)).created  # stable digest

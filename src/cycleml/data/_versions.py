@@ -83,10 +83,11 @@ def canonical_digest(schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> st
     """BLAKE3 over the schema and the rows, independent of how the rows were batched."""
     hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
     hasher.update(json.dumps(_schema_json(schema), sort_keys=True).encode())
+    plain = schema.remove_metadata()  # pandas/Parquet metadata is not content
     for chunk in _rechunk(batches, CANONICAL_BATCH_ROWS):
         sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, schema) as writer:
-            writer.write_batch(chunk)
+        with pa.ipc.new_stream(sink, plain) as writer:
+            writer.write_batch(chunk.replace_schema_metadata(None))
         hasher.update(sink.getvalue())
     return hasher.hexdigest()
 
@@ -148,6 +149,10 @@ class _Staged:
         finally:
             if writer is not None:
                 writer.close()
+        if self.parts:
+            # Parquet has no second-precision timestamps (they come back as milliseconds):
+            # the version's schema is what the stored parts hold.
+            self.schema = pq.read_schema(self.parts[0])
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         for part in self.parts:
