@@ -522,8 +522,30 @@ def _parts(check: _Check, max_samples: int) -> list[str]:
 
 
 def _scan(con: duckdb.DuckDBPyConnection, checks: list[_Check], max_samples: int) -> int:
+    """Count failures of every check in one aggregate query, then sample only the failures.
+
+    Sampling aggregates cost a third of the scan even when nothing fails, so they run in a
+    second query over the rules that did fail (usually none).
+    """
+    rows = _scan_counts(con, checks)
+    failing = [
+        c for c in checks
+        if c.cond is not None and c.problem is None and c.values and int(c.values[0]) > 0
+    ]  # fmt: skip
+    if failing and max_samples:
+        samples = [_parts(c, max_samples)[1] for c in failing]
+        try:
+            found = con.execute(f"SELECT {', '.join(samples)} FROM _data").fetchone()  # noqa: S608
+        except duckdb.Error:
+            found = None
+        for check, value in zip(failing, found or [None] * len(failing), strict=True):
+            check.values.append(value)
+    return rows
+
+
+def _scan_counts(con: duckdb.DuckDBPyConnection, checks: list[_Check]) -> int:
     """Evaluate every check in one aggregate query; isolate failing expressions on error."""
-    parts = [_parts(c, max_samples) for c in checks]
+    parts = [_parts(c, 0) for c in checks]
     select = ", ".join(["count(*)", *(p for ps in parts for p in ps)])
     try:
         row = con.execute(f"SELECT {select} FROM _data").fetchone()  # noqa: S608
