@@ -32,8 +32,6 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 DOC_FILES = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
 
-#: Links to files that other work produces; they may be missing for now.
-PENDING_LINKS: dict[tuple[str, str], str] = {}
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})\s*(.*)$")
 _RAISES = re.compile(r"^raises=(\w+)$")
@@ -254,6 +252,4 @@ RELATIVE_LINKS = sorted(
 @pytest.mark.parametrize(("source", "target"), RELATIVE_LINKS, ids=lambda v: v)
 def test_relative_link_exists(source: str, target: str) -> None:
     resolved = (ROOT / source).parent / target
-    if not resolved.exists() and (source, target) in PENDING_LINKS:
-        pytest.xfail(f"{source} -> {target}: {PENDING_LINKS[(source, target)]}")
     assert resolved.exists(), f"{source} links to {target}, which does not exist"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
@@ -17,7 +16,7 @@ from cycleml.cli._common import (
     state,
 )
 from cycleml.errors import NotFound
-from cycleml.store import Experiment, Run, RunStatus
+from cycleml.store import Experiment, RunStatus
 from cycleml.tracking import TrackingClient
 
 __all__ = ["experiments_app", "runs_app"]
@@ -283,14 +282,3 @@ def runs_mark_stale(
         console().print(
             f"  {info.run_id}  {info.run_name}  last write {format_ms(info.heartbeat_time)}"
         )
-
-
-def run_summary(run: Run) -> str:
-    """One line for a run, used by other commands."""
-    metrics = ", ".join(f"{k}={_metric_text(v)}" for k, v in sorted(run.data.metrics.items()))
-    return f"{run.info.run_name} ({run.info.run_id}) {run.info.status} {metrics}"
-
-
-def dumps(data: object) -> str:
-    """Compact JSON for inline output."""
-    return json.dumps(data, default=str)

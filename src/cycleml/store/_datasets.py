@@ -6,45 +6,36 @@ decided in one transaction, so a version is either fully visible or not at all.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, insert, select, update
 
-from cycleml.errors import InvalidInput, NotFound
+from cycleml.errors import NotFound
 from cycleml.ids import new_id
 from cycleml.store._base import StoreBase
 from cycleml.store._entities import DatasetPart, DatasetVersion
 from cycleml.store._journal import json_safe, now_ms, record_audit, record_edges
+from cycleml.store._names import check_label, check_name
 from cycleml.store._schema import dataset_parts, dataset_tags, dataset_versions, datasets
 from cycleml.store._uris import DatasetUri, parse_dataset_uri
 
 __all__ = ["DatasetOps", "check_dataset_name"]
 
-_NAME_RE = re.compile(r"[A-Za-z0-9][\w\-.]{0,199}")
-_TAG_RE = re.compile(r"[A-Za-z_][\w\-]{0,99}")
-
 
 def check_dataset_name(name: str) -> str:
     """Validate a dataset name (letters, digits, ``_ - .``)."""
-    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
-        raise InvalidInput(
-            f"Invalid dataset name {name!r}: use 1-200 letters, digits, '_', '-' or '.', "
-            "starting with a letter or digit.",
-            hint="For example 'churn' or 'churn.raw'.",
-        )
-    return name
+    return check_name(name, kind="dataset name", max_len=200, example="'churn' or 'churn.raw'")
 
 
 def _check_tag(tag: str) -> str:
-    if not isinstance(tag, str) or not _TAG_RE.fullmatch(tag) or tag.lower() == "latest":
-        raise InvalidInput(
-            f"Invalid dataset tag {tag!r}: use letters, digits, '_' or '-', starting with a "
-            "letter or '_'; 'latest' is reserved.",
-            hint="For example 'prod' or 'training-2026-11'.",
-        )
-    return tag
+    return check_label(
+        tag,
+        kind="dataset tag",
+        max_len=100,
+        reserved="'latest' is reserved",
+        example="'prod' or 'training-2026-11'",
+    )
 
 
 class DatasetOps(StoreBase):

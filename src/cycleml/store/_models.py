@@ -5,7 +5,6 @@ Gate checks live in :mod:`cycleml.registry`; this module only stores what it dec
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,6 +16,7 @@ from cycleml.ids import new_id
 from cycleml.store._base import StoreBase
 from cycleml.store._entities import ModelVersion, RegisteredModel, Stage, StageTransition
 from cycleml.store._journal import json_safe, now_ms, record_audit, record_edges
+from cycleml.store._names import check_label, check_name
 from cycleml.store._runs import check_key
 from cycleml.store._schema import (
     model_aliases,
@@ -29,33 +29,25 @@ from cycleml.store._schema import (
 
 __all__ = ["ModelOps", "check_alias", "check_model_name", "parse_stage"]
 
-# Used with fullmatch ("$" would accept a final newline). Names stop at 245 characters so
-# a version's entity id "<name>/<version>" fits the 256-character audit and lineage columns.
+# Names stop at 245 characters so a version's entity id "<name>/<version>" fits the
+# 256-character audit and lineage columns.
 _NAME_MAX = 245
-_NAME_RE = re.compile(rf"[A-Za-z0-9][\w\-.]{{0,{_NAME_MAX - 1}}}")
-_ALIAS_RE = re.compile(r"[A-Za-z_][\w\-]{0,255}")
 
 
 def check_model_name(name: str) -> str:
     """Validate a registered model name (letters, digits, ``_ - .``)."""
-    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
-        raise InvalidInput(
-            f"Invalid model name {name!r}: use 1-{_NAME_MAX} letters, digits, '_', '-' or '.', "
-            "starting with a letter or digit.",
-            hint="For example 'churn-classifier'.",
-        )
-    return name
+    return check_name(name, kind="model name", max_len=_NAME_MAX, example="'churn-classifier'")
 
 
 def check_alias(alias: str) -> str:
     """Validate an alias such as ``champion``; aliases that look like versions are refused."""
-    if not isinstance(alias, str) or not _ALIAS_RE.fullmatch(alias) or alias.lower() == "latest":
-        raise InvalidInput(
-            f"Invalid alias {alias!r}: use letters, digits, '_' or '-', starting with a "
-            "letter or '_'; 'latest' and version numbers are reserved.",
-            hint="For example 'champion' or 'challenger'.",
-        )
-    return alias
+    return check_label(
+        alias,
+        kind="alias",
+        max_len=256,
+        reserved="'latest' and version numbers are reserved",
+        example="'champion' or 'challenger'",
+    )
 
 
 def _check_tags(tags: Mapping[str, Any] | None) -> dict[str, str]:

@@ -257,6 +257,8 @@ def search_runs(
     With neither ``experiment_ids`` nor ``experiment_names``, searches the active
     experiment if one is set, else every active experiment.
     """
+    if output not in ("list", "pandas"):
+        raise InvalidInput(f"Invalid output {output!r}: expected 'list' or 'pandas'.")
     tracker = _default.get()
     tracker.flush()
     if experiment_ids is None and experiment_names is None and tracker._experiment_id:
@@ -264,11 +266,7 @@ def search_runs(
     found = tracker.client.search_runs(
         experiment_ids, filter_string, order_by, max_results, page_token, experiment_names
     )
-    if output == "list":
-        return found
-    if output == "pandas":
-        return runs_to_frame(found)
-    raise InvalidInput(f"Invalid output {output!r}: expected 'list' or 'pandas'.")
+    return runs_to_frame(found) if output == "pandas" else found
 
 
 def autolog(
