@@ -466,3 +466,33 @@ def test_awkward_column_names() -> None:
         "select",
         "x",
     }
+
+
+def test_minimal_profile_skips_correlations_and_duplicates(
+    cancer: pd.DataFrame, cancer_profile: Profile
+) -> None:
+    doubled = _table(pd.concat([cancer, cancer.head(5)]))
+    full = profile(doubled, target="target")
+    minimal = profile(doubled, target="target", minimal=True)
+    assert full.duplicate_rows == 5
+    assert "duplicates" in {a.kind for a in full.alerts}
+    assert minimal.duplicate_rows is None
+    assert minimal.duplicate_fraction is None
+    assert "duplicates" not in {a.kind for a in minimal.alerts}
+    assert minimal.correlations == {}
+    assert full.correlations
+    assert minimal.columns == full.columns
+    assert minimal.target_association == full.target_association
+    assert Profile.from_dict(json.loads(json.dumps(minimal.to_dict()))) == minimal
+    with pytest.raises(InvalidInput, match="minimal must be True or False"):
+        profile(doubled, minimal="yes")  # type: ignore[arg-type]
+
+
+def test_cramers_v_is_pairwise_complete_over_nulls() -> None:
+    a = ["x", "y", None, "x", "y", "x", None, "y"] * 50
+    b = ["p", "q", "p", None, "q", "p", "q", "q"] * 50
+    result = profile(pa.table({"a": a, "b": b}))
+    frame = pd.DataFrame({"a": a, "b": b}).dropna()
+    expected = association(crosstab(frame["a"], frame["b"]).count, method="cramer",
+                           correction=False)  # fmt: skip
+    assert result.correlations["cramers_v"]["matrix"][0][1] == pytest.approx(expected, rel=1e-12)

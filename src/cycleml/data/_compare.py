@@ -10,7 +10,9 @@ renders (through :meth:`Profile.to_dict`), and what :func:`compare` puts side by
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -112,8 +114,8 @@ class Profile:
     n_columns: int
     missing_cells: int
     missing_cells_fraction: float
-    duplicate_rows: int
-    duplicate_fraction: float
+    duplicate_rows: int | None
+    duplicate_fraction: float | None
     columns: list[ColumnProfile]
     correlations: dict[str, Any] = field(default_factory=dict)
     target: str | None = None
@@ -155,7 +157,7 @@ def profile_alerts(
     columns: Sequence[ColumnProfile],
     *,
     n_rows: int,
-    duplicate_rows: int,
+    duplicate_rows: int | None,
     max_categories: int,
     association: Mapping[str, tuple[str, float | None]] | None = None,
     identical_to_target: Sequence[str] = (),
@@ -169,7 +171,7 @@ def profile_alerts(
     identical to the target). ``association`` maps a column to ``(measure, value)``.
     """
     alerts: list[Alert] = []
-    if duplicate_rows > 0:
+    if duplicate_rows:  # None: not counted (a minimal profile)
         msg = f"{duplicate_rows} duplicate rows ({duplicate_rows / n_rows:.1%} of {n_rows})"
         alerts.append(Alert("duplicates", (), msg, duplicate_rows))
     for c in columns:
@@ -243,11 +245,16 @@ def pearson_matrix(x: NDArray[np.float64]) -> NDArray[np.float64]:
 def average_ranks(x: NDArray[np.float64]) -> NDArray[np.float64]:
     """Average ranks (ties share their mean rank) of each column of ``x``; NaN stays NaN."""
     out = np.full_like(x, np.nan)
-    for j in range(x.shape[1]):
+
+    def rank(j: int) -> None:
         valid = ~np.isnan(x[:, j])
         _, inverse, counts = np.unique(x[valid, j], return_inverse=True, return_counts=True)
         ends = np.cumsum(counts)
         out[valid, j] = ((2 * ends - counts + 1) / 2.0)[inverse]
+
+    # The sorts release the GIL: columns rank in parallel.
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        list(pool.map(rank, range(x.shape[1])))
     return out
 
 
@@ -260,6 +267,14 @@ def cramers_v(table: Mapping[tuple[Any, Any], int]) -> float | None:
     observed = np.zeros((len(rows), len(cols)))
     for (a, b), count in table.items():
         observed[rows[a], cols[b]] = count
+    return cramers_v_counts(observed)
+
+
+def cramers_v_counts(observed: NDArray[np.float64]) -> float | None:
+    """Cramér's V (no bias correction) of a contingency table; empty rows/columns dropped."""
+    observed = observed[observed.sum(axis=1) > 0][:, observed.sum(axis=0) > 0]
+    if min(observed.shape) < 2:
+        return None
     total = observed.sum()
     expected = np.outer(observed.sum(axis=1), observed.sum(axis=0)) / total
     chi2 = float(((observed - expected) ** 2 / expected).sum())

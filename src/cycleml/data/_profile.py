@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,6 +49,7 @@ from cycleml.data._compare import (
     average_ranks,
     correlation_ratio,
     cramers_v,
+    cramers_v_counts,
     moments_from_sums,
     pearson_matrix,
     profile_alerts,
@@ -79,6 +81,7 @@ def profile(
     top_k: int = 10,
     bins: int = 30,
     correlation_columns: int = 50,
+    minimal: bool = False,
 ) -> Profile:
     """Profile a dataset with DuckDB: column statistics, correlations, associations, alerts.
 
@@ -95,6 +98,9 @@ def profile(
         bins: Number of histogram bins.
         correlation_columns: Most numeric (and categorical) columns in the correlation
             matrices; the first ones in schema order are kept, the target always.
+        minimal: Column statistics and target associations only: no correlation matrices
+            and no duplicate-row count (``duplicate_rows`` is ``None``), as ydata-profiling's
+            ``minimal=True``.
 
     Raises:
         InvalidInput: Unreadable data, an unknown target or task, or a bad argument.
@@ -105,13 +111,16 @@ def profile(
     for name, value in options.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < limits[name]:
             raise InvalidInput(f"{name} must be an integer >= {limits[name]}, got {value!r}")
+    if not isinstance(minimal, bool):
+        raise InvalidInput(f"minimal must be True or False, got {minimal!r}")
+    options["correlation_columns"] = 0 if minimal else correlation_columns
     if task is not None and task not in _TASKS:
         raise InvalidInput(f"unknown task {task!r}; use one of {sorted(_TASKS)}")
     if task is not None and target is None:
         raise InvalidInput(f"task {task!r} was given without a target; pass target=<column>")
     source = _Source(data)
     try:
-        return _Run(source, target, task, **options).run()
+        return _Run(source, target, task, minimal=minimal, **options).run()
     finally:
         source.close()
 
@@ -277,11 +286,15 @@ def _iso(seconds: float | None, dtype: str) -> str | None:
 class _Run:
     """One profiling run: the queries in order, then the assembly of the :class:`Profile`."""
 
-    def __init__(self, source: _Source, target: str | None, task: str | None, **opts: int) -> None:
+    def __init__(
+        self, source: _Source, target: str | None, task: str | None, *, minimal: bool, **opts: int
+    ) -> None:
         self.src, self.target, self.task, self.opts = source, target, task, opts
         self.max_cat, self.top_k, self.bins = opts["max_categories"], opts["top_k"], opts["bins"]
+        self.minimal = minimal
         self.cols: list[_Col] = []
-        self.n = self.duplicates = self.sampled = 0
+        self.n = self.sampled = 0
+        self.duplicates: int | None = None if minimal else 0
         self.assoc: dict[str, tuple[str, float | None]] = {}
         self.identical: set[str] = set()
         self.correlations: dict[str, Any] = {}
@@ -331,7 +344,8 @@ class _Run:
                 for stat in ("min", "max", "avg"):
                     sel[(i, stat)] = f"{stat}({v})"
                 sel[(i, "nv")] = f"count({v})"
-                sel[(i, "quantiles")] = f"{qfn}({v}, {qs})"
+                if self.approx_quantiles:  # else exact, in numpy (_column_arrays)
+                    sel[(i, "quantiles")] = f"{qfn}({v}, {qs})"
             if c.kind == "numeric":
                 sel[(i, "zeros")] = f"count_if({v} = 0)"
             elif c.kind == "boolean":
@@ -339,18 +353,37 @@ class _Run:
             elif c.kind == "string":
                 for stat in ("min", "max", "avg"):
                     sel[(i, f"len_{stat}")] = f"{stat}(length({v}))"
-                sel[(i, "spaces")] = f"avg(length({v}) - length(replace({v}, ' ', '')))"
-        sel["distinct_rows"] = f"count(DISTINCT hash({', '.join(c.raw for c in self.cols)}))"
+        if self.duplicates is not None:
+            rows = ", ".join(c.raw for c in self.cols)
+            sel["distinct_rows"] = f"count(DISTINCT hash({rows}))"
         res = _one_row(self.src, sel)
-        self.duplicates = self.n - int(res.pop("distinct_rows") or 0)
+        if self.duplicates is not None:
+            self.duplicates = self.n - int(res.pop("distinct_rows") or 0)
         for (i, stat), value in res.items():
             self.cols[i].s[stat] = value
         for c in self.cols:
             c.s["count"] = int(c.s["n"]) - int(c.s.get("nan") or 0)
             c.s["distinct"] = int(c.s["distinct"] or 0)
             if c.kind == "string":
-                many = c.s["distinct"] > self.max_cat and (c.s["spaces"] or 0) >= 2
-                c.kind = "text" if many else "categorical"
+                c.kind = "categorical"
+        self._find_text()
+
+    def _find_text(self) -> None:
+        """Mark high-cardinality strings averaging 2+ spaces per value as free text.
+
+        Only the few columns over the cardinality cap are measured (counting spaces touches
+        every character, the costliest string statistic).
+        """
+        wide = {
+            i: f"avg(length({c.value}) - length(replace({c.value}, ' ', '')))"
+            for i, c in enumerate(self.cols)
+            if c.kind == "categorical" and c.s["distinct"] > self.max_cat
+        }
+        for i, spaces in _one_row(self.src, wide).items():
+            c = self.cols[i]
+            c.s["spaces"] = spaces
+            if (spaces or 0) >= 2:
+                c.kind = "text"
 
     def _resolve_task(self) -> None:
         t = self._tcol
@@ -370,27 +403,30 @@ class _Run:
     def _second_scan(self) -> None:
         """Histograms, centred moments (stable std/skewness/kurtosis), target checks."""
         sel: dict[Any, str] = {}
+        in_numpy: list[tuple[int, _Col]] = []
         for i, c in enumerate(self.cols):
+            if c.kind not in ("numeric", "datetime"):
+                continue
+            if not self.approx_quantiles:
+                in_numpy.append((i, c))
             lo, hi = _finite(c.s.get("min")), _finite(c.s.get("max"))
-            if c.kind not in ("numeric", "datetime") or lo is None or hi is None:
+            if lo is None or hi is None:
                 continue
-            for k in (2, 3, 4) if c.kind == "numeric" else (2,):
-                centred = f"({c.value}::DOUBLE - {_double(c.s['avg'])})"
-                sel[(i, f"m{k}")] = f"sum({' * '.join([centred] * k)})"
-            if hi <= lo:
-                c.s["histogram"] = ([lo, hi], [int(c.s["nv"])])
-                continue
-            if c.is_integer and hi - lo < self.bins:
-                edges = [lo - 0.5 + k for k in range(int(hi - lo) + 2)]
+            if not self.approx_quantiles:
+                pass  # histogram and moments in numpy
+            elif hi > lo and c.is_integer and hi - lo < self.bins:
                 sel[(i, "hist")] = f"histogram(({c.value}) - ({int(lo)}))"
-            else:
-                width = (hi - lo) / self.bins
-                edges = [lo + k * width for k in range(self.bins)] + [hi]
-                index = f"floor(({c.value}::DOUBLE - {_double(lo)}) / {_double(width)})"
+            elif hi > lo:
+                index = f"floor(({c.value}::DOUBLE - {_double(lo)}) / {_double(self._width(c))})"
                 index = f"least({self.bins - 1}, {index})"
                 nonnull = f"FILTER (WHERE {c.value} IS NOT NULL)"
                 sel[(i, "hist")] = f"histogram({index}::INTEGER) {nonnull}"
-            c.s["histogram"] = (edges, None)
+            powers = (2, 3, 4) if c.kind == "numeric" else (2,)
+            for k in powers if self.approx_quantiles else ():
+                centred = f"({c.value}::DOUBLE - {_double(c.s['avg'])})"
+                sel[(i, f"m{k}")] = f"sum({' * '.join([centred] * k)})"
+            c.s["histogram"] = (self._edges(c), [int(c.s["nv"])] if hi <= lo else None)
+        self._exact_in_numpy(in_numpy)
         t = self._tcol
         if t is not None:
             for i, c in enumerate(self.cols):
@@ -421,6 +457,65 @@ class _Run:
                 c.s["std"], c.s["skewness"], c.s["kurtosis"] = moments_from_sums(
                     int(c.s["nv"]), c.s["m2"], c.s.get("m3"), c.s.get("m4")
                 )
+
+    def _width(self, c: _Col) -> float:
+        return (float(c.s["max"]) - float(c.s["min"])) / self.bins
+
+    def _edges(self, c: _Col) -> list[float]:
+        """Histogram bin edges: unit bins for small integer ranges, else ``bins`` equal bins."""
+        lo, hi = float(c.s["min"]), float(c.s["max"])
+        if hi <= lo:
+            return [lo, hi]
+        if c.is_integer and hi - lo < self.bins:
+            return [lo - 0.5 + k for k in range(int(hi - lo) + 2)]
+        width = self._width(c)
+        return [lo + k * width for k in range(self.bins)] + [hi]
+
+    def _exact_in_numpy(self, todo: list[tuple[int, _Col]]) -> None:
+        """Exact quantiles, centred moment sums and histograms, column by column in numpy.
+
+        One query hands every numeric and datetime column to Arrow (at most
+        ``_EXACT_QUANTILE_VALUES`` doubles, the bound for exact quantiles); a selection
+        (``np.quantile``) and a few vectorized passes per column cost a third of DuckDB's
+        ``quantile_cont`` list aggregate plus a histogram aggregate. The arithmetic is the
+        SQL path's, so histograms come out identical.
+        """
+        if not todo:
+            return
+        exprs = ", ".join(f"{c.value}::DOUBLE AS v{i}" for i, c in todo)
+        table = self.src.arrow(f"SELECT {exprs} FROM {_SRC}")  # noqa: S608
+        # numpy's selection and ufuncs release the GIL: columns run on every core.
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            found = pool.map(lambda ic: self._column_arrays(ic[1], table.column(f"v{ic[0]}")), todo)
+            for (_, c), stats in zip(todo, found, strict=True):
+                c.s.update(stats)
+
+    def _column_arrays(self, c: _Col, column: pa.ChunkedArray) -> dict[str, Any]:
+        """Quantiles, moment sums and histogram of one column's non-null values."""
+        values = column.drop_null() if column.null_count else column
+        x = values.to_numpy()
+        if x.size == 0:
+            return {}
+        out: dict[str, Any] = {"quantiles": np.quantile(x, list(QUANTILES.values())).tolist()}
+        deviation = x - float(c.s["avg"])
+        squared = deviation * deviation
+        out["m2"] = float(squared.sum())
+        if c.kind == "numeric":
+            out["m3"] = float((squared * deviation).sum())
+            out["m4"] = float((squared * squared).sum())
+        lo, hi = float(c.s["min"]), float(c.s["max"])
+        if hi <= lo:
+            return out
+        edges = self._edges(c)
+        if c.is_integer and hi - lo < self.bins:
+            index = x - lo
+        else:
+            index = np.floor((x - lo) / self._width(c))
+        # A relation re-evaluated per query (random()) may stray outside the first scan's
+        # min/max: such values join the edge bins rather than breaking the histogram.
+        index = np.clip(index, 0, len(edges) - 2).astype(np.int64)
+        out["histogram"] = (edges, np.bincount(index, minlength=len(edges) - 1).tolist())
+        return out
 
     def _value_counts(self) -> None:
         """Full value counts of low-cardinality columns and categorical-target statistics.
@@ -594,7 +689,9 @@ class _Run:
             missing_cells=missing,
             missing_cells_fraction=missing / cells if cells else 0.0,
             duplicate_rows=self.duplicates,
-            duplicate_fraction=self.duplicates / n if n else 0.0,
+            duplicate_fraction=None
+            if self.duplicates is None
+            else (self.duplicates / n if n else 0.0),
             columns=columns,
             correlations=self.correlations,
             target=self.target,
@@ -659,26 +756,24 @@ def _matrix(names: list[str], values: NDArray[np.float64]) -> dict[str, Any]:
 
 
 def _cramers_matrix(table: pa.Table, cats: list[_Col]) -> dict[str, Any]:
-    """Cramér's V between categorical columns from one GROUPING SETS query over the sample."""
+    """Cramér's V between categorical columns of the sample, from integer-coded pairs.
+
+    Each column is dictionary-encoded once; a pair's contingency table is one ``bincount``
+    of ``code_a * k_b + code_b`` over the rows where both are present (pairwise-complete).
+    """
     k = len(cats)
-    names = ", ".join(f"c{j}" for j in range(k))
-    sets = ", ".join(f"(c{a}, c{b})" for a in range(k) for b in range(a + 1, k))
-    con = duckdb.connect()
-    try:
-        con.register(_SAMPLE, table)
-        sql = f"SELECT {names}, count(*) FROM {_SAMPLE} GROUP BY GROUPING SETS ({sets})"  # noqa: S608
-        result = con.sql(sql).fetchall()
-    finally:
-        con.close()
-    tables: dict[tuple[int, int], dict[tuple[Any, Any], int]] = {}
-    for row in result:
-        present = [j for j in range(k) if row[j] is not None]
-        if len(present) == 2:
-            a, b = present
-            tables.setdefault((a, b), {})[(row[a], row[b])] = int(row[k])
+    codes: list[NDArray[np.int64]] = []
+    sizes: list[int] = []
+    for j in range(k):
+        encoded = table.column(f"c{j}").combine_chunks().dictionary_encode()
+        codes.append(encoded.indices.fill_null(-1).to_numpy().astype(np.int64))
+        sizes.append(len(encoded.dictionary))
     values = np.eye(k)
     for a in range(k):
         for b in range(a + 1, k):
-            v = cramers_v(tables.get((a, b), {}))
+            both = (codes[a] >= 0) & (codes[b] >= 0)
+            pairs = codes[a][both] * sizes[b] + codes[b][both]
+            counts = np.bincount(pairs, minlength=sizes[a] * sizes[b])
+            v = cramers_v_counts(counts.reshape(sizes[a], sizes[b]).astype(np.float64))
             values[a, b] = values[b, a] = np.nan if v is None else v
     return _matrix([c.name for c in cats], values)

@@ -31,6 +31,7 @@ import numpy as np
 import pyarrow as pa
 from rich.table import Table
 
+from cycleml.data._patterns import count_fixed_width_mismatches, fixed_width_tables
 from cycleml.errors import InvalidInput, NotFound, ValidationFailed
 from cycleml.spec._rules import (
     AGGREGATE_RULES,
@@ -208,6 +209,7 @@ class _Check:
     problem: str | None = None  # cannot be evaluated (missing column, wrong type, error)
     static: str | None = None  # decided from the schema alone (passing message)
     values: list[Any] = field(default_factory=list)
+    counted: bool = False  # failures already counted outside DuckDB (values[0])
 
 
 def validate(
@@ -236,9 +238,11 @@ def validate(
         raise InvalidInput(f"max_samples must be a non-negative integer, got {max_samples!r}.")
     moment = _utc(now)
     with duckdb.connect() as con:
-        types = _register(con, data)
+        types, table = _register(con, data)
         checks = [_compile(rule, types) for rule in checked]
         _refuse_problems(checks, strict=strict)
+        if table is not None:
+            _count_in_arrow(table, checks)
         try:
             row_count = _scan(con, checks, max_samples)
         except duckdb.Error as exc:
@@ -289,7 +293,7 @@ def split_failing(
         raise InvalidInput(f"batch_size must be positive, got {batch_size!r}.")
     con = duckdb.connect()
     try:
-        types = _register(con, data)
+        types, _ = _register(con, data)
         clash = [c for c in ("_row", "_rules") if c in types]
         if clash:
             raise InvalidInput(f"The data already has column(s) {', '.join(clash)}, which "
@@ -362,8 +366,13 @@ def _lit(value: Any) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def _register(con: duckdb.DuckDBPyConnection, data: DataInput) -> dict[str, str]:
-    """Create the view ``_data`` (the columns plus the 1-based row number); return the types."""
+def _register(
+    con: duckdb.DuckDBPyConnection, data: DataInput
+) -> tuple[dict[str, str], pa.Table | None]:
+    """Create the view ``_data`` (the columns plus the 1-based row number).
+
+    Returns the column types and, for data held in memory, the Arrow table behind the view.
+    """
     con.execute("SET TimeZone = 'UTC'")
     try:
         if isinstance(data, str | os.PathLike) or (
@@ -394,7 +403,7 @@ def _register(con: duckdb.DuckDBPyConnection, data: DataInput) -> dict[str, str]
         described = con.execute("DESCRIBE SELECT * FROM _data").fetchall()
     except duckdb.Error as exc:
         raise InvalidInput(f"Cannot read the data to validate: {exc}") from exc
-    return {str(r[0]): str(r[1]) for r in described if r[0] != _ROW_NAME}
+    return {str(r[0]): str(r[1]) for r in described if r[0] != _ROW_NAME}, table
 
 
 def _register_files(con: duckdb.DuckDBPyConnection, paths: list[str]) -> pa.Table | None:
@@ -498,6 +507,27 @@ def _compile(rule: Rule, types: Mapping[str, str]) -> _Check:
     return check
 
 
+def _count_in_arrow(table: pa.Table, checks: list[_Check]) -> None:
+    """Count the failures of fixed-width ``regex`` rules on in-memory strings directly.
+
+    RE2 row by row is the slowest check in a scan; a fixed-width pattern is a few byte-table
+    lookups (:mod:`cycleml.data._patterns`). Failing rules keep their SQL condition, so
+    samples still come from the second, sampling pass.
+    """
+    for check in checks:
+        rule = check.rule
+        if not isinstance(rule, RegexRule) or check.problem is not None:
+            continue
+        column = table.column(rule.column)
+        compiled = fixed_width_tables(rule.pattern)
+        if compiled is None or not (
+            pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+        ):
+            continue
+        check.values = [count_fixed_width_mismatches(column, compiled)]
+        check.counted = True
+
+
 def _refuse_problems(checks: list[_Check], *, strict: bool) -> None:
     problems = [c for c in checks if c.problem is not None and c.cond != "TRUE"]
     if strict and problems:
@@ -545,7 +575,7 @@ def _scan(con: duckdb.DuckDBPyConnection, checks: list[_Check], max_samples: int
 
 def _scan_counts(con: duckdb.DuckDBPyConnection, checks: list[_Check]) -> int:
     """Evaluate every check in one aggregate query; isolate failing expressions on error."""
-    parts = [_parts(c, 0) for c in checks]
+    parts = [[] if c.counted else _parts(c, 0) for c in checks]
     select = ", ".join(["count(*)", *(p for ps in parts for p in ps)])
     try:
         row = con.execute(f"SELECT {select} FROM _data").fetchone()  # noqa: S608
@@ -554,7 +584,8 @@ def _scan_counts(con: duckdb.DuckDBPyConnection, checks: list[_Check]) -> int:
     if row is not None:
         position = 1
         for check, ps in zip(checks, parts, strict=True):
-            check.values = list(row[position : position + len(ps)])
+            if not check.counted:
+                check.values = list(row[position : position + len(ps)])
             position += len(ps)
         return int(row[0])
     count = con.execute("SELECT count(*) FROM _data").fetchone()
@@ -586,21 +617,54 @@ def _unique(con: duckdb.DuckDBPyConnection, check: _Check, max_samples: int, *, 
         f"min({_ROW}) AS f FROM _data WHERE {where} GROUP BY ALL HAVING count(*) > 1) d "
         f"ON {on} WHERE t.{_ROW} > d.f"
     )
+    known = _integer_key_repeats(con, names)
+    if known == 0:
+        check.cond = "FALSE" if keep else "unique"
+        check.values = [] if keep else [0, []]
+        return
     if keep:
         table = f"_dups{len(con.execute('SHOW TABLES').fetchall())}"
         con.execute(f"CREATE TEMP TABLE {table} AS SELECT r FROM ({repeats})")  # noqa: S608
         check.cond = f"{_ROW} IN (SELECT r FROM {table})"  # noqa: S608
         return
-    counted = con.execute(
-        f"SELECT coalesce(sum(n) - count(*), 0) FROM (SELECT count(*) AS n FROM _data "  # noqa: S608
-        f"WHERE {where} GROUP BY {keys})"
-    ).fetchone()
-    failing = int(counted[0]) if counted else 0
+    if known is None:
+        counted = con.execute(
+            f"SELECT coalesce(sum(n) - count(*), 0) FROM (SELECT count(*) AS n FROM _data "  # noqa: S608
+            f"WHERE {where} GROUP BY {keys})"
+        ).fetchone()
+        known = int(counted[0]) if counted else 0
+    failing = known
     samples: list[tuple[Any, ...]] = []
     if failing and max_samples:
         samples = con.execute(f"{repeats} ORDER BY r LIMIT {max_samples}").fetchall()
     check.cond = "unique"
     check.values = [failing, [{"row": r, "value": v, "first_row": f} for r, v, f in samples]]
+
+
+def _integer_key_repeats(con: duckdb.DuckDBPyConnection, names: tuple[str, ...]) -> int | None:
+    """Count the repeats of a single integer key without a hash aggregate, when cheap.
+
+    Keys are usually row ids: ascending (proved unique by one comparison pass) or dense (a
+    bitmap over ``max - min`` marks each key). A hash table over millions of keys costs ~10x
+    more. Returns ``None`` for other keys (compound, non-integer, sparse), which take the
+    ``GROUP BY`` path.
+    """
+    if len(names) != 1:
+        return None
+    col = _ident(names[0])
+    described = con.execute(f"DESCRIBE SELECT {col} FROM _data").fetchall()  # noqa: S608
+    if str(described[0][1]) not in _INTS - {"HUGEINT", "UHUGEINT", "UBIGINT"}:
+        return None
+    table = con.sql(f"SELECT {col} FROM _data WHERE {col} IS NOT NULL").to_arrow_table()  # noqa: S608
+    keys = table.column(0).to_numpy().astype(np.int64, copy=False)
+    if len(keys) < 2 or bool(np.all(keys[1:] > keys[:-1])):
+        return 0
+    low, high = int(keys.min()), int(keys.max())
+    if high - low >= 4 * len(keys):
+        return None  # sparse: the bitmap would outweigh the hash table
+    seen = np.zeros(high - low + 1, dtype=np.bool_)
+    seen[keys - low] = True
+    return len(keys) - int(np.count_nonzero(seen))
 
 
 def _result(check: _Check, n: int, now: dt.datetime) -> RuleResult:
