@@ -16,6 +16,7 @@ MODULES = [
     "cycleml.tracking",
     "cycleml.store",
     "cycleml.registry",
+    "cycleml.models",
     "cycleml.spec",
     "cycleml.data",
     "cycleml.reports",

@@ -13,6 +13,8 @@ callers already catch (``KeyError`` for a missing thing, ``ValueError`` for bad 
     ├── InvalidState                              409   the entity is not in a state that allows it
     │   └── GateFailed                            409   a promotion gate refused a model version
     ├── ValidationFailed                          422   data or model failed validation
+    │   ├── SignatureError                        422   model input does not match the signature
+    │   └── ModelIntegrityError                   422   a model folder's files fail their sha256
     ├── PermissionDenied                          403   the actor may not do this
     └── StoreError                                503   the metadata or artifact store failed
 
@@ -30,9 +32,11 @@ __all__ = [
     "GateFailed",
     "InvalidInput",
     "InvalidState",
+    "ModelIntegrityError",
     "NotFound",
     "ParamConflict",
     "PermissionDenied",
+    "SignatureError",
     "SpecError",
     "StoreError",
     "ValidationFailed",
@@ -123,6 +127,32 @@ class ValidationFailed(CycleMLError):
 
     status_code = 422
     code = "validation_failed"
+
+
+class SignatureError(ValidationFailed):
+    """Model input does not match the model's signature.
+
+    ``details["errors"]`` holds one entry per failing column (the first problem found in
+    it): ``{"field", "error", "expected", "received", "message"}`` where ``error`` is one of
+    ``missing``, ``type``, ``null`` or ``category``.
+    """
+
+    status_code = 422
+    code = "signature_mismatch"
+
+
+class ModelIntegrityError(ValidationFailed):
+    """A model folder's files do not match the sha256 hashes recorded in its ``model.yaml``.
+
+    A changed, missing or unexpected file means the folder is not the model that was
+    saved, so nothing in it is deserialized. The status stays 422, as for every
+    ``ValidationFailed``: the request named a model that exists but cannot be processed.
+    A 5xx would tell clients to retry, which cannot help. ``details`` names the file and
+    both hashes.
+    """
+
+    status_code = 422
+    code = "model_integrity"
 
 
 class PermissionDenied(CycleMLError):

@@ -19,6 +19,7 @@ from cycleml.cli._common import CliState
 from cycleml.cli._data import data_app
 from cycleml.cli._models import models_app
 from cycleml.cli._project import audit, demo, init, lineage
+from cycleml.cli._serving import deploy, feedback, predict, serve
 from cycleml.cli._tracking import experiments_app, runs_app
 from cycleml.errors import CycleMLError
 
@@ -49,6 +50,10 @@ app.command("init")(init)
 app.command("lineage")(lineage)
 app.command("audit")(audit)
 app.command("demo")(demo)
+app.command("serve")(serve)
+app.command("deploy")(deploy)
+app.command("predict")(predict)
+app.command("feedback")(feedback)
 app.add_typer(experiments_app, name="experiments")
 app.add_typer(runs_app, name="runs")
 app.add_typer(models_app, name="models")

@@ -61,11 +61,13 @@ class ModelRegistry:
         *,
         description: str = "",
         tags: Mapping[str, str] | None = None,
+        signature: Mapping[str, Any] | None = None,
     ) -> ModelVersion:
         """Register ``runs:/<run_id>/<path>`` as the next version of ``name``.
 
         The model is created when missing. The version keeps a snapshot of the run's
-        latest metrics, which promotion gates check later.
+        latest metrics, which promotion gates check later, and the model's signature
+        (``Signature.to_dict()``, plain JSON) when one is given.
         """
         parsed = parse_uri(model_uri)
         if not isinstance(parsed, RunUri):
@@ -91,6 +93,7 @@ class ModelRegistry:
             metrics=run.data.metrics,
             description=description,
             tags=tags,
+            signature=signature,
         )
 
     def get_model(self, name: str) -> RegisteredModel:

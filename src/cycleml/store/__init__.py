@@ -16,6 +16,13 @@ from cycleml.store._artifacts import (
     safe_relpath,
 )
 from cycleml.store._datasets import check_dataset_name
+from cycleml.store._deployments import (
+    Deployment,
+    DeploymentRevision,
+    FeedbackRecord,
+    PredictionLogPart,
+    check_deployment_name,
+)
 from cycleml.store._entities import (
     ArtifactEntry,
     AuditRecord,
@@ -50,12 +57,16 @@ __all__ = [
     "DatasetPart",
     "DatasetUri",
     "DatasetVersion",
+    "Deployment",
+    "DeploymentRevision",
     "Experiment",
+    "FeedbackRecord",
     "LineageEdge",
     "LineageGraph",
     "Metric",
     "ModelUri",
     "ModelVersion",
+    "PredictionLogPart",
     "RegisteredModel",
     "Run",
     "RunData",
@@ -67,6 +78,7 @@ __all__ = [
     "StageTransition",
     "check_alias",
     "check_dataset_name",
+    "check_deployment_name",
     "check_key",
     "check_model_name",
     "check_params",

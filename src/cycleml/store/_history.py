@@ -11,6 +11,7 @@ from sqlalchemy import and_, select
 from cycleml.errors import InvalidInput, NotFound
 from cycleml.store._base import StoreBase
 from cycleml.store._datasets import DatasetOps
+from cycleml.store._deployments import DeploymentOps
 from cycleml.store._entities import ArtifactEntry, AuditRecord, LineageEdge, ModelVersion
 from cycleml.store._experiments import ExperimentOps
 from cycleml.store._models import ModelOps, parse_stage
@@ -147,7 +148,9 @@ class HistoryOps(StoreBase):
         ]
 
 
-class SqlMetadataStore(ExperimentOps, RunSearchOps, ModelOps, DatasetOps, HistoryOps):
+class SqlMetadataStore(
+    ExperimentOps, RunSearchOps, ModelOps, DatasetOps, DeploymentOps, HistoryOps
+):
     """The metadata store on SQLite or PostgreSQL (see DESIGN.md, section 3).
 
     Every mutation runs in one transaction that also appends its audit row and lineage

@@ -1,0 +1,60 @@
+"""Model packaging with signatures (lifecycle stage 8).
+
+    from cycleml.models import infer_signature, load_model, log_model
+
+    with cycleml.start_run():
+        model.fit(X_train, y_train)
+        info = log_model(model, "model", input_example=X_train.head(),
+                         registered_model_name="churn")
+    champion = load_model("models:/churn/1")         # checks every file's sha256
+    champion.predict(records)                        # checks the signature first
+
+A model folder holds ``model.yaml`` (flavor, signature, input example, pinned
+requirements, sha256 of every file) and the model's files: scikit-learn estimators and
+pipelines are saved with skops (never pickle unless ``trusted=True``), XGBoost and
+LightGBM in their own formats, and anything else through a :class:`PythonModel` subclass.
+"""
+
+from __future__ import annotations
+
+from cycleml.errors import ModelIntegrityError, SignatureError
+from cycleml.models._flavors import FLAVORS
+from cycleml.models._package import (
+    MODEL_FILE,
+    LoadedModel,
+    ModelInfo,
+    load_model,
+    log_model,
+    read_model_file,
+    save_model,
+    verify_model_folder,
+)
+from cycleml.models._python import PythonModel, PythonModelContext
+from cycleml.models._signature import (
+    COLUMN_TYPES,
+    ColumnSpec,
+    ColumnType,
+    Signature,
+    infer_signature,
+)
+
+__all__ = [
+    "COLUMN_TYPES",
+    "FLAVORS",
+    "MODEL_FILE",
+    "ColumnSpec",
+    "ColumnType",
+    "LoadedModel",
+    "ModelInfo",
+    "ModelIntegrityError",
+    "PythonModel",
+    "PythonModelContext",
+    "Signature",
+    "SignatureError",
+    "infer_signature",
+    "load_model",
+    "log_model",
+    "read_model_file",
+    "save_model",
+    "verify_model_folder",
+]

@@ -1,0 +1,703 @@
+"""Model folders: ``save_model``, ``log_model`` and ``load_model``.
+
+A model folder holds ``model.yaml`` and the model's files. ``model.yaml`` records the
+flavor, the signature, an input example, the requirements pinned from the training
+environment, the cycleml version and the sha256 of every other file. Loading checks every
+hash before it deserializes anything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import threading
+import uuid
+import warnings
+import weakref
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+from urllib.request import url2pathname
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from cycleml.errors import AlreadyExists, InvalidInput, InvalidState, ModelIntegrityError, NotFound
+from cycleml.models._flavors import (
+    FLAVORS,
+    Predictor,
+    detect_flavor,
+    flavor_packages,
+    live_predictor,
+    load_flavor,
+    save_flavor,
+)
+from cycleml.models._signature import Signature, as_frame, infer_signature
+from cycleml.registry import ModelRegistry
+from cycleml.settings import Settings
+from cycleml.store import ModelVersion, check_model_name, safe_relpath
+from cycleml.tracking import TrackingClient, get_tracker
+
+__all__ = [
+    "FORMAT_VERSION",
+    "MODEL_FILE",
+    "LoadedModel",
+    "ModelInfo",
+    "load_model",
+    "log_model",
+    "read_model_file",
+    "save_model",
+    "verify_model_folder",
+]
+
+#: The metadata file of a model folder.
+MODEL_FILE = "model.yaml"
+#: The ``format_version`` this cycleml writes and reads.
+FORMAT_VERSION = 1
+#: Rows of the input example kept in ``model.yaml``.
+EXAMPLE_ROWS = 100
+_BASE_PACKAGES = ("numpy", "pandas", "pyarrow", "cycleml")
+_CODE_DIR = "code"
+_ARTIFACTS_DIR = "artifacts"
+_IMPORT_LOCK = threading.RLock()  # load_context may load another model
+
+
+# ---- hashes and requirements -------------------------------------------------------------
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _walk(folder: Path) -> Iterator[Path]:
+    """Every file and link below ``folder`` (links are reported, never followed)."""
+    for root, dirs, files in os.walk(folder):
+        here = Path(root)
+        for name in [*files, *(d for d in dirs if (here / d).is_symlink())]:
+            yield here / name
+
+
+@lru_cache(maxsize=1)
+def _distributions() -> Mapping[str, list[str]]:
+    return importlib_metadata.packages_distributions()
+
+
+def _pin(module: str) -> str | None:
+    """``name==version`` of the distribution that provides a top-level module."""
+    for name in [*_distributions().get(module, []), module]:
+        try:
+            return f"{name}=={importlib_metadata.version(name)}"
+        except importlib_metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def _requirement_name(requirement: str) -> str:
+    for separator in ("==", ">=", "<=", "~=", "!=", ">", "<", "[", ";", " "):
+        requirement = requirement.split(separator)[0]
+    return requirement.strip().lower().replace("_", "-")
+
+
+def _requirements(modules: Sequence[str], extra: Sequence[str] | None) -> list[str]:
+    pinned: dict[str, str] = {}
+    for module in [*modules, *_BASE_PACKAGES]:
+        found = _pin(module)
+        if found:
+            pinned.setdefault(_requirement_name(found), found)
+    for requirement in extra or []:
+        if not isinstance(requirement, str) or not requirement.strip():
+            raise InvalidInput(f"Invalid requirement {requirement!r}: expected e.g. 'torch==2.3'.")
+        pinned[_requirement_name(requirement)] = requirement.strip()
+    return list(pinned.values())
+
+
+# ---- saving ------------------------------------------------------------------------------
+def _copy_in(source: str | os.PathLike[str], target: Path, what: str) -> None:
+    path = Path(source)
+    if path.is_dir():
+        shutil.copytree(path, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    elif path.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
+    else:
+        raise InvalidInput(f"Cannot add the {what} {str(path)!r}: no such file or folder.")
+
+
+def _add_files(
+    folder: Path,
+    artifacts: Mapping[str, str | os.PathLike[str]] | None,
+    code_paths: Sequence[str | os.PathLike[str]] | None,
+) -> tuple[dict[str, str], list[str]]:
+    saved: dict[str, str] = {}
+    for name, source in (artifacts or {}).items():
+        if not isinstance(name, str) or safe_relpath(name) != name or "/" in name:
+            raise InvalidInput(
+                f"Invalid artifact name {name!r}: expected a plain name such as 'weights'."
+            )
+        relative = f"{_ARTIFACTS_DIR}/{name}/{Path(source).name}"
+        _copy_in(source, folder / relative, "artifact")
+        saved[name] = relative
+    code: list[str] = []
+    for source in code_paths or []:
+        relative = f"{_CODE_DIR}/{Path(source).name}"
+        if relative in code:
+            raise InvalidInput(f"Two code paths are named {Path(source).name!r}.")
+        _copy_in(source, folder / relative, "code path")
+        code.append(relative)
+    return saved, code
+
+
+def _example_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    text = frame.head(EXAMPLE_ROWS).to_json(
+        orient="records", date_format="iso", date_unit="ns", double_precision=15
+    )
+    records: list[dict[str, Any]] = json.loads(text)
+    return records
+
+
+def _resolve_signature(
+    signature: Signature | Mapping[str, Any] | str | None, example: pd.DataFrame | None
+) -> tuple[Signature | None, bool]:
+    """The signature to save, and whether outputs should be inferred from the example."""
+    if signature is None:
+        return None, False
+    if isinstance(signature, Signature):
+        return signature, False
+    if isinstance(signature, Mapping):
+        return Signature.from_dict(signature), False
+    if signature != "infer":
+        raise InvalidInput(
+            f"Invalid signature {signature!r}: expected 'infer', a Signature or None."
+        )
+    if example is None:
+        return None, False
+    return infer_signature(example), True
+
+
+def _infer_outputs(
+    signature: Signature, flavor: str, model: Any, folder: Path, fields: Mapping[str, Any],
+    example: pd.DataFrame,
+) -> Signature:  # fmt: skip
+    try:
+        checked = signature.enforce(example)
+        if flavor == "python":
+            predictor = load_flavor(folder, {**fields, "flavor": flavor})
+        else:
+            predictor = live_predictor(flavor, model, fields)
+        data = checked.to_numpy() if fields.get("input_format") == "numpy" else checked
+        output = _normalize(predictor.predict(data))
+    except Exception as exc:  # the model's own predict failed: keep the inputs, say so
+        warnings.warn(
+            f"The output schema was not recorded: predict() failed on the input example "
+            f"({type(exc).__name__}: {exc}).",
+            UserWarning,
+            stacklevel=4,
+        )
+        return signature
+    return Signature(inputs=signature.inputs, outputs=infer_signature(example, output).outputs)
+
+
+def _save(
+    model: Any,
+    path: str | os.PathLike[str],
+    *,
+    signature: Signature | Mapping[str, Any] | str | None,
+    input_example: Any,
+    trusted: bool,
+    artifacts: Mapping[str, str | os.PathLike[str]] | None,
+    code_paths: Sequence[str | os.PathLike[str]] | None,
+    requirements: Sequence[str] | None,
+) -> tuple[Path, dict[str, Any]]:
+    target = Path(path)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise AlreadyExists(
+            f"Cannot save the model to {str(target)!r}: it already exists.",
+            hint="Pick a new folder, or delete the old one first.",
+        )
+    flavor = detect_flavor(model)
+    example = None if input_example is None else as_frame(input_example)
+    resolved, infer_outputs = _resolve_signature(signature, example)
+    if resolved is not None and example is not None and not infer_outputs:
+        resolved.enforce(example)  # the example must fit the signature it documents
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.tmp"
+    staging.mkdir()
+    try:
+        saved_artifacts, code = _add_files(staging, artifacts, code_paths)
+        fields: dict[str, Any] = {"artifacts": saved_artifacts, "code_paths": code}
+        fields.update(save_flavor(flavor, model, staging, trusted=trusted))
+        if infer_outputs and resolved is not None and example is not None:
+            resolved = _infer_outputs(resolved, flavor, model, staging, fields, example)
+        model_class = str(fields.pop("model_class"))
+        metadata: dict[str, Any] = {
+            "format_version": FORMAT_VERSION,
+            "flavor": flavor,
+            "cycleml_version": _cycleml_version(),
+            "created": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "python_version": platform.python_version(),
+            "serialization": fields.pop("serialization"),
+            "model_class": model_class,
+            "model_file": fields.pop("model_file"),
+            "is_classifier": bool(fields.pop("is_classifier")),
+            "classes": fields.pop("classes"),
+            "input_format": fields.pop("input_format"),
+            "signature": None if resolved is None else resolved.to_dict(),
+            "input_example": None if example is None else _example_records(example),
+            "requirements": _requirements(flavor_packages(flavor, model_class), requirements),
+            **fields,
+            "files": {
+                p.relative_to(staging).as_posix(): _sha256(p)
+                for p in sorted(_walk(staging))
+                if p.is_file() and not p.is_symlink()
+            },
+        }
+        text = yaml.safe_dump(metadata, sort_keys=False, allow_unicode=True)
+        (staging / MODEL_FILE).write_text(text, encoding="utf-8")
+        if target.exists():
+            target.rmdir()  # an empty folder, checked above
+        staging.rename(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if signature == "infer" and resolved is None:
+        warnings.warn(
+            "The model was saved without a signature, so its input will not be checked: "
+            "pass input_example= (or signature=infer_signature(X_train, predictions)).",
+            UserWarning,
+            stacklevel=3,
+        )
+    return target, metadata
+
+
+def _cycleml_version() -> str:
+    from cycleml import __version__
+
+    return str(__version__)
+
+
+def save_model(
+    model: Any,
+    path: str | os.PathLike[str],
+    *,
+    signature: Signature | Mapping[str, Any] | str | None = "infer",
+    input_example: Any = None,
+    trusted: bool = False,
+    artifacts: Mapping[str, str | os.PathLike[str]] | None = None,
+    code_paths: Sequence[str | os.PathLike[str]] | None = None,
+    requirements: Sequence[str] | None = None,
+) -> Path:
+    """Write a model folder (``model.yaml`` and the model's files) to ``path``.
+
+    Args:
+        model: A fitted scikit-learn estimator or pipeline, an XGBoost or LightGBM model,
+            or a :class:`PythonModel`.
+        path: A new (or empty) folder.
+        signature: ``"infer"`` (from ``input_example``, outputs from predicting it), a
+            :class:`Signature` (or its dict), or ``None`` for none.
+        input_example: A few rows of model input; the first 100 are kept in
+            ``model.yaml``.
+        trusted: Pickle the model instead of using the safe format (skops for
+            scikit-learn, import path plus data for PythonModel). Only load pickles you
+            trust: loading one runs code.
+        artifacts: Name -> local file or folder copied under ``artifacts/`` (a
+            PythonModel reads them in ``load_context``).
+        code_paths: Local files or folders copied under ``code/`` and put on
+            ``sys.path`` when the model loads.
+        requirements: Extra ``pip`` requirements; they override pinned ones of the same
+            name.
+
+    Returns:
+        The folder.
+
+    Raises:
+        AlreadyExists: ``path`` exists and is not empty.
+        InvalidInput: The model cannot be saved (unknown kind, not fitted, ...).
+        SignatureError: ``input_example`` does not match an explicit ``signature``.
+    """
+    folder, _ = _save(
+        model,
+        path,
+        signature=signature,
+        input_example=input_example,
+        trusted=trusted,
+        artifacts=artifacts,
+        code_paths=code_paths,
+        requirements=requirements,
+    )
+    return folder
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What :func:`log_model` stored.
+
+    Attributes:
+        model_uri: ``runs:/<run_id>/<artifact_path>``.
+        run_id: The run the model folder belongs to.
+        artifact_path: The folder's path within the run.
+        flavor: ``sklearn``, ``xgboost``, ``lightgbm`` or ``python``.
+        signature: The saved signature, if any.
+        registered_version: The registry version number, with ``registered_model_name``.
+        model_version: The registry version, with ``registered_model_name``.
+    """
+
+    model_uri: str
+    run_id: str
+    artifact_path: str
+    flavor: str
+    signature: Signature | None
+    registered_version: int | None = None
+    model_version: ModelVersion | None = None
+
+
+def log_model(
+    model: Any,
+    artifact_path: str = "model",
+    *,
+    signature: Signature | Mapping[str, Any] | str | None = "infer",
+    input_example: Any = None,
+    registered_model_name: str | None = None,
+    trusted: bool = False,
+    artifacts: Mapping[str, str | os.PathLike[str]] | None = None,
+    code_paths: Sequence[str | os.PathLike[str]] | None = None,
+    requirements: Sequence[str] | None = None,
+) -> ModelInfo:
+    """Save a model into the active run, and optionally register it as a new version.
+
+    Takes the arguments of :func:`save_model`; ``registered_model_name`` registers
+    ``runs:/<run_id>/<artifact_path>`` as the next version of that model, with the
+    signature.
+
+    Raises:
+        InvalidState: No run is active in this thread.
+        AlreadyExists: The run already has files under ``artifact_path``.
+    """
+    tracker = get_tracker()
+    run = tracker.active_run()
+    if run is None:
+        raise InvalidState(
+            "log_model needs an active run, and none is active in this thread.",
+            hint="Call it inside `with cycleml.start_run():`, or use save_model() to write "
+            "a local folder.",
+        )
+    clean = safe_relpath(artifact_path)
+    if registered_model_name is not None:
+        check_model_name(registered_model_name)
+    client = tracker.client
+    if client.list_artifacts(run.run_id, clean):
+        raise AlreadyExists(
+            f"Run {run.run_id} already has files under {clean!r}.",
+            hint="Log the model under another artifact_path.",
+        )
+    with tempfile.TemporaryDirectory(prefix="cycleml-model-") as scratch:
+        folder, metadata = _save(
+            model,
+            Path(scratch) / "model",
+            signature=signature,
+            input_example=input_example,
+            trusted=trusted,
+            artifacts=artifacts,
+            code_paths=code_paths,
+            requirements=requirements,
+        )
+        tracker.log_artifacts(folder, clean)
+    saved = metadata["signature"]
+    found = None if saved is None else Signature.from_dict(saved)
+    uri = f"runs:/{run.run_id}/{clean}"
+    version = None
+    if registered_model_name is not None:
+        tracker.flush()  # the version snapshots the run's metrics: write buffered ones first
+        registry = ModelRegistry(client.settings, store=client.store)
+        version = registry.register_model(uri, registered_model_name, signature=saved)
+    return ModelInfo(
+        model_uri=uri,
+        run_id=run.run_id,
+        artifact_path=clean,
+        flavor=str(metadata["flavor"]),
+        signature=found,
+        registered_version=None if version is None else version.version,
+        model_version=version,
+    )
+
+
+# ---- loading -----------------------------------------------------------------------------
+def read_model_file(folder: str | os.PathLike[str]) -> dict[str, Any]:
+    """Parse a model folder's ``model.yaml`` (safe YAML; nothing is deserialized).
+
+    Raises:
+        NotFound: The folder does not exist.
+        InvalidInput: It holds no ``model.yaml``, or one this cycleml cannot read.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise NotFound(f"No model folder at {str(root)!r}.")
+    path = root / MODEL_FILE
+    if not path.is_file():
+        raise InvalidInput(
+            f"{str(root)!r} is not a cycleml model folder: it has no {MODEL_FILE}.",
+            hint="Save models with cycleml.models.save_model() or log_model().",
+        )
+    try:
+        found = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise InvalidInput(f"Cannot read {path}: {exc}") from exc
+    if not isinstance(found, dict) or not isinstance(found.get("files"), dict):
+        raise InvalidInput(f"{path} is not a cycleml model file: it lists no files.")
+    version = found.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise InvalidInput(
+            f"{path} has format_version {version!r}; this cycleml reads up to {FORMAT_VERSION}.",
+            hint="Upgrade cycleml to load this model.",
+        )
+    if found.get("flavor") not in FLAVORS:
+        raise InvalidInput(f"{path} names the unknown flavor {found.get('flavor')!r}.")
+    return found
+
+
+def verify_model_folder(folder: str | os.PathLike[str], files: Mapping[str, str]) -> None:
+    """Check that ``folder`` holds exactly ``files`` (relative path -> sha256).
+
+    Raises:
+        ModelIntegrityError: A file changed, is missing or is not listed; the message
+            names the first, ``details["problems"]`` lists each.
+    """
+    root = Path(folder)
+    problems: list[dict[str, Any]] = []
+    actual = {p.relative_to(root).as_posix(): p for p in _walk(root)}
+    actual.pop(MODEL_FILE, None)
+    for relative, expected in sorted(files.items()):
+        path = actual.pop(str(relative), None)
+        if path is None:
+            problems.append({"file": relative, "problem": "missing", "expected": expected,
+                             "actual": None})  # fmt: skip
+        elif path.is_symlink() or not path.is_file():
+            problems.append({"file": relative, "problem": "not a regular file",
+                             "expected": expected, "actual": None})  # fmt: skip
+        else:
+            digest = _sha256(path)
+            if digest != expected:
+                problems.append({"file": relative, "problem": "changed", "expected": expected,
+                                 "actual": digest})  # fmt: skip
+    for relative, path in sorted(actual.items()):
+        problems.append({"file": relative, "problem": "unexpected", "expected": None,
+                         "actual": None if path.is_symlink() else _sha256(path)})  # fmt: skip
+    if not problems:
+        return
+    first = problems[0]
+    if first["problem"] == "changed":
+        what = f"{first['file']} changed: sha256 {first['actual']}, expected {first['expected']}"
+    elif first["problem"] == "unexpected":
+        what = f"{first['file']} is not listed in {MODEL_FILE} (sha256 {first['actual']})"
+    else:
+        what = f"{first['file']} is {first['problem']} (expected sha256 {first['expected']})"
+    others = f" ({len(problems) - 1} more problem(s) in details)" if len(problems) > 1 else ""
+    raise ModelIntegrityError(
+        f"The model folder {str(root)!r} does not match its {MODEL_FILE}: {what}{others}. "
+        "Nothing was loaded.",
+        hint="Load the model from its original location, or save it again.",
+        details={"folder": str(root), "problems": problems},
+    )
+
+
+@contextlib.contextmanager
+def _code_on_path(folder: Path, code: Sequence[str]) -> Iterator[None]:
+    """Put the model's ``code/`` folder on ``sys.path``; write no bytecode into it."""
+    if not code:
+        yield
+        return
+    with _IMPORT_LOCK:
+        entry = str(folder / _CODE_DIR)
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
+        previous = sys.dont_write_bytecode
+        sys.dont_write_bytecode = True
+        try:
+            yield
+        finally:
+            sys.dont_write_bytecode = previous
+
+
+def _normalize(result: Any) -> np.ndarray[Any, Any] | pd.DataFrame:
+    if isinstance(result, pd.DataFrame):
+        return result
+    if isinstance(result, pd.Series):
+        return result.to_numpy()
+    return np.asarray(result)
+
+
+class LoadedModel:
+    """A model read back from a folder, a run or the registry.
+
+    Attributes:
+        flavor: ``sklearn``, ``xgboost``, ``lightgbm`` or ``python``.
+        signature: The input (and output) columns, or ``None``.
+        metadata: The parsed ``model.yaml``.
+        path: The local model folder.
+        uri: What it was loaded from.
+        name: The registered model name (loaded from ``models:/``), else ``None``.
+        version: The registered version number (loaded from ``models:/``), else ``None``.
+        run_id: The run it was logged to (loaded from ``runs:/`` or ``models:/``).
+        is_classifier: Whether :meth:`predict_proba` is available.
+        classes: The class labels of a classifier, if known.
+    """
+
+    def __init__(
+        self,
+        predictor: Predictor,
+        metadata: dict[str, Any],
+        path: Path,
+        uri: str,
+        *,
+        name: str | None = None,
+        version: int | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        self._predictor = predictor
+        self.metadata = metadata
+        self.path = path
+        self.uri = uri
+        self.name = name
+        self.version = version
+        self.run_id = run_id
+        self.flavor = str(metadata["flavor"])
+        saved = metadata.get("signature")
+        self.signature = None if saved is None else Signature.from_dict(saved)
+        self.is_classifier = bool(metadata.get("is_classifier")) and predictor.has_proba
+        classes = metadata.get("classes")
+        self.classes: list[Any] | None = None if classes is None else list(classes)
+
+    def __repr__(self) -> str:
+        where = f"{self.name}/{self.version}" if self.name else self.uri
+        return f"<LoadedModel {self.flavor} {where}>"
+
+    @property
+    def input_example(self) -> list[dict[str, Any]] | None:
+        """The input example saved with the model, as records."""
+        found = self.metadata.get("input_example")
+        return None if found is None else list(found)
+
+    def unwrap(self) -> Any:
+        """The library's model object (the PythonModel instance for the python flavor)."""
+        return self._predictor.native
+
+    def _prepare(self, data: Any, enforce: bool) -> Any:
+        if enforce and self.signature is not None:
+            frame = self.signature.enforce(data)
+        elif isinstance(data, np.ndarray) and self.flavor != "python":
+            return data
+        else:
+            frame = as_frame(data)
+        return frame.to_numpy() if self.metadata.get("input_format") == "numpy" else frame
+
+    def predict(self, data: Any, *, enforce: bool = True) -> np.ndarray[Any, Any] | pd.DataFrame:
+        """Predict; the input is checked against the signature first (when there is one).
+
+        Args:
+            data: A pandas or polars DataFrame, a pyarrow Table, a numpy array, a list
+                of records or a dict of columns.
+            enforce: Check and coerce ``data`` with the signature (pass ``False`` only for
+                data that :meth:`Signature.enforce` already returned).
+
+        Raises:
+            SignatureError: The input does not match the signature.
+        """
+        return _normalize(self._predictor.predict(self._prepare(data, enforce)))
+
+    def predict_proba(self, data: Any, *, enforce: bool = True) -> np.ndarray[Any, Any]:
+        """Class probabilities of a classifier, one column per class in :attr:`classes`.
+
+        Raises:
+            InvalidInput: The model is not a classifier with probabilities.
+            SignatureError: The input does not match the signature.
+        """
+        if not self.is_classifier:
+            raise InvalidInput(
+                f"The {self.flavor} model {self.uri!r} gives no class probabilities: "
+                "predict_proba is only for classifiers that have it.",
+                hint="Call predict() instead.",
+            )
+        return np.asarray(self._predictor.predict_proba(self._prepare(data, enforce)))
+
+
+def _local_path(uri: str) -> Path:
+    if uri.startswith("file:"):
+        return Path(url2pathname(urlparse(uri).path))
+    return Path(uri).expanduser()
+
+
+def _fetch(uri: str, settings: Settings | None) -> tuple[Path, Path, Any]:
+    """Download a ``runs:/`` or ``models:/`` model into a new temporary folder."""
+    client = TrackingClient(settings) if settings is not None else get_tracker().client
+    try:
+        location = client.store.resolve_artifact_uri(uri)
+        if not location.entries:
+            raise NotFound(f"Nothing is stored at {uri!r}.")
+        scratch = Path(tempfile.mkdtemp(prefix="cycleml-model-"))
+        try:
+            for entry in location.entries:
+                client.artifacts.download(entry.digest, scratch / entry.path)
+        except BaseException:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise
+    finally:
+        if settings is not None:
+            client.close()
+    folder = scratch / location.path if location.path else scratch
+    return scratch, folder, location
+
+
+def load_model(
+    model_uri: str | os.PathLike[str], *, settings: Settings | None = None
+) -> LoadedModel:
+    """Load a model folder, checking the sha256 of every file before reading any.
+
+    Args:
+        model_uri: A local folder (or ``file://`` URI), ``runs:/<run_id>/<path>``,
+            ``models:/<name>/<version>``, ``models:/<name>@<alias>``,
+            ``models:/<name>/<stage>`` or ``models:/<name>/latest``.
+        settings: Where the stores are; default: those of the default tracker.
+
+    Raises:
+        NotFound: No such folder, run, model, version or alias.
+        ModelIntegrityError: A file changed, is missing or is not listed in model.yaml.
+        InvalidInput: Not a cycleml model folder.
+    """
+    uri = os.fspath(model_uri)
+    name = version = run_id = None
+    scratch: Path | None = None
+    if uri.startswith(("runs:/", "models:/")):
+        scratch, folder, location = _fetch(uri, settings)
+        run_id = location.run_id
+        if location.model_version is not None:
+            name, version = location.model_version.name, location.model_version.version
+    else:
+        folder = _local_path(uri)
+    try:
+        metadata = read_model_file(folder)
+        verify_model_folder(folder, metadata["files"])
+        with _code_on_path(folder, metadata.get("code_paths") or []):
+            predictor = load_flavor(folder, metadata)
+    except BaseException:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    loaded = LoadedModel(
+        predictor, metadata, folder, uri, name=name, version=version, run_id=run_id
+    )
+    if scratch is not None:  # the download lives as long as the model
+        weakref.finalize(loaded, shutil.rmtree, str(scratch), True)
+    return loaded

@@ -1,0 +1,426 @@
+"""The model server's HTTP surface (FastAPI): thin routes over :class:`ScoringService`.
+
+Routes: ``POST /invocations`` (MLflow's scoring protocol), ``POST /predict`` (records in,
+predictions and probabilities out), the Open Inference Protocol v2 (``/v2/...``),
+``POST /feedback``, ``GET /metrics`` (Prometheus), ``GET /health``. Every error is the one
+JSON shape of :func:`cycleml.errors.to_dict` with the request id in ``details``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from cycleml.errors import CycleMLError, InvalidInput, NotFound, to_dict
+from cycleml.serving._metrics import CONTENT_TYPE_LATEST
+from cycleml.serving._protocols import (
+    json_ready,
+    parse_invocations,
+    parse_json,
+    parse_records,
+    parse_v2_inputs,
+    v2_datatype,
+)
+from cycleml.serving._scoring import ScoringService, ServedModel
+
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "REQUEST_KEY_HEADER", "create_app"]
+
+_log = logging.getLogger("cycleml.serving")
+
+DEFAULT_MAX_BODY_BYTES = 10 * 2**20
+REQUEST_ID_HEADER = "X-Request-ID"
+#: Requests with the same value of this header always reach the same arm of a canary split.
+REQUEST_KEY_HEADER = "X-Request-Key"
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/-]{1,128}$")
+
+
+def create_app(
+    service: ScoringService,
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    record_feedback: Callable[[list[dict[str, Any]]], int] | None = None,
+    on_startup: tuple[Callable[[], Awaitable[None]], ...] = (),
+    on_shutdown: tuple[Callable[[], Awaitable[None]], ...] = (),
+) -> FastAPI:
+    """Build the server app for ``service``.
+
+    Args:
+        service: Routes and scores requests.
+        max_body_bytes: Larger request bodies get a 413.
+        record_feedback: Stores ``{"request_id", "label"}`` records (``POST /feedback``);
+            ``None`` answers 404 there (a server without a deployment has no log).
+        on_startup: Awaited when the server starts (e.g. watch a deployment for changes).
+        on_shutdown: Awaited at shutdown, first thing (stop watchers); then shadow scoring
+            drains, the batchers stop, and ``service.close()`` flushes the prediction log.
+    """
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        for hook in on_startup:
+            await hook()
+        yield
+        for hook in on_shutdown:
+            await hook()
+        await service.close()
+
+    primary = service.arms.primary
+    app = FastAPI(
+        title=f"cycleml model server: {primary.name}",
+        version=primary.version,
+        description=_description(service),
+        lifespan=lifespan,
+    )
+    app.state.service = service
+
+    @app.middleware("http")
+    async def request_ids(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        given = request.headers.get(REQUEST_ID_HEADER)
+        request.state.request_id = given if given and _REQUEST_ID.match(given) else (
+            uuid.uuid4().hex)  # fmt: skip
+        request.state.started = time.perf_counter()
+        response = await call_next(request)
+        response.headers[REQUEST_ID_HEADER] = request.state.request_id
+        return response
+
+    @app.exception_handler(CycleMLError)
+    async def cycleml_error(request: Request, exc: CycleMLError) -> JSONResponse:
+        return _error(request, exc.status_code, to_dict(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = "not_found" if exc.status_code == 404 else "http_error"
+        if exc.status_code == 405:
+            code = "method_not_allowed"
+        body: dict[str, Any] = {
+            "error": {"code": code, "message": str(exc.detail), "hint": None, "details": {}}
+        }
+        return _error(request, exc.status_code, body)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        error = InvalidInput(f"The request is not valid: {exc.errors()[:3]}.")
+        return _error(request, 400, to_dict(error))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        _log.exception("request %s failed", getattr(request.state, "request_id", "?"))
+        body = {"error": {
+            "code": "internal_error",
+            "message": f"The server failed while answering: {type(exc).__name__}: {exc}",
+            "hint": "Quote the request id when reporting this.", "details": {},
+        }}  # fmt: skip
+        return _error(request, 500, body)
+
+    async def read_body(request: Request) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > max_body_bytes:
+            raise _too_large(int(declared), max_body_bytes)
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_body_bytes:
+                raise _too_large(size, max_body_bytes)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def scored(
+        request: Request,
+        frame: pd.DataFrame,
+        *,
+        proba: bool,
+        model: ServedModel | None = None,
+    ) -> Any:
+        outcome = await service.score(
+            frame,
+            request_id=request.state.request_id,
+            key=request.headers.get(REQUEST_KEY_HEADER),
+            proba=proba,
+            model=model,
+        )
+        served = outcome.model
+        service.metrics.observe(
+            model=served.name, version=served.version, route=_route_label(request), status=200,
+            seconds=time.perf_counter() - request.state.started, rows=len(frame),
+        )  # fmt: skip
+        request.state.observed = True
+        return outcome
+
+    schema = _record_schema(primary)
+
+    @app.post(
+        "/invocations",
+        summary="Score rows (MLflow scoring protocol)",
+        openapi_extra=_body_doc(schema, mlflow=True),
+        responses={200: {"description": '{"predictions": [...]}'}},
+    )
+    async def invocations(request: Request) -> JSONResponse:
+        frame = parse_invocations(await read_body(request), request.headers.get("content-type"))
+        outcome = await scored(request, frame, proba=False)
+        return JSONResponse({"predictions": json_ready(outcome.result.predictions)})
+
+    @app.post(
+        "/predict",
+        summary="Score records; classifiers also return class probabilities",
+        openapi_extra=_body_doc(schema, mlflow=False),
+    )
+    async def predict(request: Request) -> JSONResponse:
+        _require_json(request)
+        frame = parse_records(parse_json(await read_body(request)))
+        outcome = await scored(request, frame, proba=True)
+        served, result = outcome.model, outcome.result
+        body: dict[str, Any] = {
+            "request_id": outcome.request_id,
+            "model": {"name": served.name, "version": served.version, "arm": outcome.arm},
+            "predictions": json_ready(result.predictions),
+        }
+        if result.probabilities is not None:
+            body["probabilities"] = json_ready(result.probabilities)
+            body["classes"] = json_ready(list(served.model.classes or []))
+        if len(outcome.row_ids) > 1:
+            body["row_ids"] = outcome.row_ids
+        return JSONResponse(body)
+
+    @app.post("/feedback", summary="Record ground truth for earlier predictions")
+    async def feedback(request: Request) -> JSONResponse:
+        _require_json(request)
+        if record_feedback is None:
+            raise NotFound(
+                "This server has no prediction log, so it takes no feedback.",
+                hint="Serve a deployment (cycleml serve --deployment NAME).",
+            )
+        payload = parse_json(await read_body(request))
+        records = payload if isinstance(payload, list) else [payload]
+        for i, record in enumerate(records):
+            if not isinstance(record, dict) or not isinstance(record.get("request_id"), str):
+                raise InvalidInput(
+                    f"Feedback record {i} must be an object with a string request_id and a "
+                    f"label; received {str(record)[:80]}.",
+                    hint='Send {"request_id": "…", "label": 1}.',
+                )
+            if "label" not in record:
+                raise InvalidInput(f"Feedback record {i} has no label.")
+        return JSONResponse({"recorded": record_feedback(records)})
+
+    @app.get("/metrics", summary="Prometheus metrics")
+    async def metrics() -> Response:
+        return Response(service.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/health", summary="Liveness and the served models")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "models": _served(service)}
+
+    _v2_routes(app, service, read_body, scored)
+    return app
+
+
+def _v2_routes(
+    app: FastAPI,
+    service: ScoringService,
+    read_body: Callable[[Request], Awaitable[bytes]],
+    scored: Callable[..., Awaitable[Any]],
+) -> None:
+    """Open Inference Protocol v2 (KServe): health, metadata and infer."""
+
+    def model_or_404(name: str, version: str | None) -> ServedModel:
+        found = service.find(name, version)
+        if found is None:
+            served = ", ".join(f"{m['name']}/{m['version']}" for m in _served(service))
+            raise NotFound(
+                f"No model {name!r}{'' if version is None else f' version {version}'} is "
+                f"served here; this server serves {served}.",
+                hint="GET /v2/models/<name> with a name from /health.",
+            )
+        return found
+
+    @app.get("/v2/health/live", summary="v2: the server is live")
+    async def live() -> dict[str, bool]:
+        return {"live": True}
+
+    @app.get("/v2/health/ready", summary="v2: every served model is ready")
+    async def ready() -> dict[str, bool]:
+        return {"ready": True}
+
+    @app.get("/v2", summary="v2: server metadata")
+    async def server_metadata() -> dict[str, Any]:
+        from cycleml import __version__
+
+        return {"name": "cycleml", "version": __version__, "extensions": []}
+
+    def metadata(model: ServedModel) -> dict[str, Any]:
+        signature = model.model.signature
+        inputs = [] if signature is None else [
+            {"name": c.name, "datatype": _v2_type(c.type), "shape": [-1]}
+            for c in signature.inputs
+        ]  # fmt: skip
+        outputs = [{"name": "predict", "datatype": "BYTES", "shape": [-1]}]
+        if model.is_classifier:
+            outputs.append({"name": "predict_proba", "datatype": "FP64", "shape": [-1, -1]})
+        return {"name": model.name, "versions": [model.version], "platform": "cycleml-"
+                + str(model.model.flavor), "inputs": inputs, "outputs": outputs}  # fmt: skip
+
+    async def infer(request: Request, model: ServedModel) -> JSONResponse:
+        payload = parse_json(await read_body(request))
+        signature = model.model.signature
+        names = None if signature is None else signature.input_names
+        frame = parse_v2_inputs(payload, names)
+        outcome = await scored(request, frame, proba=model.is_classifier, model=model)
+        result = outcome.result
+        predictions = np.asarray(json_ready(result.predictions), dtype=object)
+        typed = np.asarray(result.predictions) if not isinstance(
+            result.predictions, pd.DataFrame) else predictions  # fmt: skip
+        outputs = [{
+            "name": "predict", "shape": list(predictions.shape), "datatype": v2_datatype(typed),
+            "data": predictions.ravel().tolist(),
+        }]  # fmt: skip
+        if result.probabilities is not None:
+            proba = np.asarray(result.probabilities, dtype=np.float64)
+            outputs.append({"name": "predict_proba", "shape": list(proba.shape),
+                            "datatype": "FP64", "data": json_ready(proba.ravel())})  # fmt: skip
+        body = {"model_name": model.name, "model_version": model.version, "outputs": outputs}
+        given = payload.get("id") if isinstance(payload, dict) else None
+        body["id"] = given if isinstance(given, str) else outcome.request_id
+        return JSONResponse(body)
+
+    @app.get("/v2/models/{name}", summary="v2: model metadata")
+    async def model_metadata(name: str) -> dict[str, Any]:
+        return metadata(model_or_404(name, None))
+
+    @app.get("/v2/models/{name}/versions/{version}", summary="v2: model version metadata")
+    async def version_metadata(name: str, version: str) -> dict[str, Any]:
+        return metadata(model_or_404(name, version))
+
+    @app.get("/v2/models/{name}/ready", summary="v2: the model is ready")
+    async def model_ready(name: str) -> dict[str, Any]:
+        return {"name": model_or_404(name, None).name, "ready": True}
+
+    @app.get("/v2/models/{name}/versions/{version}/ready", summary="v2: the version is ready")
+    async def version_ready(name: str, version: str) -> dict[str, Any]:
+        return {"name": model_or_404(name, version).name, "ready": True}
+
+    @app.post("/v2/models/{name}/infer", summary="v2: inference")
+    async def model_infer(name: str, request: Request) -> JSONResponse:
+        return await infer(request, model_or_404(name, None))
+
+    @app.post("/v2/models/{name}/versions/{version}/infer", summary="v2: version inference")
+    async def version_infer(name: str, version: str, request: Request) -> JSONResponse:
+        return await infer(request, model_or_404(name, version))
+
+
+def _error(request: Request, status: int, body: dict[str, Any]) -> JSONResponse:
+    request_id = getattr(request.state, "request_id", None)
+    body["error"]["details"] = {**(body["error"].get("details") or {}), "request_id": request_id}
+    service: ScoringService | None = getattr(request.app.state, "service", None)
+    started = getattr(request.state, "started", None)
+    if service is not None and started is not None and request.url.path != "/metrics":
+        primary = service.arms.primary
+        service.metrics.observe(
+            model=primary.name, version=primary.version, route=_route_label(request),
+            status=status,
+            seconds=time.perf_counter() - started, rows=0,
+        )  # fmt: skip
+    headers = {REQUEST_ID_HEADER: request_id} if request_id else None
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _route_label(request: Request) -> str:
+    """The matched route's template (bounded label values), or ``unmatched``."""
+    route = request.scope.get("route")
+    return str(getattr(route, "path", "unmatched"))
+
+
+def _too_large(size: int, limit: int) -> InvalidInput:
+    error = InvalidInput(
+        f"The request body has {size:,} bytes, more than the server's limit of {limit:,}.",
+        hint="Send fewer rows per request, or start the server with a larger --max-body-bytes.",
+    )
+    error.status_code, error.code = 413, "payload_too_large"
+    return error
+
+
+def _require_json(request: Request) -> None:
+    kind = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if kind not in ("application/json", ""):
+        error = InvalidInput(
+            f"Unsupported content type {kind!r}; this endpoint accepts application/json.",
+            hint="Set Content-Type: application/json.",
+        )
+        error.status_code, error.code = 415, "unsupported_media_type"
+        raise error
+
+
+def _served(service: ScoringService) -> list[dict[str, Any]]:
+    arms = service.arms
+    out: list[dict[str, Any]] = [
+        {"name": arms.primary.name, "version": arms.primary.version, "arm": "primary"}
+    ]
+    if arms.canary is not None:
+        out.append({"name": arms.canary.name, "version": arms.canary.version, "arm": "canary",
+                    "percent": arms.percent})  # fmt: skip
+    if arms.shadow is not None:
+        out.append({"name": arms.shadow.name, "version": arms.shadow.version, "arm": "shadow"})
+    return out
+
+
+def _v2_type(kind: str) -> str:
+    return {"int": "INT64", "float": "FP64", "bool": "BOOL"}.get(kind, "BYTES")
+
+
+def _record_schema(model: ServedModel) -> dict[str, Any]:
+    signature = model.model.signature
+    if signature is None:
+        return {"type": "object", "additionalProperties": True}
+    schema: dict[str, Any] = signature.json_schema()
+    return schema
+
+
+def _body_doc(record: dict[str, Any], *, mlflow: bool) -> dict[str, Any]:
+    records = {"type": "array", "items": record, "minItems": 1}
+    if mlflow:
+        body: dict[str, Any] = {
+            "oneOf": [
+                {"type": "object", "required": ["dataframe_records"],
+                 "properties": {"dataframe_records": records}},
+                {"type": "object", "required": ["dataframe_split"], "properties": {
+                    "dataframe_split": {"type": "object", "required": ["columns", "data"],
+                                        "properties": {"columns": {"type": "array"},
+                                                       "data": {"type": "array"}}}}},
+                {"type": "object", "required": ["instances"],
+                 "properties": {"instances": records}},
+                {"type": "object", "required": ["inputs"], "properties": {"inputs": records}},
+            ]
+        }  # fmt: skip
+        content = {"application/json": {"schema": body}, "text/csv": {"schema": {"type": "string"}}}
+    else:
+        body = {"oneOf": [
+            {"type": "object", "required": ["records"], "properties": {"records": records}},
+            records,
+        ]}  # fmt: skip
+        content = {"application/json": {"schema": body}}
+    return {"requestBody": {"required": True, "content": content}}
+
+
+def _description(service: ScoringService) -> str:
+    arms = service.arms
+    lines = [f"Serves **{arms.primary.name}** version {arms.primary.version}."]
+    signature = arms.primary.model.signature
+    if signature is not None:
+        cols = ", ".join(f"`{c.name}` ({c.type}{', nullable' if c.nullable else ''})"
+                         for c in signature.inputs)  # fmt: skip
+        lines.append(f"Input columns: {cols}.")
+    if arms.deployment:
+        lines.append(f"Deployment `{arms.deployment}` (revision {arms.revision}).")
+    return "\n\n".join(lines)

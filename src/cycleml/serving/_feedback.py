@@ -1,0 +1,310 @@
+"""Ground truth that arrives after the prediction: store it, read it, join it to the log.
+
+Labels are append-only in the metadata store. A request id labelled twice keeps both rows;
+readers (:func:`feedback`, :func:`join_feedback`) take the *latest* label: the one with the
+greatest ``time``, and of equal times the one recorded last. So a correction is simply a
+new label, and a backfill with older times does not override a newer label.
+
+``label`` is any JSON value. In Arrow results its type is inferred from the values (int64,
+double, string, bool, struct...); labels of mixed types come back as JSON strings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from cycleml.errors import InvalidInput
+from cycleml.serving._predlog import TIME_TYPE, to_ms
+from cycleml.settings import Settings
+from cycleml.spec import project_settings
+from cycleml.store import SqlMetadataStore, open_metadata_store
+
+__all__ = ["feedback", "join_feedback", "record_feedback"]
+
+_HINT = "Pass records with a request_id and a label column (and optionally a time)."
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and arrays as Python values (what JSON can hold)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value
+
+
+def _read_file(path: Path) -> pa.Table:
+    if not path.is_file():
+        raise InvalidInput(f"Cannot read feedback from {str(path)!r}: no such file.", hint=_HINT)
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            import pyarrow.csv as pacsv
+
+            return pacsv.read_csv(
+                path,
+                convert_options=pacsv.ConvertOptions(column_types={"request_id": pa.string()}),
+            )
+        if suffix in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+
+            return pq.read_table(path)
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise InvalidInput(f"Cannot read feedback from {str(path)!r}: {exc}", hint=_HINT) from exc
+    raise InvalidInput(
+        f"Cannot read feedback from {str(path)!r}: expected a .csv or .parquet file.", hint=_HINT
+    )
+
+
+def _as_table(records: Any) -> pa.Table | None:
+    """An Arrow table for columnar inputs (files, pandas, polars, Arrow); ``None`` for dicts."""
+    if isinstance(records, str | os.PathLike):
+        return _read_file(Path(records))
+    if isinstance(records, pa.Table):
+        return records
+    if isinstance(records, pa.RecordBatch):
+        return pa.Table.from_batches([records])
+    if hasattr(records, "to_arrow"):  # polars
+        return records.to_arrow()
+    import pandas as pd
+
+    if isinstance(records, pd.DataFrame):
+        missing = {"request_id", "label"} - set(records.columns)
+        if missing:
+            raise InvalidInput(f"The feedback has no {sorted(missing)} column.", hint=_HINT)
+        columns = {
+            "request_id": pa.array(records["request_id"].astype("string")),
+            "label": _label_array([_plain(v) for v in records["label"].tolist()]),
+        }
+        if "time" in records.columns:
+            columns["time"] = pa.array(records["time"], from_pandas=True)
+        return pa.table(columns)
+    return None
+
+
+def _times(column: pa.ChunkedArray) -> list[int | None]:
+    if pa.types.is_timestamp(column.type):
+        utc = column.cast(pa.timestamp(column.type.unit, tz="UTC"))
+        return list(utc.cast(TIME_TYPE, safe=False).cast(pa.int64()).to_pylist())
+    if pa.types.is_integer(column.type):
+        return list(column.cast(pa.int64()).to_pylist())
+    if pa.types.is_null(column.type):
+        return [None] * len(column)
+    values = column.to_pylist()
+    return [None if v is None else to_ms(v, what=f"time of row {i}") for i, v in enumerate(values)]
+
+
+def _normalize(records: Any) -> list[tuple[str, Any, int | None]]:
+    """Any accepted form -> ``(request_id, label, time_ms or None)``, checked."""
+    table = _as_table(records)
+    if table is not None:
+        missing = {"request_id", "label"} - set(table.column_names)
+        if missing:
+            raise InvalidInput(
+                f"The feedback has no {sorted(missing)} column (columns: {table.column_names}).",
+                hint=_HINT,
+            )
+        try:
+            ids = table.column("request_id").cast(pa.string()).to_pylist()
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise InvalidInput(f"Invalid request_id column: {exc}", hint=_HINT) from exc
+        labels = table.column("label").to_pylist()
+        times: Sequence[int | None] = (
+            _times(table.column("time")) if "time" in table.column_names else [None] * len(ids)
+        )
+    elif isinstance(records, Sequence) and not isinstance(records, bytes):
+        ids, labels, times = [], [], []
+        for i, record in enumerate(records):
+            if not isinstance(record, Mapping):
+                raise InvalidInput(f"Feedback record {i} is not a mapping: {record!r}.", hint=_HINT)
+            if "request_id" not in record:
+                raise InvalidInput(f"Feedback record {i} has no request_id.", hint=_HINT)
+            if "label" not in record:
+                raise InvalidInput(f"Feedback record {i} has no label.", hint=_HINT)
+            request_id = record["request_id"]
+            ids.append(None if request_id is None else str(request_id))
+            labels.append(_plain(record["label"]))
+            at = record.get("time")
+            times.append(None if at is None else to_ms(at, what=f"time of record {i}"))
+    else:
+        raise InvalidInput(
+            f"Cannot read feedback from {type(records).__name__}: expected dicts, a pandas or "
+            "Arrow table, or the path of a CSV or Parquet file.",
+            hint=_HINT,
+        )
+    if not ids:
+        raise InvalidInput("No feedback to record: the batch is empty.", hint=_HINT)
+    out: list[tuple[str, Any, int | None]] = []
+    for i, (request_id, label, at) in enumerate(zip(ids, labels, times, strict=True)):
+        if request_id is None or not str(request_id).strip():
+            raise InvalidInput(f"Feedback record {i} has no request_id.", hint=_HINT)
+        if label is None:
+            raise InvalidInput(f"Feedback record {i} (request {request_id!r}) has no label.")
+        out.append((request_id, label, at))
+    return out
+
+
+def record_feedback(
+    deployment: str,
+    records: Any,
+    *,
+    settings: Settings | None = None,
+    store: SqlMetadataStore | None = None,
+    actor: str | None = None,
+) -> int:
+    """Store labels for earlier predictions of ``deployment``, all or nothing.
+
+    Args:
+        deployment: The deployment that made the predictions.
+        records: Dicts, a pandas/polars DataFrame, an Arrow table, or the path of a CSV or
+            Parquet file, with columns ``request_id`` and ``label`` and optionally ``time``
+            (when the truth was observed: ms since the epoch, a datetime or ISO string;
+            default now).
+        settings: Where the stores are; default: the project's settings.
+        store: An open metadata store to use.
+        actor: Who the audit log names; default: the store's actor.
+
+    Returns:
+        How many labels were stored.
+
+    Raises:
+        InvalidInput: An empty batch, or a record without request id or label (nothing
+            is stored then).
+        NotFound: No such deployment.
+    """
+    rows = _normalize(records)
+    meta = store or open_metadata_store(settings or project_settings())
+    try:
+        return meta.add_feedback(deployment, rows, actor=actor)
+    finally:
+        if store is None:
+            meta.close()
+
+
+def _label_array(labels: list[Any]) -> pa.Array:
+    """Labels with their inferred Arrow type, or as JSON strings when the types are mixed."""
+    try:
+        return pa.array(labels)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError):
+        return pa.array([json.dumps(v) for v in labels], pa.string())
+
+
+def feedback(
+    deployment: str,
+    since: Any = None,
+    *,
+    settings: Settings | None = None,
+    store: SqlMetadataStore | None = None,
+) -> pa.Table:
+    """The latest label of every request id of ``deployment`` (labels from ``since`` on).
+
+    Returns:
+        Columns ``request_id`` (string), ``label`` (inferred type) and ``time``
+        (timestamp[ms, UTC], when the label was observed), ordered by time.
+
+    Raises:
+        NotFound: No such deployment.
+    """
+    since_ms = None if since is None else to_ms(since, what="since")
+    meta = store or open_metadata_store(settings or project_settings())
+    try:
+        stored = meta.list_feedback(deployment, since_ms=since_ms)
+    finally:
+        if store is None:
+            meta.close()
+    if not stored:
+        return pa.table(
+            {
+                "request_id": pa.array([], pa.string()),
+                "label": pa.array([], pa.null()),
+                "time": pa.array([], TIME_TYPE),
+            }
+        )
+    # Rows come ordered by (time, id): the last row of each request id is its latest label.
+    ids = pa.array([r.request_id for r in stored], pa.string())
+    order = pa.table({"request_id": ids, "i": pa.array(np.arange(len(stored), dtype=np.int64))})
+    latest = order.group_by("request_id", use_threads=False).aggregate([("i", "max")])
+    keep = pc.sort_indices(latest.column("i_max"))
+    indices = latest.column("i_max").take(keep).to_numpy()
+    chosen = [stored[int(i)] for i in indices]
+    return pa.table(
+        {
+            "request_id": pa.array([r.request_id for r in chosen], pa.string()),
+            "label": _label_array([r.label for r in chosen]),
+            "time": pa.array([r.time for r in chosen], TIME_TYPE),
+        }
+    )
+
+
+def join_feedback(predictions: pa.Table, labels: pa.Table) -> pa.Table:
+    """``predictions`` with a ``label`` column: each row's latest label by ``request_id``.
+
+    A left join (rows without a label get null), in the predictions' row order, done in
+    DuckDB. When ``labels`` holds several labels for a request id, the one with the greatest
+    ``time`` (if it has a ``time`` column) wins, then the last one.
+
+    Raises:
+        InvalidInput: A ``request_id`` or ``label`` column is missing, or ``predictions``
+            has a ``label`` column already.
+    """
+    import duckdb
+
+    if "request_id" not in predictions.column_names:
+        raise InvalidInput("The predictions have no request_id column to join labels on.")
+    missing = {"request_id", "label"} - set(labels.column_names)
+    if missing:
+        raise InvalidInput(f"The labels have no {sorted(missing)} column.", hint=_HINT)
+    if "label" in predictions.column_names:
+        raise InvalidInput(
+            "The predictions have a label column already.",
+            hint="Drop it first (predictions.drop_columns(['label'])).",
+        )
+    label_type = labels.column("label").type
+    keys = pa.table(
+        {
+            "i": pa.array(np.arange(predictions.num_rows, dtype=np.int64)),
+            "request_id": predictions.column("request_id").cast(pa.string()),
+        }
+    )
+    if "time" in labels.column_names:
+        times = labels.column("time")
+        if pa.types.is_timestamp(times.type):
+            times = times.cast(pa.timestamp(times.type.unit, tz="UTC")).cast(TIME_TYPE, safe=False)
+        label_time = times.cast(pa.int64())
+    else:
+        label_time = pa.nulls(labels.num_rows, pa.int64())
+    candidates = pa.table(
+        {
+            "j": pa.array(np.arange(labels.num_rows, dtype=np.int64)),
+            "request_id": labels.column("request_id").cast(pa.string()),
+            "label": labels.column("label"),
+            "t": label_time,
+        }
+    )
+    with duckdb.connect() as con:
+        con.register("k", keys)
+        con.register("l", candidates)
+        joined = con.sql(
+            """
+            SELECT latest.label
+            FROM k LEFT JOIN (
+                SELECT request_id, label FROM l
+                QUALIFY row_number() OVER (
+                    PARTITION BY request_id ORDER BY t DESC NULLS LAST, j DESC
+                ) = 1
+            ) AS latest USING (request_id)
+            ORDER BY k.i
+            """
+        ).to_arrow_table()
+    column = joined.column("label")
+    if column.type != label_type:
+        column = column.cast(label_type)
+    return predictions.append_column(pa.field("label", label_type), column)

@@ -1,0 +1,233 @@
+"""Feedback (ground truth): bulk forms, validation, latest label wins, joins to the log."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from cycleml.errors import InvalidInput, NotFound
+from cycleml.serving._feedback import feedback, join_feedback, record_feedback
+from cycleml.serving._predlog import PredictionLogger, prediction_log
+from cycleml.settings import Settings
+from cycleml.store import SqlMetadataStore
+
+T0 = 1_764_000_000_000
+
+
+@pytest.fixture
+def deployed(store: SqlMetadataStore) -> SqlMetadataStore:
+    store.create_registered_model("churn")
+    store.create_model_version("churn", source="s3://b/1")
+    store.create_deployment("churn", "models:/churn/1")
+    return store
+
+
+def _labels(settings: Settings) -> dict[str, Any]:
+    table = feedback("churn", settings=settings)
+    ids, labels = table.column("request_id").to_pylist(), table.column("label").to_pylist()
+    return dict(zip(ids, labels, strict=True))
+
+
+def test_records_from_dicts(settings: Settings, deployed: SqlMetadataStore) -> None:
+    count = record_feedback(
+        "churn",
+        [
+            {"request_id": "r1", "label": 1},
+            {"request_id": "r2", "label": 0, "time": T0},
+            {"request_id": 3, "label": 1, "time": datetime(2026, 1, 1, tzinfo=UTC)},
+        ],
+        settings=settings,
+        actor="labeler",
+    )
+    assert count == 3
+    assert _labels(settings) == {"r1": 1, "r2": 0, "3": 1}
+    stored = deployed.list_feedback("churn")
+    assert {r.actor for r in stored} == {"labeler"}
+    assert [r.time for r in stored][:2] == [T0, 1_767_225_600_000]
+
+
+def test_records_from_frames_and_files(
+    settings: Settings, deployed: SqlMetadataStore, tmp_path: Path
+) -> None:
+    frame = pd.DataFrame(
+        {
+            "request_id": ["a", "b"],
+            "label": [0.5, 1.5],
+            "time": pd.to_datetime([T0, T0 + 1], unit="ms"),
+        }
+    )
+    assert record_feedback("churn", frame, settings=settings) == 2
+    csv = tmp_path / "labels.csv"
+    csv.write_text("request_id,label,time\n001,yes,2026-01-01T00:00:00Z\nc,no,\n")
+    assert record_feedback("churn", csv, settings=settings) == 2
+    parquet = tmp_path / "labels.parquet"
+    pq.write_table(pa.table({"request_id": ["d"], "label": [True]}), parquet)
+    assert record_feedback("churn", str(parquet), settings=settings) == 1
+    assert (
+        record_feedback("churn", pa.table({"request_id": ["e"], "label": [7]}), settings=settings)
+        == 1
+    )
+    assert (
+        record_feedback(
+            "churn", pl.DataFrame({"request_id": ["f"], "label": [8]}), settings=settings
+        )
+        == 1
+    )
+    stored = {r.request_id: (r.label, r.time) for r in deployed.list_feedback("churn")}
+    assert stored["a"] == (0.5, T0)
+    assert stored["b"] == (1.5, T0 + 1)
+    assert stored["001"] == ("yes", 1_767_225_600_000)  # request ids stay strings
+    assert stored["c"][0] == "no"
+    assert stored["d"][0] is True
+    assert (stored["e"][0], stored["f"][0]) == (7, 8)
+
+
+def test_latest_label_wins(settings: Settings, deployed: SqlMetadataStore) -> None:
+    record_feedback(
+        "churn",
+        [
+            {"request_id": "r1", "label": "old", "time": T0},
+            {"request_id": "r1", "label": "new", "time": T0 + 10},
+            {"request_id": "r2", "label": "first", "time": T0 + 5},
+        ],
+        settings=settings,
+    )
+    # a backfill with an older time does not override; a correction at the same time does
+    record_feedback(
+        "churn", [{"request_id": "r1", "label": "backfill", "time": T0 + 1}], settings=settings
+    )
+    record_feedback(
+        "churn", [{"request_id": "r2", "label": "fixed", "time": T0 + 5}], settings=settings
+    )
+    table = feedback("churn", settings=settings)
+    assert table.column_names == ["request_id", "label", "time"]
+    assert table.schema.field("time").type == pa.timestamp("ms", tz="UTC")
+    assert table.to_pylist() == [
+        {
+            "request_id": "r2",
+            "label": "fixed",
+            "time": datetime.fromtimestamp((T0 + 5) / 1000, UTC),
+        },
+        {"request_id": "r1", "label": "new", "time": datetime.fromtimestamp((T0 + 10) / 1000, UTC)},
+    ]
+    assert len(deployed.list_feedback("churn")) == 5  # append-only: every label is kept
+    since = feedback("churn", T0 + 6, settings=settings)
+    assert since.column("request_id").to_pylist() == ["r1"]
+
+
+def test_mixed_label_types_come_back_as_json(
+    settings: Settings, deployed: SqlMetadataStore
+) -> None:
+    record_feedback(
+        "churn",
+        [{"request_id": "a", "label": 1}, {"request_id": "b", "label": "x"}],
+        settings=settings,
+    )
+    assert _labels(settings) == {"a": "1", "b": '"x"'}
+
+
+def test_bad_feedback_writes_nothing(
+    settings: Settings, deployed: SqlMetadataStore, tmp_path: Path
+) -> None:
+    bad: list[Any] = [
+        [],
+        [{"label": 1}],
+        [{"request_id": "r1"}],
+        [{"request_id": "r1", "label": 1}, {"request_id": None, "label": 1}],
+        [{"request_id": "r1", "label": 1}, {"request_id": " ", "label": 1}],
+        [{"request_id": "r1", "label": None}],
+        [{"request_id": "r1", "label": 1, "time": "last week"}],
+        [3],
+        pa.table({"label": [1]}),
+        pa.table({"request_id": ["a", None], "label": [1, 2]}),
+        pa.table({"request_id": ["a"], "label": [None]}),
+        pd.DataFrame({"request_id": ["a"]}),
+        pd.DataFrame({"request_id": [], "label": []}),
+        tmp_path / "missing.csv",
+        tmp_path,
+        42,
+    ]
+    (tmp_path / "labels.txt").write_text("request_id,label\na,1\n")
+    bad.append(tmp_path / "labels.txt")
+    for records in bad:
+        with pytest.raises(InvalidInput):
+            record_feedback("churn", records, settings=settings)
+    assert deployed.list_feedback("churn") == []
+    with pytest.raises(NotFound, match="nope"):
+        record_feedback("nope", [{"request_id": "r1", "label": 1}], settings=settings)
+    with pytest.raises(NotFound, match="nope"):
+        feedback("nope", settings=settings)
+
+
+def test_empty_feedback(settings: Settings, deployed: SqlMetadataStore) -> None:
+    table = feedback("churn", settings=settings)
+    assert table.num_rows == 0
+    assert table.column_names == ["request_id", "label", "time"]
+
+
+def test_join_feedback() -> None:
+    predictions = pa.table(
+        {
+            "request_id": ["r3", "r1", "r2", "r1"],
+            "time": pa.array([3, 1, 2, 4], pa.timestamp("ms", tz="UTC")),
+            "outputs": ["a", "b", "c", "d"],
+        }
+    )
+    labels = pa.table(
+        {
+            "request_id": ["r1", "r2", "r1", "r9"],
+            "label": [0, 1, 1, 5],
+            "time": pa.array([10, 10, 20, 10], pa.timestamp("ms", tz="UTC")),
+        }
+    )
+    joined = join_feedback(predictions, labels)
+    assert joined.column_names == ["request_id", "time", "outputs", "label"]
+    assert joined.column("outputs").to_pylist() == ["a", "b", "c", "d"]  # order kept
+    assert joined.column("label").to_pylist() == [None, 1, 1, 1]  # r1's latest label is 1
+    assert joined.schema.field("label").type == pa.int64()
+    assert joined.schema.field("time") == predictions.schema.field("time")
+
+    # without a time column the last label of a request id wins
+    untimed = join_feedback(
+        predictions, pa.table({"request_id": ["r1", "r1"], "label": ["x", "y"]})
+    )
+    assert untimed.column("label").to_pylist() == [None, "y", None, "y"]
+    assert untimed.schema.field("label").type == pa.string()
+
+    with pytest.raises(InvalidInput, match="already"):
+        join_feedback(joined, labels)
+    with pytest.raises(InvalidInput, match="request_id"):
+        join_feedback(pa.table({"x": [1]}), labels)
+    with pytest.raises(InvalidInput, match="label"):
+        join_feedback(predictions, pa.table({"request_id": ["r1"]}))
+
+
+def test_prediction_log_joined_with_feedback(
+    settings: Settings, deployed: SqlMetadataStore
+) -> None:
+    with PredictionLogger(settings, "churn", max_rows=100) as logger:
+        logger.log(
+            [
+                {"request_id": f"r{i}", "time": T0 + i, "model_name": "churn", "model_version": 1}
+                for i in range(250)
+            ]
+        )
+    record_feedback(
+        "churn",
+        pd.DataFrame({"request_id": [f"r{i}" for i in range(0, 250, 2)], "label": 1}),
+        settings=settings,
+    )
+    joined = join_feedback(
+        prediction_log("churn", settings=settings), feedback("churn", settings=settings)
+    )
+    assert joined.num_rows == 250
+    labels = joined.column("label").to_pylist()
+    assert labels[:4] == [1, None, 1, None]
+    assert sum(label == 1 for label in labels) == 125

@@ -1,0 +1,57 @@
+"""Fuzz the model server against its own OpenAPI document: no generated request gets a 500."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+
+from cycleml.serving import BatchingOptions, ServerOptions, model_app
+from cycleml.settings import resolve_settings
+
+_FOLDER = Path(__file__).parent / "_fuzz_model"
+
+
+def _app() -> object:
+    import pandas as pd
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import LogisticRegression
+
+    from cycleml.models import save_model
+
+    if not (_FOLDER / "model.yaml").exists():
+        x, y = load_breast_cancer(return_X_y=True, as_frame=True)
+        x = x.iloc[:, :5]
+        x["grade"] = pd.Categorical(["low", "high"] * (len(x) // 2) + ["low"] * (len(x) % 2))
+        model = LogisticRegression(max_iter=2000).fit(x.drop(columns="grade"), y)
+        save_model(model, _FOLDER, input_example=x.drop(columns="grade").head())
+    # schemathesis runs the app's lifespan once per operation: the batcher must restart.
+    batching = BatchingOptions(predict_process=False)
+    options = ServerOptions(batching=batching, max_body_bytes=65536)
+    return model_app(str(_FOLDER), settings=resolve_settings(home=_FOLDER.parent / "_fuzz_home"),
+                     options=options)  # fmt: skip
+
+
+schema = schemathesis.openapi.from_asgi("/openapi.json", _app())
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::RuntimeWarning")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _cleanup() -> object:
+    yield
+    import shutil
+
+    shutil.rmtree(_FOLDER, ignore_errors=True)
+    shutil.rmtree(_FOLDER.parent / "_fuzz_home", ignore_errors=True)
+
+
+@schema.parametrize()
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+def test_no_generated_request_gets_a_server_error(case: schemathesis.Case) -> None:
+    response = case.call()
+    assert response.status_code < 500, (case.method, case.path, case.body, response.text)
+    if response.status_code >= 400 and case.path != "/metrics":
+        error = response.json()["error"]
+        assert set(error) == {"code", "message", "hint", "details"}
