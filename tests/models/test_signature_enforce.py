@@ -251,8 +251,8 @@ def test_enforcement_is_vectorized_on_a_large_batch() -> None:
 
 
 def test_conforming_frames_take_the_fast_path_with_the_same_result() -> None:
-    signature = Signature([ColumnSpec("a", "float"), ColumnSpec("b", "int"),
-                           ColumnSpec("c", "bool"), ColumnSpec("d", "float", nullable=True)])  # fmt: skip
+    columns = [ColumnSpec("a", "float"), ColumnSpec("b", "int"), ColumnSpec("c", "bool")]
+    signature = Signature([*columns, ColumnSpec("d", "float", nullable=True)])
     frame = pd.DataFrame({"d": [np.nan, 1.0], "c": [True, False], "b": [1, 2], "a": [0.5, 1.5],
                           "extra": ["x", "y"]}, index=[7, 8])  # fmt: skip
     with pytest.warns(UserWarning, match="extra"):
