@@ -170,7 +170,9 @@ def main() -> int:
         cyc_model = save_model(model, folder / "cycleml-model", input_example=x.head(5))
         results: dict[str, Any] = {"in_process": in_process(model, x, args.repeat)}
         results["in_process"] |= cycleml_overhead(cyc_model, x, args.repeat)
-        env = {**os.environ, "CYCLEML_HOME": str(folder / "home")}
+        # `mlflow models serve` starts `uvicorn` through bash: the venv's bin must be on PATH.
+        env = {**os.environ, "CYCLEML_HOME": str(folder / "home"),
+               "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}  # fmt: skip
         runs: dict[str, dict[str, Any]] = {}
         for label, extra in (("cycleml", []), ("cycleml_no_batching", ["--no-batching"])):
             port = free_port()
@@ -183,7 +185,10 @@ def main() -> int:
             import mlflow.sklearn
 
             ml_model = folder / "mlflow-model"
-            mlflow.sklearn.save_model(model, str(ml_model), input_example=x.head(5))
+            # MLflow 3.17 stores sklearn models with skops and refuses a forest's tree type
+            # unless it is named as trusted (the same type cycleml records at save time).
+            mlflow.sklearn.save_model(model, str(ml_model), input_example=x.head(5),
+                                      skops_trusted_types=["sklearn.tree._tree.Tree"])  # fmt: skip
             port = free_port()
             command = [str(BIN / "mlflow"), "models", "serve", "-m", str(ml_model), "-p",
                        str(port), "-h", "127.0.0.1", "--env-manager", "local"]  # fmt: skip

@@ -98,7 +98,10 @@ def test_runs_show_and_compare(capsys: pytest.CaptureFixture[str], in_demo: Demo
     shown = json.loads(out)
     assert code == 0
     assert shown["info"]["run_id"] == best
-    assert {a["path"] for a in shown["artifacts"]} == {"model/model.skops", "model/model.json"}
+    assert {a["path"] for a in shown["artifacts"]} == {
+        "model/model.skops", "model/model.json",  # autolog
+        "package/model.skops", "package/model.yaml",  # log_model: the servable package
+    }  # fmt: skip
     assert (
         "cycleml.source.git.commit" in shown["data"]["tags"]
         or "cycleml.user" in shown["data"]["tags"]
@@ -125,7 +128,9 @@ def test_models_lineage_and_audit(capsys: pytest.CaptureFixture[str], in_demo: D
     assert model["aliases"] == {"champion": 2}
     code, out, _ = cli(capsys, "models", "show", "breast-cancer-classifier", "--json")
     versions = json.loads(out)["versions"]
-    assert [v["current_stage"] for v in versions] == ["None", "Production"]
+    # the refused baseline, the champion, and the runner-up served as a canary
+    assert [v["current_stage"] for v in versions] == ["None", "Production", "None"]
+    assert versions[1]["signature"]["inputs"][0]["name"] == "mean radius"
     code, out, _ = cli(capsys, "models", "show", "breast-cancer-classifier", "--version", "2")
     assert code == 0
     assert "Staging -> Production" in out

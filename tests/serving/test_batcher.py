@@ -132,3 +132,23 @@ def test_the_batcher_works_again_after_close(
 
     first, second = asyncio.run(once()), asyncio.run(once())
     assert all(isinstance(r, BatchResult) for r in first + second)
+
+
+def test_a_lone_request_takes_the_idle_path_and_concurrent_ones_the_main_one(
+    data: tuple[pd.DataFrame, RandomForestClassifier],
+) -> None:
+    x, model = data
+    main, idle = Recorder(model), Recorder(model)
+
+    async def run() -> None:
+        batcher = MicroBatcher(main, idle_predict=idle, max_wait_ms=5)
+        try:
+            await batcher.submit(x.iloc[:1])
+            await fan_out(batcher, [x.iloc[i : i + 1] for i in range(16)])
+        finally:
+            await batcher.close()
+
+    asyncio.run(run())
+    assert idle.sizes[0] == 1
+    assert sum(main.sizes) + sum(idle.sizes) == 17
+    assert sum(main.sizes) >= 8  # under concurrency most rows go to the main executor

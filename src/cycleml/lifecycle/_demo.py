@@ -3,7 +3,8 @@
 It runs the stages built so far on a real dataset that ships with scikit-learn (the
 Wisconsin breast cancer data, 569 tumours, 30 features): a project spec with metric gates,
 tracked training of several models, registration of the best, a gate refusing a weak model,
-promotion of the best through the gates, and an alias for serving. Later stages join here.
+promotion of the best through the gates, an alias, and a deployment served with a canary,
+its prediction log and ground truth joined back. Later stages join here.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from rich.progress import Progress
 from cycleml.data import Datasets
 from cycleml.errors import GateFailed
 from cycleml.lifecycle._demo_data import DATA_SPEC, prepare_data
+from cycleml.lifecycle._demo_serving import serve_demo
+from cycleml.models import ModelInfo, load_model, log_model
 from cycleml.settings import PROJECT_FILE, STATE_DIR, resolve_settings
 from cycleml.spec import ProjectSpec, load_spec
 from cycleml.tracking import TRAIN_GATE_TAG, configure
@@ -27,6 +30,7 @@ from cycleml.tracking import TRAIN_GATE_TAG, configure
 __all__ = ["DEMO_SPEC", "DemoResult", "run_demo"]
 
 MODEL_NAME = "breast-cancer-classifier"
+PACKAGE = "package"  # each run's servable model folder (autolog keeps its own under model/)
 EXPERIMENT = "breast-cancer"
 
 #: The demo project's cycleml.yaml (the same shape `cycleml init` writes).
@@ -71,6 +75,7 @@ class DemoResult:
     best_run_id: str = ""
     model_uri: str = ""
     refused: str = ""
+    deployment: str = ""
 
 
 def _candidates() -> list[tuple[str, Any]]:
@@ -149,6 +154,7 @@ def run_demo(
 
     autologger = Autologger(tracker)
     autologger.enable()
+    signatures: dict[str, ModelInfo] = {}
     try:
         with Progress(console=out, transient=True) as progress:
             task = progress.add_task("3. Training candidates", total=len(_candidates()))
@@ -158,6 +164,8 @@ def run_demo(
                     X_train, X_val, y_train, y_val = _split(frame)
                     model.fit(X_train, y_train)  # autolog: params, training metrics, model
                     tracker.log_metrics(_validation_metrics(spec, model, X_val, y_val))
+                    # The servable package: skops files, signature, hashes (cycleml.models).
+                    signatures[name] = log_model(model, PACKAGE, input_example=X_train.head())
                 result.run_ids[name] = run.run_id
                 progress.advance(task)
     finally:
@@ -179,10 +187,16 @@ def run_demo(
     result.best_run_id = best.info.run_id
 
     registry = ModelRegistry(settings, store=tracker.client.store, spec=spec)
+
+    def signature(name: str) -> dict[str, Any] | None:
+        found = signatures[name].signature
+        return None if found is None else found.to_dict()
+
     weak = registry.register_model(
-        f"runs:/{result.run_ids['baseline-dummy']}/model",
+        f"runs:/{result.run_ids['baseline-dummy']}/{PACKAGE}",
         MODEL_NAME,
         description="majority-class baseline",
+        signature=signature("baseline-dummy"),
     )
     try:
         registry.promote(MODEL_NAME, weak.version, to="Staging", reason="demo: try the baseline")
@@ -190,9 +204,10 @@ def run_demo(
         result.refused = refusal.message
         out.print(f"4. Gate refused the baseline ({weak.uri}): [red]{refusal.message}[/]")
     version = registry.register_model(
-        f"runs:/{best.info.run_id}/model",
+        f"runs:/{best.info.run_id}/{PACKAGE}",
         MODEL_NAME,
         description=f"best of {len(ranked)} candidates by validation roc_auc",
+        signature=signature(best.info.run_name),
     )
     registry.promote(MODEL_NAME, version.version, to="Staging", reason="best validation roc_auc")
     registry.promote(
@@ -209,17 +224,25 @@ def run_demo(
         f"Production, alias [bold]{result.model_uri}[/]."
     )
 
-    location = registry.resolve(result.model_uri)
-    model_file = next(e for e in location.entries if e.path.endswith(".skops"))
-    import skops.io
-
-    payload = tracker.client.artifacts.get_bytes(model_file.digest)
-    champion = skops.io.loads(payload, trusted=skops.io.get_untrusted_types(data=payload))
-    _, X_val, _, y_val = _split(datasets.load(prepared.version, output="pandas"))
+    champion = load_model(result.model_uri, settings=settings)  # every file's hash checked
+    frame = datasets.load(prepared.version, output="pandas")
+    _, X_val, _, y_val = _split(frame)
     accuracy = float((champion.predict(X_val) == y_val.to_numpy()).mean())
     out.print(
-        f"6. Loaded the champion back from the artifact store: validation accuracy {accuracy:.3f}."
+        f"6. Loaded the champion back from the artifact store (hashes verified, signature "
+        f"{len(champion.signature.inputs) if champion.signature else 0} columns): validation "
+        f"accuracy {accuracy:.3f}."
     )
+    challenger = registry.register_model(
+        f"runs:/{ranked[1].info.run_id}/{PACKAGE}",
+        MODEL_NAME,
+        description="runner-up, served as a canary",
+        signature=signature(ranked[1].info.run_name),
+    )
+    result.deployment = serve_demo(
+        settings, frame, champion_version=version.version,
+        challenger_version=challenger.version, console=out,
+    )  # fmt: skip
     tracker.close()
 
     out.rule("where everything is")
@@ -238,6 +261,8 @@ def run_demo(
         f"{exe} models show {MODEL_NAME} --version {version.version}",
         f"{exe} lineage {result.model_uri}",
         f"{exe} audit --since 1h",
+        f"{exe} deploy history {result.deployment}",
+        f"{exe} serve --deployment {result.deployment}",
     ):
         out.print(f"  cd {home} && {command}")
     return result

@@ -77,6 +77,9 @@ class MicroBatcher:
             picklable for a process pool); default: one thread. Made on :meth:`start` or
             first use, shut down on :meth:`close`, made again if the batcher is used after
             (an app whose lifespan runs twice).
+        idle_predict: Scores a request on a thread of this process when it is the only one
+            in flight: no process hop, and no other request is being parsed for it to slow
+            down. ``None``: always ``predict``.
     """
 
     def __init__(
@@ -88,6 +91,7 @@ class MicroBatcher:
         enabled: bool = True,
         batch_observer: Callable[[int], None] | None = None,
         executor: Callable[[], Executor] | None = None,
+        idle_predict: Callable[[pd.DataFrame, bool], BatchResult] | None = None,
     ) -> None:
         if max_batch_size < 1:
             raise ValueError(f"max_batch_size must be >= 1, got {max_batch_size}")
@@ -100,6 +104,9 @@ class MicroBatcher:
         self._observe = batch_observer
         self._make_executor = executor or _predict_thread
         self._executor: Executor | None = None
+        self._idle_predict = idle_predict
+        self._idle_executor: Executor | None = None
+        self._in_flight = 0  # requests submitted and not yet answered
         self._queue: asyncio.Queue[_Pending] | None = None
         self._worker: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -107,6 +114,13 @@ class MicroBatcher:
 
     async def submit(self, frame: pd.DataFrame, *, proba: bool = False) -> BatchResult:
         """Score ``frame`` (merged with other requests when batching is on)."""
+        self._in_flight += 1
+        try:
+            return await self._submit(frame, proba)
+        finally:
+            self._in_flight -= 1
+
+    async def _submit(self, frame: pd.DataFrame, proba: bool) -> BatchResult:
         loop = asyncio.get_running_loop()
         if not self.enabled:
             return await self._scored(frame, proba)
@@ -125,9 +139,10 @@ class MicroBatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
         self._worker, self._queue, self._loop = None, None, None
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-            self._executor = None
+        for executor in (self._executor, self._idle_executor):
+            if executor is not None:
+                executor.shutdown(wait=True)
+        self._executor = self._idle_executor = None
 
     def start(self) -> None:
         """Make the executor now (a predict process loads its model here)."""
@@ -139,8 +154,15 @@ class MicroBatcher:
             self._observe(len(frame))
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
-        self.start()
-        result = await loop.run_in_executor(self._executor, self._predict, frame, proba)
+        if self._idle_predict is not None and self._in_flight <= 1:
+            if self._idle_executor is None:
+                self._idle_executor = _predict_thread()
+            result = await loop.run_in_executor(
+                self._idle_executor, self._idle_predict, frame, proba
+            )
+        else:
+            self.start()
+            result = await loop.run_in_executor(self._executor, self._predict, frame, proba)
         result.seconds = time.perf_counter() - started
         return result
 

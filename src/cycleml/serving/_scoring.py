@@ -82,6 +82,7 @@ class ServedModel:
             enabled=batching.enabled,
             batch_observer=observe,
             executor=executor,
+            idle_predict=self._predict if batching.predict_process else None,
         )
         self.batcher.start()  # a model that cannot load fails the server's start, not a request
 
