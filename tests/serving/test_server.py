@@ -219,3 +219,28 @@ def test_serve_refuses_bad_arguments(tmp_path: Path, forest_folder: Path) -> Non
     )  # fmt: skip
     assert unknown.returncode == 1
     assert "ghost" in unknown.stderr
+
+
+def test_workers_share_one_port_and_all_stop_on_sigterm(
+    forest_folder: Path, tmp_path: Path, cancer: tuple[pd.DataFrame, pd.Series]
+) -> None:
+    x, _ = cancer
+    with serving([str(forest_folder), "--workers", "2"], tmp_path) as (url, process):
+        with httpx.Client(base_url=url, timeout=30) as client:
+
+            def one(i: int) -> int:
+                response = client.post("/invocations", json={"dataframe_records": records(x, i)},
+                                       headers={"connection": "close"})  # fmt: skip
+                return response.status_code
+
+            with ThreadPoolExecutor(8) as pool:
+                assert set(pool.map(one, range(40))) == {200}
+        children = subprocess.run(  # noqa: S603 - reading our own process tree
+            ["pgrep", "-P", str(process.pid)], capture_output=True, text=True, check=False
+        ).stdout.split()
+        assert len(children) == 2  # the two forked workers (each with its predict process)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+        for child in children:
+            assert not Path(f"/proc/{child}").exists() or "zombie" in Path(
+                f"/proc/{child}/status").read_text().lower()  # fmt: skip
