@@ -235,7 +235,7 @@ def test_workers_share_one_port_and_all_stop_on_sigterm(
 
             with ThreadPoolExecutor(8) as pool:
                 assert set(pool.map(one, range(40))) == {200}
-        children = subprocess.run(  # noqa: S603 - reading our own process tree
+        children = subprocess.run(
             ["pgrep", "-P", str(process.pid)], capture_output=True, text=True, check=False
         ).stdout.split()
         assert len(children) == 2  # the two forked workers (each with its predict process)
