@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from cycleml.models import LoadedModel, load_model
 from cycleml.serving._batcher import BatchResult
@@ -27,6 +28,7 @@ _model: LoadedModel | None = None
 
 def _load(path: str) -> None:
     global _model
+    threadpool_limits(limits=1)  # as in the server process (see _runner._serve)
     _model = load_model(path)
 
 
