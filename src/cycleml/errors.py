@@ -7,7 +7,9 @@ callers already catch (``KeyError`` for a missing thing, ``ValueError`` for bad 
     CycleMLError (Exception)                      500
     ├── InvalidInput (ValueError)                 400   bad argument, filter, URI or path
     │   ├── SpecError                             422   cycleml.yaml is malformed or wrong
-    │   └── ParamConflict                         409   a param re-logged with another value
+    │   ├── ParamConflict                         409   a param re-logged with another value
+    │   ├── PayloadTooLarge                       413   a request body over the server's limit
+    │   └── UnsupportedMediaType                  415   a request body in a format not accepted
     ├── NotFound (KeyError)                       404   unknown run, experiment, model, ...
     ├── AlreadyExists                             409   a unique name is taken
     ├── InvalidState                              409   the entity is not in a state that allows it
@@ -35,10 +37,12 @@ __all__ = [
     "ModelIntegrityError",
     "NotFound",
     "ParamConflict",
+    "PayloadTooLarge",
     "PermissionDenied",
     "SignatureError",
     "SpecError",
     "StoreError",
+    "UnsupportedMediaType",
     "ValidationFailed",
     "to_dict",
 ]
@@ -89,6 +93,20 @@ class ParamConflict(InvalidInput):
 
     status_code = 409
     code = "param_conflict"
+
+
+class PayloadTooLarge(InvalidInput):
+    """A request body is larger than the server accepts."""
+
+    status_code = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(InvalidInput):
+    """A request body's content type is not one the endpoint reads."""
+
+    status_code = 415
+    code = "unsupported_media_type"
 
 
 class NotFound(CycleMLError, KeyError):

@@ -24,9 +24,10 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cycleml.errors import CycleMLError, InvalidInput, NotFound, to_dict
+from cycleml.errors import CycleMLError, InvalidInput, NotFound, PayloadTooLarge, to_dict
 from cycleml.serving._metrics import CONTENT_TYPE_LATEST
 from cycleml.serving._protocols import (
+    content_kind,
     json_ready,
     parse_invocations,
     parse_json,
@@ -364,24 +365,15 @@ def _route_label(request: Request) -> str:
     return str(getattr(route, "path", "unmatched"))
 
 
-def _too_large(size: int, limit: int) -> InvalidInput:
-    error = InvalidInput(
+def _too_large(size: int, limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
         f"The request body has {size:,} bytes, more than the server's limit of {limit:,}.",
         hint="Send fewer rows per request, or start the server with a larger --max-body-bytes.",
     )
-    error.status_code, error.code = 413, "payload_too_large"
-    return error
 
 
 def _require_json(request: Request) -> None:
-    kind = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
-    if kind not in ("application/json", ""):
-        error = InvalidInput(
-            f"Unsupported content type {kind!r}; this endpoint accepts application/json.",
-            hint="Set Content-Type: application/json.",
-        )
-        error.status_code, error.code = 415, "unsupported_media_type"
-        raise error
+    content_kind(request.headers.get("content-type"), ("application/json",))
 
 
 def _served(service: ScoringService) -> list[dict[str, Any]]:

@@ -23,7 +23,15 @@ from cycleml.store import (
     open_metadata_store,
 )
 
-__all__ = ["Arm", "Deployment", "DeploymentRevision", "Deployments", "route", "route_point"]
+__all__ = [
+    "Arm",
+    "Deployment",
+    "DeploymentRevision",
+    "Deployments",
+    "route",
+    "route_point",
+    "split",
+]
 
 #: The arm :func:`route` sends a request to.
 Arm = Literal["primary", "canary"]
@@ -52,8 +60,14 @@ def route(
     canary, never back. Without a key (``None``) the draw is random (``rng`` or the
     ``random`` module).
     """
-    percent = deployment.canary_percent or 0.0
-    if deployment.canary_name is None or percent <= 0:
+    if deployment.canary_name is None:
+        return "primary"
+    return split(deployment.canary_percent or 0.0, request_key, rng=rng)
+
+
+def split(percent: float, request_key: str | None, *, rng: random.Random | None = None) -> Arm:
+    """``"canary"`` for ``percent`` % of requests (sticky by key, see :func:`route`)."""
+    if percent <= 0:
         return "primary"
     if percent >= 100:
         return "canary"

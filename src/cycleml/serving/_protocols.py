@@ -25,11 +25,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cycleml.errors import InvalidInput
+from cycleml.errors import InvalidInput, UnsupportedMediaType
 
 __all__ = [
     "MLFLOW_KEYS",
     "V2_DATATYPES",
+    "content_kind",
     "frame_from_columns",
     "frame_from_records",
     "json_ready",
@@ -64,11 +65,8 @@ def parse_json(body: bytes) -> Any:
 
 def parse_invocations(body: bytes, content_type: str | None) -> pd.DataFrame:
     """Parse an MLflow scoring request (JSON or CSV) into a frame."""
-    kind = (content_type or "").split(";")[0].strip().lower()
-    if kind == "text/csv":
+    if content_kind(content_type, ("application/json", "text/csv")) == "text/csv":
         return _parse_csv(body)
-    if kind not in ("application/json", ""):
-        raise _unsupported(kind, "application/json or text/csv")
     payload = parse_json(body)
     if not isinstance(payload, dict):
         raise InvalidInput(
@@ -317,14 +315,18 @@ def _flatten(data: list[Any]) -> list[Any]:
     return out
 
 
-def _unsupported(kind: str, accepted: str) -> InvalidInput:
-    error = InvalidInput(
-        f"Unsupported content type {kind or 'none'!r}; this endpoint accepts {accepted}.",
-        hint="Set the Content-Type header.",
-    )
-    error.status_code = 415
-    error.code = "unsupported_media_type"
-    return error
+def content_kind(content_type: str | None, accepted: tuple[str, ...]) -> str:
+    """The media type of a ``Content-Type`` header, if the endpoint accepts it.
+
+    A missing header counts as JSON. Raises :class:`UnsupportedMediaType` (415) otherwise.
+    """
+    kind = (content_type or "").split(";")[0].strip().lower()
+    if kind not in (*accepted, ""):
+        raise UnsupportedMediaType(
+            f"Unsupported content type {kind!r}; this endpoint accepts {' or '.join(accepted)}.",
+            hint="Set the Content-Type header.",
+        )
+    return kind
 
 
 def _kind(value: Any) -> str:

@@ -13,7 +13,6 @@ import asyncio
 import functools
 import json
 import logging
-import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from cycleml.serving._batcher import (
     BatchResult,
     MicroBatcher,
 )
-from cycleml.serving._deployments import route_point
+from cycleml.serving._deployments import split
 from cycleml.serving._metrics import ServerMetrics
 from cycleml.serving._protocols import json_ready
 from cycleml.serving._worker import predict_in_worker, predict_process, score
@@ -35,7 +34,7 @@ from cycleml.serving._worker import predict_in_worker, predict_process, score
 if TYPE_CHECKING:
     from cycleml.models import LoadedModel
 
-__all__ = ["Arms", "BatchingOptions", "Scored", "ScoringService", "ServedModel", "pick_arm"]
+__all__ = ["Arms", "BatchingOptions", "Scored", "ScoringService", "ServedModel"]
 
 _log = logging.getLogger("cycleml.serving")
 
@@ -128,19 +127,6 @@ class Arms:
         return out
 
 
-def pick_arm(percent: float, key: str | None) -> str:
-    """``"canary"`` for ``percent`` % of keys, else ``"primary"``; the same key, the same arm.
-
-    A key maps to a point in [0, 100) (:func:`~cycleml.serving.route_point`), so routing
-    is sticky across requests and servers; requests without a key are split at random.
-    """
-    if percent <= 0:
-        return "primary"
-    # A random draw is for traffic splitting, not security.
-    point = random.random() * 100.0 if key is None else route_point(key)
-    return "canary" if point < percent else "primary"
-
-
 @dataclass(frozen=True)
 class Scored:
     """The outcome of one scoring request."""
@@ -204,7 +190,7 @@ class ScoringService:
         arms = self.arms
         started = time.perf_counter()
         if model is None:
-            arm = pick_arm(arms.percent, key) if arms.canary is not None else "primary"
+            arm = split(arms.percent, key) if arms.canary is not None else "primary"
             model = arms.canary if arm == "canary" and arms.canary is not None else arms.primary
         else:
             arm = "canary" if model is arms.canary else "primary"
