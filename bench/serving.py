@@ -152,10 +152,14 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=200, help="in-process timing repeats")
     parser.add_argument("--skip-mlflow", action="store_true")
     parser.add_argument("--quick", action="store_true", help="short levels (smoke run)")
+    parser.add_argument("--sweep", action="store_true",
+                        help="only sweep the micro-batching settings (no MLflow)")  # fmt: skip
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args()
     if args.quick:
         args.duration, args.warmup, args.repeat = 2.0, 0.5, 20
+    if args.sweep:
+        return sweep(args)
     started = time.perf_counter()
     load_at_start = [round(v, 2) for v in os.getloadavg()]
     folder = Path(tempfile.mkdtemp(prefix="cycleml-bench-serving-"))
@@ -211,6 +215,61 @@ def main() -> int:
         "total_s": round(time.perf_counter() - started, 1),
     }  # fmt: skip
     print_table(doc)
+    rendered = json.dumps(doc, indent=2)
+    print(rendered)
+    if args.json_out:
+        args.json_out.write_text(rendered + "\n")
+    return 0
+
+
+SWEEP_BATCH_SIZES = (16, 32, 64, 128, 256)
+SWEEP_WAITS_MS = (0.0, 2.0, 5.0)
+SWEEP_CONCURRENCY = (16, 64)
+
+
+def sweep(args: argparse.Namespace) -> int:
+    """Throughput and p99 for each ``--max-batch-size`` x ``--max-wait-ms`` pair."""
+    started = time.perf_counter()
+    folder = Path(tempfile.mkdtemp(prefix="cycleml-bench-sweep-"))
+    rows: list[dict[str, Any]] = []
+    try:
+        x, y = load_breast_cancer(return_X_y=True, as_frame=True)
+        model = RandomForestClassifier(n_estimators=100, random_state=0).fit(x, y)
+        body = folder / "body.json"
+        body.write_text(json.dumps({"dataframe_split": {
+            "columns": list(x.columns), "data": x.iloc[:1].to_numpy().tolist()}}))  # fmt: skip
+        from cycleml.models import save_model
+
+        cyc_model = save_model(model, folder / "cycleml-model", input_example=x.head(5))
+        env = {**os.environ, "CYCLEML_HOME": str(folder / "home")}
+        for size in SWEEP_BATCH_SIZES:
+            for wait in SWEEP_WAITS_MS:
+                port = free_port()
+                command = [str(BIN / "cycleml"), "serve", str(cyc_model), "--port", str(port),
+                           "--max-batch-size", str(size), "--max-wait-ms", str(wait)]  # fmt: skip
+                with server(command, f"http://127.0.0.1:{port}/health", env):
+                    url = f"http://127.0.0.1:{port}/invocations"
+                    for c in SWEEP_CONCURRENCY:
+                        r = load(url, body, c, args.duration, args.warmup)
+                        rows.append({"max_batch_size": size, "max_wait_ms": wait,
+                                     "concurrency": c, "throughput_rps": r["throughput_rps"],
+                                     "p50_ms": r["latency_ms"]["p50"],
+                                     "p99_ms": r["latency_ms"]["p99"],
+                                     "errors": r["errors"]})  # fmt: skip
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    table = Table(title="micro-batching settings (single-row requests, forest)")
+    for column in ("max_batch_size", "max_wait_ms", "concurrency", "req/s", "p50 ms", "p99 ms"):
+        table.add_column(column, justify="right")
+    for r in rows:
+        table.add_row(str(r["max_batch_size"]), str(r["max_wait_ms"]), str(r["concurrency"]),
+                      f"{r['throughput_rps']:,}", str(r["p50_ms"]), str(r["p99_ms"]))  # fmt: skip
+    OUT.print(table)
+    doc = {"benchmark": "serving-sweep",
+           "command": " ".join([Path(sys.executable).name, *sys.argv]),
+           "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+           "machine": {"cpu_count": os.cpu_count()}, "results": rows,
+           "total_s": round(time.perf_counter() - started, 1)}  # fmt: skip
     rendered = json.dumps(doc, indent=2)
     print(rendered)
     if args.json_out:

@@ -40,8 +40,12 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to bind.")] = 5000,
     workers: Annotated[int, typer.Option(help="Worker processes (each loads the model).")] = 1,
     batching: Annotated[bool, typer.Option(help="Merge concurrent requests.")] = True,
-    max_batch_size: Annotated[int, typer.Option(help="Most rows per merged batch.")] = 128,
-    max_wait_ms: Annotated[float, typer.Option(help="Longest wait for a batch to fill.")] = 2.0,
+    max_batch_size: Annotated[
+        int, typer.Option(help="Most rows per merged batch.")
+    ] = BatchingOptions.max_batch_size,
+    max_wait_ms: Annotated[
+        float, typer.Option(help="Longest wait for a busy batch to fill.")
+    ] = BatchingOptions.max_wait_ms,
     max_body_bytes: Annotated[int, typer.Option(help="Larger bodies get a 413.")] = 10 * 2**20,
 ) -> None:
     """Serve a model (or a deployment) over HTTP until Ctrl-C or SIGTERM."""

@@ -26,10 +26,12 @@ import pandas as pd
 
 __all__ = ["BatchResult", "MicroBatcher"]
 
-#: Chosen by ``bench/serving.py`` (see bench/RESULTS.md): large enough that concurrency 64
-#: fits in one or two batches, small enough that one batch never holds a request long.
-DEFAULT_MAX_BATCH_SIZE = 128
-DEFAULT_MAX_WAIT_MS = 2.0
+#: Chosen by ``bench/serving.py --sweep`` (see bench/RESULTS.md): from 32 rows up the
+#: throughput at concurrency 64 is flat, so 64 (one burst of 64 clients fits one batch).
+#: Waiting for stragglers never paid: requests merge anyway while the previous batch
+#: runs, and every millisecond of wait lowered throughput at concurrency 16.
+DEFAULT_MAX_BATCH_SIZE = 64
+DEFAULT_MAX_WAIT_MS = 0.0
 
 
 @dataclass
