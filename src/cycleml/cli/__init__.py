@@ -18,6 +18,7 @@ from rich.markup import escape
 from cycleml.cli._common import CliState
 from cycleml.cli._data import data_app
 from cycleml.cli._models import models_app
+from cycleml.cli._monitoring import monitor_app
 from cycleml.cli._project import audit, demo, init, lineage
 from cycleml.cli._serving import deploy, feedback, predict, serve
 from cycleml.cli._tracking import experiments_app, runs_app
@@ -58,6 +59,7 @@ app.add_typer(experiments_app, name="experiments")
 app.add_typer(runs_app, name="runs")
 app.add_typer(models_app, name="models")
 app.add_typer(data_app, name="data")
+app.add_typer(monitor_app, name="monitor")
 
 
 def _print_error(error: CycleMLError) -> None:

@@ -21,6 +21,7 @@ from rich.progress import Progress
 from cycleml.data import Datasets
 from cycleml.errors import GateFailed
 from cycleml.lifecycle._demo_data import DATA_SPEC, prepare_data
+from cycleml.lifecycle._demo_monitoring import monitor_demo
 from cycleml.lifecycle._demo_serving import serve_demo
 from cycleml.models import ModelInfo, load_model, log_model
 from cycleml.settings import PROJECT_FILE, STATE_DIR, resolve_settings
@@ -46,7 +47,7 @@ problem:
   entity_keys: [patient_id]
   sensitive_attributes: []
 
-# Defined once, reused as training gates, deployment gates and (later) monitoring alerts.
+# Defined once, reused as training gates, deployment gates and monitoring alerts.
 metrics:
   - name: roc_auc
     direction: maximize
@@ -76,6 +77,9 @@ class DemoResult:
     model_uri: str = ""
     refused: str = ""
     deployment: str = ""
+    monitor: str = ""
+    monitoring_report: Path | None = None
+    alerts: int = 0
 
 
 def _candidates() -> list[tuple[str, Any]]:
@@ -243,6 +247,12 @@ def run_demo(
         settings, frame, champion_version=version.version,
         challenger_version=challenger.version, console=out,
     )  # fmt: skip
+    monitored = monitor_demo(
+        settings, frame, deployment=result.deployment, model_name=MODEL_NAME,
+        model_version=version.version, console=out,
+    )  # fmt: skip
+    result.monitor, result.monitoring_report = monitored.monitor, monitored.report
+    result.alerts = monitored.alerts
     tracker.close()
 
     out.rule("where everything is")
@@ -251,6 +261,7 @@ def run_demo(
     out.print(f"metadata      {settings.metadata_uri}")
     out.print(f"artifacts     {settings.artifact_uri}")
     out.print(f"champion      {result.model_uri}  (run {best.info.run_id})")
+    out.print(f"monitoring    {result.monitoring_report}")
     # The command as this environment knows it (a venv's cycleml may not be on PATH).
     installed = Path(sys.executable).with_name("cycleml")
     exe = str(installed) if installed.exists() and not shutil.which("cycleml") else "cycleml"
@@ -263,6 +274,9 @@ def run_demo(
         f"{exe} audit --since 1h",
         f"{exe} deploy history {result.deployment}",
         f"{exe} serve --deployment {result.deployment}",
+        f"{exe} monitor history {result.monitor} --metric drift.share",
+        f"{exe} monitor alerts {result.monitor}",
+        f"{exe} monitor report {result.monitor} -o monitor.html",
     ):
         out.print(f"  cd {home} && {command}")
     return result

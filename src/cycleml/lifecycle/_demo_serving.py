@@ -13,7 +13,6 @@ import json
 from typing import Any
 
 import pandas as pd
-from fastapi.testclient import TestClient
 from rich.console import Console
 from rich.table import Table
 
@@ -57,6 +56,10 @@ def serve_demo(
         deployments.close()
     patients = frame.sample(frac=0.25, random_state=7).reset_index(drop=True)
     features = patients.drop(columns=["patient_id", "malignant"])
+    # Imported here: starlette's test client warns on import, and every CLI command
+    # imports the demo's module.
+    from fastapi.testclient import TestClient
+
     # The in-process server scores on a thread: a second process is not worth it here.
     options = ServerOptions(batching=BatchingOptions(predict_process=False))
     with TestClient(deployment_app(DEPLOYMENT, settings=settings, options=options)) as client:

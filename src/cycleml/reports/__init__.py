@@ -1,7 +1,8 @@
-"""HTML rendering of reports (profiles, comparisons): no business logic lives here."""
+"""HTML rendering of reports (profiles, comparisons, monitoring): no business logic lives here."""
 
 from __future__ import annotations
 
 from cycleml.reports._html import render_comparison_html, render_profile_html, write_html
+from cycleml.reports._monitoring import render_monitoring_html
 
-__all__ = ["render_comparison_html", "render_profile_html", "write_html"]
+__all__ = ["render_comparison_html", "render_monitoring_html", "render_profile_html", "write_html"]

@@ -7,6 +7,12 @@ receive them explicitly.
 from __future__ import annotations
 
 from cycleml.settings import Settings, default_actor
+from cycleml.store._alerting import (
+    AlertDelivery,
+    AlertEventRecord,
+    AlertStateRecord,
+    NewAlertEvent,
+)
 from cycleml.store._artifacts import (
     ArtifactBackend,
     ArtifactStore,
@@ -40,14 +46,19 @@ from cycleml.store._entities import (
     Stage,
     StageTransition,
 )
+from cycleml.store._evaluations import MonitorEvaluation, MonitorPoint
 from cycleml.store._history import ArtifactLocation, LineageGraph, SqlMetadataStore
 from cycleml.store._journal import now_ms
 from cycleml.store._migrate import head_revision
 from cycleml.store._models import check_alias, check_model_name, parse_stage
+from cycleml.store._monitoring import Monitor, MonitorReference, check_monitor_name
 from cycleml.store._runs import check_key, check_params, param_conflict
 from cycleml.store._uris import DatasetUri, ModelUri, RunUri, parse_dataset_uri, parse_uri
 
 __all__ = [
+    "AlertDelivery",
+    "AlertEventRecord",
+    "AlertStateRecord",
     "ArtifactBackend",
     "ArtifactEntry",
     "ArtifactLocation",
@@ -66,6 +77,11 @@ __all__ = [
     "Metric",
     "ModelUri",
     "ModelVersion",
+    "Monitor",
+    "MonitorEvaluation",
+    "MonitorPoint",
+    "MonitorReference",
+    "NewAlertEvent",
     "PredictionLogPart",
     "RegisteredModel",
     "Run",
@@ -81,6 +97,7 @@ __all__ = [
     "check_deployment_name",
     "check_key",
     "check_model_name",
+    "check_monitor_name",
     "check_params",
     "head_revision",
     "now_ms",

@@ -9,12 +9,15 @@ from typing import Literal
 from sqlalchemy import and_, select
 
 from cycleml.errors import InvalidInput, NotFound
+from cycleml.store._alerting import AlertOps
 from cycleml.store._base import StoreBase
 from cycleml.store._datasets import DatasetOps
 from cycleml.store._deployments import DeploymentOps
 from cycleml.store._entities import ArtifactEntry, AuditRecord, LineageEdge, ModelVersion
+from cycleml.store._evaluations import EvaluationOps
 from cycleml.store._experiments import ExperimentOps
 from cycleml.store._models import ModelOps, parse_stage
+from cycleml.store._monitoring import MonitorOps
 from cycleml.store._run_search import RunSearchOps
 from cycleml.store._schema import audit_log, lineage_edges
 from cycleml.store._uris import ModelUri, RunUri, parse_uri
@@ -149,7 +152,15 @@ class HistoryOps(StoreBase):
 
 
 class SqlMetadataStore(
-    ExperimentOps, RunSearchOps, ModelOps, DatasetOps, DeploymentOps, HistoryOps
+    ExperimentOps,
+    RunSearchOps,
+    ModelOps,
+    DatasetOps,
+    DeploymentOps,
+    MonitorOps,
+    EvaluationOps,
+    AlertOps,
+    HistoryOps,
 ):
     """The metadata store on SQLite or PostgreSQL (see DESIGN.md, section 3).
 

@@ -1,0 +1,270 @@
+"""``cycleml monitor ...``: references, monitors, evaluations, alerts and reports."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+
+from cycleml.cli._common import console, emit_json, format_ms, make_table, parse_since, state
+from cycleml.errors import InvalidInput
+from cycleml.monitoring import MonitorGauges, MonitorRun, Monitors, parse_alert
+from cycleml.store import now_ms
+
+__all__ = ["monitor_app"]
+
+monitor_app = typer.Typer(
+    help="Monitor production: drift, data quality, performance, fairness, alerts.",
+    no_args_is_help=True,
+)
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _monitors(ctx: typer.Context) -> Monitors:
+    return Monitors(state(ctx).settings)
+
+
+@monitor_app.command("reference")
+def monitor_reference(
+    ctx: typer.Context,
+    data: Annotated[str, typer.Argument(help="Parquet/CSV file or datasets:/ URI to profile.")],
+    model: Annotated[str | None, typer.Option(help="Model version it belongs to.")] = None,
+    name: Annotated[str | None, typer.Option(help="A name to find it by.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Profile DATA and store it as a reference (compact: no raw data is kept)."""
+    with _monitors(ctx) as monitors, console().status("profiling the reference..."):
+        stored = monitors.save_reference(data, model=model, name=name)
+    if as_json:
+        emit_json(stored.to_dict())
+        return
+    console().print(
+        f"Stored reference [bold]{stored.id}[/] ({stored.rows:,} rows"
+        + (f", model {stored.model_version_uri}" if stored.model_version_uri else "")
+        + ")."
+    )
+
+
+@monitor_app.command("create")
+def monitor_create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The monitor's name.")],
+    deployment: Annotated[str | None, typer.Option(help="Deployment to watch.")] = None,
+    model: Annotated[str | None, typer.Option(help="Model version to watch (batch use).")] = None,
+    reference: Annotated[str | None, typer.Option(help="Stored reference id or name.")] = None,
+    check: Annotated[
+        list[str] | None, typer.Option(help="A check to run (repeatable); default: drift, quality.")
+    ] = None,
+    window: Annotated[str | None, typer.Option(help="Rows (5000) or a duration (1h).")] = None,
+    alert: Annotated[
+        list[str] | None,
+        typer.Option(help="Alert rule 'METRIC OP THRESHOLD [for N] [cooldown 1h]' (repeatable)."),
+    ] = None,
+    webhook: Annotated[str | None, typer.Option(help="POST alerts to this URL.")] = None,
+    retrain_command: Annotated[
+        str | None, typer.Option(help="Command run when an alert fires (retraining hook).")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="YAML file with the monitor's settings.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create monitor NAME of a deployment (--deployment) or a model version (--model)."""
+    if (deployment is None) == (model is None):
+        raise InvalidInput(
+            "Give exactly one of --deployment and --model.",
+            hint="E.g. `cycleml monitor create churn-drift --deployment churn --reference REF`.",
+        )
+    settings: dict[str, Any] = {}
+    if config is not None:
+        settings = _read_config(config)
+    if check:
+        settings["checks"] = list(check)
+    if window is not None:
+        settings["window"] = int(window) if window.strip().isdigit() else window
+    notify = []
+    notifications = dict(settings.get("notifications") or {})
+    if webhook:
+        notifications["webhook"] = {"kind": "webhook", "url": webhook}
+        notify.append("webhook")
+    if retrain_command:
+        notifications["retrain"] = {"kind": "retrain", "command": retrain_command.split()}
+        notify.append("retrain")
+    if notifications:
+        settings["notifications"] = notifications
+    rules = list(settings.get("rules") or [])
+    for text in alert or ():
+        rules.append(parse_alert(text, notify=notify or ["log"]).to_dict())
+    if rules:
+        settings["rules"] = rules
+    target = deployment if deployment is not None else str(model)
+    with _monitors(ctx) as monitors:
+        created = monitors.create(name, target=target, reference=reference, **settings)
+    if as_json:
+        emit_json(created.to_dict())
+        return
+    checks = ", ".join(created.config.get("checks", []))
+    console().print(
+        f"Created monitor [bold]{created.name}[/] of {created.target} "
+        f"(checks: {checks}; window {created.config.get('window')})."
+    )
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise InvalidInput(f"Cannot read monitor settings from {path}: {exc}.") from exc
+    if not isinstance(loaded, dict):
+        raise InvalidInput(
+            f"{path} must hold a mapping of monitor settings; it holds {type(loaded).__name__}.",
+            hint="E.g. `checks: [drift, quality]` and `window: 1h`.",
+        )
+    return loaded
+
+
+@monitor_app.command("list")
+def monitor_list(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """List monitors."""
+    with _monitors(ctx) as monitors:
+        found = monitors.list()
+    if as_json:
+        emit_json([m.to_dict() for m in found])
+        return
+    rows = [
+        (m.name, m.target, ", ".join(m.config.get("checks", [])), m.config.get("window"),
+         format_ms(m.watermark))
+        for m in found
+    ]  # fmt: skip
+    console().print(
+        make_table("Monitors", ["name", "target", "checks", "window", "evaluated to"], rows)
+    )
+
+
+@monitor_app.command("run")
+def monitor_run(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The monitor.")],
+    data: Annotated[
+        str | None, typer.Option(help="Evaluate this file or datasets:/ URI as one window.")
+    ] = None,
+    final: Annotated[bool, typer.Option(help="Also evaluate the last, incomplete window.")] = False,
+    watch: Annotated[bool, typer.Option(help="Keep evaluating new data as it arrives.")] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between checks in --watch.")] = 30.0,
+    iterations: Annotated[
+        int | None, typer.Option(help="Stop --watch after this many checks.")
+    ] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve Prometheus gauges on this port.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Evaluate the monitor's new complete windows (or --data), store them and alert."""
+    gauges = MonitorGauges()
+    if metrics_port is not None:
+        gauges.serve(metrics_port)
+    count = 0
+    with _monitors(ctx) as monitors:
+        while True:
+            runs = monitors.run(name, data=data, final=final)
+            gauges.update(runs)
+            _print_runs(runs, as_json=as_json, quiet_when_empty=watch)
+            count += 1
+            if not watch or data is not None or (iterations is not None and count >= iterations):
+                break
+            time.sleep(interval)
+
+
+def _print_runs(runs: list[MonitorRun], *, as_json: bool, quiet_when_empty: bool) -> None:
+    if as_json:
+        for run in runs:
+            print(json.dumps(run.to_dict()))
+        return
+    if not runs:
+        if not quiet_when_empty:
+            console().print("No complete window to evaluate yet.")
+        return
+    rows = []
+    for run in runs:
+        v = run.values
+        rows.append((
+            format_ms(run.window_start), format_ms(run.window_end), f"{run.rows:,}", run.status,
+            _fmt(v.get("drift.share")), _fmt(v.get("quality.issues")),
+            ", ".join(f"{e.rule} {e.kind}" for e in run.events),
+            "; ".join(f"{k}: {m}" for k, m in run.errors.items()),
+        ))  # fmt: skip
+    columns = ["from", "to", "rows", "status", "drift share", "quality issues", "alerts", "skipped"]
+    console().print(make_table(f"Monitor {runs[0].monitor}", columns, rows))
+
+
+def _fmt(value: float | None) -> str:
+    if value is None or value != value:
+        return ""
+    return f"{value:.3g}"
+
+
+@monitor_app.command("history")
+def monitor_history(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The monitor.")],
+    metric: Annotated[list[str] | None, typer.Option(help="Only this metric (repeatable).")] = None,
+    since: Annotated[str | None, typer.Option(help="A duration back (2h) or a date.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """The monitor's stored time series."""
+    since_ms = parse_since(since, now_ms=now_ms()) if since else None
+    with _monitors(ctx) as monitors:
+        points = monitors.history(name, metric or None, since=since_ms)
+    if as_json:
+        emit_json([p._asdict() for p in points])
+        return
+    rows = [(format_ms(p.window_end), p.metric, _fmt(p.value)) for p in points]
+    console().print(make_table(f"History of {name}", ["window end", "metric", "value"], rows))
+
+
+@monitor_app.command("alerts")
+def monitor_alerts(
+    ctx: typer.Context,
+    name: Annotated[str | None, typer.Argument(help="The monitor; default: all.")] = None,
+    since: Annotated[str | None, typer.Option(help="A duration back (2h) or a date.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Alerts fired and resolved."""
+    since_ms = parse_since(since, now_ms=now_ms()) if since else None
+    with _monitors(ctx) as monitors:
+        events = monitors.alerts(name, since=since_ms)
+    if as_json:
+        emit_json([e.to_dict() for e in events])
+        return
+    rows = [
+        (format_ms(e.time), e.monitor_name, e.rule_name, e.kind, _fmt(e.value), _fmt(e.threshold))
+        for e in events
+    ]
+    columns = ["time", "monitor", "rule", "kind", "value", "threshold"]
+    console().print(make_table("Alerts", columns, rows))
+
+
+@monitor_app.command("report")
+def monitor_report(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The monitor.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="HTML file to write.")] = Path(
+        "monitor-report.html"
+    ),
+    data: Annotated[
+        str | None, typer.Option(help="Report on this file or datasets:/ URI instead.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Write an HTML report: drift, quality, performance, fairness, history and alerts."""
+    with _monitors(ctx) as monitors, console().status("building the report..."):
+        report = monitors.report(name, data=data)
+        path = monitors.write_report(report, output)
+    if as_json:
+        emit_json(report)
+        return
+    console().print(f"Wrote {path}")

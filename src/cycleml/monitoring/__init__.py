@@ -1,0 +1,155 @@
+"""Monitoring (lifecycle stage 9): drift, data quality, performance, fairness, alerts.
+
+Compare production data with a stored reference, track model performance as late labels
+arrive, check fairness across the spec's sensitive attributes, and alert (log, webhook,
+retraining hook) when a monitored metric crosses its threshold::
+
+    from cycleml.monitoring import drift, reference
+
+    ref = reference(training_frame)            # compact, storable; no raw data needed later
+    report = drift(ref, current_frame)         # one row per column, plus the dataset verdict
+    report.to_pandas()
+"""
+
+from __future__ import annotations
+
+# --- reference profiles and drift (_reference, _stats, _drift) ---
+from cycleml.monitoring._drift import (
+    ColumnDrift,
+    DriftReport,
+    MultivariateDrift,
+    drift,
+    multivariate_drift,
+    prediction_drift,
+)
+from cycleml.monitoring._reference import ColumnReference, ReferenceProfile, reference
+
+# isort: split
+# --- data quality (_quality) ---
+# --- performance and fairness (_performance, _fairness) ---
+from cycleml.monitoring._arrays import PredictionArrays, prediction_arrays
+from cycleml.monitoring._cbpe import (
+    CBPE_ASSUMPTIONS,
+    EstimatedPerformance,
+    EstimatedWindow,
+    estimate_performance,
+)
+from cycleml.monitoring._fairness import (
+    FAIRNESS_METRICS,
+    AttributeFairness,
+    FairnessCheck,
+    FairnessReport,
+    GroupRates,
+    fairness,
+)
+from cycleml.monitoring._performance import (
+    PerformanceCheck,
+    PerformanceReport,
+    PerformanceWindow,
+    expected_calibration_error,
+    performance,
+)
+from cycleml.monitoring._quality import (
+    ColumnQuality,
+    QualityReport,
+    RowCountCheck,
+    SchemaChanges,
+    data_quality,
+    row_count_check,
+)
+
+# --- monitors, alerts, notifications (_monitors, _alerts, _notify) ---
+# isort: split
+from cycleml.monitoring._alerts import (
+    OPERATORS,
+    SEVERITIES,
+    AlertEngine,
+    AlertEvent,
+    AlertRule,
+    AlertState,
+    alert_payload,
+    parse_cooldown,
+    step,
+)
+
+# --- monitor service (_config, _durations, _gauges, _monitors) ---
+from cycleml.monitoring._config import CHECKS, MonitorConfig, parse_alert
+from cycleml.monitoring._durations import parse_duration_ms, parse_window
+from cycleml.monitoring._evaluate import WindowResult, evaluate_window
+from cycleml.monitoring._gauges import MonitorGauges
+from cycleml.monitoring._logs import as_arrow, expand_log
+from cycleml.monitoring._monitors import MonitorRun, Monitors
+from cycleml.monitoring._notify import (
+    Delivery,
+    DeliveryGuarantee,
+    LogNotifier,
+    Notifier,
+    RetrainHook,
+    WebhookNotifier,
+    notifier_from_config,
+)
+from cycleml.monitoring._report import build_report
+
+__all__: list[str] = [
+    "CBPE_ASSUMPTIONS",
+    "CHECKS",
+    "FAIRNESS_METRICS",
+    "OPERATORS",
+    "SEVERITIES",
+    "AlertEngine",
+    "AlertEvent",
+    "AlertRule",
+    "AlertState",
+    "AttributeFairness",
+    "ColumnDrift",
+    "ColumnQuality",
+    "ColumnReference",
+    "Delivery",
+    "DeliveryGuarantee",
+    "DriftReport",
+    "EstimatedPerformance",
+    "EstimatedWindow",
+    "FairnessCheck",
+    "FairnessReport",
+    "GroupRates",
+    "LogNotifier",
+    "MonitorConfig",
+    "MonitorGauges",
+    "MonitorRun",
+    "Monitors",
+    "MultivariateDrift",
+    "Notifier",
+    "PerformanceCheck",
+    "PerformanceReport",
+    "PerformanceWindow",
+    "PredictionArrays",
+    "QualityReport",
+    "ReferenceProfile",
+    "RetrainHook",
+    "RowCountCheck",
+    "SchemaChanges",
+    "WebhookNotifier",
+    "WindowResult",
+    "alert_payload",
+    "as_arrow",
+    "build_report",
+    "data_quality",
+    "drift",
+    "estimate_performance",
+    "evaluate_window",
+    "expand_log",
+    "expected_calibration_error",
+    "fairness",
+    "multivariate_drift",
+    "notifier_from_config",
+    "parse_alert",
+    "parse_cooldown",
+    "parse_duration_ms",
+    "parse_window",
+    "performance",
+    "prediction_arrays",
+    "prediction_drift",
+    "reference",
+    "row_count_check",
+    "step",
+]

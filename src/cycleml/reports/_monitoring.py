@@ -1,0 +1,817 @@
+"""Self-contained HTML report of one monitoring run (drift, quality, performance, fairness).
+
+The renderer takes the plain, JSON-ready dict the monitoring package builds (this package
+does not import :mod:`cycleml.monitoring`) and returns one HTML page in the house style of
+:mod:`cycleml.reports._html`: inline CSS, plotly.js inlined once (works offline), and every
+chart specification in one compact JSON block (floats rounded to 6 significant digits,
+non-finite values as ``null``). A chart is drawn only when it scrolls into view, so a report
+with hundreds of columns opens fast. Only the aggregates in the dict reach the page, never
+raw rows. Every string from the dict is escaped: HTML by Jinja's autoescaping, chart labels
+before plotly, and the JSON block against ``</script>``.
+
+Every section of the dict is optional: an absent or ``None`` section is left out of the page
+and out of its navigation.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from itertools import pairwise
+from numbers import Integral, Real
+from typing import Any
+
+from cycleml.errors import InvalidInput
+from cycleml.reports._html import _COLORS, _LAYOUT, _finite, _fmt, _hist_trace, _label, _render
+
+__all__ = ["render_monitoring_html"]
+
+_SECTIONS = {  # anchor: (context key, navigation title), in page order
+    "drift": ("drift", "Data drift"),
+    "prediction-drift": ("prediction", "Prediction drift"),
+    "multivariate": ("multivariate", "Multivariate drift"),
+    "quality": ("quality", "Data quality"),
+    "performance": ("performance", "Performance"),
+    "estimated-performance": ("estimated", "Estimated performance"),
+    "fairness": ("fairness", "Fairness"),
+    "history": ("history", "History"),
+    "alerts": ("alerts", "Alerts"),
+}
+_PALETTE = (*_COLORS, "#4a9b5e", "#8a5fb3", "#c0392b", "#7f8c8d")
+_FAIRNESS_BARS = (("selection_rate", "selection rate"), ("tpr", "TPR"), ("fpr", "FPR"))
+_FAIRNESS_SUMMARY = (
+    ("demographic_parity_difference", "Demographic parity difference"),
+    ("demographic_parity_ratio", "Demographic parity ratio"),
+    ("equalized_odds_difference", "Equalized odds difference"),
+)
+_DAY_MS = 86_400_000.0
+_SIGNIFICANT = 6  # digits kept for floats in the chart JSON
+
+
+def render_monitoring_html(report: Mapping[str, Any], *, title: str) -> str:
+    """Render a monitoring report (the monitoring package's JSON-ready dict) as one HTML page.
+
+    Sections, each shown only when present in ``report``: a summary (monitor, window and
+    verdict badges for dataset drift, quality and alerts), the drift table sorted by score
+    with one section per column overlaying the reference and current distributions,
+    prediction drift, multivariate drift, data quality (schema changes, row count, per-column
+    missing values, ranges and unseen categories), performance over time against its checks,
+    estimated performance (CBPE) with its assumptions, fairness per sensitive attribute
+    (per-group bars and the parity summaries with their checks), metric history, and alerts.
+
+    Args:
+        report: The monitoring report as a JSON-ready mapping.
+        title: The page title (escaped).
+
+    Returns:
+        The HTML page as a string; write it with :func:`cycleml.reports.write_html`.
+
+    Raises:
+        InvalidInput: ``report`` or one of its sections has the wrong shape (a section that
+            is not a mapping, a list that is not a list).
+    """
+    if not isinstance(report, Mapping):
+        raise InvalidInput(
+            f"A monitoring report must be a mapping, got {type(report).__name__}.",
+            hint="Pass the monitoring report's to_dict() output.",
+        )
+    charts: dict[str, dict[str, Any]] = {}
+    monitor = _section(report, "monitor")
+    window = _section(report, "window")
+    drift = _section(report, "drift")
+    prediction = _section(report, "prediction_drift")
+    multivariate = _section(report, "multivariate")
+    quality = _section(report, "quality")
+    performance = _section(report, "performance")
+    estimated = _section(report, "estimated_performance")
+    fairness = _section(report, "fairness")
+    history = _section(report, "history")
+    alerts = _items(report, "alerts")
+
+    context: dict[str, Any] = {
+        "title": title,
+        "generated_at": _fmt(report.get("generated_at")),
+        "monitor_name": str(monitor.get("name")) if monitor and monitor.get("name") else None,
+        "summary": _summary_rows(monitor, window, report.get("generated_at")),
+        "checks": [str(c) for c in (monitor or {}).get("checks") or []],
+        "badges": _badges(drift, prediction, multivariate, quality, performance, fairness, alerts),
+        "drift": _drift_context(drift, charts) if drift is not None else None,
+        "prediction": _prediction_context(prediction, charts) if prediction else None,
+        "multivariate": _multivariate_context(multivariate) if multivariate else None,
+        "quality": _quality_context(quality) if quality is not None else None,
+        "performance": _performance_context(performance, charts) if performance else None,
+        "estimated": _estimated_context(estimated, performance, charts) if estimated else None,
+        "fairness": _fairness_context(fairness, charts) if fairness is not None else None,
+        "history": _history_context(history, charts) if history is not None else None,
+        "alerts": _alerts_context(alerts) if alerts is not None else None,
+    }
+    context["sections"] = [
+        (anchor, title_) for anchor, (key, title_) in _SECTIONS.items() if context[key] is not None
+    ]
+    return _render("monitoring.html.j2", context, _compact(charts))
+
+
+# -- input shape -------------------------------------------------------------------------------
+def _section(report: Mapping[str, Any], key: str) -> Mapping[str, Any] | None:
+    value = report.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise InvalidInput(
+            f"The monitoring report's {key!r} section must be a mapping or None, "
+            f"got {type(value).__name__}.",
+            hint="Pass the monitoring report's to_dict() output.",
+            details={"section": key},
+        )
+    return value
+
+
+def _items(report: Mapping[str, Any], key: str) -> list[Mapping[str, Any]] | None:
+    value = report.get(key)
+    if value is None:
+        return None
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Sequence):
+        raise InvalidInput(
+            f"The monitoring report's {key!r} section must be a list or None, "
+            f"got {type(value).__name__}.",
+            hint="Pass the monitoring report's to_dict() output.",
+            details={"section": key},
+        )
+    return [item for item in value if isinstance(item, Mapping)]
+
+
+# -- formatting --------------------------------------------------------------------------------
+def _compact(value: Any) -> Any:
+    """The chart specs with floats rounded and non-finite numbers as ``None`` (JSON null)."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, Integral):
+        return int(value)
+    if isinstance(value, Real):
+        number = float(value)
+        return float(f"{number:.{_SIGNIFICANT}g}") if math.isfinite(number) else None
+    if isinstance(value, Mapping):
+        return {str(k): _compact(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_compact(v) for v in value]
+    return str(value)
+
+
+def _num(value: Any) -> str:
+    """``_fmt`` for numbers that may arrive as NaN, infinity or None (all shown as "—")."""
+    return _fmt(value) if _finite(value) is not None else "—"
+
+
+def _share(value: Any) -> str:
+    number = _finite(value)
+    return "—" if number is None or isinstance(value, bool) else f"{100 * number:.1f}%"
+
+
+def _points(value: Any) -> str:
+    """A change of a share, in percentage points with its sign."""
+    number = _finite(value)
+    return "—" if number is None or isinstance(value, bool) else f"{100 * number:+.1f} pp"
+
+
+def _iso(ms: Any) -> str | None:
+    """Epoch milliseconds as an ISO 8601 UTC string (what plotly's date axes read)."""
+    number = _finite(ms)
+    if number is None or isinstance(ms, bool):
+        return None
+    try:
+        stamp = datetime.fromtimestamp(number / 1000, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+    spec = "milliseconds" if stamp.microsecond else "seconds"
+    return stamp.isoformat(timespec=spec).replace("+00:00", "Z")
+
+
+def _when(ms: Any) -> str:
+    return _iso(ms) or "—"
+
+
+def _verdict(flag: Any, yes: str, no: str, unknown: str = "unknown") -> dict[str, Any]:
+    """A badge: ``alert`` styles it as a warning."""
+    if flag is None:
+        return {"text": unknown, "alert": False}
+    return {"text": yes if flag else no, "alert": bool(flag)}
+
+
+# -- summary -----------------------------------------------------------------------------------
+def _summary_rows(
+    monitor: Mapping[str, Any] | None, window: Mapping[str, Any] | None, generated_at: Any
+) -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
+    if monitor is not None:
+        size = monitor.get("window")
+        if isinstance(size, int) and not isinstance(size, bool):
+            size_text = f"last {_fmt(int(size))} rows"
+        else:
+            size_text = _fmt(size)
+        rows += [
+            ("Monitor", _fmt(monitor.get("name"))),
+            ("Target", _fmt(monitor.get("target"))),
+            ("Model", _fmt(monitor.get("model"))),
+            ("Reference", _fmt(monitor.get("reference_id"))),
+            ("Window size", size_text),
+        ]
+    if window is not None:
+        rows += [
+            ("Window start", _when(window.get("start"))),
+            ("Window end", _when(window.get("end"))),
+            ("Rows in window", _num(window.get("rows"))),
+        ]
+    if generated_at is not None:
+        rows.append(("Generated at", _fmt(generated_at)))
+    return rows
+
+
+def _badges(
+    drift: Mapping[str, Any] | None,
+    prediction: Mapping[str, Any] | None,
+    multivariate: Mapping[str, Any] | None,
+    quality: Mapping[str, Any] | None,
+    performance: Mapping[str, Any] | None,
+    fairness: Mapping[str, Any] | None,
+    alerts: list[Mapping[str, Any]] | None,
+) -> list[dict[str, Any]]:
+    badges = []
+    if drift is not None:
+        flag = drift.get("drifted")
+        word = "unknown" if flag is None else ("yes" if flag else "no")
+        text = f"Dataset drift: {word} ({_share(drift.get('share'))} of columns drifted)"
+        badges.append({"text": text, "alert": bool(flag)})
+    for name, section in (("Prediction", prediction), ("Multivariate", multivariate)):
+        if section:
+            yes, no, unknown = (f"{name} drift: {w}" for w in ("yes", "no", "unknown"))
+            badges.append(_verdict(section.get("drifted"), yes, no, unknown))
+    if quality is not None:
+        issues = len(quality.get("issues") or [])
+        ok = quality.get("ok")
+        text = "Quality: ok" if ok else f"Quality: {issues} issue{'s' if issues != 1 else ''}"
+        badges.append({"text": text, "alert": not ok})
+    if performance:
+        failed = sum(1 for c in performance.get("checks") or [] if not c.get("passed"))
+        text = f"Performance: {failed} check{'s' if failed != 1 else ''} failed"
+        badges.append({"text": text if failed else "Performance: checks passed", "alert": failed})
+    if fairness is not None:
+        failed = sum(
+            1
+            for a in fairness.get("attributes") or []
+            for c in a.get("checks") or []
+            if not c.get("passed")
+        )
+        text = f"Fairness: {failed} check{'s' if failed != 1 else ''} failed"
+        badges.append({"text": text if failed else "Fairness: checks passed", "alert": failed})
+    if alerts is not None:
+        fired = sum(1 for a in alerts if a.get("kind") == "fired")
+        resolved = sum(1 for a in alerts if a.get("kind") == "resolved")
+        badges.append({"text": f"Alerts: {fired} fired, {resolved} resolved", "alert": fired})
+    return [{"text": b["text"], "alert": bool(b["alert"])} for b in badges]
+
+
+# -- drift -------------------------------------------------------------------------------------
+def _drift_score(item: Mapping[str, Any]) -> float:
+    """How far a column's test is past its threshold; above 1 means drifted, higher is worse.
+
+    A p-value test (``p_value`` not None) drifts when ``p_value < threshold``, so its score
+    is ``threshold / p_value``: with one threshold for all columns this orders by p-value
+    ascending. A distance or divergence (PSI, Wasserstein, Jensen-Shannon, ...) drifts when
+    ``statistic >= threshold``, so its score is ``statistic / threshold``. Both scales meet at
+    1 (the threshold), which lets one table mix the two kinds. Unknown values score lowest.
+    """
+    threshold = _finite(item.get("threshold"))
+    if item.get("p_value") is not None:
+        p_value = _finite(item.get("p_value"))
+        if p_value is None or threshold is None:
+            return -math.inf
+        return math.inf if p_value <= 0 else threshold / p_value
+    statistic = _finite(item.get("statistic"))
+    if statistic is None or threshold is None:
+        return -math.inf
+    if threshold <= 0:
+        return math.inf if statistic > 0 else 0.0
+    return statistic / threshold
+
+
+def _drift_order(columns: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Indices of ``columns`` sorted by score.
+
+    Order: drifted columns first; then by :func:`_drift_score` descending (p-value tests:
+    smallest p-value first; distances: largest statistic relative to threshold first); ties
+    (say several p-values of 0) by the statistic descending; then the input order.
+    """
+
+    def key(i: int) -> tuple[bool, float, float, int]:
+        col = columns[i]
+        statistic = _finite(col.get("statistic"))
+        return (
+            not col.get("drifted"),
+            -_drift_score(col),
+            -statistic if statistic is not None else math.inf,
+            i,
+        )
+
+    return sorted(range(len(columns)), key=key)
+
+
+def _drift_row(item: Mapping[str, Any], anchor: str, chart: str | None) -> dict[str, Any]:
+    return {
+        "anchor": anchor,
+        "name": str(item.get("column")),
+        "kind": _fmt(item.get("kind")),
+        "method": _fmt(item.get("method")),
+        "statistic": _num(item.get("statistic")),
+        "p_value": _num(item.get("p_value")),
+        "threshold": _num(item.get("threshold")),
+        "drifted": item.get("drifted"),
+        "verdict": _verdict(item.get("drifted"), "drifted", "no drift"),
+        "reference_rows": _num(item.get("reference_rows")),
+        "current_rows": _num(item.get("current_rows")),
+        "chart": chart,
+    }
+
+
+def _drift_context(drift: Mapping[str, Any], charts: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    columns = [c for c in drift.get("columns") or [] if isinstance(c, Mapping)]
+    rows = []
+    for i in _drift_order(columns):
+        chart = _distribution_chart(columns[i])
+        if chart is not None:
+            charts[f"chart-feature-{i}"] = chart
+        chart_id = f"chart-feature-{i}" if chart is not None else None
+        rows.append(_drift_row(columns[i], f"feature-{i}", chart_id))
+    number = drift.get("number_drifted")
+    return {
+        "verdict": _verdict(drift.get("drifted"), "dataset drift", "no dataset drift"),
+        "share": _share(drift.get("share")),
+        "threshold": _share(drift.get("drift_share_threshold")),
+        "number_drifted": _num(number)
+        if number is not None
+        else _fmt(sum(bool(r["drifted"]) for r in rows)),
+        "total": _fmt(len(rows)),
+        "correction": _fmt(drift.get("correction")) if drift.get("correction") else None,
+        "columns": rows,
+    }
+
+
+def _prediction_context(
+    item: Mapping[str, Any], charts: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    chart = _distribution_chart(item)
+    if chart is not None:
+        charts["chart-prediction"] = chart
+    return _drift_row(item, "prediction-drift", "chart-prediction" if chart else None)
+
+
+def _multivariate_context(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "method": _fmt(item.get("method")),
+        "statistic": _num(item.get("statistic")),
+        "threshold": _num(item.get("threshold")),
+        "p_value": _num(item.get("p_value")),
+        "verdict": _verdict(item.get("drifted"), "drifted", "no drift"),
+        "description": _fmt(item.get("description")) if item.get("description") else None,
+    }
+
+
+def _finite_edges(edges: Sequence[Any]) -> list[float] | None:
+    """Numeric bin edges with an open outer bin (±inf) closed at one neighbouring width."""
+    nums = [_finite(e) if not isinstance(e, bool) else None for e in edges]
+    inner = [e for e in nums[1:-1] if e is not None]
+    if len(inner) != len(nums) - 2 or len(nums) < 2:
+        return None
+    first, last = nums[0], nums[-1]
+    if first is None or last is None:
+        if len(inner) >= 2:
+            step_low, step_high = inner[1] - inner[0], inner[-1] - inner[-2]
+        elif inner:
+            step_low = step_high = max(abs(inner[0]), 1.0)
+        else:
+            return None
+        first = inner[0] - (step_low or 1.0) if first is None else first
+        last = inner[-1] + (step_high or 1.0) if last is None else last
+    return [first, *inner, last]
+
+
+def _density_trace(dist: Mapping[str, Any], name: str, color: str) -> dict[str, Any] | None:
+    """A bar trace of a histogram as a density, so samples of different sizes compare.
+
+    Numeric edges give a density per unit of the column; ISO 8601 edges (datetime columns)
+    give a density per day on a date axis.
+    """
+    edges, counts = list(dist.get("edges") or []), list(dist.get("counts") or [])
+    if len(counts) == 0 or len(edges) != len(counts) + 1:
+        return None
+    values = [_finite(c) or 0.0 for c in counts]
+    total = sum(values)
+    if all(isinstance(e, str) for e in edges):
+        try:
+            stamps = [datetime.fromisoformat(e) for e in edges]
+            widths = [(b - a).total_seconds() * 1000 / _DAY_MS for a, b in pairwise(stamps)]
+        except (TypeError, ValueError):
+            return None
+        date_kind = "datetime"
+        hist_edges: list[Any] = edges
+    else:
+        numeric = _finite_edges(edges)
+        if numeric is None:
+            return None
+        widths = [b - a for a, b in pairwise(numeric)]
+        date_kind = "numeric"
+        hist_edges = numeric
+    density = [
+        v / (total * w) if total > 0 and w > 0 else 0.0 for v, w in zip(values, widths, strict=True)
+    ]
+    trace = _hist_trace({"edges": hist_edges, "counts": density}, date_kind, name, color)
+    bar_widths = _compact(trace["width"])
+    if len(set(bar_widths)) == 1:
+        trace["width"] = bar_widths[0]  # one number instead of a list: a smaller page
+    trace["hovertemplate"] = "%{x}<br>density %{y:.4g}<extra>" + name + "</extra>"
+    return trace
+
+
+def _share_trace(
+    categories: Sequence[str], dist: Mapping[str, Any], name: str, color: str
+) -> dict[str, Any]:
+    counts = {
+        str(c): _finite(n) or 0.0
+        for c, n in zip(dist.get("categories") or [], dist.get("counts") or [], strict=False)
+    }
+    total = sum(counts.values())
+    return {
+        "type": "bar",
+        "name": name,
+        "x": [_label(c) for c in categories],
+        "y": [counts.get(c, 0.0) / total if total > 0 else 0.0 for c in categories],
+        "marker": {"color": color},
+        "hovertemplate": "%{x}<br>share %{y:.2%}<extra>" + name + "</extra>",
+    }
+
+
+def _distribution_chart(item: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Reference and current distributions of one column overlaid on the same bins."""
+    sides = [
+        (dist, name, color)
+        for dist, name, color in (
+            (item.get("reference_distribution"), "reference", _COLORS[0]),
+            (item.get("current_distribution"), "current", _COLORS[1]),
+        )
+        if isinstance(dist, Mapping)
+    ]
+    if not sides:
+        return None
+    axis_title = {"text": _label(item.get("column")), "font": {"size": 11}}
+    if all("edges" in dist for dist, _, _ in sides):
+        traces = [_density_trace(dist, name, color) for dist, name, color in sides]
+        data = [t for t in traces if t is not None]
+        if not data:
+            return None
+        dates = all(isinstance(e, str) for e in sides[0][0].get("edges") or [])
+        xaxis: dict[str, Any] = {"title": axis_title} | ({"type": "date"} if dates else {})
+        yaxis = {"title": {"text": "density per day" if dates else "density"}}
+        layout = _LAYOUT | {
+            "barmode": "overlay",
+            "showlegend": True,
+            "xaxis": xaxis,
+            "yaxis": yaxis,
+        }
+        return {"data": data, "layout": layout}
+    categories: list[str] = []
+    seen: set[str] = set()
+    for dist, _, _ in sides:
+        for category in dist.get("categories") or []:
+            if str(category) not in seen:
+                seen.add(str(category))
+                categories.append(str(category))
+    if not categories:
+        return None
+    data = [_share_trace(categories, dist, name, color) for dist, name, color in sides]
+    layout = _LAYOUT | {
+        "barmode": "group",
+        "showlegend": True,
+        "xaxis": {"type": "category", "automargin": True, "title": axis_title},
+        "yaxis": {"title": {"text": "share of rows"}, "tickformat": ".0%"},
+    }
+    return {"data": data, "layout": layout}
+
+
+# -- quality -----------------------------------------------------------------------------------
+def _quality_context(quality: Mapping[str, Any]) -> dict[str, Any]:
+    schema = quality.get("schema") or {}
+    row_count = quality.get("row_count")
+    columns = [c for c in quality.get("columns") or [] if isinstance(c, Mapping)]
+    # Columns with issues first (stable: otherwise in the report's order).
+    columns.sort(key=lambda c: not c.get("issues"))
+    return {
+        "ok": bool(quality.get("ok")),
+        "rows": _num(quality.get("rows")),
+        "issues": [str(i) for i in quality.get("issues") or []],
+        "added": [str(c) for c in schema.get("added") or []],
+        "removed": [str(c) for c in schema.get("removed") or []],
+        "retyped": [
+            tuple(_fmt(v) for v in [*t, None, None, None][:3])
+            for t in schema.get("retyped") or []
+            if isinstance(t, Sequence) and not isinstance(t, str)
+        ],
+        "row_count": (
+            {
+                "rows": _num(row_count.get("rows")),
+                "expected": _num(row_count.get("expected")),
+                "low": _num(row_count.get("low")),
+                "high": _num(row_count.get("high")),
+                "verdict": _verdict(row_count.get("anomalous"), "anomalous", "normal"),
+            }
+            if isinstance(row_count, Mapping)
+            else None
+        ),
+        "columns": [
+            {
+                "name": str(c.get("column")),
+                "kind": _fmt(c.get("kind")),
+                "reference_missing": _share(c.get("reference_missing_rate")),
+                "current_missing": _share(c.get("current_missing_rate")),
+                "missing_change": _points(c.get("missing_change")),
+                "out_of_range": _share(c.get("out_of_range")),
+                "unseen_share": _share(c.get("unseen_share")),
+                "unseen": [_fmt(v) for v in c.get("unseen_categories") or []],
+                "issues": [str(i) for i in c.get("issues") or []],
+            }
+            for c in columns
+        ],
+    }
+
+
+# -- performance -------------------------------------------------------------------------------
+def _series(
+    windows: Sequence[Mapping[str, Any]], metric: str
+) -> tuple[list[str], list[float | None]]:
+    xs: list[str] = []
+    ys: list[float | None] = []
+    for w in sorted(windows, key=lambda w: _finite(w.get("window_end")) or 0.0):
+        when = _iso(w.get("window_end"))
+        if when is not None:
+            xs.append(when)
+            ys.append(_finite(w.get(metric)))
+    return xs, ys
+
+
+def _line(x: Sequence[str], y: Sequence[float | None], name: str, color: str) -> dict[str, Any]:
+    return {
+        "type": "scatter",
+        "mode": "lines+markers",
+        "name": _label(name),
+        "x": list(x),
+        "y": list(y),
+        "line": {"color": color},
+        "connectgaps": False,
+    }
+
+
+def _lines_chart(
+    traces: Sequence[dict[str, Any]],
+    *,
+    thresholds: Iterable[tuple[float, str]] = (),
+    yaxis: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A time-series chart; each threshold is a dashed horizontal line across the plot."""
+    shapes = [
+        {
+            "type": "line",
+            "xref": "paper",
+            "x0": 0,
+            "x1": 1,
+            "yref": "y",
+            "y0": value,
+            "y1": value,
+            "line": {"color": "#b5561b", "dash": "dash", "width": 1.5},
+            "label": {"text": _label(text), "textposition": "end", "font": {"size": 10}},
+        }
+        for value, text in thresholds
+    ]
+    layout = _LAYOUT | {
+        "xaxis": {"type": "date"},
+        "showlegend": len(traces) > 1,
+        "shapes": shapes,
+        "margin": _LAYOUT["margin"] | {"t": 20},
+    }
+    if yaxis:
+        layout["yaxis"] = dict(yaxis)
+    return {"data": list(traces), "layout": layout}
+
+
+def _thresholds(checks: Sequence[Mapping[str, Any]], metric: str) -> list[tuple[float, str]]:
+    found: dict[tuple[float, str], None] = {}
+    for check in checks:
+        value = _finite(check.get("threshold"))
+        if check.get("metric") == metric and value is not None:
+            sign = "≥" if check.get("direction") == "maximize" else "≤"
+            found[(value, f"threshold {sign} {_fmt(value)}")] = None
+    return list(found)
+
+
+def _windows(section: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [w for w in section.get("windows") or [] if isinstance(w, Mapping)]
+
+
+def _performance_context(
+    performance: Mapping[str, Any], charts: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    windows = _windows(performance)
+    checks = [c for c in performance.get("checks") or [] if isinstance(c, Mapping)]
+    metrics = [str(m) for m in performance.get("metrics") or []]
+    blocks = []
+    for j, metric in enumerate(metrics):
+        x, y = _series(windows, metric)
+        chart_id = f"chart-performance-{j}"
+        charts[chart_id] = _lines_chart(
+            [_line(x, y, metric, _COLORS[0])], thresholds=_thresholds(checks, metric)
+        )
+        blocks.append({"metric": metric, "chart": chart_id})
+    labelled = None
+    if windows:
+        ordered = sorted(windows, key=lambda w: _finite(w.get("window_end")) or 0.0)
+        ends = [_iso(w.get("window_end")) for w in ordered]
+        shares = [
+            (_finite(w.get("labelled")) or 0.0) / rows if (rows := _finite(w.get("rows"))) else None
+            for w in ordered
+        ]
+        points = [(when, s) for when, s in zip(ends, shares, strict=True) if when is not None]
+        charts["chart-performance-labelled"] = _lines_chart(
+            [_line([p[0] for p in points], [p[1] for p in points], "labelled", _COLORS[1])],
+            yaxis={"range": [0, 1.05], "tickformat": ".0%"},
+        )
+        labelled = "chart-performance-labelled"
+    latest = max(windows, key=lambda w: _finite(w.get("window_end")) or 0.0) if windows else None
+    return {
+        "task": _fmt(performance.get("task")),
+        "metrics": blocks,
+        "labelled_chart": labelled,
+        "latest": (
+            [
+                ("Window end", _when(latest.get("window_end"))),
+                ("Rows", _num(latest.get("rows"))),
+                ("Labelled", _num(latest.get("labelled"))),
+                *((m, _num(latest.get(m))) for m in metrics),
+            ]
+            if latest is not None
+            else []
+        ),
+        "checks": [
+            {
+                "metric": _fmt(c.get("metric")),
+                "threshold": _num(c.get("threshold")),
+                "direction": _fmt(c.get("direction")),
+                "window_end": _when(c.get("window_end")),
+                "value": _num(c.get("value")),
+                "verdict": _verdict(not c.get("passed"), "failed", "passed"),
+                "reason": _fmt(c.get("reason")) if c.get("reason") else "",
+            }
+            for c in checks
+        ],
+    }
+
+
+def _estimated_context(
+    estimated: Mapping[str, Any],
+    performance: Mapping[str, Any] | None,
+    charts: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
+    metrics = estimated.get("metrics") or {}
+    windows = _windows(estimated)
+    realized = _windows(performance) if performance else []
+    blocks = []
+    if windows:
+        for j, metric in enumerate(str(m) for m in metrics):
+            traces = [_line(*_series(windows, metric), f"estimated {metric}", _COLORS[0])]
+            if any(metric in w for w in realized):
+                traces.append(_line(*_series(realized, metric), f"realized {metric}", _COLORS[1]))
+            chart_id = f"chart-estimated-{j}"
+            charts[chart_id] = _lines_chart(traces)
+            blocks.append({"metric": metric, "chart": chart_id})
+    return {
+        "method": _fmt(estimated.get("method")),
+        "metrics": [(str(k), _num(v)) for k, v in metrics.items()],
+        "assumptions": [str(a) for a in estimated.get("assumptions") or []],
+        "charts": blocks,
+    }
+
+
+# -- fairness ----------------------------------------------------------------------------------
+def _fairness_context(
+    fairness: Mapping[str, Any], charts: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    attributes = []
+    for k, attr in enumerate(a for a in fairness.get("attributes") or [] if isinstance(a, Mapping)):
+        groups = [g for g in attr.get("groups") or [] if isinstance(g, Mapping)]
+        checks = [c for c in attr.get("checks") or [] if isinstance(c, Mapping)]
+        chart_id = None
+        if groups:
+            names = [_label(_fmt(g.get("group"))) for g in groups]
+            traces = [
+                {
+                    "type": "bar",
+                    "name": label,
+                    "x": names,
+                    "y": [_finite(g.get(key)) for g in groups],
+                    "marker": {"color": color},
+                }
+                for (key, label), color in zip(_FAIRNESS_BARS, _PALETTE, strict=False)
+            ]
+            layout = _LAYOUT | {
+                "barmode": "group",
+                "showlegend": True,
+                "xaxis": {"type": "category", "automargin": True},
+                "yaxis": {"range": [0, 1.05]},
+            }
+            chart_id = f"chart-fairness-{k}"
+            charts[chart_id] = {"data": traces, "layout": layout}
+        summary = []
+        used: set[int] = set()
+        for key, label in _FAIRNESS_SUMMARY:
+            matching = [i for i, c in enumerate(checks) if c.get("metric") == key]
+            used.update(matching)
+            check = checks[matching[0]] if matching else None
+            summary.append(_fairness_row(label, attr.get(key), check))
+        for i, check in enumerate(checks):
+            if i not in used:
+                summary.append(_fairness_row(_fmt(check.get("metric")), check.get("value"), check))
+        attributes.append(
+            {
+                "anchor": f"fairness-{k}",
+                "name": _fmt(attr.get("attribute")),
+                "summary": summary,
+                "groups": [
+                    (
+                        _fmt(g.get("group")),
+                        _num(g.get("count")),
+                        *(_num(g.get(m)) for m in ("selection_rate", "tpr", "fpr")),
+                        *(_num(g.get(m)) for m in ("precision", "accuracy")),
+                    )
+                    for g in groups
+                ],
+                "chart": chart_id,
+            }
+        )
+    return {"attributes": attributes}
+
+
+def _fairness_row(label: str, value: Any, check: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {
+        "label": label,
+        "value": _num(value),
+        "threshold": _num(check.get("threshold")) if check else "—",
+        "verdict": _verdict(not check.get("passed"), "failed", "passed") if check else None,
+    }
+
+
+# -- history and alerts ------------------------------------------------------------------------
+def _history_context(
+    history: Mapping[str, Any], charts: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    blocks = []
+    metrics = history.get("metrics") or {}
+    for j, (name, points) in enumerate(metrics.items()):
+        pairs = [
+            (_finite(p[0]), _finite(p[1]))
+            for p in points or []
+            if isinstance(p, Sequence) and not isinstance(p, str) and len(p) >= 2
+        ]
+        pairs = sorted((t, v) for t, v in pairs if t is not None)
+        stamped = [(when, v) for t, v in pairs if (when := _iso(t)) is not None]
+        chart_id = f"chart-history-{j}"
+        charts[chart_id] = _lines_chart(
+            [_line([p[0] for p in stamped], [p[1] for p in stamped], str(name), _COLORS[0])]
+        )
+        latest = stamped[-1] if stamped else (None, None)
+        blocks.append(
+            {
+                "metric": str(name),
+                "chart": chart_id,
+                "points": _fmt(len(stamped)),
+                "latest": _num(latest[1]),
+                "latest_at": latest[0] or "—",
+            }
+        )
+    return {"metrics": blocks}
+
+
+def _alerts_context(alerts: list[Mapping[str, Any]]) -> dict[str, Any]:
+    # Newest first.
+    ordered = sorted(alerts, key=lambda a: -(_finite(a.get("time")) or -math.inf))
+    return {
+        "rows": [
+            {
+                "time": _when(a.get("time")),
+                "rule": _fmt(a.get("rule")),
+                "metric": _fmt(a.get("metric")),
+                "kind": _fmt(a.get("kind")),
+                "fired": a.get("kind") == "fired",
+                "value": _num(a.get("value")),
+                "threshold": _num(a.get("threshold")),
+                "severity": _fmt(a.get("severity")),
+            }
+            for a in ordered
+        ]
+    }
