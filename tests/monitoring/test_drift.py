@@ -118,7 +118,7 @@ def test_stored_profile_gives_the_same_verdicts_as_raw_data() -> None:
     # a stored current larger than its sample: bins read off its quantiles, close to exact
     exact_psi = drift(big, big_cur, method="psi").column("x").statistic
     stored_psi = drift(big, reference(big_cur), method="psi").column("x").statistic
-    assert stored_psi == pytest.approx(exact_psi, rel=0.05)
+    assert stored_psi == pytest.approx(exact_psi, rel=0.1)
     # and above 100k rows, W1 from the quantile sketch is close to the exact one
     huge, huge_cur = _frame(150_000, 7), _frame(50_000, 8, shift=0.3)
     exact = drift(huge, huge_cur).column("x").statistic

@@ -523,7 +523,10 @@ def drift(
             summary (exactly too while its row sample holds every value).
         current: The same kinds of input. A large Parquet window is streamed in batches
             and summarised on the reference's bins in bounded memory (exact-style tests
-            then use a 100,000-row sample of it and W1 its quantile sketch).
+            then use a 100,000-row sample of it and W1 its quantile sketch). A profile
+            of the current window is exact while its sample holds every value; beyond
+            that its counts on the reference's bins are read off its quantiles
+            (approximate, mostly in the tails).
         columns: Columns to test (default: every testable column present on both sides).
         method: ``"auto"`` or one of :data:`METHODS`: ``ks``, ``chi_square``, ``z``,
             ``anderson_darling``, ``cramer_von_mises``, ``psi``, ``jensen_shannon``,
