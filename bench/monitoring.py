@@ -452,6 +452,9 @@ def compare(specs: list[dict[str, Any]], runs: dict[str, dict[str, Any]]) -> dic
         same = ev["dataset"]["drifted"] == cy["dataset"]["drifted"]
         out["dataset_verdicts"] = {"evidently": ev["dataset"], "cycleml": cy["dataset"],
                                    "same": same}  # fmt: skip
+    parquet = ok.get("cycleml_parquet")
+    if ev and parquet:  # not a target: cycleml reading the files itself, same verdicts?
+        out["verdicts_cycleml_parquet"] = agreement(specs, ev["columns"], parquet["columns"])
     out["detection"] = {tool: detection(specs, r["columns"]) for tool, r in ok.items()}
     return out
 

@@ -47,7 +47,8 @@ def test_batch_monitor_from_the_terminal(capsys: pytest.CaptureFixture[str], pro
                          "--name", "train", "--json")  # fmt: skip
     assert code == 0, err
     reference = json.loads(out)
-    assert reference["rows"] == 2_000 and reference["model_version"] == 1
+    assert reference["rows"] == 2_000
+    assert reference["model_version"] == 1
     code, out, err = cli(capsys, "--home", project, "monitor", "create", "nightly",
                          "--model", "models:/churn/1", "--reference", "train",
                          "--alert", "drift.share >= 0.5", "--json")  # fmt: skip
@@ -60,7 +61,8 @@ def test_batch_monitor_from_the_terminal(capsys: pytest.CaptureFixture[str], pro
     code, out, _ = cli(capsys, "--home", project, "monitor", "history", "nightly",
                        "--metric", "drift.share", "--json")  # fmt: skip
     shares = [point["value"] for point in json.loads(out)]
-    assert len(shares) == 2 and shares[0] < 0.5 <= shares[1]
+    assert len(shares) == 2
+    assert shares[0] < 0.5 <= shares[1]
     code, out, _ = cli(capsys, "--home", project, "monitor", "alerts", "--json")
     (event,) = json.loads(out)
     assert (event["rule_name"], event["kind"]) == ("drift.share >= 0.5", "fired")

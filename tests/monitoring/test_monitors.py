@@ -29,13 +29,13 @@ T0 = 1_764_000_000_000 - 1_764_000_000_000 % HOUR  # an hour boundary (2025-11-2
 
 
 class _Receiver(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self.server.payloads.append(json.loads(body))  # type: ignore[attr-defined]
         self.send_response(204)
         self.end_headers()
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
 
@@ -146,7 +146,8 @@ def test_a_shift_fires_one_webhook_and_a_restart_sends_no_duplicate(
     assert runs[1].values["drift.share"] >= 0.5
     assert runs[1].values["drift.drifted"] == 1.0
     assert len(payloads) == 1
-    assert payloads[0]["rule"] == "drifted" and payloads[0]["kind"] == "fired"
+    assert payloads[0]["rule"] == "drifted"
+    assert payloads[0]["kind"] == "fired"
     assert payloads[0]["monitor"] == "churn-watch"
 
     # A new process (a new service and store on the same database) and more drifted data:
@@ -186,12 +187,14 @@ def test_late_labels_give_performance_and_the_report_recomputes_it(
 
     report = monitors.report("churn-watch", now=T0 + 2 * HOUR)
     assert report["monitor"]["name"] == "churn-watch"
-    assert report["drift"]["columns"] and report["quality"] is not None
+    assert report["drift"]["columns"]
+    assert report["quality"] is not None
     assert report["performance"]["windows"]  # recomputed over every window
     assert report["history"]["metrics"]["drift.share"]
     path = monitors.write_report(report, tmp_path / "report.html")
     html = path.read_text()
-    assert "churn-watch" in html and "tenure" in html
+    assert "churn-watch" in html
+    assert "tenure" in html
     json.dumps(report, allow_nan=False)  # the --json form
 
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pyarrow as pa
@@ -147,8 +147,14 @@ def evaluate_window(
 
     if "quality" in checks and profile is not None:
         window_inputs = [c for c in table.column_names if c not in OUTPUT_COLUMNS | set(LOG_KEYS)]
-        quality = data_quality(
+        # The outputs (the reference's prediction column, for prediction drift) are not
+        # inputs: left in, every window would miss them.
+        input_profile = replace(
             profile,
+            columns={k: v for k, v in profile.columns.items() if k not in OUTPUT_COLUMNS},
+        )
+        quality = data_quality(
+            input_profile,
             table.select(window_inputs),
             columns=list(inputs) if config.columns is not None else None,
             row_history=list(row_history) or None,

@@ -16,6 +16,7 @@ reference data:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -276,19 +277,30 @@ def _column_quality(
     )
 
 
+_DICTIONARY_VALUES = re.compile(r"^dictionary<values=([^,]+),")
+#: Types that hold the same data read differently in different windows: an all-integer
+#: float window, a dictionary-encoded Parquet column, another timestamp unit.
+_TYPE_FAMILIES = (
+    ("int", "uint", "double", "float", "halffloat"),
+    ("string", "large_string", "string_view"),
+    ("timestamp",),
+    ("date",),
+)
+
+
+def _value_type(text: str) -> str:
+    """A dictionary type's value type (as text); other types as they are."""
+    match = _DICTIONARY_VALUES.match(text)
+    return match.group(1) if match else text
+
+
 def _types_match(reference_type: str, current: pa.DataType) -> bool:
-    if str(current) == reference_type:
+    ref_text, current_text = _value_type(reference_type), _value_type(str(current))
+    if ref_text == current_text:
         return True
-    # Integer vs float and string vs dictionary are how the same data reads in different
-    # windows (an all-integer float window, a dictionary-encoded Parquet column).
-    if pa.types.is_dictionary(current):
-        current = current.value_type
-    current_text = str(current)
-    families = (("int", "uint", "double", "float", "halffloat"), ("string", "large_string"))
-    for family in families:
-        if current_text.startswith(family) and reference_type.startswith(family):
-            return True
-    return current_text == reference_type
+    return any(
+        current_text.startswith(family) and ref_text.startswith(family) for family in _TYPE_FAMILIES
+    )
 
 
 def data_quality(

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -258,21 +259,20 @@ class ReferenceProfile:
 
 def column_kind(arrow_type: pa.DataType) -> str | None:
     """The column kind an Arrow type maps to (None: not monitored)."""
-    types = pa.types
-    if types.is_boolean(arrow_type):
-        return "boolean"
-    if types.is_integer(arrow_type) or types.is_floating(arrow_type):
-        return "numeric"
-    if types.is_decimal(arrow_type):
-        return "numeric"
-    if types.is_timestamp(arrow_type) or types.is_date(arrow_type):
-        return "datetime"
-    stringish = (types.is_string, types.is_large_string, types.is_string_view)
-    if any(check(arrow_type) for check in stringish):
-        return "categorical"
-    if types.is_dictionary(arrow_type) or types.is_null(arrow_type):
-        return "categorical"
-    return None
+    t = pa.types
+    checks = {
+        "boolean": (t.is_boolean,),
+        "numeric": (t.is_integer, t.is_floating, t.is_decimal),
+        "datetime": (t.is_timestamp, t.is_date),
+        "categorical": (
+            t.is_string,
+            t.is_large_string,
+            t.is_string_view,
+            t.is_dictionary,
+            t.is_null,
+        ),
+    }
+    return next((k for k, fns in checks.items() if any(f(arrow_type) for f in fns)), None)
 
 
 def _pandas_type(series: Any) -> pa.DataType:
@@ -802,19 +802,11 @@ def summarise(
     if not table.in_memory:
         return _stream(table, kinds, like, options, stored)
     picked = sample_rows(table.rows, options.sample_size, options.seed)
+    side = partial(column_side, options=options, rows_sample=picked, stored=stored)
 
     def one(name: str) -> Side:
         ref = like[name] if like is not None else None
-        return column_side(
-            table,
-            name,
-            kinds[name],
-            like=ref,
-            options=options,
-            rows_sample=picked,
-            stored=stored,
-            keep_values=keep_values,
-        )
+        return side(table, name, kinds[name], like=ref, keep_values=keep_values)
 
     return dict(zip(kinds, parallel_map(one, list(kinds)), strict=True))
 
