@@ -127,6 +127,10 @@ def test_hourly_windows_are_evaluated_once_and_stored(
     assert monitors.run("churn-watch", now=T0 + 2 * HOUR + HOUR // 2) == []  # nothing new
     later = monitors.run("churn-watch", now=T0 + 3 * HOUR)
     assert [r.window_start for r in later] == [T0 + 2 * HOUR]
+    edges = monitors.store.lineage_edges("monitor_evaluation", runs[0].evaluation_id)
+    upstream = {(e.src_kind, e.relation) for e in edges}
+    assert ("prediction_log", "read_by") in upstream
+    assert ("model_version", "read_by") in upstream
     history = monitors.history("churn-watch", "drift.share")
     assert [p.window_end for p in history] == [T0 + HOUR, T0 + 2 * HOUR, T0 + 3 * HOUR]
     assert all(p.value < 0.5 for p in history)  # same distribution: no drift

@@ -315,7 +315,7 @@ class Monitors:
                 if end > until and not final:
                     break  # still filling
                 window = expand_log(log.slice(lo, hi - lo), schema=schema)
-                yield window, start, end, min(end, until), parts
+                yield window, start, end, min(end, until), parts + _versions(window)
         else:
             for lo in range(0, len(times), size):
                 hi = min(lo + size, len(times))
@@ -324,7 +324,7 @@ class Monitors:
                 window = expand_log(log.slice(lo, hi - lo), schema=schema)
                 start, last = int(times[lo]), int(times[hi - 1])
                 nxt = int(times[hi]) if hi < len(times) else last + 1
-                yield window, start, last + 1, nxt, parts
+                yield window, start, last + 1, nxt, parts + _versions(window)
 
     def _input_schema(self, monitor: Monitor) -> pa.Schema | None:
         if monitor.reference_id is None:
@@ -525,6 +525,26 @@ class Monitors:
         if not len(times):
             return now, now
         return int(times[max(len(times) - size, 0)]), int(times[-1]) + 1
+
+
+def _versions(window: pa.Table) -> builtins.list[tuple[str, str]]:
+    """Lineage sources for the model versions that scored the window's rows."""
+    if not {"model_name", "model_version"} <= set(window.column_names):
+        return []
+    pairs = (
+        window.select(["model_name", "model_version"])
+        .group_by(["model_name", "model_version"])
+        .aggregate([])
+    )
+    return [
+        ("model_version", f"{name}/{version}")
+        for name, version in zip(
+            pairs.column("model_name").to_pylist(),
+            pairs.column("model_version").to_pylist(),
+            strict=True,
+        )
+        if name is not None and version is not None
+    ]
 
 
 def _config(
