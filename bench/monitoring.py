@@ -29,6 +29,10 @@ rows (``--methods auto`` lets each choose).
 
     .venv-bench/bin/python bench/monitoring.py --json-out /tmp/monitoring.json
     .venv-bench/bin/python bench/monitoring.py --quick          # smoke run, figures meaningless
+    make bench-monitoring BENCH_ARGS="--sizes 200k --skip-big"  # Evidently at 200k only
+
+``--skip-evidently`` runs cycleml alone; ``--data-dir DIR`` keeps the generated files (3.3 GB
+with the 10M current) and reuses them on later runs with the same recipe.
 
 Prints tables, then one JSON document with every figure, to stdout; progress goes to stderr.
 """
