@@ -22,7 +22,7 @@ from cycleml.monitoring._drift import (
     multivariate_drift,
     prediction_drift,
 )
-from cycleml.monitoring._reference import ColumnReference, ReferenceProfile, reference
+from cycleml.monitoring._reference import ColumnReference, ReferenceProfile, as_table, reference
 
 # isort: split
 # --- data quality (_quality) ---
@@ -77,7 +77,7 @@ from cycleml.monitoring._config import CHECKS, MonitorConfig, parse_alert
 from cycleml.monitoring._durations import parse_duration_ms, parse_window
 from cycleml.monitoring._evaluate import WindowResult, evaluate_window
 from cycleml.monitoring._gauges import MonitorGauges
-from cycleml.monitoring._logs import as_arrow, expand_log
+from cycleml.monitoring._logs import expand_log
 from cycleml.monitoring._monitors import MonitorRun, Monitors
 from cycleml.monitoring._notify import (
     Delivery,
@@ -131,7 +131,7 @@ __all__: list[str] = [
     "WebhookNotifier",
     "WindowResult",
     "alert_payload",
-    "as_arrow",
+    "as_table",
     "build_report",
     "data_quality",
     "drift",

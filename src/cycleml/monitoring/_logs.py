@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -19,9 +18,8 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from cycleml.errors import InvalidInput
-from cycleml.monitoring._reference import open_table
 
-__all__ = ["LOG_KEYS", "as_arrow", "expand_log"]
+__all__ = ["LOG_KEYS", "expand_log"]
 
 #: Columns of the prediction log kept beside the expanded inputs and outputs.
 LOG_KEYS = ("request_id", "time", "model_name", "model_version", "arm", "latency_ms")
@@ -92,15 +90,3 @@ def expand_log(log: pa.Table, *, schema: pa.Schema | None = None) -> pa.Table:
     if "label" in log.column_names:
         out = out.append_column("label", log.column("label"))
     return out
-
-
-def as_arrow(data: Any) -> pa.Table:
-    """Any input the checks accept (pandas, polars, Arrow, a Parquet path, a ``datasets:/``
-    URI) as one in-memory Arrow table."""
-    opened = open_table(data)
-    if opened.table is not None:
-        return opened.table
-    if opened.frame is not None:
-        frame = opened.frame.rename(columns=str)  # a copy: the caller's frame is left alone
-        return pa.Table.from_pandas(frame, preserve_index=False)
-    return opened.dataset.to_table()

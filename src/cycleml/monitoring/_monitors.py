@@ -29,10 +29,10 @@ from cycleml.ids import new_id
 from cycleml.monitoring._alerts import AlertEngine, AlertEvent, AlertRule
 from cycleml.monitoring._config import MonitorConfig, parse_window
 from cycleml.monitoring._evaluate import WindowResult, evaluate_window, flat_summary
-from cycleml.monitoring._logs import as_arrow, expand_log
+from cycleml.monitoring._logs import expand_log
 from cycleml.monitoring._notify import Notifier, notifier_from_config
 from cycleml.monitoring._performance import performance
-from cycleml.monitoring._reference import ReferenceProfile, reference
+from cycleml.monitoring._reference import ReferenceProfile, as_table, reference
 from cycleml.monitoring._report import build_report
 from cycleml.reports import render_monitoring_html, write_html
 from cycleml.serving import feedback, join_feedback, prediction_log
@@ -264,7 +264,7 @@ class Monitors:
         profile = self.load_reference(monitor.reference_id) if monitor.reference_id else None
         stamp = int(time.time() * 1000) if now is None else int(now)
         if data is not None:
-            table = as_arrow(data)
+            table = as_table(data)
             sources: list[tuple[str, str]] = []
             if isinstance(data, str) and data.startswith("datasets:/"):
                 dataset = self.store.resolve_dataset_uri(parse_dataset_uri(data))
@@ -444,7 +444,7 @@ class Monitors:
         window: dict[str, Any] | None = None
         full_log: pa.Table | None = None
         if data is not None:
-            table = as_arrow(data)
+            table = as_table(data)
             window = {"start": None, "end": None, "rows": table.num_rows}
         elif monitor.target_kind == "deployment":
             full_log = self._labelled_log(monitor, cfg, until=stamp)

@@ -26,11 +26,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cycleml.errors import InvalidInput
-from cycleml.monitoring._logs import as_arrow
 from cycleml.monitoring._reference import (
     ColumnReference,
     ReferenceProfile,
     as_float_array,
+    as_table,
     category_counts,
 )
 from cycleml.monitoring._reference import reference as profile_of
@@ -344,7 +344,7 @@ def data_quality(
                 hint="E.g. 0.05 for five percent.",
             )
     profile = reference if isinstance(reference, ReferenceProfile) else profile_of(reference)
-    table = as_arrow(current)
+    table = as_table(current)
     names = list(profile.columns) if columns is None else list(columns)
     unknown = [name for name in names if name not in profile.columns]
     if unknown:

@@ -895,7 +895,8 @@ def as_table(data: Any) -> pa.Table:
     if table.dataset is not None:
         return table.dataset.to_table()
     try:
-        return pa.Table.from_pandas(table.frame, preserve_index=False)
+        # Column labels as str (as open_table names them); rename copies the frame.
+        return pa.Table.from_pandas(table.frame.rename(columns=str), preserve_index=False)
     except (pa.ArrowException, TypeError, ValueError) as exc:
         raise InvalidInput(
             f"Could not convert the DataFrame to Arrow: {exc}.",
