@@ -15,14 +15,9 @@ from scipy import stats
 from scipy.spatial import distance
 
 from cycleml.errors import InvalidInput
-from cycleml.monitoring import _drift, _reference
-from cycleml.monitoring._drift import (
-    METHODS,
-    DriftReport,
-    drift,
-    multivariate_drift,
-    prediction_drift,
-)
+from cycleml.monitoring import _drift, _inputs
+from cycleml.monitoring._drift import METHODS, DriftReport, drift, prediction_drift
+from cycleml.monitoring._multivariate import multivariate_drift
 from cycleml.monitoring._reference import ReferenceProfile, reference
 
 CITIES = ["paris", "lyon", "nice", "lille"]
@@ -148,9 +143,9 @@ def test_streamed_current_matches_in_memory(
     pq.write_table(pa.Table.from_pandas(cur, preserve_index=False), tmp_path / "cur.parquet")
     expected = drift(ref, cur, methods={"y": "psi"})
     # tiny limits force the bounded-memory path: batches summarised on the reference's bins
-    monkeypatch.setattr(_reference, "IN_MEMORY_CELLS", 1_000)
+    monkeypatch.setattr(_inputs, "IN_MEMORY_CELLS", 1_000)
     monkeypatch.setattr(_drift, "IN_MEMORY_CELLS", 1_000)
-    monkeypatch.setattr(_reference, "BATCH_ROWS", 6_000)
+    monkeypatch.setattr(_inputs, "BATCH_ROWS", 6_000)
     streamed = drift(ref, tmp_path / "cur.parquet", methods={"y": "psi"})
     assert streamed.to_pandas()["drifted"].equals(expected.to_pandas()["drifted"])
     for name in ("y", "city", "flag"):  # binned and counted tests are exact when streamed

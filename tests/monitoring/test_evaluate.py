@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -82,7 +83,9 @@ def _window(
 
 
 WINDOW = _window()
-ALL = MonitorConfig(checks=CHECKS)
+# Every check but the label-free estimate, which needs calibration data (tested below).
+CORE_CHECKS = tuple(check for check in CHECKS if check != "estimated_performance")
+ALL = MonitorConfig(checks=CORE_CHECKS)
 
 
 def _run(
@@ -166,7 +169,7 @@ def _expected_names() -> set[str]:
 def test_every_check_produces_its_documented_metrics() -> None:
     result = _run()
     assert result.errors == {}
-    assert set(result.reports) == set(CHECKS)
+    assert set(result.reports) == set(CORE_CHECKS)
     assert set(result.values) == _expected_names()
     # nothing but the inputs is tested for drift or quality
     for name in ("prediction", "score", "label"):
@@ -461,7 +464,7 @@ def test_without_sensitive_attributes_fairness_is_skipped() -> None:
     result = _run(sensitive=())
     assert result.errors == {"fairness": "no sensitive attributes (set them in cycleml.yaml)"}
     assert "fairness" not in result.reports
-    assert set(result.reports) == set(CHECKS) - {"fairness"}
+    assert set(result.reports) == set(CORE_CHECKS) - {"fairness"}
     assert not any(k.startswith("fairness.") for k in result.values)
     assert "performance.accuracy" in result.values
 
@@ -470,7 +473,7 @@ def test_nothing_to_run_leaves_only_errors() -> None:
     result = _run(_window(labels=False), profile=None, sensitive=())
     assert result.values == {}
     assert result.reports == {}
-    assert set(result.errors) == set(CHECKS)
+    assert set(result.errors) == set(CORE_CHECKS)
     summary = flat_summary(result)
     assert summary == {"errors": result.errors}
 
@@ -564,3 +567,27 @@ def test_a_stored_profile_gives_the_same_metrics() -> None:
     for name, value in direct.values.items():
         other = restored.values[name]
         assert (math.isnan(value) and math.isnan(other)) or other == pytest.approx(value), name
+
+
+def test_estimated_performance_calibrates_on_labelled_reference_data(tmp_path: Path) -> None:
+    calibration = FRAME.iloc[:N_REFERENCE].assign(
+        label=LABELS[:N_REFERENCE],
+        prediction=MODEL.predict(FRAME[NUMERIC].iloc[:N_REFERENCE]),
+        score=MODEL.predict_proba(FRAME[NUMERIC].iloc[:N_REFERENCE])[:, 1],
+    )
+    path = tmp_path / "calibration.parquet"
+    calibration.to_parquet(path)
+    config = MonitorConfig(
+        checks=("estimated_performance",),
+        estimated_performance={"reference": str(path), "metrics": ["accuracy"]},
+    )
+    result = _run(_window(labels=False), config)
+    assert result.errors == {}
+    realised = float((WINDOW.column("prediction").to_numpy() == LABELS[N_REFERENCE:]).mean())
+    assert abs(result.values["estimated.accuracy"] - realised) < 0.05
+    assert result.reports["estimated_performance"]["method"] == "CBPE"
+
+
+def test_estimated_performance_without_calibration_data_is_refused() -> None:
+    with pytest.raises(InvalidInput, match="needs labelled, scored reference data"):
+        MonitorConfig(checks=("estimated_performance",))

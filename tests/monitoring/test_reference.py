@@ -13,8 +13,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from cycleml.errors import InvalidInput
-from cycleml.monitoring import _reference
-from cycleml.monitoring._reference import ColumnReference, ReferenceProfile, as_table, reference
+from cycleml.monitoring import _inputs
+from cycleml.monitoring._inputs import as_table
+from cycleml.monitoring._reference import ColumnReference, ReferenceProfile, reference
 
 
 def _frame(n: int = 3_000, seed: int = 0) -> pd.DataFrame:
@@ -144,8 +145,8 @@ def test_streamed_parquet_matches_in_memory(
     pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp_path / "big.parquet")
     exact = reference(frame)
     # tiny limits force the bounded-memory path on a small file
-    monkeypatch.setattr(_reference, "IN_MEMORY_CELLS", 1_000)
-    monkeypatch.setattr(_reference, "BATCH_ROWS", 7_000)
+    monkeypatch.setattr(_inputs, "IN_MEMORY_CELLS", 1_000)
+    monkeypatch.setattr(_inputs, "BATCH_ROWS", 7_000)
     streamed = reference(tmp_path / "big.parquet")
     for name, column in streamed.columns.items():
         want = exact.columns[name]

@@ -13,16 +13,11 @@ retraining hook) when a monitored metric crosses its threshold::
 
 from __future__ import annotations
 
-# --- reference profiles and drift (_reference, _stats, _drift) ---
-from cycleml.monitoring._drift import (
-    ColumnDrift,
-    DriftReport,
-    MultivariateDrift,
-    drift,
-    multivariate_drift,
-    prediction_drift,
-)
-from cycleml.monitoring._reference import ColumnReference, ReferenceProfile, as_table, reference
+# --- reference profiles and drift (_inputs, _reference, _stats, _drift, _multivariate) ---
+from cycleml.monitoring._drift import ColumnDrift, DriftReport, drift, prediction_drift
+from cycleml.monitoring._inputs import as_table
+from cycleml.monitoring._multivariate import MultivariateDrift, multivariate_drift
+from cycleml.monitoring._reference import ColumnReference, ReferenceProfile, reference
 
 # isort: split
 # --- data quality (_quality) ---

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cycleml.errors import InvalidInput
+from cycleml.monitoring._inputs import as_table
 
 __all__ = ["PredictionArrays", "prediction_arrays"]
 
@@ -41,38 +42,18 @@ _JOIN_HINT = (
 
 # ---- tables and arrays ---------------------------------------------------------------------
 def read_table(data: Any) -> pa.Table:
-    """Arrow table from an Arrow/pandas/polars table, a mapping of columns or a dataset version."""
-    from cycleml.store import DatasetVersion
+    """Arrow table from anything :func:`cycleml.monitoring.reference` reads (pandas, polars,
+    Arrow, a Parquet path, a dataset version) or a mapping of columns."""
+    if isinstance(data, Mapping):
+        import pandas as pd
 
-    if isinstance(data, pa.Table):
-        return data
-    if isinstance(data, pa.RecordBatch):
-        return pa.Table.from_batches([data])
-    if isinstance(data, pa.RecordBatchReader):
-        return data.read_all()
-    if isinstance(data, DatasetVersion) or (
-        isinstance(data, str) and data.startswith("datasets:/")
-    ):
-        from cycleml import data as datasets
-
-        return cast(pa.Table, datasets.load(data))
-    if hasattr(data, "to_arrow") and callable(data.to_arrow):  # polars
-        return cast(pa.Table, data.to_arrow())
-    import pandas as pd
-
-    try:
-        if isinstance(data, pd.DataFrame):
-            return pa.Table.from_pandas(data, preserve_index=False)
-        if isinstance(data, Mapping):
+        try:
             return pa.Table.from_pandas(pd.DataFrame(dict(data)), preserve_index=False)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, ValueError) as exc:
-        raise InvalidInput(
-            f"Cannot read the table: {exc}", hint="Give each column one type."
-        ) from exc
-    raise InvalidInput(
-        f"Cannot read a table from {type(data).__name__}: expected a pandas, polars or Arrow "
-        "table, a mapping of columns, or a dataset version (datasets:/name/version)."
-    )
+        except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError) as exc:
+            raise InvalidInput(
+                f"Cannot read the table: {exc}", hint="Give each column one type."
+            ) from exc
+    return as_table(data)
 
 
 def _json_field(table: pa.Table, source: str, key: str) -> pa.ChunkedArray | None:

@@ -27,6 +27,7 @@ CHECKS = (
     "multivariate",
     "quality",
     "performance",
+    "estimated_performance",
     "fairness",
 )
 
@@ -46,8 +47,13 @@ class MonitorConfig:
         quality: Keyword arguments for :func:`cycleml.monitoring.data_quality`.
         performance: Keyword arguments for :func:`cycleml.monitoring.performance`
             (``task``, ``metrics``, ``positive_class``).
+        estimated_performance: Keyword arguments for
+            :func:`cycleml.monitoring.estimate_performance`; ``reference`` (required for
+            that check) names labelled, scored data to calibrate on: a Parquet path or a
+            ``datasets:/`` URI with ``label`` and ``score`` (or ``probabilities``) columns.
         fairness: Keyword arguments for :func:`cycleml.monitoring.fairness`
-            (``sensitive``: default the project's sensitive attributes).
+            (``sensitive``: default the project's sensitive attributes; ``thresholds``:
+            default the project's ``problem.fairness``).
         rules: Alert rules as dicts (``name``, ``metric``, ``operator``, ``threshold``,
             ``for_windows``, ``cooldown``, ``notify``, ``severity``).
         notifications: Notifiers by name: ``{"kind": "log"}``,
@@ -62,6 +68,7 @@ class MonitorConfig:
     drift: Mapping[str, Any] = field(default_factory=dict)
     quality: Mapping[str, Any] = field(default_factory=dict)
     performance: Mapping[str, Any] = field(default_factory=dict)
+    estimated_performance: Mapping[str, Any] = field(default_factory=dict)
     fairness: Mapping[str, Any] = field(default_factory=dict)
     rules: tuple[Mapping[str, Any], ...] = ()
     notifications: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -74,6 +81,13 @@ class MonitorConfig:
                 hint=f"Choose from: {', '.join(CHECKS)}.",
             )
         parse_window(self.window)
+        if "estimated_performance" in self.checks and not self.estimated_performance.get(
+            "reference"
+        ):
+            raise InvalidInput(
+                "The estimated_performance check needs labelled, scored reference data.",
+                hint='Set estimated_performance={"reference": "validation-scored.parquet"}.',
+            )
         if not isinstance(self.lag, int | float) or isinstance(self.lag, bool) or self.lag < 0:
             raise InvalidInput(f"lag must be seconds >= 0; received {self.lag!r}.")
         for name, notifier in self.notifications.items():
@@ -98,6 +112,7 @@ class MonitorConfig:
             "drift": dict(self.drift),
             "quality": dict(self.quality),
             "performance": dict(self.performance),
+            "estimated_performance": dict(self.estimated_performance),
             "fairness": dict(self.fairness),
             "rules": [dict(rule) for rule in self.rules],
             "notifications": {k: dict(v) for k, v in self.notifications.items()},

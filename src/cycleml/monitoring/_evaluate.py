@@ -21,6 +21,7 @@ the alert rules. Metric names, what alert rules refer to:
 ``quality.schema_changes``             columns added, removed or retyped
 ``performance.<metric>``               a metric on the window's labelled rows
 ``performance.labelled``               rows that have a label so far
+``estimated.<metric>``                 a metric estimated without labels (CBPE)
 ``fairness.<attribute>.<measure>``     demographic parity difference and ratio, equalized
                                        odds difference, for each sensitive attribute
 =====================================  =====================================================
@@ -35,10 +36,12 @@ from typing import Any
 
 import pyarrow as pa
 
+from cycleml.monitoring._cbpe import estimate_performance
 from cycleml.monitoring._config import MonitorConfig
-from cycleml.monitoring._drift import drift, multivariate_drift, prediction_drift
+from cycleml.monitoring._drift import drift, prediction_drift
 from cycleml.monitoring._fairness import fairness
 from cycleml.monitoring._logs import LOG_KEYS
+from cycleml.monitoring._multivariate import multivariate_drift
 from cycleml.monitoring._performance import performance
 from cycleml.monitoring._quality import data_quality
 from cycleml.monitoring._reference import ReferenceProfile
@@ -82,6 +85,7 @@ def evaluate_window(
     sensitive: Sequence[str] = (),
     spec_metrics: Sequence[Any] = (),
     row_history: Sequence[int] = (),
+    fairness_thresholds: Mapping[str, float] | None = None,
 ) -> WindowResult:
     """Run ``config``'s checks on ``table`` (one window) against ``profile``.
 
@@ -94,6 +98,8 @@ def evaluate_window(
         spec_metrics: The project's metric specs (performance compares those applying to
             ``monitor`` with their thresholds).
         row_history: Row counts of earlier windows, for the quality check's row count.
+        fairness_thresholds: The fairness check's thresholds when its options set none
+            (the project's ``problem.fairness``).
 
     A check that cannot run on this window (no reference, no labels yet) is skipped and the
     reason kept in :attr:`WindowResult.errors`; the other checks still run.
@@ -187,9 +193,24 @@ def evaluate_window(
             for metric in measured.get("metrics", []):
                 values[f"performance.{metric}"] = _number(window.get(metric))
 
+    if "estimated_performance" in checks:
+        options = dict(config.estimated_performance)
+        calibration = options.pop("reference")
+        if "score_column" not in options and "score" in table.column_names:
+            options["score_column"] = "score"
+        estimate = estimate_performance(
+            calibration, table, spec_metrics=spec_metrics, **options
+        ).to_dict()
+        reports["estimated_performance"] = estimate
+        latest = estimate["windows"][-1] if estimate["windows"] else {}
+        for metric in estimate.get("metrics", []):
+            values[f"estimated.{metric}"] = _number(latest.get(metric))
+
     if "fairness" in checks:
         options = dict(config.fairness)
         options.setdefault("sensitive", list(sensitive))
+        if fairness_thresholds and "thresholds" not in options:
+            options["thresholds"] = dict(fairness_thresholds)
         if not options["sensitive"]:
             errors["fairness"] = "no sensitive attributes (set them in cycleml.yaml)"
         elif "label" not in table.column_names or table.column("label").null_count == len(table):

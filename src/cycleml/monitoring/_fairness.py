@@ -37,7 +37,7 @@ import numpy.typing as npt
 
 from cycleml.errors import InvalidInput
 from cycleml.monitoring._arrays import plain, prediction_arrays, sorted_unique
-from cycleml.spec import Direction, MetricSpec
+from cycleml.spec import FAIRNESS_METRICS, MetricSpec
 
 __all__ = [
     "FAIRNESS_METRICS",
@@ -50,13 +50,6 @@ __all__ = [
 
 Floats = npt.NDArray[np.float64]
 
-#: The disparity metrics thresholds can apply to, with the direction that is better.
-FAIRNESS_METRICS: Mapping[str, Direction] = {
-    "demographic_parity_difference": "minimize",
-    "demographic_parity_ratio": "maximize",
-    "equal_opportunity_difference": "minimize",
-    "equalized_odds_difference": "minimize",
-}
 _NEEDS_LABELS = frozenset({"equal_opportunity_difference", "equalized_odds_difference"})
 _RATES = ("selection_rate", "tpr", "fpr", "precision", "accuracy")
 

@@ -29,15 +29,22 @@ from cycleml.ids import new_id
 from cycleml.monitoring._alerts import AlertEngine, AlertEvent, AlertRule
 from cycleml.monitoring._config import MonitorConfig, parse_window
 from cycleml.monitoring._evaluate import WindowResult, evaluate_window, flat_summary
+from cycleml.monitoring._inputs import as_table
 from cycleml.monitoring._logs import expand_log
 from cycleml.monitoring._notify import Notifier, notifier_from_config
 from cycleml.monitoring._performance import performance
-from cycleml.monitoring._reference import ReferenceProfile, as_table, reference
+from cycleml.monitoring._reference import ReferenceProfile, reference
 from cycleml.monitoring._report import build_report
 from cycleml.reports import render_monitoring_html, write_html
 from cycleml.serving import feedback, join_feedback, prediction_log
 from cycleml.settings import Settings
-from cycleml.spec import MetricSpec, ProjectSpec, load_project, project_settings
+from cycleml.spec import (
+    FAIRNESS_METRICS,
+    MetricSpec,
+    ProjectSpec,
+    load_project,
+    project_settings,
+)
 from cycleml.store import (
     ArtifactStore,
     Monitor,
@@ -219,20 +226,28 @@ class Monitors:
         return MonitorConfig.from_dict(self.get(name).config)
 
     def _with_spec_rules(self, cfg: MonitorConfig) -> MonitorConfig:
-        specs = self._monitor_metrics()
-        if "performance" not in cfg.checks or not specs:
-            return cfg
+        """Add alert rules for the project's thresholds: its metrics that apply to
+        ``monitor`` (on ``performance.<metric>``) and its fairness thresholds (on
+        ``fairness.<attribute>.<measure>``), unless a rule on that metric is given."""
         ruled = {rule.get("metric") for rule in cfg.rules}
-        extra = []
-        for spec in specs:
-            metric = f"performance.{spec.name}"
-            if metric in ruled or spec.threshold is None:
-                continue
-            extra.append({
-                "name": f"{spec.name}-threshold", "metric": metric,
-                "operator": "<" if spec.direction == "maximize" else ">",
-                "threshold": float(spec.threshold), "notify": ["log"],
-            })  # fmt: skip
+        wanted: list[tuple[str, str, str, float]] = []  # rule name, metric, direction, limit
+        if "performance" in cfg.checks:
+            for spec in self._monitor_metrics():
+                if spec.threshold is not None:
+                    wanted.append((f"{spec.name}-threshold", f"performance.{spec.name}",
+                                   spec.direction, float(spec.threshold)))  # fmt: skip
+        if "fairness" in cfg.checks:
+            sensitive = cfg.fairness.get("sensitive") or self._sensitive()
+            for attribute in [sensitive] if isinstance(sensitive, str) else sensitive:
+                for measure, limit in self._fairness_thresholds().items():
+                    wanted.append((f"{attribute}-{measure}", f"fairness.{attribute}.{measure}",
+                                   FAIRNESS_METRICS[measure], limit))  # fmt: skip
+        extra = [
+            {"name": name, "metric": metric, "threshold": limit, "notify": ["log"],
+             "operator": "<" if direction == "maximize" else ">"}
+            for name, metric, direction, limit in wanted
+            if metric not in ruled
+        ]  # fmt: skip
         if not extra:
             return cfg
         return MonitorConfig.from_dict({**cfg.to_dict(), "rules": [*cfg.rules, *extra]})
@@ -359,6 +374,7 @@ class Monitors:
             profile=profile,
             sensitive=self._sensitive(),
             spec_metrics=self._monitor_metrics(),
+            fairness_thresholds=self._fairness_thresholds(),
             row_history=history if len(history) >= 5 else (),
         )
         rules = [AlertRule.from_dict(rule) for rule in cfg.rules]
@@ -400,6 +416,10 @@ class Monitors:
     def _sensitive(self) -> tuple[str, ...]:
         problem = None if self.spec is None else self.spec.problem
         return () if problem is None else tuple(problem.sensitive_attributes)
+
+    def _fairness_thresholds(self) -> dict[str, float]:
+        problem = None if self.spec is None else self.spec.problem
+        return {} if problem is None else dict(problem.fairness)
 
     def _monitor_metrics(self) -> builtins.list[MetricSpec]:
         if self.spec is None:
@@ -464,6 +484,7 @@ class Monitors:
             profile=profile,
             sensitive=self._sensitive(),
             spec_metrics=self._monitor_metrics(),
+            fairness_thresholds=self._fairness_thresholds(),
         )
         over_time = None
         if "performance" in cfg.checks and full_log is not None and full_log.num_rows:

@@ -26,13 +26,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cycleml.errors import InvalidInput
-from cycleml.monitoring._reference import (
-    ColumnReference,
-    ReferenceProfile,
-    as_float_array,
-    as_table,
-    category_counts,
-)
+from cycleml.monitoring._inputs import as_float_array, as_table, category_counts
+from cycleml.monitoring._reference import ColumnReference, ReferenceProfile
 from cycleml.monitoring._reference import reference as profile_of
 
 __all__ = [

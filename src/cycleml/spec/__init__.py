@@ -12,6 +12,7 @@ from cycleml.spec._gates import GateCheck, GateReport, check_gates
 from cycleml.spec._load import dump_spec, find_spec, load_spec, parse_spec
 from cycleml.spec._metrics import Direction, MetricDef, MetricInputs, MetricKind, Task
 from cycleml.spec._model import (
+    FAIRNESS_METRICS,
     STAGES,
     MetricSpec,
     ProblemSpec,
@@ -33,6 +34,7 @@ from cycleml.spec._template import init_project, render_template
 
 __all__ = [
     "DEFAULT_METRICS",
+    "FAIRNESS_METRICS",
     "STAGES",
     "Direction",
     "FileSourceSpec",

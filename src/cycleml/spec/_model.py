@@ -32,7 +32,24 @@ from cycleml.spec._registry import DEFAULT_METRICS, MetricRegistry, closest_name
 from cycleml.spec._rules import ValidationSpec
 from cycleml.spec._sources import SourceSpec
 
-__all__ = ["STAGES", "MetricSpec", "ProblemSpec", "ProjectSpec", "Stage", "StorageSpec"]
+__all__ = [
+    "FAIRNESS_METRICS",
+    "STAGES",
+    "MetricSpec",
+    "ProblemSpec",
+    "ProjectSpec",
+    "Stage",
+    "StorageSpec",
+]
+
+#: The disparity measures ``problem.fairness`` may set thresholds for (monitoring computes
+#: them for each sensitive attribute), with the direction that is better.
+FAIRNESS_METRICS: dict[str, Direction] = {
+    "demographic_parity_difference": "minimize",
+    "demographic_parity_ratio": "maximize",
+    "equal_opportunity_difference": "minimize",
+    "equalized_odds_difference": "minimize",
+}
 
 #: Where a metric's threshold is enforced: run gate, promotion gate, monitoring alert.
 Stage = Literal["train", "deploy", "monitor"]
@@ -69,6 +86,9 @@ class ProblemSpec(BaseModel):
         entity_keys: Columns that identify the entity a row describes.
         timestamp: Event-time column, used for point-in-time joins and time splits.
         sensitive_attributes: Columns monitored for fairness (not required as features).
+        fairness: Thresholds of the disparity measures in :data:`FAIRNESS_METRICS`, checked
+            by monitoring for each sensitive attribute (a difference must stay at or below
+            its threshold, the parity ratio at or above).
     """
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
@@ -79,6 +99,18 @@ class ProblemSpec(BaseModel):
     entity_keys: list[str] = Field(default_factory=list)
     timestamp: str | None = None
     sensitive_attributes: list[str] = Field(default_factory=list)
+    fairness: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("fairness", mode="before")
+    @classmethod
+    def _fairness_thresholds(cls, value: Any) -> Any:
+        if value is None:
+            return {}
+        if isinstance(value, dict):
+            # YAML writes 0.1 as a float but 1 as an int: accept both as numbers.
+            return {k: float(v) if isinstance(v, int) and not isinstance(v, bool) else v
+                    for k, v in value.items()}  # fmt: skip
+        return value
 
     _none_lists = field_validator("entity_keys", "sensitive_attributes", mode="before")(
         _none_to_list
@@ -119,6 +151,22 @@ class ProblemSpec(BaseModel):
             issues.append(
                 (("timestamp",), f"the target {self.target!r} cannot be the timestamp", None)
             )
+        for measure, limit in self.fairness.items():
+            if measure not in FAIRNESS_METRICS:
+                issues.append(
+                    (("fairness", measure), f"unknown fairness measure {measure!r}",
+                     list(FAIRNESS_METRICS))
+                )  # fmt: skip
+            elif not (math.isfinite(limit) and 0.0 <= limit <= 1.0):
+                issues.append(
+                    (("fairness", measure), f"the threshold must be within [0, 1], got {limit}",
+                     None)
+                )  # fmt: skip
+        if self.fairness and not self.sensitive_attributes:
+            issues.append(
+                (("fairness",), "fairness thresholds need sensitive_attributes to apply to",
+                 None)
+            )  # fmt: skip
         if issues:
             raise _issues_error(issues)
         return self

@@ -37,6 +37,9 @@ problem:
   timestamp: event_time
   # Columns checked for fairness by monitoring (they need not be model features).
   sensitive_attributes: []
+  # Fairness thresholds monitoring checks for each sensitive attribute, e.g.
+  # {{demographic_parity_difference: 0.1, equalized_odds_difference: 0.1}}.
+  fairness: {{}}
 
 # Stage 4, metrics: each metric has a name from the metric registry (for example accuracy,
 # balanced_accuracy, precision, recall, f1, roc_auc, log_loss, average_precision, mae,
