@@ -585,7 +585,7 @@ def test_estimated_performance_calibrates_on_labelled_reference_data(tmp_path: P
     assert result.errors == {}
     realised = float((WINDOW.column("prediction").to_numpy() == LABELS[N_REFERENCE:]).mean())
     assert abs(result.values["estimated.accuracy"] - realised) < 0.05
-    assert result.reports["estimated_performance"]["method"] == "CBPE"
+    assert result.reports["estimated_performance"]["method"] == "cbpe"
 
 
 def test_estimated_performance_without_calibration_data_is_refused() -> None:

@@ -443,7 +443,7 @@ def test_bad_input() -> None:
         performance(frame, task="ranking")
     with pytest.raises(InvalidInput, match="positive_class"):
         performance(frame, positive_class="yes")
-    with pytest.raises(InvalidInput, match="Cannot read a table"):
+    with pytest.raises(InvalidInput, match="Cannot read data of type list"):
         performance([1, 2, 3])
     with pytest.raises(InvalidInput, match="MetricSpec"):
         performance(frame, spec_metrics=[{"name": "accuracy"}])  # type: ignore[list-item]
