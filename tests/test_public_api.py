@@ -20,6 +20,8 @@ MODULES = [
     "cycleml.spec",
     "cycleml.data",
     "cycleml.reports",
+    "cycleml.serving",
+    "cycleml.monitoring",
 ]
 
 
@@ -55,6 +57,8 @@ def _own_public_methods(cls: type) -> Iterator[tuple[str, Callable[..., Any]]]:
     for name, attr in vars(cls).items():
         if name.startswith("_") and name != "__init__":
             continue
+        if name == "__init__" and getattr(cls, "_is_protocol", False):
+            continue  # typing generates a Protocol's __init__
         if isinstance(attr, property) and attr.fget is not None:
             yield name, attr.fget
         elif isinstance(attr, staticmethod | classmethod):

@@ -555,3 +555,32 @@ def test_datetime_distributions_use_a_date_axis() -> None:
     reference = chart["data"][0]
     assert reference["x"][0].startswith("2026-01-01T12:00:00")
     assert reference["y"] == pytest.approx([0.25, 0.375])  # density per day
+
+
+def test_performance_windows_given_as_iso_strings_and_unjudged_checks() -> None:
+    # cycleml.monitoring.performance(...).to_dict() writes window times as ISO strings and
+    # leaves a window with too few labels unjudged (passed None).
+    report = {
+        "performance": {
+            "task": "binary",
+            "metrics": ["accuracy"],
+            "windows": [
+                {"window_start": "2026-11-20T00:00:00+00:00",
+                 "window_end": "2026-11-21T00:00:00+00:00", "rows": 10, "labelled": 10,
+                 "accuracy": 0.9},
+                {"window_start": "2026-11-21T00:00:00+00:00",
+                 "window_end": "2026-11-22T00:00:00+00:00", "rows": 10, "labelled": 0,
+                 "accuracy": None},
+            ],
+            "checks": [
+                {"metric": "accuracy", "threshold": 0.8, "direction": "maximize",
+                 "window_end": "2026-11-22T00:00:00+00:00", "value": None, "passed": None,
+                 "reason": "not judged"},
+            ],
+        }
+    }  # fmt: skip
+    page = render_monitoring_html(report, title="t")
+    chart = _charts(page)["chart-performance-0"]
+    assert chart["data"][0]["x"] == ["2026-11-21T00:00:00Z", "2026-11-22T00:00:00Z"]
+    assert "not judged" in page
+    assert "Performance: checks passed" in page  # an unjudged check is not a failure

@@ -174,10 +174,26 @@ def _points(value: Any) -> str:
     return "—" if number is None or isinstance(value, bool) else f"{100 * number:+.1f} pp"
 
 
+def _stamp(value: Any) -> float | None:
+    """Epoch milliseconds from a number of milliseconds or an ISO 8601 string."""
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.timestamp() * 1000.0
+    if isinstance(value, bool):
+        return None
+    return _finite(value)
+
+
 def _iso(ms: Any) -> str | None:
-    """Epoch milliseconds as an ISO 8601 UTC string (what plotly's date axes read)."""
-    number = _finite(ms)
-    if number is None or isinstance(ms, bool):
+    """Epoch milliseconds (or an ISO string) as an ISO 8601 UTC string (what plotly's date
+    axes read)."""
+    number = _stamp(ms)
+    if number is None:
         return None
     try:
         stamp = datetime.fromtimestamp(number / 1000, tz=UTC)
@@ -252,7 +268,8 @@ def _badges(
         text = "Quality: ok" if ok else f"Quality: {issues} issue{'s' if issues != 1 else ''}"
         badges.append({"text": text, "alert": not ok})
     if performance:
-        failed = sum(1 for c in performance.get("checks") or [] if not c.get("passed"))
+        # A check that was not judged (too few labels yet) is neither passed nor failed.
+        failed = sum(1 for c in performance.get("checks") or [] if c.get("passed") is False)
         text = f"Performance: {failed} check{'s' if failed != 1 else ''} failed"
         badges.append({"text": text if failed else "Performance: checks passed", "alert": failed})
     if fairness is not None:
@@ -549,7 +566,7 @@ def _series(
 ) -> tuple[list[str], list[float | None]]:
     xs: list[str] = []
     ys: list[float | None] = []
-    for w in sorted(windows, key=lambda w: _finite(w.get("window_end")) or 0.0):
+    for w in sorted(windows, key=lambda w: _stamp(w.get("window_end")) or 0.0):
         when = _iso(w.get("window_end"))
         if when is not None:
             xs.append(when)
@@ -631,7 +648,7 @@ def _performance_context(
         blocks.append({"metric": metric, "chart": chart_id})
     labelled = None
     if windows:
-        ordered = sorted(windows, key=lambda w: _finite(w.get("window_end")) or 0.0)
+        ordered = sorted(windows, key=lambda w: _stamp(w.get("window_end")) or 0.0)
         ends = [_iso(w.get("window_end")) for w in ordered]
         shares = [
             (_finite(w.get("labelled")) or 0.0) / rows if (rows := _finite(w.get("rows"))) else None
@@ -643,7 +660,7 @@ def _performance_context(
             yaxis={"range": [0, 1.05], "tickformat": ".0%"},
         )
         labelled = "chart-performance-labelled"
-    latest = max(windows, key=lambda w: _finite(w.get("window_end")) or 0.0) if windows else None
+    latest = max(windows, key=lambda w: _stamp(w.get("window_end")) or 0.0) if windows else None
     return {
         "task": _fmt(performance.get("task")),
         "metrics": blocks,
@@ -665,7 +682,12 @@ def _performance_context(
                 "direction": _fmt(c.get("direction")),
                 "window_end": _when(c.get("window_end")),
                 "value": _num(c.get("value")),
-                "verdict": _verdict(not c.get("passed"), "failed", "passed"),
+                "verdict": _verdict(
+                    None if c.get("passed") is None else not c.get("passed"),
+                    "failed",
+                    "passed",
+                    "not judged",
+                ),
                 "reason": _fmt(c.get("reason")) if c.get("reason") else "",
             }
             for c in checks
