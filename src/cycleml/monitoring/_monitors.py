@@ -366,17 +366,11 @@ class Monitors:
     ) -> MonitorRun:
         history = [
             int(p.value)
-            for p in self.store.monitor_history(monitor.name, "quality.rows")[-_HISTORY_WINDOWS:]
+            for p in self.store.monitor_history(
+                monitor.name, "quality.rows", limit=_HISTORY_WINDOWS
+            )
         ]
-        result: WindowResult = evaluate_window(
-            table,
-            cfg,
-            profile=profile,
-            sensitive=self._sensitive(),
-            spec_metrics=self._monitor_metrics(),
-            fairness_thresholds=self._fairness_thresholds(),
-            row_history=history if len(history) >= 5 else (),
-        )
+        result = self._checks(table, cfg, profile, row_history=history if len(history) >= 5 else ())
         rules = [AlertRule.from_dict(rule) for rule in cfg.rules]
         engine = AlertEngine(self.store, notifiers=self._notifiers(cfg))
         evaluation_id = new_id()
@@ -411,6 +405,25 @@ class Monitors:
             reports=result.reports,
             errors=result.errors,
             events=tuple(events),
+        )
+
+    def _checks(
+        self,
+        table: pa.Table,
+        cfg: MonitorConfig,
+        profile: ReferenceProfile | None,
+        *,
+        row_history: Sequence[int] = (),
+    ) -> WindowResult:
+        """Run the monitor's checks on one window, with the project's settings."""
+        return evaluate_window(
+            table,
+            cfg,
+            profile=profile,
+            sensitive=self._sensitive(),
+            spec_metrics=self._monitor_metrics(),
+            fairness_thresholds=self._fairness_thresholds(),
+            row_history=row_history,
         )
 
     def _sensitive(self) -> tuple[str, ...]:
@@ -478,14 +491,7 @@ class Monitors:
                 f"Monitor {name!r} watches {monitor.target}, which has no prediction log.",
                 hint="Pass the data to report on: report(name, data=...) or --data PATH.",
             )
-        result = evaluate_window(
-            table,
-            cfg,
-            profile=profile,
-            sensitive=self._sensitive(),
-            spec_metrics=self._monitor_metrics(),
-            fairness_thresholds=self._fairness_thresholds(),
-        )
+        result = self._checks(table, cfg, profile)
         over_time = None
         if "performance" in cfg.checks and full_log is not None and full_log.num_rows:
             expanded = expand_log(full_log, schema=self._input_schema(monitor))
