@@ -188,17 +188,31 @@ def _print_runs(runs: list[MonitorRun], *, as_json: bool, quiet_when_empty: bool
         if not quiet_when_empty:
             console().print("No complete window to evaluate yet.")
         return
+    shown = [m for m in _HEADLINES if any(m in run.values for run in runs)]
     rows = []
     for run in runs:
-        v = run.values
         rows.append((
             format_ms(run.window_start), format_ms(run.window_end), f"{run.rows:,}", run.status,
-            _fmt(v.get("drift.share")), _fmt(v.get("quality.issues")),
+            *(_fmt(run.values.get(metric)) for metric in shown),
             ", ".join(f"{e.rule} {e.kind}" for e in run.events),
             "; ".join(f"{k}: {m}" for k, m in run.errors.items()),
         ))  # fmt: skip
-    columns = ["from", "to", "rows", "status", "drift share", "quality issues", "alerts", "skipped"]
+    columns = ["from", "to", "rows", "status", *shown, "alerts", "skipped"]
     console().print(make_table(f"Monitor {runs[0].monitor}", columns, rows))
+
+
+#: The metrics ``monitor run`` prints, when the monitor's checks produce them (all of them
+#: are stored; ``monitor history`` shows any).
+_HEADLINES = (
+    "drift.share",
+    "prediction_drift.drifted",
+    "multivariate.drifted",
+    "quality.issues",
+    "performance.accuracy",
+    "performance.rmse",
+    "performance.labelled",
+    "estimated.accuracy",
+)
 
 
 def _fmt(value: float | None) -> str:
