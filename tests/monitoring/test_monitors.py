@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from cycleml.errors import InvalidInput, NotFound
@@ -252,3 +253,26 @@ def test_bad_input(monitors: Monitors) -> None:
         monitors.create("x", target="churn", rules=[{"name": "r", "metric": "m",
                                                      "operator": "~", "threshold": 1}])  # fmt: skip
     assert monitors.list() == []  # nothing half-created
+
+
+def test_dataset_versions_from_the_monitors_own_stores(
+    settings: Settings, monitors: Monitors, deployed: SqlMetadataStore
+) -> None:
+    from cycleml.data import Datasets, FrameSource
+
+    datasets = Datasets(settings, store=deployed)
+    train = datasets.ingest(
+        "customers", FrameSource(pa.Table.from_pandas(_frame(2_000, seed=0)))
+    ).version
+    later = datasets.ingest(
+        "customers", FrameSource(pa.Table.from_pandas(_frame(2_000, seed=1, shift=1.0)))
+    ).version
+    ref = monitors.save_reference(train.uri, model="models:/churn/1")
+    monitors.create("batch", target="models:/churn/1", reference=ref.id, checks=["drift"])
+    (run,) = monitors.run("batch", data=later.uri)
+    assert run.values["drift.share"] > 0.5
+    edges = deployed.lineage_edges("monitor_evaluation", run.evaluation_id)
+    assert ("dataset_version", later.version_id) in {(e.src_kind, e.src_id) for e in edges}
+    assert ("dataset_version", train.version_id) in {
+        (e.src_kind, e.src_id) for e in deployed.lineage_edges("monitor_reference", ref.id)
+    }

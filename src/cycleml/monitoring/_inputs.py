@@ -161,6 +161,15 @@ def open_table(data: Any) -> Table:
         if not paths:
             raise InvalidInput(f"Dataset version {data!r} has no rows.")
         return _parquet(paths)
+    if (
+        isinstance(data, list | tuple)
+        and data
+        and all(isinstance(item, str | os.PathLike) for item in data)
+    ):  # several Parquet files read as one table (e.g. a dataset version's parts)
+        missing = [os.fspath(item) for item in data if not Path(item).exists()]
+        if missing:
+            raise InvalidInput(f"No such file: {missing[0]!r}.")
+        return _parquet([os.fspath(item) for item in data])
     if isinstance(data, str | os.PathLike):
         if not Path(data).exists():
             raise InvalidInput(

@@ -24,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cycleml.data import Datasets
 from cycleml.errors import InvalidInput
 from cycleml.ids import new_id
 from cycleml.monitoring._alerts import AlertEngine, AlertEvent, AlertRule
@@ -53,7 +54,6 @@ from cycleml.store import (
     SqlMetadataStore,
     open_artifact_store,
     open_metadata_store,
-    parse_dataset_uri,
 )
 
 __all__ = ["MonitorRun", "Monitors"]
@@ -153,16 +153,13 @@ class Monitors:
             name: An optional name to find it by.
             **options: Passed to :func:`reference` (``columns``, ``sample_size``, ...).
         """
+        data, sources = self._readable(data)
         profile = data if isinstance(data, ReferenceProfile) else reference(data, **options)
         blob = self.artifacts.put_bytes(profile.to_json().encode())
         model_name = model_version = None
         if model is not None:
             version = self.store.resolve_model_uri(model)
             model_name, model_version = version.name, version.version
-        sources = []
-        if isinstance(data, str) and data.startswith("datasets:/"):
-            dataset = self.store.resolve_dataset_uri(parse_dataset_uri(data))
-            sources.append(("dataset_version", dataset.version_id))
         stored = self.store.create_monitor_reference(
             blob.digest,
             rows=profile.rows,
@@ -173,6 +170,18 @@ class Monitors:
         )
         self._profiles[stored.id] = profile
         return stored
+
+    def _readable(self, data: Any) -> tuple[Any, builtins.list[tuple[str, str]]]:
+        """``data`` as the checks read it, and the lineage sources it names: a
+        ``datasets:/`` URI becomes its version's Parquet parts, from this service's stores."""
+        if isinstance(data, str) and data.startswith("datasets:/"):
+            datasets = Datasets(self.settings, store=self.store, artifacts=self.artifacts)
+            version = datasets.get(data)
+            paths = datasets.part_paths(version)
+            if not paths:
+                raise InvalidInput(f"Dataset version {data!r} has no rows.")
+            return paths, [("dataset_version", version.version_id)]
+        return data, []
 
     def load_reference(self, ref: str) -> ReferenceProfile:
         """The stored profile with id or name ``ref``."""
@@ -279,11 +288,8 @@ class Monitors:
         profile = self.load_reference(monitor.reference_id) if monitor.reference_id else None
         stamp = int(time.time() * 1000) if now is None else int(now)
         if data is not None:
-            table = as_table(data)
-            sources: list[tuple[str, str]] = []
-            if isinstance(data, str) and data.startswith("datasets:/"):
-                dataset = self.store.resolve_dataset_uri(parse_dataset_uri(data))
-                sources.append(("dataset_version", dataset.version_id))
+            readable, sources = self._readable(data)
+            table = as_table(readable)
             start = monitor.watermark if monitor.watermark is not None else stamp
             return [self._evaluate(monitor, cfg, profile, table, start, stamp, sources, None)]
         if monitor.target_kind != "deployment":
@@ -477,7 +483,7 @@ class Monitors:
         window: dict[str, Any] | None = None
         full_log: pa.Table | None = None
         if data is not None:
-            table = as_table(data)
+            table = as_table(self._readable(data)[0])
             window = {"start": None, "end": None, "rows": table.num_rows}
         elif monitor.target_kind == "deployment":
             full_log = self._labelled_log(monitor, cfg, until=stamp)
