@@ -22,13 +22,7 @@ from cycleml.store._artifacts import (
     safe_relpath,
 )
 from cycleml.store._datasets import check_dataset_name
-from cycleml.store._deployments import (
-    Deployment,
-    DeploymentRevision,
-    FeedbackRecord,
-    PredictionLogPart,
-    check_deployment_name,
-)
+from cycleml.store._deployments import Deployment, DeploymentRevision, check_deployment_name
 from cycleml.store._entities import (
     ArtifactEntry,
     AuditRecord,
@@ -52,6 +46,7 @@ from cycleml.store._journal import now_ms
 from cycleml.store._migrate import head_revision
 from cycleml.store._models import check_alias, check_model_name, parse_stage
 from cycleml.store._monitoring import Monitor, MonitorReference, check_monitor_name
+from cycleml.store._predictions import FeedbackRecord, PredictionLogPart
 from cycleml.store._runs import check_key, check_params, param_conflict
 from cycleml.store._uris import DatasetUri, ModelUri, RunUri, parse_dataset_uri, parse_uri
 

@@ -18,6 +18,7 @@ from cycleml.store._evaluations import EvaluationOps
 from cycleml.store._experiments import ExperimentOps
 from cycleml.store._models import ModelOps, parse_stage
 from cycleml.store._monitoring import MonitorOps
+from cycleml.store._predictions import PredictionOps
 from cycleml.store._run_search import RunSearchOps
 from cycleml.store._schema import audit_log, lineage_edges
 from cycleml.store._uris import ModelUri, RunUri, parse_uri
@@ -157,6 +158,7 @@ class SqlMetadataStore(
     ModelOps,
     DatasetOps,
     DeploymentOps,
+    PredictionOps,
     MonitorOps,
     EvaluationOps,
     AlertOps,
