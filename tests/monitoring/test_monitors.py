@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -25,29 +23,10 @@ from cycleml.serving import PredictionLogger, record_feedback
 from cycleml.settings import Settings
 from cycleml.store import SqlMetadataStore
 
+from .conftest import Receiver
+
 HOUR = 3_600_000
 T0 = 1_764_000_000_000 - 1_764_000_000_000 % HOUR  # an hour boundary (2025-11-24T16:00Z)
-
-
-class _Receiver(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.server.payloads.append(json.loads(body))  # type: ignore[attr-defined]
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-
-@pytest.fixture
-def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
-    server.payloads = []  # type: ignore[attr-defined]
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook", server.payloads  # type: ignore[attr-defined]
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.fixture
@@ -140,9 +119,9 @@ def test_hourly_windows_are_evaluated_once_and_stored(
 
 
 def test_a_shift_fires_one_webhook_and_a_restart_sends_no_duplicate(
-    settings: Settings, monitors: Monitors, webhook: tuple[str, list[dict[str, Any]]]
+    settings: Settings, monitors: Monitors, receiver: Receiver
 ) -> None:
-    url, payloads = webhook
+    url = receiver.url
     _create(monitors, url)
     _log_hour(settings, 0, _frame(500, seed=1), seed=0)
     _log_hour(settings, 1, _frame(500, seed=2, shift=1.0), seed=1)
@@ -150,10 +129,11 @@ def test_a_shift_fires_one_webhook_and_a_restart_sends_no_duplicate(
     assert [r.status for r in runs] == ["ok", "alert"]
     assert runs[1].values["drift.share"] >= 0.5
     assert runs[1].values["drift.drifted"] == 1.0
-    assert len(payloads) == 1
-    assert payloads[0]["rule"] == "drifted"
-    assert payloads[0]["kind"] == "fired"
-    assert payloads[0]["monitor"] == "churn-watch"
+    [(headers, payload)] = receiver.requests
+    assert payload["rule"] == "drifted"
+    assert payload["kind"] == "fired"
+    assert payload["monitor"] == "churn-watch"
+    assert headers["Idempotency-Key"] == payload["id"]
 
     # A new process (a new service and store on the same database) and more drifted data:
     # the alert is still firing, so nothing is sent again.
@@ -161,7 +141,7 @@ def test_a_shift_fires_one_webhook_and_a_restart_sends_no_duplicate(
     with Monitors(settings) as restarted:
         again = restarted.run("churn-watch", now=T0 + 3 * HOUR)
     assert [r.status for r in again] == ["ok"]  # still breaching, no new event
-    assert len(payloads) == 1
+    assert len(receiver.requests) == 1
     events = monitors.alerts("churn-watch")
     assert [(e.rule_name, e.kind) for e in events] == [("drifted", "fired")]
 
