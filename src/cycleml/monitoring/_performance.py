@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import difflib
 import math
-import re
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from cycleml.monitoring._arrays import (
     prediction_arrays,
     sorted_unique,
 )
+from cycleml.monitoring._durations import parse_window
 from cycleml.spec import DEFAULT_METRICS, MetricRegistry, MetricSpec, Task
 
 __all__ = [
@@ -47,18 +47,6 @@ __all__ = [
 ]
 
 _TASKS: tuple[str, ...] = ("binary", "multiclass", "regression")
-_DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|sec|m|min|h|hr|d|w)\s*$", re.IGNORECASE)
-_UNIT_MS = {
-    "ms": 1,
-    "s": 1_000,
-    "sec": 1_000,
-    "m": 60_000,
-    "min": 60_000,
-    "h": 3_600_000,
-    "hr": 3_600_000,
-    "d": 86_400_000,
-    "w": 604_800_000,
-}
 _DEFAULT_METRICS: dict[str, tuple[str, ...]] = {
     "binary": ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "calibration_error"),
     "multiclass": (
@@ -154,27 +142,7 @@ def resolve_problem(
 
 # ---- windows -------------------------------------------------------------------------------
 def _parse_window(window: str | int | timedelta | None) -> tuple[str, int] | None:
-    if window is None:
-        return None
-    if isinstance(window, bool):
-        raise InvalidInput(f"Invalid window {window!r}: expected a duration or a row count.")
-    if isinstance(window, int | np.integer):
-        if window < 1:
-            raise InvalidInput(f"Invalid window {window}: a row count must be at least 1.")
-        return ("rows", int(window))
-    if isinstance(window, timedelta):
-        ms = int(window.total_seconds() * 1000)
-        if ms < 1:
-            raise InvalidInput(f"Invalid window {window!r}: it must be at least 1 ms.")
-        return ("time", ms)
-    match = _DURATION.match(window) if isinstance(window, str) else None
-    if match is None or int(match.group(1)) < 1:
-        raise InvalidInput(
-            f"Invalid window {window!r}: expected a duration such as '15min', '1h', '1d' or "
-            "'1w', or a number of rows.",
-            hint="Units: ms, s, m/min, h, d, w (months vary in length; use '30d').",
-        )
-    return ("time", int(match.group(1)) * _UNIT_MS[match.group(2).lower()])
+    return None if window is None else parse_window(window)
 
 
 @dataclass(frozen=True)
