@@ -3,7 +3,7 @@
 :func:`prediction_arrays` reads a pandas, polars or Arrow table, a mapping of columns or a
 dataset version (``datasets:/name/3``), including a prediction-log table joined to its
 labels, whose predictions and probabilities sit in the ``outputs`` JSON and other columns in
-the ``inputs`` JSON (extracted and typed with DuckDB), and returns the aligned arrays of
+the ``inputs`` JSON (parsed and typed by Arrow's JSON reader), and returns the aligned arrays of
 :class:`PredictionArrays`.
 
 It lives apart from :mod:`cycleml.monitoring._performance` because
@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 
 from cycleml.errors import InvalidInput
 from cycleml.monitoring._inputs import as_table
+from cycleml.monitoring._logs import read_json_column
 
 __all__ = ["PredictionArrays", "prediction_arrays"]
 
@@ -56,51 +57,11 @@ def read_table(data: Any) -> pa.Table:
     return as_table(data)
 
 
-def _json_field(table: pa.Table, source: str, key: str) -> pa.ChunkedArray | None:
-    """The value at ``key`` of every row's JSON object in column ``source``, typed (DuckDB)."""
-    import duckdb
-
-    path = '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    frame = pa.table(
-        {
-            "i": pa.array(np.arange(table.num_rows, dtype=np.int64)),
-            "j": table.column(source).cast(pa.string()),
-        }
-    )
-    try:
-        with duckdb.connect() as con:
-            con.register("t", frame)
-            found = con.sql(
-                "SELECT DISTINCT json_type(j, $path) FROM t", params={"path": path}
-            ).fetchall()
-            kinds = {row[0] for row in found} - {None, "NULL"}
-            if not kinds:
-                return None
-            value = "json_extract(j, $path)"
-            if kinds <= {"BIGINT", "UBIGINT"}:
-                expr = f"TRY_CAST({value} AS BIGINT)"
-            elif kinds <= {"BIGINT", "UBIGINT", "DOUBLE"}:
-                expr = f"CAST({value} AS DOUBLE)"
-            elif kinds == {"BOOLEAN"}:
-                expr = f"CAST({value} AS BOOLEAN)"
-            elif kinds == {"ARRAY"}:
-                expr = f"CAST({value} AS DOUBLE[])"
-            else:
-                expr = "json_extract_string(j, $path)"
-            out = con.sql(
-                f"SELECT {expr} AS v FROM t ORDER BY i",  # noqa: S608 - expr is a fixed string
-                params={"path": path},
-            ).to_arrow_table()
-    except duckdb.Error as exc:
-        raise InvalidInput(
-            f"Cannot read {key!r} from the JSON column {source!r}: {exc}",
-            hint="Each row must hold a JSON object, as the prediction log writes it.",
-        ) from exc
-    return out.column("v")
-
-
-def _lookup(table: pa.Table, name: str, sources: Sequence[str]) -> pa.ChunkedArray | None:
-    """Column ``name``, else the key ``name`` of the first JSON column of ``sources`` with it."""
+def _lookup(
+    table: pa.Table, name: str, sources: Sequence[str], parsed: dict[str, pa.Table]
+) -> pa.ChunkedArray | None:
+    """Column ``name``, else the key ``name`` of the first JSON column of ``sources`` with it
+    (each JSON column parsed once per call of :func:`prediction_arrays`, into ``parsed``)."""
     if name in table.column_names:
         column = table.column(name)
         if pa.types.is_dictionary(column.type):
@@ -108,9 +69,11 @@ def _lookup(table: pa.Table, name: str, sources: Sequence[str]) -> pa.ChunkedArr
         return column
     for source in sources:
         if source in table.column_names:
-            found = _json_field(table, source, name)
-            if found is not None:
-                return found
+            if source not in parsed:
+                parsed[source] = read_json_column(table.column(source), source)
+            values = parsed[source]
+            if name in values.column_names and not pa.types.is_null(values.schema.field(name).type):
+                return values.column(name)
     return None
 
 
@@ -272,9 +235,9 @@ def prediction_arrays(
     :func:`cycleml.serving.join_feedback`) keeps the prediction and the class probabilities
     in the ``outputs`` JSON and the model inputs in the ``inputs`` JSON: a name that is not a
     column is read from ``outputs`` (prediction, probabilities) or ``inputs`` (anything
-    else, such as a sensitive attribute), typed by DuckDB. The log's shadow rows are left out
-    unless ``arms`` asks for them (shadow predictions were never served, and they repeat the
-    request ids of the served rows).
+    else, such as a sensitive attribute), typed by Arrow's JSON reader. The log's shadow
+    rows are left out unless ``arms`` asks for them (shadow predictions were never served,
+    and they repeat the request ids of the served rows).
 
     Args:
         data: A pandas/polars/Arrow table, a mapping of columns, or a dataset version.
@@ -301,8 +264,10 @@ def prediction_arrays(
         chosen_arms = pc.is_in(table.column("arm"), value_set=pa.array(keep, pa.string()))
         table = table.filter(pc.fill_null(chosen_arms, False))
 
+    parsed: dict[str, pa.Table] = {}  # JSON columns of a prediction log, parsed once
+
     def required(name: str, what: str, sources: Sequence[str]) -> pa.ChunkedArray:
-        found = _lookup(table, name, sources)
+        found = _lookup(table, name, sources, parsed)
         if found is None:
             raise InvalidInput(
                 f"The data has no {what} column {name!r} (columns: {table.column_names}).",
@@ -323,7 +288,7 @@ def prediction_arrays(
     y_score, scored, score_classes = None, nothing, None
     chosen = _score_columns(table, score_column) if scores else None
     if isinstance(chosen, str):
-        found = _lookup(table, chosen, ("outputs",))
+        found = _lookup(table, chosen, ("outputs",), parsed)
         if found is None and score_column is not None:
             raise InvalidInput(
                 f"The data has no score column {chosen!r} (columns: {table.column_names}).",
