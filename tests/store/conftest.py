@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -21,6 +22,30 @@ def count_rows(store: SqlMetadataStore) -> dict[str, int]:
             table.name: int(conn.execute(select(func.count()).select_from(table)).scalar_one())
             for table in schema.sorted_tables
         }
+
+
+def _race(action: Callable[[], object], refused: type[BaseException], *, threads: int = 4) -> int:
+    """Run ``action`` on ``threads`` threads at once; how many were refused with ``refused``."""
+    errors: list[BaseException] = []
+
+    def attempt() -> None:
+        try:
+            action()
+        except refused as exc:
+            errors.append(exc)
+
+    running = [threading.Thread(target=attempt) for _ in range(threads)]
+    for thread in running:
+        thread.start()
+    for thread in running:
+        thread.join()
+    return len(errors)
+
+
+@pytest.fixture
+def race() -> Callable[..., int]:
+    """``race(action, RefusedError)``: start ``action`` on 4 threads at once, count refusals."""
+    return _race
 
 
 @pytest.fixture

@@ -127,21 +127,9 @@ def test_duplicate_name(models: SqlMetadataStore, table_counts: TableCounts) -> 
     assert table_counts() == before
 
 
-def test_concurrent_creates_make_one(models: SqlMetadataStore) -> None:
-    errors: list[BaseException] = []
-
-    def create() -> None:
-        try:
-            models.create_deployment("race", "models:/churn/1")
-        except AlreadyExists as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=create) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len(errors) == 3
+def test_concurrent_creates_make_one(models: SqlMetadataStore, race: Callable[..., int]) -> None:
+    refused = race(lambda: models.create_deployment("race", "models:/churn/1"), AlreadyExists)
+    assert refused == 3
     assert len(models.list_deployment_revisions("race")) == 1
 
 

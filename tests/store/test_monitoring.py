@@ -6,7 +6,6 @@ Every test runs on SQLite and PostgreSQL (see tests/conftest.py).
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -244,21 +243,8 @@ def test_bad_monitors_write_nothing(
     assert table_counts() == before
 
 
-def test_concurrent_creates_make_one(models: SqlMetadataStore) -> None:
-    errors: list[BaseException] = []
-
-    def create() -> None:
-        try:
-            models.create_monitor("race", "churn-prod")
-        except AlreadyExists as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=create) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len(errors) == 3
+def test_concurrent_creates_make_one(models: SqlMetadataStore, race: Callable[..., int]) -> None:
+    assert race(lambda: models.create_monitor("race", "churn-prod"), AlreadyExists) == 3
     assert len(models.list_audit(entity_kind="monitor", entity_id="race")) == 1
 
 
@@ -443,29 +429,21 @@ def test_watermark_only_moves_forward(
     assert models.get_monitor("drift").watermark == 101
 
 
-def test_racing_evaluators_record_a_window_once(models: SqlMetadataStore, monitor: Monitor) -> None:
-    errors: list[BaseException] = []
-
+def test_racing_evaluators_record_a_window_once(
+    models: SqlMetadataStore, monitor: Monitor, race: Callable[..., int]
+) -> None:
     def evaluate() -> None:
-        try:
-            models.record_monitor_evaluation(
-                "drift",
-                window_start=0,
-                window_end=100,
-                rows=1,
-                status="ok",
-                values={"m": 1.0},
-                watermark=100,
-            )
-        except InvalidState as exc:
-            errors.append(exc)
+        models.record_monitor_evaluation(
+            "drift",
+            window_start=0,
+            window_end=100,
+            rows=1,
+            status="ok",
+            values={"m": 1.0},
+            watermark=100,
+        )
 
-    threads = [threading.Thread(target=evaluate) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len(errors) == 3
+    assert race(evaluate, InvalidState) == 3
     assert models.count_monitor_evaluations("drift") == 1
 
 
@@ -733,27 +711,19 @@ def test_stale_expected_version_writes_nothing(
     assert table_counts() == before
 
 
-def test_racing_transitions_apply_once(models: SqlMetadataStore, monitor: Monitor) -> None:
-    errors: list[BaseException] = []
-
+def test_racing_transitions_apply_once(
+    models: SqlMetadataStore, monitor: Monitor, race: Callable[..., int]
+) -> None:
     def fire() -> None:
-        try:
-            models.apply_alert_transition(
-                "drift",
-                "r",
-                State(1, True, 0.9, 1),
-                NewAlertEvent("fired", "m", 0.9, 0.5, 1, notifiers=("log",)),
-                expected_version=0,
-            )
-        except InvalidState as exc:
-            errors.append(exc)
+        models.apply_alert_transition(
+            "drift",
+            "r",
+            State(1, True, 0.9, 1),
+            NewAlertEvent("fired", "m", 0.9, 0.5, 1, notifiers=("log",)),
+            expected_version=0,
+        )
 
-    threads = [threading.Thread(target=fire) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len(errors) == 3
+    assert race(fire, InvalidState) == 3
     assert len(models.list_alert_events("drift")) == 1
 
 
