@@ -3,23 +3,46 @@
 from __future__ import annotations
 
 import random
+import shutil
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
-from cycleml.errors import AlreadyExists, InvalidInput, InvalidState, NotFound
+from cycleml.errors import (
+    AlreadyExists,
+    CycleMLError,
+    InvalidInput,
+    InvalidState,
+    ModelIntegrityError,
+    NotFound,
+)
 from cycleml.serving._deployments import Deployment, Deployments, route, route_point
 from cycleml.settings import Settings
 from cycleml.store import SqlMetadataStore
+from cycleml.tracking import TrackingClient
+
+
+def _logged(settings: Settings, store: SqlMetadataStore, folder: Path) -> str:
+    """Log ``folder`` as a run's ``model`` artifacts; return ``runs:/<id>/model``."""
+    client = TrackingClient(settings, store=store)
+    found = store.get_experiment_by_name("models")
+    experiment = found.experiment_id if found else client.create_experiment("models")
+    run = client.create_run(experiment).info.run_id
+    client.log_artifacts(run, folder, "model")
+    return f"runs:/{run}/model"
 
 
 @pytest.fixture
-def deployments(settings: Settings, store: SqlMetadataStore) -> Deployments:
-    """The service on SQLite and PostgreSQL, with ``churn`` versions 1-4 (``@champion`` -> 1)."""
+def deployments(settings: Settings, store: SqlMetadataStore, exploding_folder: Path) -> Deployments:
+    """The service on SQLite and PostgreSQL, with ``churn`` versions 1-4 (``@champion`` -> 1),
+    each a servable model package logged to a run."""
     store.create_registered_model("churn")
-    for i in range(4):
-        store.create_model_version("churn", source=f"s3://bucket/churn/{i + 1}")
+    source = _logged(settings, store, exploding_folder)
+    for _ in range(4):
+        store.create_model_version("churn", source=source)
     store.set_alias("churn", "champion", 1)
     return Deployments(settings)
 
@@ -96,6 +119,72 @@ def test_apply_creates_then_replaces(deployments: Deployments) -> None:
     assert replaced.description == "v3 only"
     updated = deployments.update("churn", model="models:/churn@champion")
     assert (updated.model_version, updated.description) == (1, "v3 only")
+
+
+def test_apply_replaces_the_whole_configuration_and_audits_it(deployments: Deployments) -> None:
+    deployments.apply("churn", "models:/churn/1", canary="models:/churn/2", percent=5,
+                      shadow="models:/churn/3", description="live churn")  # fmt: skip
+    replaced = deployments.apply("churn", "models:/churn/4", reason="v4 alone")
+    assert (replaced.model_version, replaced.revision) == (4, 2)
+    assert (replaced.canary_name, replaced.shadow_name) == (None, None)  # not given: removed
+    assert replaced.description == "live churn"  # kept unless given
+    (revision,) = [r for r in deployments.revisions("churn") if r.revision == 2]
+    assert (revision.action, revision.reason) == ("replace", "v4 alone")
+    (audit,) = deployments.store.list_audit(entity_id="churn", action="deployment.replace")
+    assert audit.payload["removed"] == ["canary", "shadow"]
+    assert audit.payload["previous"]["canary_version"] == 2
+    assert audit.payload["config"]["model_version"] == 4
+    # a rollback brings the removed arms back
+    back = deployments.rollback("churn")
+    assert (back.model_version, back.canary_version, back.shadow_version) == (1, 2, 3)
+
+
+def _versions(store: SqlMetadataStore, *sources: str) -> list[int]:
+    return [store.create_model_version("churn", source=s).version for s in sources]
+
+
+def test_models_that_cannot_be_served_are_refused_before_anything_is_written(
+    deployments: Deployments,
+    settings: Settings,
+    store: SqlMetadataStore,
+    exploding_folder: Path,
+    tmp_path: Path,
+) -> None:
+    no_yaml = tmp_path / "no-yaml"
+    shutil.copytree(exploding_folder, no_yaml)
+    (no_yaml / "model.yaml").unlink()
+    tampered = tmp_path / "tampered"
+    shutil.copytree(exploding_folder, tampered)
+    changed = next(p for p in tampered.iterdir() if p.name != "model.yaml")
+    changed.write_bytes(changed.read_bytes() + b" ")
+    store.create_registered_model("other")
+    s3, bare, bad = _versions(store, "s3://bucket/churn/5", _logged(settings, store, no_yaml),
+                              _logged(settings, store, tampered))  # fmt: skip
+    deployments.create("live", "models:/churn/1")
+    before = (len(store.list_audit(limit=10_000)), deployments.revisions("live"))
+    cases: list[tuple[Callable[[], object], type[CycleMLError], str]] = [
+        (lambda: deployments.apply("new", f"models:/churn/{s3}"), NotFound, "not a run"),
+        (lambda: deployments.apply("new", f"models:/churn/{bare}"), InvalidInput,
+         "not a cycleml model folder"),
+        (lambda: deployments.create("new", f"models:/churn/{bad}"), ModelIntegrityError,
+         "does not match its model.yaml"),
+        (lambda: deployments.apply("live", "models:/churn/1", canary=f"models:/churn/{bad}",
+                                   percent=5), ModelIntegrityError, "as the canary model"),
+        (lambda: deployments.set_shadow("live", f"models:/churn/{bare}"), InvalidInput,
+         "as the shadow model"),
+        (lambda: deployments.update("live", model=f"models:/churn/{s3}"), NotFound,
+         f"'models:/churn/{s3}'"),
+        (lambda: deployments.apply("new", "models:/other@champion"), NotFound, "champion"),
+    ]  # fmt: skip
+    for call, error, match in cases:
+        with pytest.raises(error, match=match) as info:
+            call()
+        assert "Cannot deploy 'models:/" in info.value.message
+        assert "cycleml-check-" not in str(info.value)  # the URI, not a temporary folder
+        assert info.value.hint
+    assert (len(store.list_audit(limit=10_000)), deployments.revisions("live")) == before
+    with pytest.raises(NotFound):
+        deployments.get("new")
 
 
 def test_service_on_an_open_store(store: SqlMetadataStore, settings: Settings) -> None:

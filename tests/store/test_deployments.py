@@ -293,6 +293,70 @@ def test_update_without_change_writes_nothing(
     assert table_counts() == before
 
 
+def test_replace_creates_then_replaces_the_whole_configuration(models: SqlMetadataStore) -> None:
+    created = models.replace_deployment("d", "models:/churn/1", canary_uri="models:/churn/2",
+                                        canary_percent=5, shadow_uri="models:/churn/3",
+                                        description="churn", reason="first")  # fmt: skip
+    assert (created.revision, created.canary_version, created.shadow_version) == (1, 2, 3)
+    kept = models.replace_deployment("d", "models:/churn/4", shadow_uri="models:/churn/3")
+    assert (kept.revision, kept.model_version, kept.canary_name) == (2, 4, None)
+    assert (kept.shadow_version, kept.description) == (3, "churn")
+    changed = models.replace_deployment("d", "models:/churn/4", shadow_uri="models:/churn/3",
+                                        description="")  # fmt: skip
+    assert (changed.revision, changed.description) == (3, "")
+    history = models.list_deployment_revisions("d")
+    assert [(r.action, r.reason) for r in history] == [
+        ("create", "first"), ("replace", ""), ("replace", "")
+    ]  # fmt: skip
+    audit = models.list_audit(entity_id="d", action="deployment.replace", latest=False)
+    assert [a.payload["removed"] for a in audit] == [["canary"], []]
+    assert audit[0].payload["previous"]["canary_uri"] == "models:/churn/2"
+    assert ("churn/4", "deployed_as", "d") in _edges(models, "d")
+
+
+def test_replace_without_change_writes_nothing(
+    models: SqlMetadataStore, table_counts: TableCounts
+) -> None:
+    models.replace_deployment("d", "models:/churn@champion", canary_uri="models:/churn/2")
+    before = table_counts()
+    same = models.replace_deployment("d", "models:/churn@champion", canary_uri="models:/churn/2")
+    assert same.revision == 1
+    assert table_counts() == before
+    models.set_alias("churn", "champion", 3)  # the alias moved: resolved again, a new revision
+    moved = models.replace_deployment("d", "models:/churn@champion", canary_uri="models:/churn/2")
+    assert (moved.revision, moved.model_version) == (2, 3)
+
+
+def test_bad_replaces_write_nothing(
+    models: SqlMetadataStore, table_counts: TableCounts, subtests: pytest.Subtests
+) -> None:
+    models.create_deployment("d", "models:/churn/1", canary_uri="models:/churn/2")
+    before = table_counts()
+    for name, kwargs, error, match in BAD_CREATES:
+        args = dict(kwargs)
+        model = args.pop("model_uri")
+        with subtests.test(name=name, **{k: str(v) for k, v in kwargs.items()}):
+            with pytest.raises(error, match=match) as info:
+                models.replace_deployment(name, model, **args)
+            assert info.value.hint
+    assert table_counts() == before
+
+
+def test_concurrent_replaces_of_a_new_name(
+    models: SqlMetadataStore, race: Callable[..., int]
+) -> None:
+    assert race(lambda: models.replace_deployment("race", "models:/churn/1"), Exception) == 0
+    assert [r.action for r in models.list_deployment_revisions("race")] == ["create"]
+
+
+def test_duplicate_name_hint_names_a_real_command(models: SqlMetadataStore) -> None:
+    models.create_deployment("d", "models:/churn/1")
+    with pytest.raises(AlreadyExists) as info:
+        models.create_deployment("d", "models:/churn/2")
+    assert info.value.hint is not None
+    assert "`cycleml deploy d --model URI`" in info.value.hint
+
+
 def test_new_canary_keeps_the_percent(models: SqlMetadataStore) -> None:
     models.create_deployment("d", "models:/churn/1", canary_uri="models:/churn/2", canary_percent=5)
     assert models.update_deployment("d", canary_uri="models:/churn/3").canary_percent == 5.0

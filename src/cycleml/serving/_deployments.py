@@ -4,6 +4,10 @@ A :class:`~cycleml.store.Deployment` names a primary model version, an optional 
 answers ``canary_percent`` % of the requests and an optional shadow that scores them in the
 background. :func:`route` picks the arm of one request: the same request key always lands
 on the same arm (sticky routing), requests without a key are split at random.
+
+Every model a change names is checked first (:meth:`Deployments.check_servable`): its URI
+must resolve to a cycleml model folder whose ``model.yaml`` lists its files with matching
+sha256 hashes, so a server never picks up a configuration it cannot load.
 """
 
 from __future__ import annotations
@@ -11,15 +15,19 @@ from __future__ import annotations
 import builtins
 import hashlib
 import random
+import tempfile
+from pathlib import Path
 from typing import Literal
 
-from cycleml.errors import InvalidInput, NotFound
+from cycleml.errors import InvalidInput, ModelIntegrityError, NotFound
 from cycleml.settings import Settings
 from cycleml.spec import project_settings
 from cycleml.store import (
+    ArtifactStore,
     Deployment,
     DeploymentRevision,
     SqlMetadataStore,
+    open_artifact_store,
     open_metadata_store,
 )
 
@@ -81,18 +89,82 @@ class Deployments:
 
     Every change is a new revision in an append-only history (audited, with lineage from
     the model versions to the deployment); a running server picks it up without a restart.
+    A change that names a model which is not servable (:meth:`check_servable`) is refused
+    before anything is written.
 
     Args:
         settings: Where the stores are; default: the project's settings.
         store: An open metadata store to use.
+        artifacts: An open artifact store to use (the models' files).
     """
 
     def __init__(
-        self, settings: Settings | None = None, *, store: SqlMetadataStore | None = None
+        self,
+        settings: Settings | None = None,
+        *,
+        store: SqlMetadataStore | None = None,
+        artifacts: ArtifactStore | None = None,
     ) -> None:
         self.settings = settings or project_settings()
         self._owns_store = store is None
         self.store = store or open_metadata_store(self.settings)
+        self._artifacts = artifacts
+
+    def check_servable(self, uri: str, role: str = "primary") -> None:
+        """Check that ``uri`` names a model a server can load, without loading it.
+
+        The URI must resolve (alias and all) to a registered version whose source is a
+        run's cycleml model folder: a ``model.yaml`` of a format and flavor this cycleml
+        reads, listing every file of the folder with its sha256. The files are downloaded
+        into a temporary folder to check the hashes, then removed.
+
+        Raises:
+            NotFound: No such model, version or alias, or its source holds no files.
+            InvalidInput: The source is not a cycleml model folder (no ``model.yaml``, or
+                one this cycleml cannot read).
+            ModelIntegrityError: A file is missing, changed or not listed.
+        """
+        from cycleml.models import MODEL_FILE, read_model_file, verify_model_folder
+
+        if not isinstance(uri, str) or not uri.startswith("models:/"):
+            return  # not a registry URI: the store refuses it with its own message
+        where = f"Cannot deploy {uri!r} as the {role} model"
+        try:
+            location = self.store.resolve_artifact_uri(uri)
+        except NotFound as exc:
+            details = {"uri": uri, "role": role}
+            hint = exc.hint or _SERVABLE_HINT
+            raise NotFound(f"{where}: {exc.message}", hint=hint, details=details) from exc
+        source = f"runs:/{location.run_id}/{location.path}".rstrip("/")
+        prefix = f"{location.path}/" if location.path else ""
+        names = {entry.path[len(prefix) :] for entry in location.entries}
+        if MODEL_FILE not in names:
+            found = ", ".join(sorted(names)[:5]) or "no files"
+            raise InvalidInput(
+                f"{where}: {source} is not a cycleml model folder (no {MODEL_FILE}; "
+                f"it holds {found}).",
+                hint=_SERVABLE_HINT,
+                details={"uri": uri, "role": role, "files": sorted(names)},
+            )
+        artifacts = self._artifacts or open_artifact_store(self.settings.artifact_uri)
+        with tempfile.TemporaryDirectory(prefix="cycleml-check-") as scratch:
+            for entry in location.entries:
+                artifacts.download(entry.digest, Path(scratch) / entry.path)
+            folder = Path(scratch) / location.path if location.path else Path(scratch)
+            try:
+                verify_model_folder(folder, read_model_file(folder)["files"])
+            except (InvalidInput, ModelIntegrityError) as exc:
+                # Name what the user gave, not the temporary folder.
+                message = exc.message.replace(repr(str(folder)), source)
+                message = message.replace(str(folder), source)
+                details = {**exc.details, "uri": uri, "role": role}
+                hint = exc.hint or _SERVABLE_HINT
+                raise type(exc)(f"{where}: {message}", hint=hint, details=details) from exc
+
+    def _check_all(self, *arms: tuple[str | None, str]) -> None:
+        for uri, role in arms:
+            if uri is not None:
+                self.check_servable(uri, role)
 
     def create(
         self,
@@ -103,6 +175,7 @@ class Deployments:
         percent: float = 0,
         shadow: str | None = None,
         description: str = "",
+        reason: str = "",
         actor: str | None = None,
     ) -> Deployment:
         """Create deployment ``name`` serving ``model`` (a ``models:/`` URI).
@@ -114,20 +187,25 @@ class Deployments:
             percent: The canary's share, 0-100 (only with a canary).
             shadow: A version that scores every request in the background, never answering.
             description: Free text.
+            reason: Why (kept in the revision history).
             actor: Who the audit log names; default: the store's actor.
 
         Raises:
-            InvalidInput: Bad name, URI or percent; a canary or shadow equal to the primary.
+            InvalidInput: Bad name, URI or percent; a canary or shadow equal to the primary;
+                a model that is not servable (:meth:`check_servable`).
             NotFound: A URI names no registered version.
             AlreadyExists: The name is taken.
         """
+        percent_ = _percent(canary, percent)
+        self._check_all((model, "primary"), (canary, "canary"), (shadow, "shadow"))
         return self.store.create_deployment(
             name,
             model,
             canary_uri=canary,
-            canary_percent=_percent(canary, percent),
+            canary_percent=percent_,
             shadow_uri=shadow,
             description=description,
+            reason=reason,
             actor=actor,
         )
 
@@ -143,28 +221,22 @@ class Deployments:
         reason: str = "",
         actor: str | None = None,
     ) -> Deployment:
-        """Create ``name``, or make its whole configuration this one (a new revision).
+        """Create ``name``, or replace its whole configuration with this one.
 
-        ``cycleml deploy NAME --model ...`` on an existing deployment: arms left out are
-        removed, URIs are resolved again. Nothing changes if the result is the same.
+        What ``cycleml deploy NAME --model ...`` does. On an existing deployment this is
+        its next revision (action ``replace``, audited as ``deployment.replace`` with the
+        previous configuration): a canary or shadow left out is removed (the audit row names
+        it, and ``rollback`` brings it back), every URI is resolved again, and the
+        description is kept unless given. Every model is checked first
+        (:meth:`check_servable`). Nothing is written if the result is the same.
         """
-        try:
-            self.store.get_deployment(name)
-        except NotFound:
-            return self.create(
-                name,
-                model,
-                canary=canary,
-                percent=percent,
-                shadow=shadow,
-                description=description or "",
-                actor=actor,
-            )
-        return self.store.update_deployment(
+        percent_ = _percent(canary, percent)
+        self._check_all((model, "primary"), (canary, "canary"), (shadow, "shadow"))
+        return self.store.replace_deployment(
             name,
-            model_uri=model,
+            model,
             canary_uri=canary,
-            canary_percent=_percent(canary, percent),
+            canary_percent=percent_,
             shadow_uri=shadow,
             description=... if description is None else description,
             reason=reason,
@@ -189,6 +261,7 @@ class Deployments:
         actor: str | None = None,
     ) -> Deployment:
         """Replace the primary (resolving the URI again) and/or the description."""
+        self._check_all((model, "primary"))
         return self.store.update_deployment(
             name,
             model_uri=... if model is None else model,
@@ -207,10 +280,12 @@ class Deployments:
         actor: str | None = None,
     ) -> Deployment:
         """Serve ``model`` to ``percent`` % of requests (``model=None`` removes the canary)."""
+        percent_ = _percent(model, percent)
+        self._check_all((model, "canary"))
         return self.store.update_deployment(
             name,
             canary_uri=model,
-            canary_percent=_percent(model, percent),
+            canary_percent=percent_,
             reason=reason,
             actor=actor,
         )
@@ -219,6 +294,7 @@ class Deployments:
         self, name: str, model: str | None, *, reason: str = "", actor: str | None = None
     ) -> Deployment:
         """Shadow every request with ``model`` (``None`` removes the shadow)."""
+        self._check_all((model, "shadow"))
         return self.store.update_deployment(name, shadow_uri=model, reason=reason, actor=actor)
 
     def promote(self, name: str, reason: str = "", *, actor: str | None = None) -> Deployment:
@@ -257,6 +333,12 @@ class Deployments:
         """Release the metadata store's connections (unless the store was passed in)."""
         if self._owns_store:
             self.store.close()
+
+
+_SERVABLE_HINT = (
+    "Deploy a version registered from a model logged with cycleml.models.log_model(), "
+    "e.g. `cycleml models register runs:/<run_id>/model NAME`."
+)
 
 
 def _percent(canary: str | None, percent: float) -> float | None:

@@ -44,8 +44,9 @@ __all__ = [
     "check_deployment_name",
 ]
 
-#: What a revision records: ``create``, ``update``, ``promote`` or ``rollback``.
-RevisionAction = Literal["create", "update", "promote", "rollback"]
+#: What a revision records: ``create``, ``update`` (some fields changed), ``replace`` (the
+#: whole configuration given anew), ``promote`` or ``rollback``.
+RevisionAction = Literal["create", "update", "replace", "promote", "rollback"]
 
 _CONFIG_FIELDS = (
     "model_uri",
@@ -332,8 +333,12 @@ class DeploymentOps(StoreBase):
         reason: str,
         actor: str,
         restored: int | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> None:
-        """Make ``config`` the deployment's next revision: row, history, lineage, audit."""
+        """Make ``config`` the deployment's next revision: row, history, lineage, audit.
+
+        ``extra`` adds keys to the audit row's payload.
+        """
         stamp = now_ms()
         revision = int(row.revision) + 1
         conn.execute(
@@ -367,6 +372,7 @@ class DeploymentOps(StoreBase):
                 "config": config,
                 "previous": _deployment(row).config(),
                 "reason": reason,
+                **(extra or {}),
             },
             at=stamp,
         )
@@ -408,51 +414,132 @@ class DeploymentOps(StoreBase):
             description,
         )
         who = actor or self.actor
-        stamp = now_ms()
 
         def write(conn: Connection) -> None:
             if conn.execute(select(deployments.c.name).where(deployments.c.name == name)).first():
                 raise AlreadyExists(
                     f"A deployment named {name!r} already exists.",
-                    hint="Change it with update, promote or rollback, or pick another name.",
+                    hint=f"`cycleml deploy {name} --model URI` replaces its configuration; "
+                    "or pick another name.",
                 )
-            conn.execute(
-                insert(deployments).values(
-                    name=name,
-                    **config,
-                    revision=1,
-                    created_by=who,
-                    creation_time=stamp,
-                    last_updated_time=stamp,
-                )
-            )
-            conn.execute(
-                insert(deployment_revisions).values(
-                    name=name,
-                    revision=1,
-                    config=config,
-                    action="create",
-                    restored_revision=None,
-                    actor=who,
-                    time=stamp,
-                    reason=reason,
-                )
-            )
-            self._edges(conn, name, config, stamp)
-            record_audit(
-                conn,
-                actor=who,
-                action="deployment.create",
-                entity_kind="deployment",
-                entity_id=name,
-                payload={"revision": 1, "config": config, "reason": reason},
-                at=stamp,
-            )
+            self._insert(conn, name, config, who=who, reason=reason)
 
         try:
             self._write(write)
         except IntegrityError as exc:  # a concurrent create won the race
             raise AlreadyExists(f"A deployment named {name!r} already exists.") from exc
+        return self.get_deployment(name)
+
+    def _insert(
+        self, conn: Connection, name: str, config: dict[str, Any], *, who: str, reason: str
+    ) -> None:
+        """Revision 1 of a new deployment: row, history, lineage, audit."""
+        stamp = now_ms()
+        conn.execute(
+            insert(deployments).values(
+                name=name,
+                **config,
+                revision=1,
+                created_by=who,
+                creation_time=stamp,
+                last_updated_time=stamp,
+            )
+        )
+        conn.execute(
+            insert(deployment_revisions).values(
+                name=name,
+                revision=1,
+                config=config,
+                action="create",
+                restored_revision=None,
+                actor=who,
+                time=stamp,
+                reason=reason,
+            )
+        )
+        self._edges(conn, name, config, stamp)
+        record_audit(
+            conn,
+            actor=who,
+            action="deployment.create",
+            entity_kind="deployment",
+            entity_id=name,
+            payload={"revision": 1, "config": config, "reason": reason},
+            at=stamp,
+        )
+
+    def replace_deployment(
+        self,
+        name: str,
+        model_uri: str,
+        *,
+        canary_uri: str | None = None,
+        canary_percent: float | None = None,
+        shadow_uri: str | None = None,
+        description: str | EllipsisType = ...,
+        reason: str = "",
+        actor: str | None = None,
+    ) -> Deployment:
+        """Make the deployment's whole configuration this one: create it, or replace it.
+
+        What ``cycleml deploy NAME --model URI`` does. On an existing deployment the
+        configuration given is the next revision (action ``replace``): a canary or shadow
+        that is not given again is removed, every URI is resolved again, and the audit row
+        (``deployment.replace``) keeps the previous configuration and names the removed
+        arms. The description is kept unless given. Nothing is written when nothing changes.
+
+        Raises:
+            InvalidInput: A bad name, URI or percent, a canary or shadow that is the primary.
+            NotFound: A URI names no registered model version.
+        """
+        check_deployment_name(name)
+        if model_uri is None or model_uri == "":
+            raise InvalidInput(
+                f"Deployment {name!r} needs a primary model; a canary or shadow alone is "
+                "not a deployment.",
+                hint="Pass --model models:/<model>@<alias>.",
+            )
+        if description is not ...:
+            _check_description(description)
+        percent = None if canary_percent is None else _check_percent(canary_percent)
+        primary = self._target(model_uri, "primary")
+        canary = self._optional_target(canary_uri, "canary")
+        shadow = self._optional_target(shadow_uri, "shadow")
+        given = None if description is ... else description
+        # Check the combination before any transaction (refusals write nothing).
+        _config(primary, canary, percent, shadow, given or "")
+        who = actor or self.actor
+
+        def write(conn: Connection) -> None:
+            row = conn.execute(
+                select(deployments).where(deployments.c.name == name).with_for_update()
+            ).first()
+            if row is None:
+                config = _config(primary, canary, percent, shadow, given or "")
+                self._insert(conn, name, config, who=who, reason=reason)
+                return
+            current = _deployment(row)
+            keep = current.description if given is None else given
+            config = _config(primary, canary, percent, shadow, keep)
+            if config == current.config():
+                return
+            removed = [
+                arm
+                for arm, before, after in (
+                    ("canary", current.canary_name, config["canary_name"]),
+                    ("shadow", current.shadow_name, config["shadow_name"]),
+                )
+                if before is not None and after is None
+            ]
+            self._new_revision(
+                conn, row, config, action="replace", reason=reason, actor=who,
+                extra={"removed": removed},
+            )  # fmt: skip
+
+        try:
+            self._write(write)
+        except IntegrityError:  # a concurrent create of the same name won: replace it
+            self._write(write)
         return self.get_deployment(name)
 
     def get_deployment(self, name: str) -> Deployment:
@@ -547,7 +634,8 @@ class DeploymentOps(StoreBase):
                 raise InvalidState(
                     f"Deployment {name!r} has no canary to promote "
                     f"(it serves {current.model_version_uri} only).",
-                    hint="Add a canary first (`cycleml deploy NAME --canary URI --percent 10`).",
+                    hint="Add a canary first (`cycleml deploy NAME --model URI --canary URI "
+                    "--percent 10`).",
                 )
             config = _config(canary, None, None, shadow, current.description)
             self._new_revision(conn, row, config, action="promote", reason=reason, actor=who)
@@ -603,7 +691,7 @@ class DeploymentOps(StoreBase):
                     raise InvalidState(
                         f"Deployment {name!r} has no earlier configuration to roll back to "
                         f"(revision {current} restores the first one).",
-                        hint="Change it with an update instead.",
+                        hint=f"Change it with `cycleml deploy {name} --model URI` instead.",
                     )
             else:
                 if to_revision not in history:
