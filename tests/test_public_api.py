@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import enum
 import importlib
 import inspect
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -84,13 +88,61 @@ def test_every_exported_name_exists(module_name: str) -> None:
 
 def test_top_level_mirrors_the_tracking_api() -> None:
     import cycleml
+    import cycleml.models
     import cycleml.tracking
 
     for name in cycleml.__all__:
-        if name != "__version__":
+        if name not in ("__version__", "autolog"):
             assert getattr(cycleml, name) is getattr(cycleml.tracking, name), name
+    # autolog logs servable model folders, which packaging (above tracking) writes
+    assert cycleml.autolog is cycleml.models.autolog
     for name in ("start_run", "log_metric", "search_runs", "autolog", "configure"):
         assert name in cycleml.__all__
+
+
+HEAVY = ("sklearn", "scipy", "pandas", "alembic", "fastapi", "plotly")
+
+
+def _loaded_after(code: str, cwd: Path) -> list[str]:
+    """Top-level packages of HEAVY that running ``code`` in a fresh interpreter imports."""
+    script = f"{code}\nimport sys\nprint(sorted({{m.split('.')[0] for m in sys.modules}}))"
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=cwd, check=True
+    )
+    loaded = ast.literal_eval(done.stdout.strip().splitlines()[-1])
+    return [name for name in HEAVY if name in loaded]
+
+
+def test_import_cycleml_loads_no_heavy_library(tmp_path: Path) -> None:
+    assert _loaded_after("import cycleml", tmp_path) == []
+    # and the lazy names still resolve to the real thing
+    assert _loaded_after("import cycleml; cycleml.start_run", tmp_path) == []
+
+
+def _lazy_packages() -> list[str]:
+    return [m for m in MODULES if "lazy_exports(" in inspect.getsource(importlib.import_module(m))]
+
+
+@pytest.mark.parametrize("module_name", _lazy_packages())
+def test_lazy_exports_agree_with_the_type_checking_imports(module_name: str) -> None:
+    """A lazy package's TYPE_CHECKING imports, ``__all__`` and lazy mapping name the same."""
+    module = importlib.import_module(module_name)
+    tree = ast.parse(inspect.getsource(module))
+    imported: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+            for statement in node.body:
+                assert isinstance(statement, ast.ImportFrom), ast.unparse(statement)
+                for alias in statement.names:
+                    imported[alias.asname or alias.name] = str(statement.module)
+    eager = {n for n in module.__all__ if n in vars(module)}
+    assert set(imported) | eager == set(module.__all__)
+    for name, source in imported.items():
+        value = getattr(module, name)  # resolves through the lazy mapping
+        assert value is getattr(importlib.import_module(source), name), name
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        module.nope  # noqa: B018
+    assert set(module.__all__) <= set(dir(module))
 
 
 def test_public_functions_and_classes_are_documented_and_typed() -> None:

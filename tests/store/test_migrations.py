@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,9 +48,33 @@ def _statements() -> Iterator[list[str]]:
 
 
 def test_head_revision_is_the_newest_migration() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
     versions = Path(__file__).parents[2] / "src/cycleml/store/migrations/versions"
     newest = max(p.name.split("_")[0] for p in versions.glob("[0-9]*.py"))
     assert head_revision() == newest
+    config = Config()
+    config.set_main_option("script_location", str(versions.parent))
+    assert ScriptDirectory.from_config(config).get_heads() == [head_revision()]
+
+
+def test_opening_a_migrated_store_does_not_import_alembic(
+    fresh_metadata_uri: str, tmp_path: Path
+) -> None:
+    with SqlMetadataStore(fresh_metadata_uri, actor="t"):
+        pass  # migrated here, in this process
+    script = (
+        "import sys\n"
+        "from cycleml.store import SqlMetadataStore\n"
+        f"with SqlMetadataStore({fresh_metadata_uri!r}, actor='t') as store:\n"
+        "    assert store.schema_version == {head!r}, store.schema_version\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))\n"
+    ).replace("{head!r}", repr(head_revision()))
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=tmp_path
+    )
+    assert done.stdout.strip() == "[]", done.stdout
 
 
 def test_fresh_database_is_migrated_to_head(fresh_metadata_uri: str) -> None:

@@ -19,6 +19,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import cycleml
+from cycleml.models import load_model
 from cycleml.store import Run, RunStatus
 from cycleml.tracking import Tracker, data_digest
 
@@ -61,8 +62,7 @@ def _only_run(tracker: Tracker) -> Run:
 
 
 def _load_model(tracker: Tracker, run_id: str) -> Any:
-    data = tracker.client.read_artifact(run_id, "model/model.skops")
-    return skops.io.loads(data, trusted=skops.io.get_untrusted_types(data=data))
+    return load_model(f"runs:/{run_id}/model", settings=tracker.client.settings).unwrap()
 
 
 def test_logistic_regression(autolog: Tracker, scaled: Data) -> None:
@@ -100,9 +100,13 @@ def test_logistic_regression(autolog: Tracker, scaled: Data) -> None:
     assert type(loaded) is LogisticRegression
     np.testing.assert_array_equal(loaded.predict(X), predicted)
     np.testing.assert_array_equal(loaded.predict_proba(X), proba)
-    info = json.loads(autolog.client.read_artifact(run.run_id, "model/model.json"))
-    assert info["format"] == "skops"
-    assert info["training_data"] == {"shape": [569, 30], "digest": data_digest(X, y)}
+    folder = load_model(f"runs:/{run.run_id}/model", settings=autolog.client.settings)
+    assert folder.flavor == "sklearn"
+    assert folder.metadata["serialization"] == "skops"
+    assert folder.signature is not None
+    assert [c.name for c in folder.signature.inputs] == [str(i) for i in range(30)]
+    assert len(folder.metadata["input_example"]) == 5
+    assert any(r.startswith("scikit-learn==") for r in folder.metadata["requirements"])
 
 
 def test_random_forest(autolog: Tracker, cancer: Data) -> None:
@@ -212,8 +216,8 @@ def test_fit_inside_a_user_run_logs_into_it(autolog: Tracker, scaled: Data) -> N
     assert stored.data.params["note"] == "manual"
     assert "training_accuracy" in stored.data.metrics
     assert [e.path for e in autolog.client.list_artifacts(run.run_id)] == [
-        "model/model.json",
         "model/model.skops",
+        "model/model.yaml",
     ]
 
 
@@ -243,10 +247,10 @@ def test_logging_failure_never_breaks_training(
 ) -> None:
     X, y = scaled
 
-    def broken_dumps(_obj: Any) -> bytes:
+    def broken_dump(_obj: Any, _file: Any) -> None:
         raise RuntimeError("serializer exploded")
 
-    monkeypatch.setattr(skops.io, "dumps", broken_dumps)
+    monkeypatch.setattr(skops.io, "dump", broken_dump)
     model = LogisticRegression(max_iter=5000)
     with pytest.warns(UserWarning, match="serializer exploded"):
         model.fit(X, y)

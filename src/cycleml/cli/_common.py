@@ -9,15 +9,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from cycleml.errors import InvalidInput
 from cycleml.settings import Settings
-from cycleml.spec import project_settings
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
 
 __all__ = [
     "CliState",
@@ -46,6 +47,8 @@ class CliState:
     def settings(self) -> Settings:
         """Defaults < environment < cycleml.yaml < flags."""
         if self._settings is None:
+            from cycleml.spec import project_settings
+
             self._settings = project_settings(
                 home=self.home, metadata_uri=self.metadata_uri, artifact_uri=self.artifact_uri
             )
@@ -62,6 +65,8 @@ def state(ctx: typer.Context) -> CliState:
 
 def console() -> Console:
     """A console on stdout (recreated per call so tests capturing stdout see output)."""
+    from rich.console import Console
+
     return Console(file=sys.stdout, width=max(140, Console().width))
 
 
@@ -72,6 +77,8 @@ def emit_json(data: Any) -> None:
 
 def make_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
     """A rich table with the given columns and stringified rows."""
+    from rich.table import Table
+
     table = Table(title=title, show_lines=False, header_style="bold cyan")
     for column in columns:
         # Ids are copied into other commands, so they are never wrapped.

@@ -23,15 +23,17 @@ from cycleml.errors import GateFailed
 from cycleml.lifecycle._demo_data import DATA_SPEC, prepare_data
 from cycleml.lifecycle._demo_monitoring import monitor_demo
 from cycleml.lifecycle._demo_serving import serve_demo
-from cycleml.models import ModelInfo, load_model, log_model
+from cycleml.models import load_model
+from cycleml.models._autolog import log_fitted_model
 from cycleml.settings import PROJECT_FILE, STATE_DIR, resolve_settings
 from cycleml.spec import ProjectSpec, load_spec
-from cycleml.tracking import TRAIN_GATE_TAG, configure
+from cycleml.tracking import MODEL_DIR, TRAIN_GATE_TAG, configure
+from cycleml.tracking._autolog import Autologger
 
 __all__ = ["DEMO_SPEC", "DemoResult", "run_demo"]
 
 MODEL_NAME = "breast-cancer-classifier"
-PACKAGE = "package"  # each run's servable model folder (autolog keeps its own under model/)
+PACKAGE = MODEL_DIR  # each run's servable model folder, logged by autolog
 EXPERIMENT = "breast-cancer"
 
 #: The demo project's cycleml.yaml (the same shape `cycleml init` writes).
@@ -154,11 +156,9 @@ def run_demo(
     result = DemoResult(home=home, experiment_id=tracker.set_experiment(EXPERIMENT).experiment_id)
     result.dataset_uri = prepared.version.uri
     result.report = prepared.report
-    from cycleml.tracking._autolog import Autologger
-
-    autologger = Autologger(tracker)
+    # Autologging on this tracker (cycleml.autolog() does the same for the default one).
+    autologger = Autologger(tracker, model_logger=log_fitted_model)
     autologger.enable()
-    signatures: dict[str, ModelInfo] = {}
     try:
         with Progress(console=out, transient=True) as progress:
             task = progress.add_task("3. Training candidates", total=len(_candidates()))
@@ -166,10 +166,10 @@ def run_demo(
                 with tracker.start_run(run_name=name, tags={"demo": "true"}) as run:
                     frame = datasets.load(prepared.version, output="pandas")  # run input
                     X_train, X_val, y_train, y_val = _split(frame)
-                    model.fit(X_train, y_train)  # autolog: params, training metrics, model
+                    # autolog: params, training metrics and the servable model folder
+                    # (skops files, signature from the training data, hashes)
+                    model.fit(X_train, y_train)
                     tracker.log_metrics(_validation_metrics(spec, model, X_val, y_val))
-                    # The servable package: skops files, signature, hashes (cycleml.models).
-                    signatures[name] = log_model(model, PACKAGE, input_example=X_train.head())
                 result.run_ids[name] = run.run_id
                 progress.advance(task)
     finally:
@@ -192,15 +192,10 @@ def run_demo(
 
     registry = ModelRegistry(settings, store=tracker.client.store, spec=spec)
 
-    def signature(name: str) -> dict[str, Any] | None:
-        found = signatures[name].signature
-        return None if found is None else found.to_dict()
-
     weak = registry.register_model(
         f"runs:/{result.run_ids['baseline-dummy']}/{PACKAGE}",
         MODEL_NAME,
         description="majority-class baseline",
-        signature=signature("baseline-dummy"),
     )
     try:
         registry.promote(MODEL_NAME, weak.version, to="Staging", reason="demo: try the baseline")
@@ -211,7 +206,6 @@ def run_demo(
         f"runs:/{best.info.run_id}/{PACKAGE}",
         MODEL_NAME,
         description=f"best of {len(ranked)} candidates by validation roc_auc",
-        signature=signature(best.info.run_name),
     )
     registry.promote(MODEL_NAME, version.version, to="Staging", reason="best validation roc_auc")
     registry.promote(
@@ -241,7 +235,6 @@ def run_demo(
         f"runs:/{ranked[1].info.run_id}/{PACKAGE}",
         MODEL_NAME,
         description="runner-up, served as a canary",
-        signature=signature(ranked[1].info.run_name),
     )
     result.deployment = serve_demo(
         settings, frame, champion_version=version.version,

@@ -18,6 +18,7 @@ LightGBM in their own formats, and anything else through a :class:`PythonModel` 
 from __future__ import annotations
 
 from cycleml.errors import ModelIntegrityError, SignatureError
+from cycleml.models._autolog import autolog
 from cycleml.models._flavors import FLAVORS
 from cycleml.models._package import (
     MODEL_FILE,
@@ -51,6 +52,7 @@ __all__ = [
     "PythonModelContext",
     "Signature",
     "SignatureError",
+    "autolog",
     "infer_signature",
     "load_model",
     "log_model",

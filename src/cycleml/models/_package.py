@@ -48,7 +48,7 @@ from cycleml.models._signature import Signature, as_frame, infer_signature
 from cycleml.registry import ModelRegistry
 from cycleml.settings import Settings
 from cycleml.store import ModelVersion, check_model_name, safe_relpath
-from cycleml.tracking import TrackingClient, get_tracker
+from cycleml.tracking import Tracker, TrackingClient, get_tracker
 
 __all__ = [
     "FORMAT_VERSION",
@@ -57,6 +57,7 @@ __all__ = [
     "ModelInfo",
     "load_model",
     "log_model",
+    "log_model_to",
     "read_model_file",
     "save_model",
     "verify_model_folder",
@@ -170,9 +171,15 @@ def _example_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _resolve_signature(
-    signature: Signature | Mapping[str, Any] | str | None, example: pd.DataFrame | None
+    signature: Signature | Mapping[str, Any] | str | None,
+    example: pd.DataFrame | None,
+    typed_from: pd.DataFrame | None = None,
 ) -> tuple[Signature | None, bool]:
-    """The signature to save, and whether outputs should be inferred from the example."""
+    """The signature to save, and whether outputs should be inferred from the example.
+
+    An inferred signature types its inputs from ``typed_from`` (all the training rows:
+    a column with a null anywhere is nullable) when given, else from the example.
+    """
     if signature is None:
         return None, False
     if isinstance(signature, Signature):
@@ -185,7 +192,7 @@ def _resolve_signature(
         )
     if example is None:
         return None, False
-    return infer_signature(example), True
+    return infer_signature(example if typed_from is None else typed_from), True
 
 
 def _infer_outputs(
@@ -221,6 +228,7 @@ def _save(
     artifacts: Mapping[str, str | os.PathLike[str]] | None,
     code_paths: Sequence[str | os.PathLike[str]] | None,
     requirements: Sequence[str] | None,
+    signature_data: Any = None,
 ) -> tuple[Path, dict[str, Any]]:
     target = Path(path)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
@@ -230,7 +238,9 @@ def _save(
         )
     flavor = detect_flavor(model)
     example = None if input_example is None else as_frame(input_example)
-    resolved, infer_outputs = _resolve_signature(signature, example)
+    resolved, infer_outputs = _resolve_signature(
+        signature, example, None if signature_data is None else as_frame(signature_data)
+    )
     if resolved is not None and example is not None and not infer_outputs:
         resolved.enforce(example)  # the example must fit the signature it documents
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -386,7 +396,39 @@ def log_model(
         InvalidState: No run is active in this thread.
         AlreadyExists: The run already has files under ``artifact_path``.
     """
-    tracker = get_tracker()
+    return log_model_to(
+        get_tracker(),
+        model,
+        artifact_path,
+        signature=signature,
+        input_example=input_example,
+        registered_model_name=registered_model_name,
+        trusted=trusted,
+        artifacts=artifacts,
+        code_paths=code_paths,
+        requirements=requirements,
+    )
+
+
+def log_model_to(
+    tracker: Tracker,
+    model: Any,
+    artifact_path: str = "model",
+    *,
+    signature: Signature | Mapping[str, Any] | str | None = "infer",
+    input_example: Any = None,
+    signature_data: Any = None,
+    registered_model_name: str | None = None,
+    trusted: bool = False,
+    artifacts: Mapping[str, str | os.PathLike[str]] | None = None,
+    code_paths: Sequence[str | os.PathLike[str]] | None = None,
+    requirements: Sequence[str] | None = None,
+) -> ModelInfo:
+    """:func:`log_model` into ``tracker``'s active run instead of the default tracker's.
+
+    ``signature_data`` (e.g. the whole training set) is what an inferred signature's
+    input columns are typed from; by default, the input example.
+    """
     run = tracker.active_run()
     if run is None:
         raise InvalidState(
@@ -409,6 +451,7 @@ def log_model(
             Path(scratch) / "model",
             signature=signature,
             input_example=input_example,
+            signature_data=signature_data,
             trusted=trusted,
             artifacts=artifacts,
             code_paths=code_paths,
@@ -435,41 +478,52 @@ def log_model(
 
 
 # ---- loading -----------------------------------------------------------------------------
-def read_model_file(folder: str | os.PathLike[str]) -> dict[str, Any]:
+def read_model_file(
+    folder: str | os.PathLike[str], *, shown_as: str | None = None
+) -> dict[str, Any]:
     """Parse a model folder's ``model.yaml`` (safe YAML; nothing is deserialized).
+
+    ``shown_as`` is how messages name the folder (the URI a user gave, not the temporary
+    folder it was downloaded to).
 
     Raises:
         NotFound: The folder does not exist.
         InvalidInput: It holds no ``model.yaml``, or one this cycleml cannot read.
     """
     root = Path(folder)
+    shown = shown_as or str(root)
     if not root.is_dir():
-        raise NotFound(f"No model folder at {str(root)!r}.")
+        raise NotFound(f"No model folder at {shown!r}.")
     path = root / MODEL_FILE
     if not path.is_file():
         raise InvalidInput(
-            f"{str(root)!r} is not a cycleml model folder: it has no {MODEL_FILE}.",
+            f"{shown!r} is not a cycleml model folder: it has no {MODEL_FILE}.",
             hint="Save models with cycleml.models.save_model() or log_model().",
         )
+    where = f"{shown}/{MODEL_FILE}" if shown_as else str(path)
     try:
         found = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise InvalidInput(f"Cannot read {path}: {exc}") from exc
+        raise InvalidInput(f"Cannot read {where}: {exc}") from exc
     if not isinstance(found, dict) or not isinstance(found.get("files"), dict):
-        raise InvalidInput(f"{path} is not a cycleml model file: it lists no files.")
+        raise InvalidInput(f"{where} is not a cycleml model file: it lists no files.")
     version = found.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise InvalidInput(
-            f"{path} has format_version {version!r}; this cycleml reads up to {FORMAT_VERSION}.",
+            f"{where} has format_version {version!r}; this cycleml reads up to {FORMAT_VERSION}.",
             hint="Upgrade cycleml to load this model.",
         )
     if found.get("flavor") not in FLAVORS:
-        raise InvalidInput(f"{path} names the unknown flavor {found.get('flavor')!r}.")
+        raise InvalidInput(f"{where} names the unknown flavor {found.get('flavor')!r}.")
     return found
 
 
-def verify_model_folder(folder: str | os.PathLike[str], files: Mapping[str, str]) -> None:
+def verify_model_folder(
+    folder: str | os.PathLike[str], files: Mapping[str, str], *, shown_as: str | None = None
+) -> None:
     """Check that ``folder`` holds exactly ``files`` (relative path -> sha256).
+
+    ``shown_as`` is how the message names the folder (default: its path).
 
     Raises:
         ModelIntegrityError: A file changed, is missing or is not listed; the message
@@ -506,10 +560,11 @@ def verify_model_folder(folder: str | os.PathLike[str], files: Mapping[str, str]
         what = f"{first['file']} is {first['problem']} (expected sha256 {first['expected']})"
     others = f" ({len(problems) - 1} more problem(s) in details)" if len(problems) > 1 else ""
     raise ModelIntegrityError(
-        f"The model folder {str(root)!r} does not match its {MODEL_FILE}: {what}{others}. "
+        f"The model folder {shown_as or str(root)!r} does not match its {MODEL_FILE}: "
+        f"{what}{others}. "
         "Nothing was loaded.",
         hint="Load the model from its original location, or save it again.",
-        details={"folder": str(root), "problems": problems},
+        details={"folder": shown_as or str(root), "problems": problems},
     )
 
 
@@ -686,9 +741,10 @@ def load_model(
             name, version = location.model_version.name, location.model_version.version
     else:
         folder = _local_path(uri)
+    shown = uri if scratch is not None else None  # never the temporary download folder
     try:
-        metadata = read_model_file(folder)
-        verify_model_folder(folder, metadata["files"])
+        metadata = read_model_file(folder, shown_as=shown)
+        verify_model_folder(folder, metadata["files"], shown_as=shown)
         with _code_on_path(folder, metadata.get("code_paths") or []):
             predictor = load_flavor(folder, metadata)
     except BaseException:

@@ -9,6 +9,7 @@ from cycleml.errors import GateFailed, InvalidInput, NotFound
 from cycleml.settings import PROJECT_FILE, Settings
 from cycleml.spec import GateReport, MetricSpec, ProjectSpec, check_gates, load_project, load_spec
 from cycleml.store import (
+    ArtifactEntry,
     ArtifactLocation,
     ModelVersion,
     RegisteredModel,
@@ -22,6 +23,9 @@ from cycleml.store import (
 )
 
 __all__ = ["GATED_STAGES", "ModelRegistry"]
+
+#: A model folder's metadata file (cycleml.models writes it; the registry only reads it).
+MODEL_FILE = "model.yaml"
 
 #: Moving a version into these stages runs the ``applies_to: deploy`` gates.
 GATED_STAGES = (Stage.STAGING, Stage.PRODUCTION)
@@ -67,7 +71,8 @@ class ModelRegistry:
 
         The model is created when missing. The version keeps a snapshot of the run's
         latest metrics, which promotion gates check later, and the model's signature
-        (``Signature.to_dict()``, plain JSON) when one is given.
+        (``Signature.to_dict()``, plain JSON): the one given, else the one recorded in the
+        folder's ``model.yaml``.
         """
         parsed = parse_uri(model_uri)
         if not isinstance(parsed, RunUri):
@@ -77,11 +82,14 @@ class ModelRegistry:
                 hint="Register the run's model folder, e.g. runs:/<run_id>/model.",
             )
         run = self.store.get_run(parsed.run_id)
-        if parsed.path and not self.store.list_artifacts(parsed.run_id, parsed.path):
+        files = self.store.list_artifacts(parsed.run_id, parsed.path)
+        if parsed.path and not files:
             raise NotFound(
                 f"Run {parsed.run_id} has no artifacts at {parsed.path!r}.",
                 hint="Log the model first (autolog logs it under 'model').",
             )
+        if signature is None:
+            signature = self._folder_signature(files, parsed.path)
         try:
             self.store.get_registered_model(name)
         except NotFound:
@@ -95,6 +103,26 @@ class ModelRegistry:
             tags=tags,
             signature=signature,
         )
+
+    def _folder_signature(
+        self, files: list[ArtifactEntry], folder: str
+    ) -> Mapping[str, Any] | None:
+        """The signature in the folder's ``model.yaml``, read as plain YAML (no model code)."""
+        wanted = f"{folder}/{MODEL_FILE}" if folder else MODEL_FILE
+        entry = next((e for e in files if e.path == wanted), None)
+        if entry is None:
+            return None
+        import yaml
+
+        from cycleml.store import open_artifact_store
+
+        text = open_artifact_store(self.settings.artifact_uri).get_bytes(entry.digest)
+        try:
+            found = yaml.safe_load(text)
+        except yaml.YAMLError:
+            return None  # not a model file this registry can read; nothing to record
+        signature = found.get("signature") if isinstance(found, dict) else None
+        return signature if isinstance(signature, dict) else None
 
     def get_model(self, name: str) -> RegisteredModel:
         """A registered model."""

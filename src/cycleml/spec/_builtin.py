@@ -1,4 +1,8 @@
-"""The built-in metrics, each a thin wrapper around a scikit-learn function."""
+"""The built-in metrics, each a thin wrapper around a scikit-learn function.
+
+scikit-learn is imported when a metric is first computed, not when the spec loads:
+``import cycleml`` and most commands never need it.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,6 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy.typing as npt
-from sklearn import metrics as skm
-from sklearn.preprocessing import label_binarize
 
 from cycleml.spec._metrics import MetricDef, MetricInputs, Task
 
@@ -15,6 +17,14 @@ __all__ = ["builtin_metrics"]
 
 _CLASSIFICATION: frozenset[Task] = frozenset({"binary", "multiclass"})
 _ALL_TASKS: frozenset[Task] = frozenset({"binary", "multiclass", "regression"})
+
+
+def _sklearn(name: str) -> Callable[..., Any]:
+    """``sklearn.metrics.<name>``, imported on first use."""
+    from sklearn import metrics
+
+    func: Callable[..., Any] = getattr(metrics, name)
+    return func
 
 
 def _score(inputs: MetricInputs) -> npt.NDArray[Any]:
@@ -27,8 +37,9 @@ def _pred(inputs: MetricInputs) -> npt.NDArray[Any]:
     return inputs.y_pred
 
 
-def _averaged(func: Callable[..., Any]) -> Callable[[MetricInputs], float]:
+def _averaged(name: str) -> Callable[[MetricInputs], float]:
     def compute(inputs: MetricInputs) -> float:
+        func = _sklearn(name)
         if inputs.task == "binary":
             return float(
                 func(
@@ -54,9 +65,11 @@ def _averaged(func: Callable[..., Any]) -> Callable[[MetricInputs], float]:
 
 def _roc_auc(inputs: MetricInputs) -> float:
     if inputs.task == "binary":
-        return float(skm.roc_auc_score(inputs.y_true == inputs.positive_class, _score(inputs)))
+        return float(
+            _sklearn("roc_auc_score")(inputs.y_true == inputs.positive_class, _score(inputs))
+        )
     return float(
-        skm.roc_auc_score(
+        _sklearn("roc_auc_score")(
             inputs.y_true, _score(inputs), multi_class="ovr", average="macro", labels=inputs.labels
         )
     )
@@ -65,28 +78,25 @@ def _roc_auc(inputs: MetricInputs) -> float:
 def _log_loss(inputs: MetricInputs) -> float:
     if inputs.task == "binary":
         truth = (inputs.y_true == inputs.positive_class).astype(int)
-        return float(skm.log_loss(truth, _score(inputs), labels=[0, 1]))
-    return float(skm.log_loss(inputs.y_true, _score(inputs), labels=inputs.labels))
+        return float(_sklearn("log_loss")(truth, _score(inputs), labels=[0, 1]))
+    return float(_sklearn("log_loss")(inputs.y_true, _score(inputs), labels=inputs.labels))
 
 
 def _average_precision(inputs: MetricInputs) -> float:
     if inputs.task == "binary":
         truth = (inputs.y_true == inputs.positive_class).astype(int)
-        return float(skm.average_precision_score(truth, _score(inputs)))
+        return float(_sklearn("average_precision_score")(truth, _score(inputs)))
+    from sklearn.preprocessing import label_binarize
+
     onehot = label_binarize(inputs.y_true, classes=inputs.labels)
-    return float(skm.average_precision_score(onehot, _score(inputs), average="macro"))
+    return float(_sklearn("average_precision_score")(onehot, _score(inputs), average="macro"))
 
 
-def _regression(func: Callable[..., Any]) -> Callable[[MetricInputs], float]:
+def _plain(name: str) -> Callable[[MetricInputs], float]:
+    """A metric of the true and predicted values (labels or regression targets)."""
+
     def compute(inputs: MetricInputs) -> float:
-        return float(func(inputs.y_true, _pred(inputs)))
-
-    return compute
-
-
-def _label(func: Callable[..., Any]) -> Callable[[MetricInputs], float]:
-    def compute(inputs: MetricInputs) -> float:
-        return float(func(inputs.y_true, _pred(inputs)))
+        return float(_sklearn(name)(inputs.y_true, _pred(inputs)))
 
     return compute
 
@@ -95,15 +105,15 @@ def builtin_metrics() -> list[MetricDef]:
     """Return fresh definitions of the built-in metrics."""
     cls, every = _CLASSIFICATION, _ALL_TASKS
     return [
-        MetricDef("accuracy", "maximize", "label", cls, _label(skm.accuracy_score),
+        MetricDef("accuracy", "maximize", "label", cls, _plain("accuracy_score"),
                   "Share of correct predicted labels."),
         MetricDef("balanced_accuracy", "maximize", "label", cls,
-                  _label(skm.balanced_accuracy_score), "Mean recall over classes."),
-        MetricDef("precision", "maximize", "label", cls, _averaged(skm.precision_score),
+                  _plain("balanced_accuracy_score"), "Mean recall over classes."),
+        MetricDef("precision", "maximize", "label", cls, _averaged("precision_score"),
                   "Precision (binary: positive class; multiclass: macro)."),
-        MetricDef("recall", "maximize", "label", cls, _averaged(skm.recall_score),
+        MetricDef("recall", "maximize", "label", cls, _averaged("recall_score"),
                   "Recall (binary: positive class; multiclass: macro)."),
-        MetricDef("f1", "maximize", "label", cls, _averaged(skm.f1_score),
+        MetricDef("f1", "maximize", "label", cls, _averaged("f1_score"),
                   "F1 score (binary: positive class; multiclass: macro)."),
         MetricDef("roc_auc", "maximize", "score", cls, _roc_auc,
                   "Area under the ROC curve (multiclass: one-vs-rest, macro)."),
@@ -111,17 +121,17 @@ def builtin_metrics() -> list[MetricDef]:
                   "Cross-entropy of predicted probabilities."),
         MetricDef("average_precision", "maximize", "score", cls, _average_precision,
                   "Area under the precision-recall curve (multiclass: macro)."),
-        MetricDef("mae", "minimize", "regression", every, _regression(skm.mean_absolute_error),
+        MetricDef("mae", "minimize", "regression", every, _plain("mean_absolute_error"),
                   "Mean absolute error."),
-        MetricDef("mse", "minimize", "regression", every, _regression(skm.mean_squared_error),
+        MetricDef("mse", "minimize", "regression", every, _plain("mean_squared_error"),
                   "Mean squared error (on binary scores: the Brier score)."),
         MetricDef("rmse", "minimize", "regression", every,
-                  _regression(skm.root_mean_squared_error), "Root mean squared error."),
+                  _plain("root_mean_squared_error"), "Root mean squared error."),
         MetricDef("mape", "minimize", "regression", every,
-                  _regression(skm.mean_absolute_percentage_error),
+                  _plain("mean_absolute_percentage_error"),
                   "Mean absolute percentage error (as a fraction)."),
-        MetricDef("r2", "maximize", "regression", every, _regression(skm.r2_score),
+        MetricDef("r2", "maximize", "regression", every, _plain("r2_score"),
                   "Coefficient of determination."),
         MetricDef("median_ae", "minimize", "regression", every,
-                  _regression(skm.median_absolute_error), "Median absolute error."),
+                  _plain("median_absolute_error"), "Median absolute error."),
     ]  # fmt: skip

@@ -16,6 +16,7 @@ stateless calls use :class:`TrackingClient`.
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -24,7 +25,7 @@ from cycleml.errors import InvalidInput
 from cycleml.settings import Settings
 from cycleml.spec import project_settings
 from cycleml.store import ArtifactEntry, DatasetVersion, Experiment, Metric, Run, RunStatus
-from cycleml.tracking._autolog import Autologger, data_digest
+from cycleml.tracking._autolog import MODEL_DIR, Autologger, ModelLogger, data_digest
 from cycleml.tracking._client import DEFAULT_EXPERIMENT, TrackingClient, runs_to_frame
 from cycleml.tracking._fluent import TRAIN_GATE_TAG, ActiveRun, Tracker
 
@@ -35,9 +36,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_EXPERIMENT",
+    "MODEL_DIR",
     "TRAIN_GATE_TAG",
     "ActiveRun",
     "Metric",
+    "ModelLogger",
     "Run",
     "RunStatus",
     "Tracker",
@@ -270,15 +273,30 @@ def search_runs(
 
 
 def autolog(
-    *, disable: bool = False, log_models: bool = True, log_training_metrics: bool = True
+    *,
+    disable: bool = False,
+    log_models: bool = True,
+    log_training_metrics: bool = True,
+    model_logger: ModelLogger | None = None,
 ) -> None:
-    """Turn scikit-learn autologging on (or off with ``disable=True``).
+    """Turn scikit-learn autologging on (or off with ``disable=True``) for the default tracker.
 
-    Every ``fit`` then logs the estimator's params, training metrics, the fitted model
-    (skops format, under ``model/``) and the training data's shape and content hash.
+    Every ``fit`` then logs the estimator's params, training metrics and the training
+    data's shape and content hash; the fitted model is logged by ``model_logger``.
+    Use ``cycleml.autolog()``, which passes the one that writes a servable model folder
+    (``cycleml.models``); called here without ``model_logger``, no model is logged.
     """
     autologger = _default.autologger()
     if disable:
         autologger.disable()
-    else:
-        autologger.enable(log_models=log_models, log_training_metrics=log_training_metrics)
+        return
+    if log_models and model_logger is None and autologger.model_logger is None:
+        warnings.warn(
+            "cycleml.tracking.autolog() logs no model without model_logger=: use "
+            "cycleml.autolog(), which logs a servable model folder under 'model'.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+    if model_logger is not None:
+        autologger.model_logger = model_logger
+    autologger.enable(log_models=log_models, log_training_metrics=log_training_metrics)

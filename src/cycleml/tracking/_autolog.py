@@ -3,6 +3,11 @@
 ``autolog`` wraps the ``fit`` method of every scikit-learn estimator class. Only the
 outermost ``fit`` logs (a Pipeline's steps do not log again). Logging never breaks the
 user's training: a logging failure becomes a warning, as in MLflow.
+
+Tracking sits below model packaging in the layers, so the fitted model is written by a
+:data:`ModelLogger` that the caller passes in: ``cycleml.autolog`` (``cycleml.models``)
+passes one that logs a servable model folder through ``log_model``. Without one, no model
+is logged.
 """
 
 from __future__ import annotations
@@ -25,9 +30,14 @@ from cycleml.tracking._context import TAG_PREFIX
 if TYPE_CHECKING:
     from cycleml.tracking._fluent import Tracker
 
-__all__ = ["Autologger", "data_digest"]
+__all__ = ["MODEL_DIR", "Autologger", "ModelLogger", "data_digest"]
 
+#: Where autolog puts the fitted model within the run (``runs:/<run_id>/model``).
 MODEL_DIR = "model"
+
+#: ``(tracker, estimator, X, y, artifact_path)``: logs a fitted model into the tracker's
+#: active run.
+ModelLogger = Callable[["Tracker", Any, Any, Any, str], None]
 
 
 def data_digest(*arrays: Any) -> str:
@@ -132,8 +142,9 @@ def _params(estimator: Any) -> dict[str, str]:
 class Autologger:
     """Patches and unpatches scikit-learn ``fit`` methods for one tracker."""
 
-    def __init__(self, tracker: Tracker) -> None:
+    def __init__(self, tracker: Tracker, model_logger: ModelLogger | None = None) -> None:
         self._tracker = tracker
+        self.model_logger = model_logger
         self._originals: dict[type, Callable[..., Any]] = {}
         self._local = threading.local()
         self.log_models = True
@@ -244,23 +255,8 @@ class Autologger:
             found = _training_metrics(estimator, X, y)
             if found:
                 tracker.log_metrics(found)
-        if self.log_models:
-            import sklearn
-            import skops.io
-
-            tracker.client.log_bytes(
-                tracker._run_id(), skops.io.dumps(estimator), f"{MODEL_DIR}/model.skops"
-            )
-            tracker.log_dict(
-                {
-                    "flavor": "sklearn",
-                    "format": "skops",
-                    "estimator": f"{type(estimator).__module__}.{type(estimator).__qualname__}",
-                    "sklearn_version": sklearn.__version__,
-                    "training_data": {"shape": shape, "digest": digest},
-                },
-                f"{MODEL_DIR}/model.json",
-            )
+        if self.log_models and self.model_logger is not None:
+            self.model_logger(tracker, estimator, X, y, MODEL_DIR)
 
     @staticmethod
     def _safely(action: Callable[[], Any]) -> None:
