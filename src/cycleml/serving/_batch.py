@@ -1,6 +1,7 @@
 """Batch scoring: stream Parquet or CSV through a model into a Parquet file of predictions.
 
-Input is read in chunks of ``chunk_rows`` (Parquet row batches, CSV blocks), each chunk is
+Input is read in chunks of ``chunk_rows`` (Parquet row batches, CSV blocks, or the batches of
+an Arrow stream such as the data stage's readers, which ``cycleml predict`` uses), each chunk is
 checked against the model's signature and scored, and the predictions are appended to a
 Parquet writer, so memory stays bounded by a chunk whatever the input size. The output is
 written under a temporary name and renamed into place at the end: a failure leaves no
@@ -60,7 +61,7 @@ class BatchScoringReport:
 
 def score_batch(
     model_uri: str,
-    inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | pa.RecordBatchReader,
     output: str | os.PathLike[str],
     *,
     settings: Settings | None = None,
@@ -73,12 +74,13 @@ def score_batch(
 
     Args:
         model_uri: ``models:/...``, ``runs:/...`` or a model folder.
-        inputs: Parquet or CSV files (not mixed).
+        inputs: Parquet or CSV files (not mixed), or an Arrow stream of record batches
+            (e.g. ``cycleml.data.FileSource(path).open()``, whose errors name the line).
         output: The Parquet file to write (replaced if it exists, only on success).
         settings: The project whose stores the model and lineage live in.
         chunk_rows: Rows per chunk (the memory bound).
         input_refs: Lineage nodes of the input, e.g. ``[("dataset_version", "churn/3")]``;
-            files are recorded as ``("file", "<path>")`` when not given.
+            files are recorded as ``("file", "<path>")`` when not given (a stream: none).
         progress: Called with (rows done, total rows or ``None``) after each chunk.
         model: An already loaded model (skips loading ``model_uri``).
 
@@ -89,17 +91,25 @@ def score_batch(
     if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
         raise InvalidInput(f"chunk_rows must be a positive integer, got {chunk_rows!r}.")
     settings = settings or resolve_settings()
-    paths = [Path(inputs)] if isinstance(inputs, str | os.PathLike) else [Path(p) for p in inputs]
-    _check_inputs(paths)
+    stream: pa.RecordBatchReader | None = None
+    if isinstance(inputs, pa.RecordBatchReader):
+        stream, paths = inputs, []
+    elif isinstance(inputs, str | os.PathLike):
+        paths = [Path(inputs)]
+    else:
+        paths = [Path(p) for p in inputs]
+    if stream is None:
+        _check_inputs(paths)
     loaded = model if model is not None else load_model(model_uri, settings=settings)
     target = Path(output)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial")
     started, done = time.perf_counter(), 0
-    total = _total_rows(paths)
+    total = None if stream is not None else _total_rows(paths)
+    chunks = _chunks(paths, chunk_rows) if stream is None else _stream_chunks(stream)
     writer: pq.ParquetWriter | None = None
     try:
-        for chunk in _chunks(paths, chunk_rows):
+        for chunk in chunks:
             scored = _score(loaded, chunk, first_row=done + 1)
             if writer is None:
                 writer = pq.ParquetWriter(partial, scored.schema)
@@ -108,7 +118,8 @@ def score_batch(
             if progress is not None:
                 progress(done, total)
         if writer is None:
-            raise InvalidInput(f"The input {', '.join(map(str, paths))} has no rows to score.")
+            what = ", ".join(map(str, paths)) or "stream"
+            raise InvalidInput(f"The input {what} has no rows to score.")
         writer.close()
         writer = None
         partial.replace(target)
@@ -179,6 +190,13 @@ def _chunks(paths: list[Path], chunk_rows: int) -> Iterator[pa.Table]:
                         yield pa.Table.from_batches([batch])
         except (pa.ArrowInvalid, OSError) as exc:
             raise InvalidInput(f"Cannot read {path}: {exc}.") from exc
+
+
+def _stream_chunks(stream: pa.RecordBatchReader) -> Iterator[pa.Table]:
+    """The stream's batches as tables (its reader sets their size and reports bad input)."""
+    for batch in stream:
+        if batch.num_rows:
+            yield pa.Table.from_batches([batch])
 
 
 def _score(model: LoadedModel, chunk: pa.Table, *, first_row: int) -> pa.Table:
