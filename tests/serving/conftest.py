@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer
@@ -61,3 +69,54 @@ def exploding_folder(
     x, _ = cancer
     return save_model(Exploding(), tmp_path_factory.mktemp("models") / "exploding",
                       input_example=x.head())  # fmt: skip
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def cli_server(args: list[str], home: Path) -> Iterator[str]:
+    """``cycleml serve ARGS`` on a free loopback port until the block ends; yields its URL.
+
+    Ready once ``GET /ping`` answers 200 (as MLflow's ``wait_server_ready`` polls); stopped
+    with SIGTERM at the end.
+    """
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cycleml.cli", "--home", str(home), "serve", *args,
+         "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if process.poll() is not None:
+                raise AssertionError(process.stderr.read().decode() if process.stderr else "")
+            try:
+                if httpx.get(f"{url}/ping", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.2)
+        yield url
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+
+
+@pytest.fixture(scope="module")
+def forest_server(forest_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The forest behind ``cycleml serve`` on loopback, shared by a test module."""
+    with cli_server([str(forest_folder)], tmp_path_factory.mktemp("home")) as url:
+        yield url

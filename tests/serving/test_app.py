@@ -121,18 +121,21 @@ def test_bad_input_gets_the_right_4xx_in_one_shape(
     options = ServerOptions(batching=BatchingOptions(predict_process=False), max_body_bytes=4096)
     with TestClient(model_app(str(forest_folder), settings=settings, options=options)) as client:
         json_headers = {"content-type": "application/json"}
-        assert_error_shape(client.post("/invocations", content=b"{oops", headers=json_headers),
+        assert_error_shape(client.post("/predict", content=b"{oops", headers=json_headers),
                            400, "invalid_input")  # fmt: skip
-        assert_error_shape(client.post("/invocations", content=b"x",
+        assert_error_shape(client.post("/predict", content=b"x",
                                        headers={"content-type": "application/xml"}),
                            415, "unsupported_media_type")  # fmt: skip
-        big = json.dumps({"dataframe_records": rows(x, 50)})
-        assert_error_shape(client.post("/invocations", content=big, headers=json_headers),
+        assert_error_shape(client.post("/predict", content=b"[]",
+                                       headers={"content-type": "application/json; v=1"}),
+                           415, "unsupported_media_type")  # fmt: skip
+        big = json.dumps(rows(x, 50))
+        assert_error_shape(client.post("/predict", content=big, headers=json_headers),
                            413, "payload_too_large")  # fmt: skip
-        assert_error_shape(client.post("/invocations", json={"dataframe_records": []}), 400)
+        assert_error_shape(client.post("/predict", json={"records": []}), 400)
         record = rows(x, 1)[0]
-        with_nan = json.dumps({"dataframe_records": [{**record, "mean radius": math.nan}]})
-        error = assert_error_shape(client.post("/invocations", content=with_nan,
+        with_nan = json.dumps([{**record, "mean radius": math.nan}])
+        error = assert_error_shape(client.post("/predict", content=with_nan,
                                                headers=json_headers), 422)  # fmt: skip
         assert error["details"]["errors"][0]["field"] == "mean radius"
         assert error["details"]["errors"][0]["error"] == "null"
@@ -143,8 +146,31 @@ def test_bad_input_gets_the_right_4xx_in_one_shape(
         fields = {e["field"]: e["error"] for e in error["details"]["errors"]}
         assert fields == {"mean area": "missing", "mean texture": "type"}
         assert_error_shape(client.get("/nowhere"), 404)
-        assert_error_shape(client.get("/invocations"), 405)
+        assert_error_shape(client.get("/predict"), 405)
         assert_error_shape(client.post("/feedback", json={"request_id": "r", "label": 1}), 404)
+        # MLflow's routes answer in MLflow's shape (tests/serving/test_mlflow_protocol.py)
+        mlflow = client.post("/invocations", content=b"{oops", headers=json_headers).json()
+        assert mlflow["error_code"] == "BAD_REQUEST"
+        assert mlflow["details"]["request_id"]
+
+
+def test_nulls_a_model_cannot_take_are_422_on_invocations(
+    logistic_folder: Path, settings: Settings, cancer: tuple[pd.DataFrame, pd.Series]
+) -> None:
+    # A null in a float column reaches the model as NaN on /invocations (as with MLflow);
+    # a logistic regression cannot score NaN, and the client hears why, not a 500.
+    x, _ = cancer
+    app = model_app(str(logistic_folder), settings=settings, options=IN_THREAD)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        record = {**rows(x, 1)[0], "mean radius": None}
+        response = client.post("/invocations", json={"dataframe_records": [record]})
+        assert response.status_code == 422, response.text
+        body = response.json()
+        assert body["error_code"] == "INVALID_PARAMETER_VALUE"
+        assert "'mean radius' does not allow nulls" in body["message"]
+        assert "NaN" in body["message"]  # what the model said
+        first = body["details"]["errors"][0]
+        assert (first["field"], first["error"]) == ("mean radius", "null")
 
 
 def test_a_model_that_raises_gives_500_and_the_server_goes_on(
@@ -162,6 +188,12 @@ def test_a_model_that_raises_gives_500_and_the_server_goes_on(
         good = client.post("/predict", json=[record])
         assert good.status_code == 200
         assert good.json()["predictions"] == [record["mean radius"] * 2]
+        failed = client.post("/invocations", json={"inputs": [{**record, "mean radius": -1.0}]})
+        assert failed.status_code == 500
+        body = failed.json()
+        assert body["error_code"] == "INTERNAL_ERROR"
+        assert "negative radius" in body["message"]
+        assert body["details"]["request_id"] == failed.headers["x-request-id"]
 
 
 def test_metrics_count_requests_errors_latency_and_batches(client: TestClient,

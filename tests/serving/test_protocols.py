@@ -9,8 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cycleml.errors import InvalidInput
+from cycleml.errors import InvalidInput, UnsupportedMediaType
 from cycleml.serving._protocols import (
+    MLFLOW_MEDIA_TYPES,
+    content_kind,
     json_ready,
     parse_invocations,
     parse_records,
@@ -78,6 +80,41 @@ def test_bad_requests_are_clear_4xx(
     with pytest.raises(InvalidInput, match=fragment) as caught:
         parse_invocations(raw, content_type)
     assert caught.value.status_code == status
+
+
+@pytest.mark.parametrize(
+    ("header", "kind"),
+    [
+        (None, "application/json"),
+        ("", "application/json"),
+        ("application/json", "application/json"),
+        ("Application/JSON", "application/json"),
+        ("application/json;charset=utf-8", "application/json"),
+        ('application/json; Charset="UTF-8"', "application/json"),
+        ("application/json;", "application/json"),
+        ("text/csv; charset=utf-8", "text/csv"),
+        ("application/vnd.apache.parquet", "application/vnd.apache.parquet"),
+    ],
+)
+def test_content_types_mlflow_accepts(header: str | None, kind: str) -> None:
+    assert content_kind(header, MLFLOW_MEDIA_TYPES) == kind
+
+
+@pytest.mark.parametrize(
+    ("header", "fragment"),
+    [
+        ("application/json; format=pandas-split", "parameter 'format'"),
+        ("application/json; something=something", "parameter 'something'"),
+        ("application/json; charset=latin-1", "charset 'latin-1'"),
+        ("application/json; charset=utf8", "charset 'utf8'"),
+        ("text/csv; header=present", "parameter 'header'"),
+        ("application/xml", "'application/xml'"),
+    ],
+)
+def test_content_types_mlflow_refuses(header: str, fragment: str) -> None:
+    with pytest.raises(UnsupportedMediaType, match=fragment) as caught:
+        content_kind(header, MLFLOW_MEDIA_TYPES)
+    assert caught.value.status_code == 415
 
 
 def test_records_forms() -> None:

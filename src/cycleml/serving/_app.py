@@ -1,9 +1,10 @@
 """The model server's HTTP surface (FastAPI): thin routes over :class:`ScoringService`.
 
-Routes: ``POST /invocations`` (MLflow's scoring protocol), ``POST /predict`` (records in,
-predictions and probabilities out), the Open Inference Protocol v2 (``/v2/...``),
-``POST /feedback``, ``GET /metrics`` (Prometheus), ``GET /health``. Every error is the one
-JSON shape of :func:`cycleml.errors.to_dict` with the request id in ``details``.
+Routes: MLflow's scoring server (``POST /invocations``, ``GET /ping``, ``GET /version``),
+``POST /predict`` (records in, predictions and probabilities out), the Open Inference
+Protocol v2 (``/v2/...``), ``POST /feedback``, ``GET /metrics`` (Prometheus),
+``GET /health``. Every error carries the request id, in the shape its protocol's clients
+read (:mod:`cycleml.serving._errors`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cycleml.errors import CycleMLError, InvalidInput, NotFound, PayloadTooLarge, to_dict
+from cycleml.serving._errors import error_body
 from cycleml.serving._metrics import CONTENT_TYPE_LATEST
 from cycleml.serving._protocols import (
     content_kind,
@@ -135,6 +137,7 @@ def create_app(
         *,
         proba: bool,
         model: ServedModel | None = None,
+        nan_floats: bool = False,
     ) -> Any:
         outcome = await service.score(
             frame,
@@ -142,6 +145,7 @@ def create_app(
             key=request.headers.get(REQUEST_KEY_HEADER),
             proba=proba,
             model=model,
+            nan_floats=nan_floats,
         )
         served = outcome.model
         service.metrics.observe(
@@ -161,8 +165,19 @@ def create_app(
     )
     async def invocations(request: Request) -> JSONResponse:
         frame = parse_invocations(await read_body(request), request.headers.get("content-type"))
-        outcome = await scored(request, frame, proba=False)
+        # As MLflow: a null in a float column reaches the model as NaN (see docs/serving.md).
+        outcome = await scored(request, frame, proba=False, nan_floats=True)
         return JSONResponse({"predictions": json_ready(outcome.result.predictions)})
+
+    @app.get("/ping", summary="Liveness (MLflow's scoring server, which its clients poll)")
+    async def ping() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/version", summary="The cycleml version (MLflow's scoring server: its version)")
+    async def version() -> Response:
+        from cycleml import __version__
+
+        return Response(__version__, media_type="text/plain")
 
     @app.post(
         "/predict",
@@ -343,6 +358,7 @@ class _RequestIds:
 
 
 def _error(request: Request, status: int, body: dict[str, Any]) -> JSONResponse:
+    """Answer with ``body`` (cycleml's error shape) in the shape of the route's protocol."""
     request_id = getattr(request.state, "request_id", None)
     body["error"]["details"] = {**(body["error"].get("details") or {}), "request_id": request_id}
     service: ScoringService | None = getattr(request.app.state, "service", None)
@@ -356,7 +372,8 @@ def _error(request: Request, status: int, body: dict[str, Any]) -> JSONResponse:
         )  # fmt: skip
     # A 500 is rendered outside the middleware stack, so the id header is set here too.
     headers = {REQUEST_ID_HEADER: request_id} if request_id else None
-    return JSONResponse(body, status_code=status, headers=headers)
+    rendered = error_body(request.url.path, status, body["error"])
+    return JSONResponse(rendered, status_code=status, headers=headers)
 
 
 def _route_label(request: Request) -> str:

@@ -8,9 +8,12 @@ MLflow (``POST /invocations``), as ``mlflow models serve`` accepts it:
 
 * ``application/json`` with exactly one of ``dataframe_split`` (``{"columns", "data"}``),
   ``dataframe_records`` (a list of objects), ``instances`` or ``inputs`` (a list of
-  objects, a list of rows, or an object of columns); an optional ``params`` is ignored;
-* ``text/csv`` with a header row.
+  objects, a list of rows, or an object of columns); ``params`` and other keys are ignored;
+* ``text/csv`` with a header row;
+* ``application/vnd.apache.parquet``.
 
+The ``Content-Type`` may carry one parameter, ``charset=utf-8``: any other parameter (such
+as MLflow 1's ``format=pandas-split``) or charset is refused with a 415, as MLflow does.
 The response is ``{"predictions": [...]}``.
 """
 
@@ -29,6 +32,7 @@ from cycleml.errors import InvalidInput, UnsupportedMediaType
 
 __all__ = [
     "MLFLOW_KEYS",
+    "MLFLOW_MEDIA_TYPES",
     "V2_DATATYPES",
     "content_kind",
     "frame_from_columns",
@@ -42,6 +46,9 @@ __all__ = [
 ]
 
 MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+#: The media types ``POST /invocations`` reads (those of MLflow's scoring server).
+MLFLOW_MEDIA_TYPES = ("application/json", "text/csv", "application/vnd.apache.parquet")
+PARQUET = "application/vnd.apache.parquet"
 #: Open Inference Protocol v2 tensor datatypes and the numpy kinds they hold.
 V2_DATATYPES = {
     "BOOL": "b", "INT8": "i", "INT16": "i", "INT32": "i", "INT64": "i", "UINT8": "u",
@@ -64,9 +71,12 @@ def parse_json(body: bytes) -> Any:
 
 
 def parse_invocations(body: bytes, content_type: str | None) -> pd.DataFrame:
-    """Parse an MLflow scoring request (JSON or CSV) into a frame."""
-    if content_kind(content_type, ("application/json", "text/csv")) == "text/csv":
+    """Parse an MLflow scoring request (JSON, CSV or Parquet) into a frame."""
+    kind = content_kind(content_type, MLFLOW_MEDIA_TYPES)
+    if kind == "text/csv":
         return _parse_csv(body)
+    if kind == PARQUET:
+        return _parse_parquet(body)
     payload = parse_json(body)
     if not isinstance(payload, dict):
         raise InvalidInput(
@@ -218,6 +228,21 @@ def _parse_csv(body: bytes) -> pd.DataFrame:
     return frame
 
 
+def _parse_parquet(body: bytes) -> pd.DataFrame:
+    if not body:
+        raise InvalidInput("The Parquet body is empty.", hint="Send a Parquet file.")
+    try:
+        frame = pd.read_parquet(io.BytesIO(body))
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise InvalidInput(
+            f"The body is not a readable Parquet file: {str(exc).strip()}.",
+            hint="Send the bytes of a Parquet file (DataFrame.to_parquet()).",
+        ) from exc
+    if frame.empty:
+        raise InvalidInput("The Parquet file has no rows.", hint="Send data rows.")
+    return frame
+
+
 def _parse_split(value: Any) -> pd.DataFrame:
     if not isinstance(value, dict) or not isinstance(value.get("data"), list):
         raise InvalidInput(
@@ -318,14 +343,40 @@ def _flatten(data: list[Any]) -> list[Any]:
 def content_kind(content_type: str | None, accepted: tuple[str, ...]) -> str:
     """The media type of a ``Content-Type`` header, if the endpoint accepts it.
 
-    A missing header counts as JSON. Raises :class:`UnsupportedMediaType` (415) otherwise.
+    A missing header counts as the first accepted type. As MLflow's scoring server, the one
+    parameter allowed is ``charset`` and its one value ``utf-8``: a body in another charset
+    or with other parameters (``format=pandas-split``, MLflow 1's orientations) would be
+    misread, so it is refused. Names and values are read case-insensitively, quoted or not.
+
+    Raises:
+        UnsupportedMediaType: Another media type, parameter or charset (415).
     """
-    kind = (content_type or "").split(";")[0].strip().lower()
-    if kind not in (*accepted, ""):
+    if not content_type or not content_type.strip():
+        return accepted[0]
+    kind, *parameters = (part.strip() for part in content_type.split(";"))
+    kind = kind.lower()
+    if kind not in accepted:
         raise UnsupportedMediaType(
             f"Unsupported content type {kind!r}; this endpoint accepts {' or '.join(accepted)}.",
             hint="Set the Content-Type header.",
+            details={"content_type": content_type},
         )
+    for parameter in filter(None, parameters):
+        name, _, value = (p.strip() for p in parameter.partition("="))
+        if name.lower() != "charset":
+            raise UnsupportedMediaType(
+                f"Unsupported content type parameter {name!r} in {content_type!r}: the only "
+                "parameter accepted is charset=utf-8.",
+                hint=f"Send Content-Type: {kind} (the scoring protocol of MLflow 2 and later "
+                "reads the format from the body, not from the header).",
+                details={"content_type": content_type},
+            )
+        if value.strip("\"'").lower() != "utf-8":
+            raise UnsupportedMediaType(
+                f"Unsupported charset {value!r} in {content_type!r}: the body must be UTF-8.",
+                hint=f"Encode the body as UTF-8 and send Content-Type: {kind}; charset=utf-8.",
+                details={"content_type": content_type},
+            )
     return kind
 
 

@@ -10,6 +10,7 @@ requests that already hold them.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import json
 import logging
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from cycleml.errors import CycleMLError, SignatureError
 from cycleml.serving._batcher import (
     DEFAULT_MAX_BATCH_SIZE,
     DEFAULT_MAX_WAIT_MS,
@@ -32,7 +34,7 @@ from cycleml.serving._protocols import json_ready
 from cycleml.serving._worker import predict_in_worker, predict_process, score
 
 if TYPE_CHECKING:
-    from cycleml.models import LoadedModel
+    from cycleml.models import LoadedModel, Signature
 
 __all__ = ["Arms", "BatchingOptions", "Scored", "ScoringService", "ServedModel"]
 
@@ -90,14 +92,54 @@ class ServedModel:
         """Whether the model has ``predict_proba``."""
         return bool(getattr(self.model, "is_classifier", False))
 
-    def check(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """The frame checked and coerced against the signature (422 on a mismatch)."""
-        signature = self.model.signature
-        return frame if signature is None else signature.enforce(frame)
+    def check(self, frame: pd.DataFrame, *, nan_floats: bool = False) -> pd.DataFrame:
+        """The frame checked and coerced against the signature (422 on a mismatch).
 
-    async def score(self, frame: pd.DataFrame, *, proba: bool) -> BatchResult:
-        """Check ``frame`` and score it through the batcher."""
-        return await self.batcher.submit(self.check(frame), proba=proba and self.is_classifier)
+        ``nan_floats`` lets nulls into every ``float`` column as NaN, whatever the
+        signature's ``nullable`` says (MLflow's scoring protocol: its schemas have no
+        nullability, and a float column carries NaN).
+        """
+        signature = self.model.signature
+        if signature is None:
+            return frame
+        return (self._nan_floats_signature if nan_floats else signature).enforce(frame)
+
+    @functools.cached_property
+    def _nan_floats_signature(self) -> Signature:
+        signature = self.model.signature
+        assert signature is not None
+        inputs = [dataclasses.replace(c, nullable=True) if c.type == "float" else c
+                  for c in signature.inputs]  # fmt: skip
+        return dataclasses.replace(signature, inputs=inputs)
+
+    async def score(
+        self, frame: pd.DataFrame, *, proba: bool, nan_floats: bool = False
+    ) -> BatchResult:
+        """Check ``frame`` and score it through the batcher.
+
+        With ``nan_floats`` (see :meth:`check`), a model that fails on input holding nulls
+        its signature does not allow gets a 422 naming them, not a 500: they are the
+        request's fault.
+        """
+        checked = self.check(frame, nan_floats=nan_floats)
+        try:
+            return await self.batcher.submit(checked, proba=proba and self.is_classifier)
+        except Exception as exc:
+            if nan_floats and not isinstance(exc, CycleMLError):
+                self._refuse_nulls(frame, exc)
+            raise
+
+    def _refuse_nulls(self, frame: pd.DataFrame, failure: Exception) -> None:
+        """Raise the strict signature's 422 if ``frame`` has nulls it does not allow."""
+        try:
+            self.check(frame)
+        except SignatureError as refused:
+            raise SignatureError(
+                f"{refused.message} The model cannot score them: "
+                f"{type(failure).__name__}: {failure}",
+                hint="Send values for these columns (this model does not take missing values).",
+                details=refused.details,
+            ) from failure
 
     def _predict(self, frame: pd.DataFrame, proba: bool) -> BatchResult:
         return score(self.model, frame, proba)
@@ -185,8 +227,13 @@ class ScoringService:
         key: str | None = None,
         proba: bool = False,
         model: ServedModel | None = None,
+        nan_floats: bool = False,
     ) -> Scored:
-        """Score ``frame`` on the routed arm (or ``model``), shadow it, and log it."""
+        """Score ``frame`` on the routed arm (or ``model``), shadow it, and log it.
+
+        ``nan_floats``: nulls in float columns reach the model as NaN (MLflow's protocol;
+        see :meth:`ServedModel.check`).
+        """
         arms = self.arms
         started = time.perf_counter()
         if model is None:
@@ -194,14 +241,15 @@ class ScoringService:
             model = arms.canary if arm == "canary" and arms.canary is not None else arms.primary
         else:
             arm = "canary" if model is arms.canary else "primary"
-        result = await model.score(frame, proba=proba)
+        result = await model.score(frame, proba=proba, nan_floats=nan_floats)
         rows = len(frame)
         row_ids = [request_id] if rows == 1 else [f"{request_id}/{i}" for i in range(rows)]
         latency_ms = (time.perf_counter() - started) * 1000.0
         if self._log_rows is not None:
             self._emit(frame, result, model, arm, row_ids, latency_ms)
         if arms.shadow is not None and arms.shadow is not model:
-            task = asyncio.get_running_loop().create_task(self._shadow(arms.shadow, frame, row_ids))
+            shadowed = self._shadow(arms.shadow, frame, row_ids, nan_floats)
+            task = asyncio.get_running_loop().create_task(shadowed)
             self._background.add(task)
             task.add_done_callback(self._background.discard)
         return Scored(arm, model, result, request_id, row_ids)
@@ -219,10 +267,12 @@ class ScoringService:
         for callback in self._on_close:
             callback()
 
-    async def _shadow(self, shadow: ServedModel, frame: pd.DataFrame, row_ids: list[str]) -> None:
+    async def _shadow(
+        self, shadow: ServedModel, frame: pd.DataFrame, row_ids: list[str], nan_floats: bool
+    ) -> None:
         started = time.perf_counter()
         try:
-            result = await shadow.score(frame, proba=shadow.is_classifier)
+            result = await shadow.score(frame, proba=shadow.is_classifier, nan_floats=nan_floats)
         except Exception as exc:
             _log.warning("shadow model %s/%s failed: %s", shadow.name, shadow.version, exc)
             return
