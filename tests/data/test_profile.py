@@ -282,6 +282,41 @@ def test_alerts_fire_exactly_where_expected(alerts_profile: Profile) -> None:
     assert alerts_profile.duplicate_rows == 0
 
 
+def test_id_like_columns_are_left_out_of_the_correlations(alerts_profile: Profile) -> None:
+    # "id" counts the rows in order: its correlations would measure how the rows are sorted.
+    assert ("id_like", ("id",)) in {(a.kind, a.columns) for a in alerts_profile.alerts}
+    for key in ("pearson", "spearman"):
+        names = alerts_profile.correlations[key]["columns"]
+        assert "id" not in names
+        assert {"normal", "skewed", "target"} <= set(names)
+    assert alerts_profile.settings["correlation_excluded"] == ["id", "code"]
+    # Small tables: a unique string id is within the cardinality cap, and still left out.
+    rng = np.random.default_rng(2)
+    keys = [f"k{i}" for i in range(30)]
+    frame = pd.DataFrame(
+        {"key": keys, "a": rng.choice(["x", "y"], 30), "b": rng.choice(["u", "v"], 30)}
+    )
+    small = profile(_table(frame))
+    assert small.correlations["cramers_v"]["columns"] == ["a", "b"]
+
+
+def test_a_classification_target_is_the_target_not_a_skewed_feature() -> None:
+    rng = np.random.default_rng(3)
+    n = 2_000
+    fraud = (rng.random(n) < 0.04).astype(np.int64)  # 4% positives: skewness ~4.7
+    frame = pd.DataFrame({"amount": rng.normal(50, 5, n), "fraud": fraud})
+    result = profile(_table(frame), target="fraud", task="binary")
+    assert result.column("fraud").skewness is not None
+    assert abs(result.column("fraud").skewness) > 2
+    assert not [a for a in result.alerts if a.kind == "skewed"]
+    # A regression target's skew is worth knowing (a log scale may suit it).
+    spend = rng.lognormal(0.0, 1.5, n)
+    regression = profile(
+        _table(frame[["amount"]].assign(spend=spend)), target="spend", task="regression"
+    )
+    assert [a.columns for a in regression.alerts if a.kind == "skewed"] == [("spend",)]
+
+
 def test_leakage_through_a_strong_association() -> None:
     rng = np.random.default_rng(11)
     y = rng.normal(size=300)

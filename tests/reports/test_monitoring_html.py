@@ -18,6 +18,7 @@ from plotly.offline import get_plotlyjs
 
 from cycleml.errors import InvalidInput
 from cycleml.reports import render_monitoring_html, write_html
+from cycleml.reports._html import _COLORS
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 T0 = 1_795_737_600_000  # epoch ms, 2026-11-27T00:00:00Z
@@ -314,7 +315,7 @@ def test_every_section_renders(full_page: str) -> None:
         assert f'href="#{anchor}"' in nav
     charts = _charts(full_page)
     assert {f"chart-feature-{i}" for i in range(4)} <= set(charts)
-    assert {"chart-prediction", "chart-fairness-0", "chart-performance-labelled"} <= set(charts)
+    assert {"chart-prediction", "chart-fairness-0", "chart-performance-rows"} <= set(charts)
     assert {"chart-performance-0", "chart-performance-1", "chart-estimated-0"} <= set(charts)
     assert {"chart-history-0", "chart-history-1"} <= set(charts)
     # Summary badges: dataset drift with its share, quality issues, alerts.
@@ -356,8 +357,10 @@ def test_performance_and_history_charts(full_page: str) -> None:
     assert accuracy["data"][0]["x"][:2] == ["2026-11-27T01:00:00Z", "2026-11-27T02:00:00Z"]
     assert [s["y0"] for s in accuracy["layout"]["shapes"]] == [0.8]
     assert charts["chart-performance-1"]["layout"]["shapes"] == []  # no check on f1
-    labelled = charts["chart-performance-labelled"]["data"][0]["y"]
-    assert labelled == pytest.approx([0.0, 0.2, 0.4, 0.6])
+    rows, labelled = charts["chart-performance-rows"]["data"]
+    assert (rows["name"], labelled["name"]) == ("rows", "labelled")
+    assert rows["y"] == [100, 100, 100, 100]
+    assert labelled["y"] == [0, 20, 40, 60]
     estimated = charts["chart-estimated-0"]["data"]
     assert [t["name"] for t in estimated] == ["estimated accuracy", "realized accuracy"]
     history = charts["chart-history-0"]["data"][0]
@@ -438,8 +441,8 @@ def test_hostile_strings_are_escaped() -> None:
     body = _body(page)
     assert HOSTILE not in body
     assert body.count(str(escape(HOSTILE))) >= 10
-    assert body.count("<script") == 3  # chart data, plotly.js, the lazy loader
-    assert body.count("</script>") == 3
+    assert body.count("<script") == 4  # chart data, chart config, plotly.js, the loader
+    assert body.count("</script>") == 4
     assert "<img" not in body
     charts = _charts(page)
     blob = json.dumps(charts, ensure_ascii=False)
@@ -584,3 +587,211 @@ def test_performance_windows_given_as_iso_strings_and_unjudged_checks() -> None:
     assert chart["data"][0]["x"] == ["2026-11-21T00:00:00Z", "2026-11-22T00:00:00Z"]
     assert "not judged" in page
     assert "Performance: checks passed" in page  # an unjudged check is not a failure
+
+
+# -- the summary: a deployment's models ----------------------------------------------------
+def _summary(page: str) -> dict[str, list[str]]:
+    section = re.search(r'<section id="summary">(.*?)</section>', page, re.S)
+    assert section is not None
+    rows = re.findall(r"<tr><th>([^<]+)</th><td>(.*?)</td></tr>", section.group(1), re.S)
+    return {label: re.findall(r"<div>(.*?)</div>", cell) for label, cell in rows}
+
+
+def test_a_deployment_monitor_shows_its_models_and_their_shares() -> None:
+    report = full_report()
+    report["monitor"] |= {
+        "model": None,
+        "deployment_revision": 4,
+        "models": [
+            {"model": "models:/churn/2", "role": "primary", "share": 0.8},
+            {"model": "models:/churn/3", "role": "canary", "share": 0.2},
+            {"model": "models:/churn/4", "role": "shadow", "share": 0.0},
+        ],
+    }
+    report["window"]["models"] = [
+        {"model": "models:/churn/2", "arm": "primary", "rows": 200},
+        {"model": "models:/churn/3", "arm": "canary", "rows": 50},
+    ]
+    summary = _summary(render_monitoring_html(report, title="t"))
+    assert summary["Deployment"] == ["churned (revision 4)"]
+    assert summary["Models"] == [
+        "models:/churn/2 (primary, answers 80% of requests)",
+        "models:/churn/3 (canary, answers 20% of requests)",
+        "models:/churn/4 (shadow: scores a copy of every request)",
+    ]
+    assert summary["Rows by model"] == [
+        "models:/churn/2 (primary): 200 rows",
+        "models:/churn/3 (canary): 50 rows",
+    ]
+    assert "Model" not in summary
+    # A model monitor keeps its one model.
+    assert _summary(render_monitoring_html(full_report(), title="t"))["Model"] == [
+        "models:/churn/3"
+    ]
+
+
+# -- alerts: the rule, as ``cycleml monitor alerts`` shows it -----------------------------------
+def test_alert_rows_name_the_rule_and_its_condition() -> None:
+    report = full_report()
+    stored = {  # an AlertEventRecord.to_dict(), as Monitors.report() passes it
+        "id": "e1", "monitor_name": "churn-prod", "rule_name": "feature-drift",
+        "kind": "fired", "metric": "drift.share", "value": 0.93, "threshold": 0.3,
+        "severity": "critical", "time": T0 + 3 * HOUR,
+        "details": {"operator": ">=", "for_windows": 2, "window_end": T0 + 3 * HOUR},
+    }  # fmt: skip
+    report["alerts"] = [stored]
+    report["monitor"]["rules"] = [
+        {"name": "feature-drift", "metric": "drift.share", "operator": ">=", "threshold": 0.3,
+         "for_windows": 2, "notify": ["ops", "retrain"], "severity": "critical"},
+        {"name": "accuracy-drop", "metric": "performance.accuracy", "operator": "<",
+         "threshold": 0.9, "for_windows": 1, "notify": ["ops"], "severity": "warning"},
+    ]  # fmt: skip
+    page = render_monitoring_html(report, title="t")
+    section = re.search(r'<section id="alerts">(.*?)</section>', page, re.S)
+    assert section is not None
+    rows = re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td>", section.group(1))
+    assert rows[0] == ("2026-11-27T03:00:00Z", "feature-drift", "drift.share ≥ 0.3 for 2 windows")
+    assert ("feature-drift", "drift.share ≥ 0.3 for 2 windows", "critical") in rows
+    assert ("accuracy-drop", "performance.accuracy &lt; 0.9", "warning") in rows
+    # The rule is drawn on its metric's chart, and the alert where it fired.
+    drift = next(
+        spec for spec in _charts(page).values()
+        if any(t.get("name") == "alert fired" for t in spec["data"])
+    )  # fmt: skip
+    labels = [s["label"]["text"] for s in drift["layout"]["shapes"]]
+    assert labels == ["dataset drift at 50%", "alert feature-drift: ≥ 30%"]
+
+
+# -- time: open windows, gaps, axes ------------------------------------------------------------
+def _window(i: int, **values: Any) -> dict[str, Any]:
+    return {"window_start": T0 + i * HOUR, "window_end": T0 + (i + 1) * HOUR, "rows": 100,
+            "labelled": 100, **values}  # fmt: skip
+
+
+def test_an_open_window_ends_now_not_in_the_future() -> None:
+    report = {
+        "performance": {
+            "task": "binary", "window": "1h", "metrics": ["accuracy"],
+            "windows": [
+                _window(0, accuracy=0.9),
+                _window(1, accuracy=0.8) | {"window_end": "2026-11-27T01:40:00+00:00",
+                                            "partial": True},
+            ],
+            "checks": [],
+        }
+    }  # fmt: skip
+    page = render_monitoring_html(report, title="t")
+    section = re.search(r'<section id="performance">(.*?)</section>', page, re.S)
+    assert section is not None
+    assert '<td>2026-11-27T01:40:00Z <span class="badge">open</span></td>' in section.group(1)
+    assert "The newest window is still open" in section.group(1)
+    chart = _charts(page)["chart-performance-0"]
+    assert chart["data"][0]["x"][-1] == "2026-11-27T01:40:00Z"
+
+
+def test_lines_break_at_missing_windows() -> None:
+    windows = [_window(i, accuracy=0.9 - i / 100) for i in (0, 1, 4, 5)]  # hours 2, 3: no rows
+    history = {
+        "drift.share": [[T0 + (i + 1) * HOUR, 0.1 * i] for i in (0, 1, 4, 5)],
+        "quality.rows": [[T0 + (i + 1) * HOUR, 100.0] for i in (0, 1, 4, 5)],
+    }
+    report = {
+        "monitor": {"name": "m", "window": "1h", "window_ms": HOUR},
+        "performance": {"task": "binary", "window": "1h", "metrics": ["accuracy"],
+                        "windows": windows, "checks": []},
+        "history": {"metrics": history},
+    }  # fmt: skip
+    charts = _charts(render_monitoring_html(report, title="t"))
+    accuracy = charts["chart-performance-0"]["data"][0]
+    assert accuracy["y"] == [0.9, 0.89, None, 0.86, 0.85]
+    assert accuracy["x"][2] == "2026-11-27T04:00:00Z"  # the missing hours, as a break
+    drift = charts["chart-history-0"]["data"][0]
+    assert drift["y"] == [0.0, 0.1, None, 0.4, 0.5]
+    lines = [t for spec in charts.values() for t in spec["data"] if t["type"] == "scatter"]
+    assert lines
+    assert all(t["connectgaps"] is False for t in lines if "lines" in t["mode"])
+    rows = charts["chart-history-1"]["data"][0]  # bars: a missing window has no bar
+    assert rows["type"] == "bar"
+    assert len(rows["x"]) == 4
+
+
+def test_history_charts_say_something_the_performance_section_does_not() -> None:
+    report = full_report()
+    report["monitor"] |= {"window_ms": HOUR}
+    report["history"] = {"metrics": {
+        "drift.share": [[T0 + i * HOUR, 0.1 * i] for i in range(1, 5)],
+        "drift.number_drifted": [[T0 + i * HOUR, float(i)] for i in range(1, 5)],
+        "prediction_drift.statistic": [[T0 + i * HOUR, 0.1 * i] for i in range(1, 5)],
+        "prediction_drift.drifted": [[T0 + i * HOUR, float(i > 2)] for i in range(1, 5)],
+        "quality.rows": [[T0 + i * HOUR, 100.0] for i in range(1, 5)],
+        "quality.issues": [[T0 + i * HOUR, float(i == 3)] for i in range(1, 5)],
+        "performance.precision": [[T0 + i * HOUR, 1.0] for i in range(1, 5)],
+        "performance.labelled": [[T0 + i * HOUR, 300.0] for i in range(1, 5)],
+    }}  # fmt: skip
+    page = render_monitoring_html(report, title="t")
+    section = re.search(r'<section id="history">(.*?)</section>', page, re.S)
+    assert section is not None
+    titles = re.findall(r"<h4>([^<]+) <span", section.group(1))
+    # Performance is drawn (with late labels) in its own section; a flat count is not a chart.
+    assert titles == ["Drifted columns", "Prediction drift", "Rows and data quality"]
+    charts = _charts(page)
+    drift, prediction, rows = (charts[f"chart-history-{i}"] for i in range(3))
+    assert drift["layout"]["yaxis"] == {"range": [0, 1.05], "tickformat": ".0%"}
+    assert "3 of" not in drift["data"][0]["text"][2]  # no column total in this report
+    assert drift["data"][0]["text"][2].endswith("3 columns drifted")
+    warn, plain = "#b5561b", _COLORS[0]
+    assert prediction["data"][0]["marker"]["color"] == [plain, plain, warn, warn]
+    assert rows["layout"]["yaxis"]["tickformat"] == ",d"
+    assert rows["layout"]["yaxis"]["rangemode"] == "tozero"
+    assert rows["data"][0]["marker"]["color"][2] == warn  # the window with an issue
+
+
+def test_metric_axes_fit_the_metric() -> None:
+    windows = [_window(i, precision=1.0, accuracy=0.93 + i / 100, log_loss=0.2) for i in range(4)]
+    report = {"performance": {
+        "task": "binary", "window": "1h", "metrics": ["precision", "accuracy", "log_loss"],
+        "windows": windows,
+        "checks": [{"metric": "accuracy", "threshold": 0.9, "direction": "maximize",
+                    "window_end": T0 + HOUR, "value": 0.93, "passed": True}],
+    }}  # fmt: skip
+    charts = _charts(render_monitoring_html(report, title="t"))
+    precision, accuracy, loss = (charts[f"chart-performance-{i}"] for i in range(3))
+    low, high = precision["layout"]["yaxis"]["range"]
+    assert 0.9 < low < 1.0
+    assert high == 1.0  # a flat precision of 1 is not drawn on a 0-2 scale
+    assert precision["layout"]["yaxis"]["tickformat"] == ".3~f"
+    low, high = accuracy["layout"]["yaxis"]["range"]
+    assert low < 0.9 < 0.96 < high <= 1.0  # the threshold line is in view
+    low, high = loss["layout"]["yaxis"]["range"]
+    assert 0.0 <= low < 0.2 < high
+    assert "tickformat" not in loss["layout"]["yaxis"]  # unbounded: plotly's own ticks
+    for spec in (precision, accuracy, loss):
+        assert spec["layout"]["xaxis"]["title"]["text"] == "window end (UTC)"
+
+
+# -- chart chrome and size ---------------------------------------------------------------------
+def test_legends_sit_clear_of_the_mode_bar(full_page: str) -> None:
+    match = re.search(r'id="cycleml-chart-config">(.*?)</script>', full_page)
+    assert match is not None
+    config = json.loads(match.group(1))
+    assert config["modeBarButtons"] == [["toImage", "zoom2d", "pan2d", "resetScale2d"]]
+    charts = _charts(full_page)
+    legends = [spec["layout"] for spec in charts.values() if spec["layout"].get("showlegend")]
+    assert len(legends) >= 5  # distributions, fairness, estimated, rows and labels
+    for layout in (spec["layout"] for spec in charts.values()):
+        assert layout["margin"]["t"] >= 30
+    for layout in legends:
+        legend = layout["legend"]
+        assert (legend["orientation"], legend["x"], legend["xanchor"]) == ("h", 0, "left")
+        assert (legend["y"] >= 1, legend["yanchor"]) == (True, "bottom")
+
+
+def test_a_shared_report_is_small_and_loads_plotly_from_beside_it(tmp_path: Path) -> None:
+    page = render_monitoring_html(full_report(), title="t", include_plotlyjs="shared")
+    assert get_plotlyjs() not in page
+    assert len(page.encode()) < 150_000
+    path = write_html(page, tmp_path / "monitoring.html")
+    [src] = re.findall(r'<script[^>]+src="([^"]+)"', page)
+    assert (path.parent / src).read_text(encoding="utf-8") == get_plotlyjs()
+    with pytest.raises(InvalidInput, match="include_plotlyjs"):
+        render_monitoring_html(full_report(), title="t", include_plotlyjs="cdn")  # type: ignore[arg-type]

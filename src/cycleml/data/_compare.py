@@ -32,6 +32,7 @@ __all__ = [
     "compare",
     "correlation_ratio",
     "cramers_v",
+    "is_id_like",
     "moments_from_sums",
     "pearson_matrix",
     "profile_alerts",
@@ -153,6 +154,17 @@ class Profile:
             ) from exc
 
 
+def is_id_like(column: ColumnProfile, n_rows: int) -> bool:
+    """Whether a column looks like a row id: integer or string, present and unique on every
+    row (counted exactly). Such a column raises the ``id_like`` alert and is left out of the
+    correlation matrices, where its ranks would only measure the order of the rows."""
+    integral = column.kind == "categorical" or (
+        column.kind == "numeric" and isinstance(column.min, int)
+    )
+    every = n_rows > 1 and column.count == n_rows == column.distinct
+    return integral and every and not column.distinct_approximate
+
+
 def profile_alerts(
     columns: Sequence[ColumnProfile],
     *,
@@ -161,14 +173,17 @@ def profile_alerts(
     max_categories: int,
     association: Mapping[str, tuple[str, float | None]] | None = None,
     identical_to_target: Sequence[str] = (),
+    target: str | None = None,
+    task: str | None = None,
 ) -> list[Alert]:
     """Apply the alert rules to finished column profiles.
 
     Rules: duplicate rows (any), constant (at most one distinct value), high missing
     (> 20%), high cardinality (categorical with more than ``max_categories`` distinct values
-    or > 50% unique), skewed (``|skewness| > 2``), id-like (integer or string, every row
-    present and unique, counted exactly) and target leakage (``|association| >= 0.95`` or
-    identical to the target). ``association`` maps a column to ``(measure, value)``.
+    or > 50% unique), skewed (``|skewness| > 2``; not for a classification ``target``, whose
+    values are class labels), id-like (:func:`is_id_like`) and target leakage
+    (``|association| >= 0.95`` or identical to the target). ``association`` maps a column to
+    ``(measure, value)``.
     """
     alerts: list[Alert] = []
     if duplicate_rows:  # None: not counted (a minimal profile)
@@ -186,12 +201,11 @@ def profile_alerts(
         if c.kind == "categorical" and (c.distinct > max_categories or unique > 0.5):
             msg = f"{c.name!r} has {c.distinct} distinct values ({unique:.0%} unique)"
             alerts.append(Alert("high_cardinality", one, msg, c.distinct))
-        if c.skewness is not None and abs(c.skewness) > 2:
+        labels = c.name == target and task not in (None, "regression")
+        if c.skewness is not None and abs(c.skewness) > 2 and not labels:
             msg = f"{c.name!r} is highly skewed (skewness {c.skewness:.2f})"
             alerts.append(Alert("skewed", one, msg, c.skewness))
-        integral = c.kind == "categorical" or (c.kind == "numeric" and isinstance(c.min, int))
-        every = n_rows > 1 and c.count == n_rows == c.distinct
-        if integral and every and not c.distinct_approximate:
+        if is_id_like(c, n_rows):
             alerts.append(Alert("id_like", one, f"{c.name!r} is unique on every row", c.distinct))
         measure, value = (association or {}).get(c.name, ("", None))
         if c.name in identical_to_target:

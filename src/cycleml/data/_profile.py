@@ -50,6 +50,7 @@ from cycleml.data._compare import (
     correlation_ratio,
     cramers_v,
     cramers_v_counts,
+    is_id_like,
     moments_from_sums,
     pearson_matrix,
     profile_alerts,
@@ -298,6 +299,7 @@ class _Run:
         self.assoc: dict[str, tuple[str, float | None]] = {}
         self.identical: set[str] = set()
         self.correlations: dict[str, Any] = {}
+        self.id_like: set[str] = set()
         self.approx_quantiles = False
 
     # -- queries -----------------------------------------------------------------------------
@@ -317,8 +319,10 @@ class _Run:
         self._string_top_values()
         self._exact_id_candidates()
         self._class_ratios()
+        columns = [self._column_profile(c) for c in self.cols]
+        self.id_like = {c.name for c in columns if c.name != self.target and is_id_like(c, self.n)}
         self._sample_matrices()
-        return self._assemble()
+        return self._assemble(columns)
 
     @property
     def _tcol(self) -> _Col | None:
@@ -634,12 +638,16 @@ class _Run:
             self.assoc[c.name] = ("correlation_ratio", correlation_ratio(stats))
 
     def _sample_matrices(self) -> None:
-        """Pearson/Spearman and Cramér's V matrices on a Bernoulli sample (exact when small)."""
+        """Pearson/Spearman and Cramér's V matrices on a Bernoulli sample (exact when small).
+
+        Id-like columns are left out: correlating a row id measures how the rows are ordered.
+        """
         t = self._tcol
-        nums = [c for c in self.cols if c.kind == "numeric" and (c.s.get("std") or 0) > 0]
+        cols = [c for c in self.cols if c.name not in self.id_like]
+        nums = [c for c in cols if c.kind == "numeric" and (c.s.get("std") or 0) > 0]
         cats = [
             c
-            for c in self.cols
+            for c in cols
             if c.kind in ("categorical", "boolean") and 2 <= c.s["distinct"] <= self.max_cat
         ]
         cap = self.opts["correlation_columns"]
@@ -665,8 +673,7 @@ class _Run:
             self.correlations["cramers_v"] = _cramers_matrix(table, cats)
 
     # -- assembly ----------------------------------------------------------------------------
-    def _assemble(self) -> Profile:
-        columns = [self._column_profile(c) for c in self.cols]
+    def _assemble(self, columns: list[ColumnProfile]) -> Profile:
         missing, n, cells = sum(c.missing for c in columns), self.n, self.n * len(columns)
         alerts = profile_alerts(
             columns,
@@ -675,6 +682,8 @@ class _Run:
             max_categories=self.max_cat,
             association=self.assoc,
             identical_to_target=sorted(self.identical),
+            target=self.target,
+            task=self.task,
         )
         settings: dict[str, Any] = dict(self.opts)
         settings |= {
@@ -682,6 +691,7 @@ class _Run:
             "correlation_sampled": n > _SAMPLE_ROWS,
         }
         settings |= {"quantiles_approximate": self.approx_quantiles}
+        settings["correlation_excluded"] = [c.name for c in self.cols if c.name in self.id_like]
         settings["duplicates_method"] = "64-bit row hashes"
         return Profile(
             n_rows=n,

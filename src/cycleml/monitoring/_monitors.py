@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cycleml.data import Datasets
-from cycleml.errors import InvalidInput
+from cycleml.errors import InvalidInput, NotFound
 from cycleml.ids import new_id
 from cycleml.monitoring._alerts import AlertEngine, AlertEvent, AlertRule
 from cycleml.monitoring._config import MonitorConfig, parse_window
@@ -35,8 +35,8 @@ from cycleml.monitoring._logs import expand_log
 from cycleml.monitoring._notify import Notifier, notifier_from_config
 from cycleml.monitoring._performance import performance
 from cycleml.monitoring._reference import ReferenceProfile, reference
-from cycleml.monitoring._report import build_report
-from cycleml.reports import render_monitoring_html, write_html
+from cycleml.monitoring._report import build_report, served_models
+from cycleml.reports import IncludePlotlyJS, render_monitoring_html, write_html
 from cycleml.serving import feedback, join_feedback, prediction_log
 from cycleml.settings import Settings
 from cycleml.spec import (
@@ -491,7 +491,8 @@ class Monitors:
             times = full_log.column("time").cast(pa.int64())
             mask = pc.and_(pc.greater_equal(times, start), pc.less(times, end))
             table = expand_log(full_log.filter(mask), schema=self._input_schema(monitor))
-            window = {"start": start, "end": end, "rows": table.num_rows}
+            window = {"start": start, "end": end, "rows": table.num_rows,
+                      "models": served_models(table)}  # fmt: skip
         else:
             raise InvalidInput(
                 f"Monitor {name!r} watches {monitor.target}, which has no prediction log.",
@@ -529,13 +530,35 @@ class Monitors:
             performance_over_time=over_time,
             history=((p.window_end, p.metric, p.value) for p in self.history(name)),
             alerts=[event.to_dict() for event in self.alerts(name)],
+            deployment=self._deployment(monitor),
+            rules=cfg.rules,
+            now=stamp,
         )
 
+    def _deployment(self, monitor: Monitor) -> dict[str, Any] | None:
+        if monitor.target_kind != "deployment":
+            return None
+        try:
+            return self.store.get_deployment(monitor.target).to_dict()
+        except NotFound:  # deleted since: the report still shows the rows per model
+            return None
+
     @staticmethod
-    def write_report(report: Mapping[str, Any], path: str | Path) -> Path:
-        """Render :meth:`report`'s document as a self-contained HTML file at ``path``."""
+    def write_report(
+        report: Mapping[str, Any],
+        path: str | Path,
+        *,
+        include_plotlyjs: IncludePlotlyJS = "inline",
+    ) -> Path:
+        """Render :meth:`report`'s document as an HTML file at ``path``.
+
+        ``include_plotlyjs="inline"`` writes one self-contained file; ``"shared"`` writes
+        plotly.js once as ``plotly-<version>.min.js`` beside it (see
+        :func:`cycleml.reports.write_html`).
+        """
         title = f"Monitor {report.get('monitor', {}).get('name', '')}".strip()
-        return write_html(render_monitoring_html(report, title=title), path)
+        page = render_monitoring_html(report, title=title, include_plotlyjs=include_plotlyjs)
+        return write_html(page, path)
 
     def _labelled_log(self, monitor: Monitor, cfg: MonitorConfig, *, until: int) -> pa.Table:
         log = prediction_log(monitor.target, until=until, store=self.store,

@@ -20,21 +20,22 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cycleml.errors import InvalidInput
-from cycleml.reports._html import _COLORS, _LAYOUT, _finite, _fmt, _label, _render
+from cycleml.reports._html import _LAYOUT, IncludePlotlyJS, _finite, _fmt, _label, _render
 from cycleml.reports._monitoring_charts import (
     PALETTE,
     _compact,
     _distribution_chart,
-    _iso,
-    _line,
-    _lines_chart,
     _num,
     _points,
-    _series,
     _share,
-    _stamp,
     _verdict,
     _when,
+)
+from cycleml.reports._monitoring_time import (
+    condition,
+    estimated_context,
+    history_context,
+    performance_context,
 )
 
 __all__ = ["render_monitoring_html"]
@@ -58,7 +59,12 @@ _FAIRNESS_SUMMARY = (
 )
 
 
-def render_monitoring_html(report: Mapping[str, Any], *, title: str) -> str:
+def render_monitoring_html(
+    report: Mapping[str, Any],
+    *,
+    title: str,
+    include_plotlyjs: IncludePlotlyJS = "inline",
+) -> str:
     """Render a monitoring report (the monitoring package's JSON-ready dict) as one HTML page.
 
     Sections, each shown only when present in ``report``: a summary (monitor, window and
@@ -72,13 +78,16 @@ def render_monitoring_html(report: Mapping[str, Any], *, title: str) -> str:
     Args:
         report: The monitoring report as a JSON-ready mapping.
         title: The page title (escaped).
+        include_plotlyjs: ``"inline"`` (one self-contained file) or ``"shared"`` (plotly.js
+            loaded from ``plotly-<version>.min.js`` beside the page, which
+            :func:`cycleml.reports.write_html` writes); see :mod:`cycleml.reports._html`.
 
     Returns:
         The HTML page as a string; write it with :func:`cycleml.reports.write_html`.
 
     Raises:
         InvalidInput: ``report`` or one of its sections has the wrong shape (a section that
-            is not a mapping, a list that is not a list).
+            is not a mapping, a list that is not a list), or ``include_plotlyjs`` is unknown.
     """
     if not isinstance(report, Mapping):
         raise InvalidInput(
@@ -97,6 +106,7 @@ def render_monitoring_html(report: Mapping[str, Any], *, title: str) -> str:
     fairness = _section(report, "fairness")
     history = _section(report, "history")
     alerts = _items(report, "alerts")
+    rules = [r for r in (monitor or {}).get("rules") or [] if isinstance(r, Mapping)]
 
     context: dict[str, Any] = {
         "title": title,
@@ -109,16 +119,16 @@ def render_monitoring_html(report: Mapping[str, Any], *, title: str) -> str:
         "prediction": _prediction_context(prediction, charts) if prediction else None,
         "multivariate": _multivariate_context(multivariate) if multivariate else None,
         "quality": _quality_context(quality) if quality is not None else None,
-        "performance": _performance_context(performance, charts) if performance else None,
-        "estimated": _estimated_context(estimated, performance, charts) if estimated else None,
+        "performance": performance_context(performance, rules, charts) if performance else None,
+        "estimated": estimated_context(estimated, performance, charts) if estimated else None,
         "fairness": _fairness_context(fairness, charts) if fairness is not None else None,
-        "history": _history_context(history, charts) if history is not None else None,
-        "alerts": _alerts_context(alerts) if alerts is not None else None,
+        "history": history_context(report, history, charts) if history is not None else None,
+        "alerts": _alerts_context(alerts, rules) if alerts is not None or rules else None,
     }
     context["sections"] = [
         (anchor, title_) for anchor, (key, title_) in _SECTIONS.items() if context[key] is not None
     ]
-    return _render("monitoring.html.j2", context, _compact(charts))
+    return _render("monitoring.html.j2", context, _compact(charts), include_plotlyjs)
 
 
 # -- input shape -------------------------------------------------------------------------------
@@ -156,30 +166,53 @@ def _items(report: Mapping[str, Any], key: str) -> list[Mapping[str, Any]] | Non
 # -- summary -----------------------------------------------------------------------------------
 def _summary_rows(
     monitor: Mapping[str, Any] | None, window: Mapping[str, Any] | None, generated_at: Any
-) -> list[tuple[str, str]]:
-    rows: list[tuple[str, str]] = []
+) -> list[tuple[str, list[str]]]:
+    """(label, lines) rows: a deployment's models take one line each."""
+    rows: list[tuple[str, list[str]]] = []
     if monitor is not None:
         size = monitor.get("window")
         if isinstance(size, int) and not isinstance(size, bool):
             size_text = f"last {_fmt(int(size))} rows"
         else:
             size_text = _fmt(size)
+        models = [m for m in monitor.get("models") or [] if isinstance(m, Mapping)]
+        revision = monitor.get("deployment_revision")
         rows += [
-            ("Monitor", _fmt(monitor.get("name"))),
-            ("Target", _fmt(monitor.get("target"))),
-            ("Model", _fmt(monitor.get("model"))),
-            ("Reference", _fmt(monitor.get("reference_id"))),
-            ("Window size", size_text),
-        ]
+            ("Monitor", [_fmt(monitor.get("name"))]),
+            (
+                "Deployment" if models else "Target",
+                [_fmt(monitor.get("target")) + (f" (revision {revision})" if revision else "")],
+            ),
+            ("Models" if len(models) > 1 else "Model", [_model_line(m) for m in models]
+             if models else [_fmt(monitor.get("model"))]),
+            ("Reference", [_fmt(monitor.get("reference_id"))]),
+            ("Window size", [size_text]),
+        ]  # fmt: skip
     if window is not None:
+        served = [m for m in window.get("models") or [] if isinstance(m, Mapping)]
         rows += [
-            ("Window start", _when(window.get("start"))),
-            ("Window end", _when(window.get("end"))),
-            ("Rows in window", _num(window.get("rows"))),
+            ("Window start", [_when(window.get("start"))]),
+            ("Window end", [_when(window.get("end"))]),
+            ("Rows in window", [_num(window.get("rows"))]),
         ]
+        if served:
+            rows.append(("Rows by model", [_served_line(m) for m in served]))
     if generated_at is not None:
-        rows.append(("Generated at", _fmt(generated_at)))
+        rows.append(("Generated at", [_fmt(generated_at)]))
     return rows
+
+
+def _model_line(model: Mapping[str, Any]) -> str:
+    role, share = _fmt(model.get("role")), _finite(model.get("share"))
+    if role == "shadow":
+        return f"{_fmt(model.get('model'))} (shadow: scores a copy of every request)"
+    answers = f", answers {share:.0%} of requests" if share is not None else ""
+    return f"{_fmt(model.get('model'))} ({role}{answers})"
+
+
+def _served_line(model: Mapping[str, Any]) -> str:
+    arm = f" ({model['arm']})" if model.get("arm") else ""
+    return f"{_fmt(model.get('model'))}{arm}: {_num(model.get('rows'))} rows"
 
 
 def _badges(
@@ -378,111 +411,6 @@ def _quality_context(quality: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-# -- performance -------------------------------------------------------------------------------
-
-
-def _thresholds(checks: Sequence[Mapping[str, Any]], metric: str) -> list[tuple[float, str]]:
-    found: dict[tuple[float, str], None] = {}
-    for check in checks:
-        value = _finite(check.get("threshold"))
-        if check.get("metric") == metric and value is not None:
-            sign = "≥" if check.get("direction") == "maximize" else "≤"
-            found[(value, f"threshold {sign} {_fmt(value)}")] = None
-    return list(found)
-
-
-def _windows(section: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    return [w for w in section.get("windows") or [] if isinstance(w, Mapping)]
-
-
-def _performance_context(
-    performance: Mapping[str, Any], charts: dict[str, dict[str, Any]]
-) -> dict[str, Any]:
-    windows = _windows(performance)
-    checks = [c for c in performance.get("checks") or [] if isinstance(c, Mapping)]
-    metrics = [str(m) for m in performance.get("metrics") or []]
-    blocks = []
-    for j, metric in enumerate(metrics):
-        x, y = _series(windows, metric)
-        chart_id = f"chart-performance-{j}"
-        charts[chart_id] = _lines_chart(
-            [_line(x, y, metric, _COLORS[0])], thresholds=_thresholds(checks, metric)
-        )
-        blocks.append({"metric": metric, "chart": chart_id})
-    labelled = None
-    if windows:
-        ordered = sorted(windows, key=lambda w: _stamp(w.get("window_end")) or 0.0)
-        ends = [_iso(w.get("window_end")) for w in ordered]
-        shares = [
-            (_finite(w.get("labelled")) or 0.0) / rows if (rows := _finite(w.get("rows"))) else None
-            for w in ordered
-        ]
-        points = [(when, s) for when, s in zip(ends, shares, strict=True) if when is not None]
-        charts["chart-performance-labelled"] = _lines_chart(
-            [_line([p[0] for p in points], [p[1] for p in points], "labelled", _COLORS[1])],
-            yaxis={"range": [0, 1.05], "tickformat": ".0%"},
-        )
-        labelled = "chart-performance-labelled"
-    latest = max(windows, key=lambda w: _stamp(w.get("window_end")) or 0.0) if windows else None
-    return {
-        "task": _fmt(performance.get("task")),
-        "metrics": blocks,
-        "labelled_chart": labelled,
-        "latest": (
-            [
-                ("Window end", _when(latest.get("window_end"))),
-                ("Rows", _num(latest.get("rows"))),
-                ("Labelled", _num(latest.get("labelled"))),
-                *((m, _num(latest.get(m))) for m in metrics),
-            ]
-            if latest is not None
-            else []
-        ),
-        "checks": [
-            {
-                "metric": _fmt(c.get("metric")),
-                "threshold": _num(c.get("threshold")),
-                "direction": _fmt(c.get("direction")),
-                "window_end": _when(c.get("window_end")),
-                "value": _num(c.get("value")),
-                "verdict": _verdict(
-                    None if c.get("passed") is None else not c.get("passed"),
-                    "failed",
-                    "passed",
-                    "not judged",
-                ),
-                "reason": _fmt(c.get("reason")) if c.get("reason") else "",
-            }
-            for c in checks
-        ],
-    }
-
-
-def _estimated_context(
-    estimated: Mapping[str, Any],
-    performance: Mapping[str, Any] | None,
-    charts: dict[str, dict[str, Any]],
-) -> dict[str, Any]:
-    metrics = estimated.get("metrics") or {}
-    windows = _windows(estimated)
-    realized = _windows(performance) if performance else []
-    blocks = []
-    if windows:
-        for j, metric in enumerate(str(m) for m in metrics):
-            traces = [_line(*_series(windows, metric), f"estimated {metric}", _COLORS[0])]
-            if any(metric in w for w in realized):
-                traces.append(_line(*_series(realized, metric), f"realized {metric}", _COLORS[1]))
-            chart_id = f"chart-estimated-{j}"
-            charts[chart_id] = _lines_chart(traces)
-            blocks.append({"metric": metric, "chart": chart_id})
-    return {
-        "method": _fmt(estimated.get("method")),
-        "metrics": [(str(k), _num(v)) for k, v in metrics.items()],
-        "assumptions": [str(a) for a in estimated.get("assumptions") or []],
-        "charts": blocks,
-    }
-
-
 # -- fairness ----------------------------------------------------------------------------------
 def _fairness_context(
     fairness: Mapping[str, Any], charts: dict[str, dict[str, Any]]
@@ -551,52 +479,49 @@ def _fairness_row(label: str, value: Any, check: Mapping[str, Any] | None) -> di
     }
 
 
-# -- history and alerts ------------------------------------------------------------------------
-def _history_context(
-    history: Mapping[str, Any], charts: dict[str, dict[str, Any]]
+# -- alerts ------------------------------------------------------------------------------------
+def _alerts_context(
+    alerts: list[Mapping[str, Any]] | None, rules: Sequence[Mapping[str, Any]]
 ) -> dict[str, Any]:
-    blocks = []
-    metrics = history.get("metrics") or {}
-    for j, (name, points) in enumerate(metrics.items()):
-        pairs = [
-            (_finite(p[0]), _finite(p[1]))
-            for p in points or []
-            if isinstance(p, Sequence) and not isinstance(p, str) and len(p) >= 2
-        ]
-        pairs = sorted((t, v) for t, v in pairs if t is not None)
-        stamped = [(when, v) for t, v in pairs if (when := _iso(t)) is not None]
-        chart_id = f"chart-history-{j}"
-        charts[chart_id] = _lines_chart(
-            [_line([p[0] for p in stamped], [p[1] for p in stamped], str(name), _COLORS[0])]
-        )
-        latest = stamped[-1] if stamped else (None, None)
-        blocks.append(
-            {
-                "metric": str(name),
-                "chart": chart_id,
-                "points": _fmt(len(stamped)),
-                "latest": _num(latest[1]),
-                "latest_at": latest[0] or "—",
-            }
-        )
-    return {"metrics": blocks}
-
-
-def _alerts_context(alerts: list[Mapping[str, Any]]) -> dict[str, Any]:
-    # Newest first.
-    ordered = sorted(alerts, key=lambda a: -(_finite(a.get("time")) or -math.inf))
+    """Alert events, newest first, and the monitor's rules."""
+    ordered = sorted(alerts or [], key=lambda a: -(_finite(a.get("time")) or -math.inf))
+    by_name = {str(r.get("name")): r for r in rules}
     return {
+        "rules": [
+            {
+                "name": _fmt(r.get("name")),
+                "condition": condition(r),
+                "severity": _fmt(r.get("severity")),
+                "notify": ", ".join(str(n) for n in r.get("notify") or []) or "—",
+            }
+            for r in rules
+        ],
         "rows": [
             {
                 "time": _when(a.get("time")),
-                "rule": _fmt(a.get("rule")),
+                # Stored events carry ``rule_name`` (what ``cycleml monitor alerts`` shows).
+                "rule": _fmt(a.get("rule_name") or a.get("rule")),
+                "condition": _event_condition(a, by_name),
                 "metric": _fmt(a.get("metric")),
                 "kind": _fmt(a.get("kind")),
                 "fired": a.get("kind") == "fired",
                 "value": _num(a.get("value")),
-                "threshold": _num(a.get("threshold")),
                 "severity": _fmt(a.get("severity")),
             }
             for a in ordered
-        ]
+        ],
     }
+
+
+def _event_condition(event: Mapping[str, Any], rules: Mapping[str, Mapping[str, Any]]) -> str:
+    """The rule an event came from, as text: from its details, else the monitor's rule."""
+    details = event.get("details") if isinstance(event.get("details"), Mapping) else {}
+    operator = (details or {}).get("operator")
+    if operator is not None:
+        return condition(
+            {"metric": event.get("metric"), "operator": operator,
+             "threshold": event.get("threshold"),
+             "for_windows": (details or {}).get("for_windows")}
+        )  # fmt: skip
+    rule = rules.get(str(event.get("rule_name") or event.get("rule")))
+    return condition(rule) if rule is not None else "—"

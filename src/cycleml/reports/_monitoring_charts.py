@@ -215,31 +215,6 @@ def _distribution_chart(item: Mapping[str, Any]) -> dict[str, Any] | None:
     return {"data": data, "layout": layout}
 
 
-def _series(
-    windows: Sequence[Mapping[str, Any]], metric: str
-) -> tuple[list[str], list[float | None]]:
-    xs: list[str] = []
-    ys: list[float | None] = []
-    for w in sorted(windows, key=lambda w: _stamp(w.get("window_end")) or 0.0):
-        when = _iso(w.get("window_end"))
-        if when is not None:
-            xs.append(when)
-            ys.append(_finite(w.get(metric)))
-    return xs, ys
-
-
-def _line(x: Sequence[str], y: Sequence[float | None], name: str, color: str) -> dict[str, Any]:
-    return {
-        "type": "scatter",
-        "mode": "lines+markers",
-        "name": _label(name),
-        "x": list(x),
-        "y": list(y),
-        "line": {"color": color},
-        "connectgaps": False,
-    }
-
-
 def _lines_chart(
     traces: Sequence[dict[str, Any]],
     *,
@@ -265,7 +240,6 @@ def _lines_chart(
         "xaxis": {"type": "date"},
         "showlegend": len(traces) > 1,
         "shapes": shapes,
-        "margin": _LAYOUT["margin"] | {"t": 20},
     }
     if yaxis:
         layout["yaxis"] = dict(yaxis)
