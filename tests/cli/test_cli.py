@@ -92,16 +92,35 @@ def test_experiments_and_runs_listings(
     assert "Runs (2)" in out
 
 
+def test_runs_list_shows_the_metrics_it_orders_and_filters_by(
+    capsys: pytest.CaptureFixture[str], in_demo: DemoResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "140")
+    code, out, _ = cli(capsys, "runs", "list", "--order-by", "metrics.training_recall DESC",
+                       "--filter", "metrics.training_log_loss < 5")  # fmt: skip
+    assert code == 0
+    header = next(line for line in out.splitlines() if "run id" in line)
+    columns = [cell.strip() for cell in header.strip("┃ ").split("┃")]
+    assert columns[:7] == ["run id", "name", "experiment", "status", "started",
+                           "training_recall", "training_log_loss"]  # fmt: skip
+    assert max(len(line) for line in out.splitlines()) <= 140
+    code, listed, _ = cli(capsys, "runs", "list", "--json", "--order-by",
+                          "metrics.training_recall DESC")  # fmt: skip
+    for run in json.loads(listed):  # every row whole: no name, date or value split
+        assert run["info"]["run_name"] in out
+        assert f"{run['data']['metrics']['training_recall']:.4g}" in out
+    assert "breast-cancer" in out
+    assert "Not shown (too wide):" in " ".join(out.split())
+
+
 def test_runs_show_and_compare(capsys: pytest.CaptureFixture[str], in_demo: DemoResult) -> None:
     best = in_demo.best_run_id
     code, out, _ = cli(capsys, "runs", "show", best, "--json")
     shown = json.loads(out)
     assert code == 0
     assert shown["info"]["run_id"] == best
-    assert {a["path"] for a in shown["artifacts"]} == {
-        "model/model.skops", "model/model.json",  # autolog
-        "package/model.skops", "package/model.yaml",  # log_model: the servable package
-    }  # fmt: skip
+    # autolog logs the servable model folder (through log_model)
+    assert {a["path"] for a in shown["artifacts"]} == {"model/model.skops", "model/model.yaml"}
     assert (
         "cycleml.source.git.commit" in shown["data"]["tags"]
         or "cycleml.user" in shown["data"]["tags"]

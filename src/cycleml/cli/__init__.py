@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from cycleml.cli._common import CliState
+from cycleml.cli._common import PLAIN_HELP, CliState
 from cycleml.errors import CycleMLError
 
 __all__ = ["COMMANDS", "app", "main"]
@@ -62,7 +62,7 @@ def load_command(name: str) -> typer.core.TyperCommand | TyperGroup:
     if isinstance(target, typer.Typer):
         command = typer.main.get_group(target)
     else:
-        single = typer.Typer(pretty_exceptions_enable=False, add_completion=False)
+        single = typer.Typer(**PLAIN_HELP)
         single.command(name)(target)
         found = typer.main.get_command(single)
         assert isinstance(found, typer.core.TyperCommand)
@@ -105,8 +105,7 @@ app = typer.Typer(
     cls=_LazyGroup,
     help="cycleml: the machine-learning lifecycle from one pip install.",
     no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
+    **PLAIN_HELP,
 )
 
 

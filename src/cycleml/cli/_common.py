@@ -21,7 +21,9 @@ if TYPE_CHECKING:
     from rich.table import Table
 
 __all__ = [
+    "PLAIN_HELP",
     "CliState",
+    "command_group",
     "emit_json",
     "format_ms",
     "make_table",
@@ -32,6 +34,21 @@ __all__ = [
 
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNIT_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+
+
+#: Every ``typer.Typer`` of the CLI renders its help as plain text (click's formatter):
+#: typer's rich help would read ``[for N]`` in a help text as markup and drop it, render
+#: ``code`` spans literally, and give every flag a ``<bool>`` type as if it took a value.
+PLAIN_HELP: dict[str, Any] = {
+    "rich_markup_mode": None,
+    "pretty_exceptions_enable": False,
+    "add_completion": False,
+}
+
+
+def command_group(help_text: str) -> typer.Typer:
+    """A group of subcommands (``cycleml runs ...``) with the CLI's help settings."""
+    return typer.Typer(help=help_text, no_args_is_help=True, **PLAIN_HELP)
 
 
 @dataclass
@@ -75,17 +92,92 @@ def emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str, sort_keys=False) + "\n")
 
 
-def make_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
-    """A rich table with the given columns and stringified rows."""
-    from rich.table import Table
+#: A "word" longer than this (a path, a URL, a JSON blob) may be folded; shorter ones never are.
+_LONGEST_WORD = 40
 
-    table = Table(title=title, show_lines=False, header_style="bold cyan")
-    for column in columns:
-        # Ids are copied into other commands, so they are never wrapped.
-        table.add_column(column, overflow="fold", no_wrap="id" in column or column == "name")
-    for row in rows:
-        table.add_row(*("" if cell is None else str(cell) for cell in row))
+
+def make_table(
+    title: str | None,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    optional: int = 0,
+    width: int | None = None,
+) -> Table:
+    """A rich table of stringified rows whose words are never split across lines.
+
+    Each column is at least as wide as its longest word (up to 40 characters; longer
+    tokens such as paths may fold) and grows towards its longest line while the table fits
+    ``width`` (default: the console's). Columns whose name contains ``id`` (and ``name``)
+    are never wrapped: they are copied into other commands. When even the narrowest layout
+    is too wide, or would wrap one of the others, the last ``optional`` columns are left
+    out, rightmost first, and the caption names them. Cells are plain text (no rich markup).
+    """
+    from rich.table import Table
+    from rich.text import Text
+
+    header = list(columns)
+    table_rows = [["" if cell is None else str(cell) for cell in row] for row in rows]
+    keep = [("id" in name or name == "name") for name in header]
+    narrow = [
+        _narrowest(name, [r[i] for r in table_rows], keep[i]) for i, name in enumerate(header)
+    ]
+    wide = [_widest(name, [r[i] for r in table_rows]) for i, name in enumerate(header)]
+    room = (width or console().width) - 1  # the table's left border
+    required = len(header) - optional
+    shown = len(header)
+
+    def need(count: int) -> int:  # an optional column is shown only if no required one wraps
+        widths = [*wide[: min(count, required)], *narrow[required:count]]
+        return sum(widths) + 3 * count  # each column also has two spaces of padding, a border
+
+    while shown > required and need(shown) > room:
+        shown -= 1
+    widths = _spread(narrow[:shown], wide[:shown], room - 3 * shown)
+    dropped = header[shown:]
+    caption = f"Not shown (too wide): {', '.join(dropped)}; see --json." if dropped else None
+    table = Table(title=title, caption=caption, show_lines=False, header_style="bold cyan")
+    for name, size, whole in zip(header[:shown], widths, keep, strict=False):
+        table.add_column(name, overflow="fold", no_wrap=whole, width=size)
+    for row in table_rows:
+        table.add_row(*(Text(cell) for cell in row[:shown]))
     return table
+
+
+def _narrowest(name: str, cells: Sequence[str], whole: bool) -> int:
+    """The width below which a word of the column (or a whole cell, if ``whole``) splits."""
+    from rich.cells import cell_len
+
+    if whole:
+        return _widest(name, cells)
+    words = [w for text in (name, *cells) for w in text.split()]
+    return min(_LONGEST_WORD, max((cell_len(w) for w in words), default=1))
+
+
+def _widest(name: str, cells: Sequence[str]) -> int:
+    """The width at which no line of the column wraps."""
+    from rich.cells import cell_len
+
+    return max(cell_len(line) for text in (name, *cells) for line in text.splitlines() or [""])
+
+
+def _spread(narrow: list[int], wide: list[int], room: int) -> list[int]:
+    """Column widths from each one's narrowest up to its widest, sharing ``room``.
+
+    Spare room goes to the columns that need the least of it first (a date that would
+    wrap onto two lines before a paragraph that wraps anyway).
+    """
+    if sum(wide) <= room:
+        return list(wide)
+    widths = list(narrow)
+    spare = room - sum(narrow)
+    for i in sorted(range(len(widths)), key=lambda i: wide[i] - narrow[i]):
+        grow = min(spare, wide[i] - narrow[i])
+        if grow <= 0:
+            continue
+        widths[i] += grow
+        spare -= grow
+    return widths
 
 
 def format_ms(stamp: int | None) -> str:

@@ -10,7 +10,7 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.tree import Tree
 
-from cycleml.cli._common import console, emit_json, format_ms, make_table, state
+from cycleml.cli._common import command_group, console, emit_json, format_ms, make_table, state
 from cycleml.data import Datasets, profile
 from cycleml.data._sources import source_from_spec
 from cycleml.errors import InvalidInput
@@ -19,7 +19,7 @@ from cycleml.spec import load_project
 
 __all__ = ["data_app"]
 
-data_app = typer.Typer(help="Ingest, inspect, validate and profile datasets.", no_args_is_help=True)
+data_app = command_group("Ingest, inspect, validate and profile datasets.")
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 

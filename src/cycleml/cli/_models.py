@@ -7,12 +7,12 @@ from typing import Annotated
 import typer
 from rich.tree import Tree
 
-from cycleml.cli._common import console, emit_json, format_ms, make_table, state
+from cycleml.cli._common import command_group, console, emit_json, format_ms, make_table, state
 from cycleml.registry import ModelRegistry, ModelVersion
 
 __all__ = ["models_app"]
 
-models_app = typer.Typer(help="Register, alias and promote models.", no_args_is_help=True)
+models_app = command_group("Register, alias and promote models.")
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 

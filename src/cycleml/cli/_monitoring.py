@@ -1,31 +1,49 @@
-"""``cycleml monitor ...``: references, monitors, evaluations, alerts and reports."""
+"""``cycleml monitor ...``: references, monitors, evaluations, alerts and reports.
+
+The monitoring stage (pandas, pyarrow, scipy) is imported inside each command.
+"""
 
 from __future__ import annotations
 
 import json
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-import yaml
 
-from cycleml.cli._common import console, emit_json, format_ms, make_table, parse_since, state
+from cycleml.cli._common import (
+    command_group,
+    console,
+    emit_json,
+    format_ms,
+    make_table,
+    parse_since,
+    state,
+)
 from cycleml.errors import InvalidInput
-from cycleml.monitoring import MonitorGauges, MonitorRun, Monitors, parse_alert
-from cycleml.store import now_ms
+
+if TYPE_CHECKING:
+    from cycleml.monitoring import MonitorRun, Monitors
 
 __all__ = ["monitor_app"]
 
-monitor_app = typer.Typer(
-    help="Monitor production: drift, data quality, performance, fairness, alerts.",
-    no_args_is_help=True,
+monitor_app = command_group(
+    "Monitor production: drift, data quality, performance, fairness, alerts."
 )
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
 def _monitors(ctx: typer.Context) -> Monitors:
+    from cycleml.monitoring import Monitors
+
     return Monitors(state(ctx).settings)
+
+
+def _now_ms() -> int:
+    from cycleml.store import now_ms
+
+    return now_ms()
 
 
 @monitor_app.command("reference")
@@ -47,6 +65,36 @@ def monitor_reference(
         + (f", model {stored.model_version_uri}" if stored.model_version_uri else "")
         + ")."
     )
+
+
+@monitor_app.command("references")
+def monitor_references(
+    ctx: typer.Context,
+    model: Annotated[
+        str | None, typer.Option(help="Only those of this model (models:/name or a version).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """List stored reference profiles, oldest first."""
+    with _monitors(ctx) as monitors:
+        name = version = None
+        if model is not None:
+            if model.startswith("models:/") and model.count("/") == 1:
+                name = model.removeprefix("models:/")  # every version of the model
+            else:
+                found = monitors.store.resolve_model_uri(model)
+                name, version = found.name, found.version
+        references = monitors.store.list_monitor_references(name, model_version=version)
+    if as_json:
+        emit_json([r.to_dict() for r in references])
+        return
+    rows = [
+        (r.id, r.name or "", r.model_version_uri or "", f"{r.rows:,}", r.created_by,
+         format_ms(r.creation_time))
+        for r in references
+    ]  # fmt: skip
+    columns = ["id", "name", "model", "rows", "by", "created"]
+    console().print(make_table("Monitor references", columns, rows))
 
 
 @monitor_app.command("create")
@@ -74,6 +122,8 @@ def monitor_create(
     as_json: JsonFlag = False,
 ) -> None:
     """Create monitor NAME of a deployment (--deployment) or a model version (--model)."""
+    from cycleml.monitoring import parse_alert
+
     if (deployment is None) == (model is None):
         raise InvalidInput(
             "Give exactly one of --deployment and --model.",
@@ -115,6 +165,8 @@ def monitor_create(
 
 
 def _read_config(path: Path) -> dict[str, Any]:
+    import yaml
+
     try:
         loaded = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
@@ -163,7 +215,13 @@ def monitor_run(
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Evaluate the monitor's new complete windows (or --data), store them and alert."""
+    """Evaluate the monitor's new complete windows (or --data), store them and alert.
+
+    With --json: one JSON list of the evaluated windows ([] when none is complete yet);
+    with --watch --json, one JSON object per line for each window as it is evaluated.
+    """
+    from cycleml.monitoring import MonitorGauges
+
     gauges = MonitorGauges()
     if metrics_port is not None:
         gauges.serve(metrics_port)
@@ -172,20 +230,24 @@ def monitor_run(
         while True:
             runs = monitors.run(name, data=data, final=final)
             gauges.update(runs)
-            _print_runs(runs, as_json=as_json, quiet_when_empty=watch)
+            streaming = watch and data is None
+            _print_runs(runs, as_json=as_json, streaming=streaming)
             count += 1
-            if not watch or data is not None or (iterations is not None and count >= iterations):
+            if not streaming or (iterations is not None and count >= iterations):
                 break
             time.sleep(interval)
 
 
-def _print_runs(runs: list[MonitorRun], *, as_json: bool, quiet_when_empty: bool) -> None:
+def _print_runs(runs: list[MonitorRun], *, as_json: bool, streaming: bool) -> None:
     if as_json:
-        for run in runs:
-            print(json.dumps(run.to_dict()))
+        if not streaming:
+            emit_json([run.to_dict() for run in runs])
+            return
+        for run in runs:  # JSON Lines: a reader acts on each window as it comes
+            print(json.dumps(run.to_dict(), default=str), flush=True)
         return
     if not runs:
-        if not quiet_when_empty:
+        if not streaming:
             console().print("No complete window to evaluate yet.")
         return
     shown = [m for m in _HEADLINES if any(m in run.values for run in runs)]
@@ -230,7 +292,7 @@ def monitor_history(
     as_json: JsonFlag = False,
 ) -> None:
     """The monitor's stored time series."""
-    since_ms = parse_since(since, now_ms=now_ms()) if since else None
+    since_ms = parse_since(since, now_ms=_now_ms()) if since else None
     with _monitors(ctx) as monitors:
         points = monitors.history(name, metric or None, since=since_ms)
     if as_json:
@@ -248,7 +310,7 @@ def monitor_alerts(
     as_json: JsonFlag = False,
 ) -> None:
     """Alerts fired and resolved."""
-    since_ms = parse_since(since, now_ms=now_ms()) if since else None
+    since_ms = parse_since(since, now_ms=_now_ms()) if since else None
     with _monitors(ctx) as monitors:
         events = monitors.alerts(name, since=since_ms)
     if as_json:

@@ -57,7 +57,7 @@ def serve(
     if (model_uri is None) == (deployment is None):
         raise InvalidInput(
             "Pass either a MODEL_URI or --deployment NAME (exactly one).",
-            hint="e.g. cycleml serve models:/churn@champion",
+            hint="e.g. `cycleml serve models:/churn@champion`",
         )
     settings = state(ctx).settings
     options = ServerOptions(

@@ -8,6 +8,7 @@ import typer
 from rich.tree import Tree
 
 from cycleml.cli._common import (
+    command_group,
     console,
     emit_json,
     format_ms,
@@ -16,13 +17,13 @@ from cycleml.cli._common import (
     state,
 )
 from cycleml.errors import NotFound
-from cycleml.store import Experiment, RunStatus
+from cycleml.store import Experiment, Run, RunStatus
 from cycleml.tracking import TrackingClient
 
 __all__ = ["experiments_app", "runs_app"]
 
-experiments_app = typer.Typer(help="List and manage experiments.", no_args_is_help=True)
-runs_app = typer.Typer(help="List, inspect, compare and delete runs.", no_args_is_help=True)
+experiments_app = command_group("List and manage experiments.")
+runs_app = command_group("List, inspect, compare and delete runs.")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
@@ -137,7 +138,7 @@ def runs_list(
     if as_json:
         emit_json([run.to_dict() for run in found])
         return
-    metric_keys = sorted({k for run in found for k in run.data.metrics})[:5]
+    metric_keys = _metric_columns(found, order_by, filter_string)
     names = {e.experiment_id: e.name for e in client.list_experiments(view="all")}
     rows = [
         (
@@ -153,13 +154,22 @@ def runs_list(
         )
         for run in found
     ]
-    console().print(
-        make_table(
-            f"Runs ({len(found)})",
-            ["run id", "name", "experiment", "status", "started", *metric_keys],
-            rows,
-        )
-    )
+    headers = ["run id", "name", "experiment", "status", "started", *metric_keys]
+    console().print(make_table(f"Runs ({len(found)})", headers, rows, optional=len(metric_keys)))
+
+
+def _metric_columns(found: list[Run], order_by: list[str] | None, filter_string: str) -> list[str]:
+    """The metrics ``--order-by`` sorts by, then those ``--filter`` names, then the rest by name.
+
+    ``make_table`` leaves out the last ones when the table is too wide.
+    """
+    from cycleml.store._search import parse_filter, parse_order_by
+
+    named = [c.key for c in parse_order_by(order_by) if c.entity == "metric"]
+    named += [c.key for c in parse_filter(filter_string) if c.entity == "metric"]
+    present = {k for run in found for k in run.data.metrics}
+    first = list(dict.fromkeys(k for k in named if k in present))
+    return first + sorted(present - set(first))
 
 
 @runs_app.command("show")

@@ -492,7 +492,7 @@ class MonitorOps(StoreBase):
             if conn.execute(select(monitors.c.name).where(monitors.c.name == name)).first():
                 raise AlreadyExists(
                     f"A monitor named {name!r} already exists.",
-                    hint="Change it with `cycleml monitor update`, or pick another name.",
+                    hint="Pick another name; `cycleml monitor list` shows the monitors there are.",
                 )
             ref_id = None if reference is None else _reference_row(conn, reference).id
             served = model_name
@@ -553,7 +553,7 @@ class MonitorOps(StoreBase):
         except IntegrityError as exc:  # a concurrent create won the race
             raise AlreadyExists(
                 f"A monitor named {name!r} already exists.",
-                hint="Change it with `cycleml monitor update`, or pick another name.",
+                hint="Pick another name; `cycleml monitor list` shows the monitors there are.",
             ) from exc
 
     def get_monitor(self, name: str) -> Monitor:
