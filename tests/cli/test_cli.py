@@ -256,6 +256,16 @@ def test_models_commands_with_gates(
     )
     assert code == 0
     assert "Staging" in out
+    flat = " ".join(out.split())
+    assert "Deploy gates overridden (--force): 2 failed: roc_auc = 0.5 < threshold 0.97" in flat
+    assert "f1 = 0 < threshold 0.9" in flat
+    assert "recorded in the audit log" in flat
+    code, out, _ = cli(capsys, "models", "promote", "cli-model", "1", "--to", "Production",
+                       "--force", "--json")  # fmt: skip
+    assert [g["metric"] for g in json.loads(out)["overridden_gates"]] == ["roc_auc", "f1"]
+    code, out, _ = cli(capsys, "models", "promote", "cli-model", "1", "--to", "Archived",
+                       "--force", "--json")  # fmt: skip
+    assert json.loads(out)["overridden_gates"] == []  # Archived has no gates to override
     code, out, _ = cli(capsys, "models", "alias", "cli-model", "challenger", "1")
     assert code == 0
     assert "challenger" in out
@@ -267,8 +277,8 @@ def test_models_commands_with_gates(
     code, out, _ = cli(
         capsys, "audit", "--entity", "model_version", "--entity-id", "cli-model/1", "--json"
     )
-    (forced,) = [r for r in json.loads(out) if r["action"] == "model_version.transition"]
-    assert forced["payload"]["forced"] is True
+    moves = [r for r in json.loads(out) if r["action"] == "model_version.transition"]
+    assert [r["payload"]["forced"] for r in moves] == [True, True, False]  # Archived: no gates
 
 
 @pytest.mark.parametrize(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.tree import Tree
 
 from cycleml.cli._common import command_group, console, emit_json, format_ms, make_table, state
-from cycleml.registry import ModelRegistry, ModelVersion
+
+if TYPE_CHECKING:
+    from cycleml.registry import ModelRegistry, ModelVersion
 
 __all__ = ["models_app"]
 
@@ -17,6 +18,8 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a 
 
 
 def _registry(ctx: typer.Context) -> ModelRegistry:
+    from cycleml.registry import ModelRegistry
+
     return ModelRegistry(state(ctx).settings)
 
 
@@ -55,6 +58,8 @@ def models_show(
     as_json: JsonFlag = False,
 ) -> None:
     """Show a model's versions (stage, aliases, metrics), or one version's stage history."""
+    from rich.tree import Tree
+
     registry = _registry(ctx)
     if version is not None:
         found = registry.get_version(name, version)
@@ -168,11 +173,30 @@ def models_promote(
     ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Move a version to a stage; Staging and Production must pass the spec's deploy gates."""
-    moved = _registry(ctx).promote(
+    """Move a version to a stage; Staging and Production must pass the spec's deploy gates.
+
+    With --force a version whose gates fail moves anyway: the command names the gates that
+    were overridden, and the audit log records the override.
+    """
+    from cycleml.registry import GATED_STAGES
+
+    registry = _registry(ctx)
+    before = registry.check(name, version) if force else None
+    moved = registry.promote(
         name, version, to=to, reason=reason, force=force, archive_existing=archive_existing
     )
+    gated = moved.current_stage in {stage.value for stage in GATED_STAGES}
+    overridden = before.failures if before is not None and gated else []
     if as_json:
-        emit_json(_version_dict(moved))
+        emit_json({**_version_dict(moved), "overridden_gates": [f.to_dict() for f in overridden]})
         return
+    if overridden:
+        from rich.markup import escape
+
+        reasons = escape("; ".join(f.reason for f in overridden))
+        console().print(
+            f"[yellow]Deploy gates overridden (--force):[/] {len(overridden)} failed: {reasons}. "
+            "The override is recorded in the audit log.",
+            highlight=False,
+        )
     console().print(f"{moved.uri} is now in stage [bold]{moved.current_stage}[/].")
