@@ -287,3 +287,14 @@ def test_an_unknown_include_plotlyjs_is_refused(hostile_profile: dict[str, Any])
     ) as caught:
         render_profile_html(hostile_profile, title="t", include_plotlyjs="cdn")  # type: ignore[arg-type]
     assert caught.value.details == {"include_plotlyjs": "cdn"}
+
+
+def test_numbers_and_headers_do_not_wrap_inside_a_word(
+    cancer_page: tuple[dict[str, Any], str],
+) -> None:
+    _, page = cancer_page
+    style = re.search(r"<style>(.*?)</style>", page, re.S)
+    assert style is not None
+    rules = dict(re.findall(r"^(th|td\.num) \{([^}]*)\}", style.group(1), re.M))
+    assert "white-space: nowrap" in rules["td.num"]  # no "0.666" / "7" on two lines
+    assert "overflow-wrap: normal" in rules["th"]  # no "Threshol" / "d"

@@ -202,7 +202,7 @@ def performance_context(
         blocks.append({"metric": metric, "chart": chart_id})
     rows_chart = None
     if windows:
-        charts["chart-performance-rows"] = _rows_chart(windows, timed)
+        charts["chart-performance-rows"] = _rows_chart(windows)
         rows_chart = "chart-performance-rows"
     by_window: dict[tuple[float | None, str], Mapping[str, Any]] = {
         (_stamp(c.get("window_end")), str(c.get("metric"))): c for c in checks
@@ -246,9 +246,11 @@ def _cell(value: Any, check: Mapping[str, Any] | None) -> dict[str, Any]:
     }
 
 
-def _rows_chart(windows: Sequence[Mapping[str, Any]], timed: bool) -> dict[str, Any]:
-    """Rows and labelled rows per window: bars spanning each (duration) window."""
-    xs, widths, texts, rows, labelled = [], [], [], [], []
+def _rows_chart(windows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Rows and labelled rows per window: bars spanning each window's time."""
+    xs: list[str | None] = []
+    widths: list[float | None] = []
+    texts, rows, labelled = [], [], []
     for w in windows:
         start, end = _stamp(w.get("window_start")), _stamp(w.get("window_end"))
         if end is None:
@@ -260,11 +262,12 @@ def _rows_chart(windows: Sequence[Mapping[str, Any]], timed: bool) -> dict[str, 
             + (" (open)" if w.get("partial") else "")
             + f"<br>{_fmt(count)} rows, {_fmt(done)} labelled{share}"
         )
-        if timed and start is not None and end > start:
+        if start is not None and end > start:  # a row window spans its first to last row
             xs.append(_iso(start + (end - start) / 2))
             widths.append((end - start) * 0.9)
         else:
             xs.append(_iso(end))
+            widths.append(None)
         rows.append(count)
         labelled.append(done)
     traces = []
@@ -279,7 +282,7 @@ def _rows_chart(windows: Sequence[Mapping[str, Any]], timed: bool) -> dict[str, 
             "marker": {"color": color},
             "hovertemplate": "%{text}<extra></extra>",
         }
-        if widths:
+        if any(w is not None for w in widths):
             trace["width"] = widths
         traces.append(trace)
     layout = _LAYOUT | {
