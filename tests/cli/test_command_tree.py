@@ -10,6 +10,8 @@ from __future__ import annotations
 import ast
 import json
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +20,7 @@ import pandas as pd
 import pytest
 import typer
 
-from cycleml.cli import app, main
+from cycleml.cli import COMMANDS, app, main
 from cycleml.settings import resolve_settings
 from cycleml.store import SqlMetadataStore
 
@@ -248,3 +250,18 @@ def test_empty_listings_print_empty_json(
         assert all(v == [] for v in lists)
     else:
         assert document == []
+
+
+# ---- import cost -----------------------------------------------------------------------------
+
+HEAVY = ("sklearn", "scipy", "pandas", "pyarrow", "fastapi", "plotly", "alembic", "duckdb",
+         "sqlalchemy", "jinja2")  # fmt: skip
+
+
+@pytest.mark.parametrize("module", sorted({m for m, _, _ in COMMANDS.values()}))
+def test_a_command_module_imports_its_stage_only_when_a_command_runs(module: str) -> None:
+    """``cycleml <group> --help`` imports the group's module: it must cost next to nothing."""
+    script = f"import sys, {module}; print(sorted({{m.split('.')[0] for m in sys.modules}}))"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          check=True, timeout=120)  # fmt: skip
+    assert [m for m in HEAVY if f"'{m}'" in done.stdout] == []

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pyarrow as pa
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.tree import Tree
 
 from cycleml.cli._common import command_group, console, emit_json, format_ms, make_table, state
-from cycleml.data import Datasets, profile
-from cycleml.data._sources import source_from_spec
 from cycleml.errors import InvalidInput
-from cycleml.reports import render_comparison_html, render_profile_html, write_html
 from cycleml.spec import load_project
+
+if TYPE_CHECKING:
+    from cycleml.data import Datasets
 
 __all__ = ["data_app"]
 
@@ -24,6 +21,8 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a 
 
 
 def _datasets(ctx: typer.Context) -> Datasets:
+    from cycleml.data import Datasets
+
     return Datasets(state(ctx).settings)
 
 
@@ -50,6 +49,11 @@ def data_ingest(
     as_json: JsonFlag = False,
 ) -> None:
     """Ingest a source as a new immutable version of NAME (identical rows: the same version)."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from cycleml.data import Datasets
+    from cycleml.data._sources import source_from_spec
+
     cli_state = state(ctx)
     datasets = Datasets(cli_state.settings)
     if source is None:
@@ -144,6 +148,8 @@ def data_show(
     as_json: JsonFlag = False,
 ) -> None:
     """Show a dataset's versions, or one version's schema, source, parent and parts."""
+    from rich.tree import Tree
+
     datasets = _datasets(ctx)
     if not ref.startswith("datasets:/"):
         versions = datasets.versions(ref)
@@ -198,6 +204,8 @@ def data_head(
     as_json: JsonFlag = False,
 ) -> None:
     """Print the first rows of a dataset version."""
+    import pyarrow as pa
+
     reader = _datasets(ctx).load(ref, output="reader")
     first = []
     taken = 0
@@ -285,6 +293,11 @@ def data_profile(
     as_json: JsonFlag = False,
 ) -> None:
     """Profile a dataset version: statistics, alerts, correlations, and an HTML report."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from cycleml.data import profile
+    from cycleml.reports import render_profile_html, write_html
+
     datasets = _datasets(ctx)
     version = datasets.get(ref)
     spec = load_project(home=state(ctx).settings.home)[1]
@@ -330,6 +343,8 @@ def data_diff(
     as_json: JsonFlag = False,
 ) -> None:
     """Compare two dataset versions: schema and statistic differences side by side."""
+    from cycleml.reports import render_comparison_html, write_html
+
     datasets = _datasets(ctx)
     before, after = datasets.get(old), datasets.get(new)
     comparison = datasets.compare(before, after).to_dict()

@@ -1,19 +1,23 @@
-"""``cycleml init``, ``lineage``, ``audit`` and ``demo``."""
+"""``cycleml init``, ``lineage``, ``audit`` and ``demo``.
+
+The store and the lifecycle (the demo trains models) are imported inside each command.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.tree import Tree
 
 from cycleml.cli._common import console, emit_json, format_ms, make_table, parse_since, state
 from cycleml.errors import InvalidInput
 from cycleml.ids import is_id
-from cycleml.lifecycle import run_demo
-from cycleml.spec import init_project
-from cycleml.store import LineageEdge, ModelUri, RunUri, now_ms, open_metadata_store, parse_uri
+
+if TYPE_CHECKING:
+    from rich.tree import Tree
+
+    from cycleml.store import LineageEdge
 
 __all__ = ["audit", "demo", "init", "lineage"]
 
@@ -29,6 +33,8 @@ def init(
     force: Annotated[bool, typer.Option(help="Overwrite an existing cycleml.yaml.")] = False,
 ) -> None:
     """Write a commented cycleml.yaml and the .cycleml/ state folder."""
+    from cycleml.spec import init_project
+
     path = init_project(directory, name=name, task=task, force=force)
     console().print(f"Wrote [bold]{path}[/] and {path.parent / '.cycleml'}/.")
     console().print(
@@ -38,6 +44,8 @@ def init(
 
 def _node_ref(text: str) -> tuple[str, str]:
     """``runs:/<id>``, ``models:/name/3`` (``@alias``), ``<kind>:<id>`` or a bare run id."""
+    from cycleml.store import ModelUri, RunUri, parse_uri
+
     if text.startswith(("runs:/", "models:/")):
         parsed = parse_uri(text)
         if isinstance(parsed, RunUri):
@@ -67,6 +75,10 @@ def lineage(
     as_json: JsonFlag = False,
 ) -> None:
     """Walk the lineage graph from an entity: where it came from and what came of it."""
+    from rich.tree import Tree
+
+    from cycleml.store import open_metadata_store
+
     store = open_metadata_store(state(ctx).settings)
     kind, ident = _node_ref(uri)
     if kind == "model_version" and not ident:
@@ -128,6 +140,8 @@ def audit(
     as_json: JsonFlag = False,
 ) -> None:
     """Show the append-only audit log, oldest first: who did what, when, to which entity."""
+    from cycleml.store import now_ms, open_metadata_store
+
     store = open_metadata_store(state(ctx).settings)
     since_ms = parse_since(since, now_ms=now_ms()) if since else None
     rows = store.list_audit(
@@ -173,4 +187,6 @@ def demo(
     fresh: Annotated[bool, typer.Option(help="Delete the folder first if it exists.")] = False,
 ) -> None:
     """Run the lifecycle demo on a real, bundled dataset (breast cancer, scikit-learn)."""
+    from cycleml.lifecycle import run_demo
+
     run_demo(directory, fresh=fresh, console=console())

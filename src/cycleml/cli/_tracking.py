@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.tree import Tree
 
 from cycleml.cli._common import (
     command_group,
@@ -17,8 +16,10 @@ from cycleml.cli._common import (
     state,
 )
 from cycleml.errors import NotFound
-from cycleml.store import Experiment, Run, RunStatus
-from cycleml.tracking import TrackingClient
+
+if TYPE_CHECKING:
+    from cycleml.store import Experiment, Run
+    from cycleml.tracking import TrackingClient
 
 __all__ = ["experiments_app", "runs_app"]
 
@@ -29,6 +30,8 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a 
 
 
 def _client(ctx: typer.Context) -> TrackingClient:
+    from cycleml.tracking import TrackingClient
+
     return TrackingClient(state(ctx).settings)
 
 
@@ -183,6 +186,8 @@ def runs_show(ctx: typer.Context, run_id: str, as_json: JsonFlag = False) -> Non
         return
     out = console()
     info = run.info
+    from rich.tree import Tree
+
     tree = Tree(f"[bold]{info.run_name}[/] ({info.run_id})")
     attrs = tree.add("attributes")
     for key in ("status", "experiment_id", "user_id", "parent_run_id", "artifact_uri"):
@@ -273,6 +278,8 @@ def runs_mark_stale(
     as_json: JsonFlag = False,
 ) -> None:
     """Mark RUNNING runs whose process stopped writing (killed, crashed) as FAILED."""
+    from cycleml.store import RunStatus
+
     client = _client(ctx)
     stale = client.store.find_stale_runs(older_than_ms=parse_duration_ms(older_than))
     if not dry_run:
