@@ -1,4 +1,5 @@
-"""Fixtures for the model-server tests: real models on scikit-learn's bundled data."""
+"""Fixtures for the model-server tests: real models on scikit-learn's bundled data, and
+``cycleml serve`` running them on loopback."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer
@@ -79,7 +81,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def cli_server(args: list[str], home: Path) -> Iterator[str]:
+def _cli_server(args: list[str], home: Path) -> Iterator[str]:
     """``cycleml serve ARGS`` on a free loopback port until the block ends; yields its URL.
 
     Ready once ``GET /ping`` answers 200 (as MLflow's ``wait_server_ready`` polls); stopped
@@ -115,8 +117,35 @@ def cli_server(args: list[str], home: Path) -> Iterator[str]:
             raise
 
 
+@pytest.fixture(scope="session")
+def cli_server() -> Callable[[list[str], Path], AbstractContextManager[str]]:
+    """Start ``cycleml serve ARGS`` (``with cli_server(args, home) as url:``)."""
+    return _cli_server
+
+
 @pytest.fixture(scope="module")
 def forest_server(forest_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The forest behind ``cycleml serve`` on loopback, shared by a test module."""
-    with cli_server([str(forest_folder)], tmp_path_factory.mktemp("home")) as url:
+    with _cli_server([str(forest_folder)], tmp_path_factory.mktemp("home")) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def grades_folder(
+    tmp_path_factory: pytest.TempPathFactory, cancer: tuple[pd.DataFrame, pd.Series]
+) -> Path:
+    """A pipeline with a text input (``grade``) whose classes are text too."""
+    from sklearn.compose import make_column_transformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    x, y = cancer
+    frame = pd.DataFrame({
+        "grade": np.where(x["mean radius"] > 15, "high", "low").astype(object),
+        "size": x["mean area"].to_numpy(),
+    })  # fmt: skip
+    labels = np.where(y == 1, "benign", "malignant")
+    encode = make_column_transformer((OneHotEncoder(), ["grade"]), remainder="passthrough")
+    model = make_pipeline(encode, LogisticRegression(max_iter=5000)).fit(frame, labels)
+    return save_model(model, tmp_path_factory.mktemp("models") / "grades",
+                      input_example=frame.head())  # fmt: skip

@@ -109,9 +109,11 @@ def test_open_inference_protocol_v2(
         outputs = {o["name"]: o for o in body["outputs"]}
         assert outputs["predict"]["data"] == forest.predict(x.head(2)).tolist()
         assert outputs["predict_proba"]["shape"] == [2, 2]
-    assert_error_shape(client.get("/v2/models/nope"), 404, "not_found")
-    assert_error_shape(client.post("/v2/models/forest/versions/9/infer",
-                                   json={"inputs": tensors}), 404)  # fmt: skip
+    for missing in (client.get("/v2/models/nope"),
+                    client.post("/v2/models/forest/versions/9/infer", json={"inputs": tensors})):
+        assert missing.status_code == 404
+        assert set(missing.json()) == {"error"}  # the protocol's shape: one message
+        assert "this server serves forest/0" in missing.json()["error"]  # fmt: skip
 
 
 def test_bad_input_gets_the_right_4xx_in_one_shape(

@@ -16,9 +16,8 @@ from cycleml.serving._protocols import (
     json_ready,
     parse_invocations,
     parse_records,
-    parse_v2_inputs,
-    v2_datatype,
 )
+from cycleml.serving._v2 import parse_v2_inputs, v2_datatype
 
 EXPECTED = pd.DataFrame({"a": [1, 2], "b": ["x", "y"]})
 

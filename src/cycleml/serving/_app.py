@@ -10,6 +10,7 @@ read (:mod:`cycleml.serving._errors`).
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import re
 import time
@@ -17,7 +18,6 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -34,10 +34,10 @@ from cycleml.serving._protocols import (
     parse_invocations,
     parse_json,
     parse_records,
-    parse_v2_inputs,
-    v2_datatype,
 )
 from cycleml.serving._scoring import ScoringService, ServedModel
+from cycleml.serving._v2 import BINARY_HEADER, EXTENSIONS, encode_outputs, parse_infer
+from cycleml.serving._v2 import model_metadata as v2_metadata
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "REQUEST_KEY_HEADER", "create_app"]
 
@@ -240,7 +240,8 @@ def _v2_routes(
     read_body: Callable[[Request], Awaitable[bytes]],
     scored: Callable[..., Awaitable[Any]],
 ) -> None:
-    """Open Inference Protocol v2 (KServe): health, metadata and infer."""
+    """Open Inference Protocol v2 (KServe, Triton): health, metadata and infer, with the
+    binary tensor data extension (:mod:`cycleml.serving._v2`)."""
 
     def model_or_404(name: str, version: str | None) -> ServedModel:
         found = service.find(name, version)
@@ -265,50 +266,29 @@ def _v2_routes(
     async def server_metadata() -> dict[str, Any]:
         from cycleml import __version__
 
-        return {"name": "cycleml", "version": __version__, "extensions": []}
+        return {"name": "cycleml", "version": __version__, "extensions": list(EXTENSIONS)}
 
-    def metadata(model: ServedModel) -> dict[str, Any]:
-        signature = model.model.signature
-        inputs = [] if signature is None else [
-            {"name": c.name, "datatype": _v2_type(c.type), "shape": [-1]}
-            for c in signature.inputs
-        ]  # fmt: skip
-        outputs = [{"name": "predict", "datatype": "BYTES", "shape": [-1]}]
-        if model.is_classifier:
-            outputs.append({"name": "predict_proba", "datatype": "FP64", "shape": [-1, -1]})
-        return {"name": model.name, "versions": [model.version], "platform": "cycleml-"
-                + str(model.model.flavor), "inputs": inputs, "outputs": outputs}  # fmt: skip
-
-    async def infer(request: Request, model: ServedModel) -> JSONResponse:
-        payload = parse_json(await read_body(request))
-        signature = model.model.signature
-        names = None if signature is None else signature.input_names
-        frame = parse_v2_inputs(payload, names)
-        outcome = await scored(request, frame, proba=model.is_classifier, model=model)
+    async def infer(request: Request, model: ServedModel) -> Response:
+        parsed = parse_infer(await read_body(request), request.headers.get(BINARY_HEADER), model)
+        proba = any(spec.name == "predict_proba" for spec, _ in parsed.outputs)
+        outcome = await scored(request, parsed.frame, proba=proba, model=model)
         result = outcome.result
-        predictions = np.asarray(json_ready(result.predictions), dtype=object)
-        typed = np.asarray(result.predictions) if not isinstance(
-            result.predictions, pd.DataFrame) else predictions  # fmt: skip
-        outputs = [{
-            "name": "predict", "shape": list(predictions.shape), "datatype": v2_datatype(typed),
-            "data": predictions.ravel().tolist(),
-        }]  # fmt: skip
-        if result.probabilities is not None:
-            proba = np.asarray(result.probabilities, dtype=np.float64)
-            outputs.append({"name": "predict_proba", "shape": list(proba.shape),
-                            "datatype": "FP64", "data": json_ready(proba.ravel())})  # fmt: skip
-        body = {"model_name": model.name, "model_version": model.version, "outputs": outputs}
-        given = payload.get("id") if isinstance(payload, dict) else None
-        body["id"] = given if isinstance(given, str) else outcome.request_id
-        return JSONResponse(body)
+        tensors, binary = encode_outputs(parsed.outputs, result.predictions, result.probabilities)
+        body = {"model_name": model.name, "model_version": model.version,
+                "id": parsed.id or outcome.request_id, "outputs": tensors}  # fmt: skip
+        if not any(as_binary for _, as_binary in parsed.outputs):
+            return JSONResponse(body)
+        header = json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+        return Response(header + binary, media_type="application/octet-stream",
+                        headers={BINARY_HEADER: str(len(header))})  # fmt: skip
 
     @app.get("/v2/models/{name}", summary="v2: model metadata")
     async def model_metadata(name: str) -> dict[str, Any]:
-        return metadata(model_or_404(name, None))
+        return v2_metadata(model_or_404(name, None))
 
     @app.get("/v2/models/{name}/versions/{version}", summary="v2: model version metadata")
     async def version_metadata(name: str, version: str) -> dict[str, Any]:
-        return metadata(model_or_404(name, version))
+        return v2_metadata(model_or_404(name, version))
 
     @app.get("/v2/models/{name}/ready", summary="v2: the model is ready")
     async def model_ready(name: str) -> dict[str, Any]:
@@ -319,11 +299,11 @@ def _v2_routes(
         return {"name": model_or_404(name, version).name, "ready": True}
 
     @app.post("/v2/models/{name}/infer", summary="v2: inference")
-    async def model_infer(name: str, request: Request) -> JSONResponse:
+    async def model_infer(name: str, request: Request) -> Response:
         return await infer(request, model_or_404(name, None))
 
     @app.post("/v2/models/{name}/versions/{version}/infer", summary="v2: version inference")
-    async def version_infer(name: str, version: str, request: Request) -> JSONResponse:
+    async def version_infer(name: str, version: str, request: Request) -> Response:
         return await infer(request, model_or_404(name, version))
 
 
@@ -404,10 +384,6 @@ def _served(service: ScoringService) -> list[dict[str, Any]]:
     if arms.shadow is not None:
         out.append({"name": arms.shadow.name, "version": arms.shadow.version, "arm": "shadow"})
     return out
-
-
-def _v2_type(kind: str) -> str:
-    return {"int": "INT64", "float": "FP64", "bool": "BOOL"}.get(kind, "BYTES")
 
 
 def _record_schema(model: ServedModel) -> dict[str, Any]:

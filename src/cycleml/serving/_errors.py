@@ -7,7 +7,10 @@ id in ``details``); :func:`error_body` then renders it for the route's protocol:
   ``{"error": {"code", "message", "hint", "details"}}``;
 * MLflow's scoring routes (``/invocations``, ``/ping``, ``/version``) answer with MLflow's
   ``{"error_code", "message"}``, the keys MLflow's clients and tests read, plus cycleml's
-  ``hint`` and ``details``.
+  ``hint`` and ``details``;
+* the Open Inference Protocol's routes (``/v2``, ``/v2/...``) answer
+  ``{"error": "<message>"}``, as the protocol specifies (the hint ends the message; the
+  request id is in the ``X-Request-ID`` header).
 """
 
 from __future__ import annotations
@@ -33,10 +36,12 @@ _MLFLOW_CODES = {
 }
 
 
-def protocol_of(path: str) -> Literal["mlflow", "cycleml"]:
+def protocol_of(path: str) -> Literal["mlflow", "v2", "cycleml"]:
     """Which protocol's error shape the route at ``path`` answers with."""
     if path in MLFLOW_PATHS:
         return "mlflow"
+    if path == "/v2" or path.startswith("/v2/"):
+        return "v2"
     return "cycleml"
 
 
@@ -64,4 +69,7 @@ def error_body(path: str, status: int, error: dict[str, Any]) -> dict[str, Any]:
             "hint": error.get("hint"),
             "details": error.get("details") or {},
         }
+    if protocol == "v2":
+        hint = error.get("hint")
+        return {"error": f"{error['message']} Hint: {hint}" if hint else str(error["message"])}
     return {"error": error}

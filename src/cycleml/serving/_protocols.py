@@ -1,4 +1,4 @@
-"""Request and response formats: MLflow's scoring protocol, Open Inference Protocol v2, records.
+"""Request and response formats: MLflow's scoring protocol and records (v2: :mod:`._v2`).
 
 Parsers turn a request body into a ``pandas.DataFrame`` (checked against the model's
 signature afterwards) and raise :class:`~cycleml.errors.InvalidInput` with the received
@@ -22,7 +22,7 @@ from __future__ import annotations
 import io
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -33,7 +33,6 @@ from cycleml.errors import InvalidInput, UnsupportedMediaType
 __all__ = [
     "MLFLOW_KEYS",
     "MLFLOW_MEDIA_TYPES",
-    "V2_DATATYPES",
     "content_kind",
     "frame_from_columns",
     "frame_from_records",
@@ -41,20 +40,12 @@ __all__ = [
     "parse_invocations",
     "parse_json",
     "parse_records",
-    "parse_v2_inputs",
-    "v2_datatype",
 ]
 
 MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 #: The media types ``POST /invocations`` reads (those of MLflow's scoring server).
 MLFLOW_MEDIA_TYPES = ("application/json", "text/csv", "application/vnd.apache.parquet")
 PARQUET = "application/vnd.apache.parquet"
-#: Open Inference Protocol v2 tensor datatypes and the numpy kinds they hold.
-V2_DATATYPES = {
-    "BOOL": "b", "INT8": "i", "INT16": "i", "INT32": "i", "INT64": "i", "UINT8": "u",
-    "UINT16": "u", "UINT32": "u", "UINT64": "u", "FP16": "f", "FP32": "f", "FP64": "f",
-    "BYTES": "O",
-}  # fmt: skip
 
 
 def parse_json(body: bytes) -> Any:
@@ -107,40 +98,6 @@ def parse_records(payload: Any) -> pd.DataFrame:
     if isinstance(payload, dict):
         return frame_from_records([payload], where="the body")
     return frame_from_records(payload, where="the body")
-
-
-def parse_v2_inputs(payload: Any, input_names: Sequence[str] | None) -> pd.DataFrame:
-    """Parse an Open Inference Protocol v2 ``infer`` request into a frame.
-
-    Each input tensor is a column (shape ``[n]`` or ``[n, 1]``), or one input of shape
-    ``[n, k]`` holds all ``k`` columns in the signature's order.
-    """
-    if not isinstance(payload, dict) or not isinstance(payload.get("inputs"), list):
-        raise InvalidInput(
-            f'Expected an object with an "inputs" list; received a {_kind(payload)}'
-            + (f" with keys {sorted(payload)}" if isinstance(payload, dict) else "")
-            + ".",
-            hint='Send {"inputs": [{"name": "x", "shape": [1], "datatype": "FP64", '
-            '"data": [1.0]}]}.',
-        )
-    tensors = payload["inputs"]
-    if not tensors:
-        raise InvalidInput("The request has no inputs.", hint="Send at least one input tensor.")
-    columns: dict[str, list[Any]] = {}
-    for position, tensor in enumerate(tensors):
-        name, data, shape = _v2_tensor(tensor, position)
-        if len(shape) == 2 and shape[1] != 1:
-            if len(tensors) != 1 or not input_names or shape[1] != len(input_names):
-                expected = len(input_names) if input_names else "as many as the signature's"
-                raise InvalidInput(
-                    f"Input {name!r} has shape {shape}; a 2-D input must be the only one "
-                    f"and have {expected} columns.",
-                    hint="Send one tensor per column, each of shape [n].",
-                )
-            rows = np.asarray(data, dtype=object).reshape(shape)
-            return pd.DataFrame({column: list(rows[:, j]) for j, column in enumerate(input_names)})
-        columns[name] = list(data)
-    return frame_from_columns(columns, where="inputs")
 
 
 def frame_from_records(records: Any, *, where: str) -> pd.DataFrame:
@@ -199,18 +156,6 @@ def json_ready(values: Any) -> Any:
     if values is None or isinstance(values, str | int | float | bool):
         return values
     return str(values)
-
-
-def v2_datatype(values: np.ndarray) -> str:
-    """The v2 datatype of an array (``BYTES`` for strings and objects)."""
-    kind = values.dtype.kind
-    if kind == "b":
-        return "BOOL"
-    if kind in "iu":
-        return f"{'U' if kind == 'u' else ''}INT{values.dtype.itemsize * 8}"
-    if kind == "f":
-        return f"FP{values.dtype.itemsize * 8}"
-    return "BYTES"
 
 
 def _parse_csv(body: bytes) -> pd.DataFrame:
@@ -299,45 +244,6 @@ def _parse_instances(value: Any, *, where: str) -> pd.DataFrame:
         f"{where} must hold only objects (records) or only lists (rows).",
         hint=f'Send {{"{where}": [{{"x": 1.0}}]}}.',
     )
-
-
-def _v2_tensor(tensor: Any, position: int) -> tuple[str, list[Any], list[int]]:
-    where = f"inputs[{position}]"
-    if not isinstance(tensor, dict):
-        raise InvalidInput(f"{where} must be an object; received a {_kind(tensor)}.")
-    name, shape = tensor.get("name"), tensor.get("shape")
-    datatype, data = tensor.get("datatype"), tensor.get("data")
-    if not isinstance(name, str) or not name:
-        raise InvalidInput(f"{where} needs a string name.")
-    if not isinstance(shape, list) or not all(
-        isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape
-    ):
-        raise InvalidInput(f"{where}.shape must be a list of non-negative integers.")
-    if datatype not in V2_DATATYPES:
-        raise InvalidInput(
-            f"{where}.datatype {datatype!r} is not a v2 datatype; use one of "
-            f"{', '.join(V2_DATATYPES)}."
-        )
-    if not isinstance(data, list):
-        raise InvalidInput(f"{where}.data must be a list; received a {_kind(data)}.")
-    flat = _flatten(data)
-    if len(shape) not in (1, 2) or math.prod(shape) != len(flat):
-        raise InvalidInput(
-            f"{where} has shape {shape} but {len(flat)} values.",
-            hint="Send shape [n] (one column) or [n, k] with n*k values.",
-        )
-    if shape[0] == 0:
-        raise InvalidInput(f"{where} is empty: there is nothing to score.")
-    return name, flat, shape
-
-
-def _flatten(data: list[Any]) -> list[Any]:
-    if not any(isinstance(v, list) for v in data):
-        return data
-    out: list[Any] = []
-    for v in data:
-        out.extend(_flatten(v) if isinstance(v, list) else [v])
-    return out
 
 
 def content_kind(content_type: str | None, accepted: tuple[str, ...]) -> str:
