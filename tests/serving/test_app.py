@@ -109,8 +109,10 @@ def test_open_inference_protocol_v2(
         outputs = {o["name"]: o for o in body["outputs"]}
         assert outputs["predict"]["data"] == forest.predict(x.head(2)).tolist()
         assert outputs["predict_proba"]["shape"] == [2, 2]
-    for missing in (client.get("/v2/models/nope"),
-                    client.post("/v2/models/forest/versions/9/infer", json={"inputs": tensors})):
+    for missing in (
+        client.get("/v2/models/nope"),
+        client.post("/v2/models/forest/versions/9/infer", json={"inputs": tensors}),
+    ):
         assert missing.status_code == 404
         assert set(missing.json()) == {"error"}  # the protocol's shape: one message
         assert "this server serves forest/0" in missing.json()["error"]  # fmt: skip
@@ -232,3 +234,44 @@ def test_predictions_match_with_the_predict_process(
         body = client.post("/predict", json=rows(x, 4)).json()
     assert body["predictions"] == forest.predict(x.head(4)).tolist()
     np.testing.assert_allclose(body["probabilities"], forest.predict_proba(x.head(4)))
+
+
+DEEP = b"[" * 100_000 + b"]" * 100_000
+
+
+@pytest.mark.parametrize(
+    "body",
+    [DEEP, b'{"dataframe_records": [{"mean radius": ' + DEEP + b"}]}"],
+    ids=["a deep list", "deep inside a record"],
+)
+def test_json_nested_too_deeply_is_a_400_in_each_routes_shape(
+    client: TestClient, body: bytes
+) -> None:
+    headers = {"content-type": "application/json"}
+    mlflow = client.post("/invocations", content=body, headers=headers)
+    assert mlflow.status_code == 400, mlflow.text
+    assert mlflow.json()["error_code"] == "BAD_REQUEST"
+    assert "nested too deeply" in mlflow.json()["message"]
+    error = assert_error_shape(client.post("/predict", content=body, headers=headers), 400,
+                               "invalid_input")  # fmt: skip
+    assert "nested too deeply" in error["message"]
+    v2 = client.post("/v2/models/forest/infer", content=body, headers=headers)
+    assert v2.status_code == 400, v2.text
+    assert "nested too deeply" in v2.json()["error"]
+
+
+def test_values_nested_deeply_but_parsable_are_4xx(
+    client: TestClient, cancer: tuple[pd.DataFrame, pd.Series]
+) -> None:
+    # 900 levels parse, but no column of the signature holds lists, and no tensor either
+    x, _ = cancer
+    deep = "[" * 900 + "1" + "]" * 900
+    record = json.dumps(rows(x, 1)[0])[:-1] + ', "mean radius": ' + deep + "}"
+    headers = {"content-type": "application/json"}
+    response = client.post("/predict", content="[" + record + "]", headers=headers)
+    assert response.status_code == 422, response.text
+    tensor = '{"inputs": [{"name": "mean radius", "shape": [1], "datatype": "FP64", "data": '
+    response = client.post("/v2/models/forest/infer", content=tensor + deep + "}]}",
+                           headers=headers)  # fmt: skip
+    assert response.status_code == 400, response.text
+    assert "nested deeper than its shape" in response.json()["error"]

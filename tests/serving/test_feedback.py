@@ -1,7 +1,9 @@
-"""Feedback (ground truth): bulk forms, validation, latest label wins, joins to the log."""
+"""Feedback (ground truth): bulk forms, validation, latest label wins, joins to the log,
+and ``POST /feedback`` on a deployment's server."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -11,11 +13,16 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from fastapi.testclient import TestClient
 
+import cycleml
+import cycleml.tracking
 from cycleml.errors import InvalidInput, NotFound
+from cycleml.models import log_model
+from cycleml.serving import BatchingOptions, Deployments, ServerOptions, deployment_app
 from cycleml.serving._feedback import feedback, join_feedback, record_feedback
 from cycleml.serving._predlog import PredictionLogger, prediction_log
-from cycleml.settings import Settings
+from cycleml.settings import Settings, resolve_settings
 from cycleml.store import SqlMetadataStore
 
 T0 = 1_764_000_000_000
@@ -231,3 +238,38 @@ def test_prediction_log_joined_with_feedback(
     labels = joined.column("label").to_pylist()
     assert labels[:4] == [1, None, 1, None]
     assert sum(label == 1 for label in labels) == 125
+
+
+# ---- POST /feedback ------------------------------------------------------------------------
+# The log is written only at shutdown here (no size or time trigger during a test), so the
+# rows a server scored are still in its memory when their labels arrive.
+HELD = ServerOptions(batching=BatchingOptions(predict_process=False), log_max_rows=10**6,
+                     log_max_delay_s=3600.0)  # fmt: skip
+
+
+@pytest.fixture
+def live(tmp_path: Path, cancer: tuple[pd.DataFrame, pd.Series]) -> Iterator[Settings]:
+    """A project with the deployment ``tumours-live`` of a logistic regression."""
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = cancer
+    project = resolve_settings(home=tmp_path)
+    cycleml.configure(settings=project)
+    try:
+        with cycleml.start_run():
+            log_model(LogisticRegression(max_iter=5000).fit(x, y), "model",
+                      input_example=x.head(), registered_model_name="tumours")  # fmt: skip
+        Deployments(project).create("tumours-live", "models:/tumours/1")
+        yield project
+    finally:
+        cycleml.tracking._default.replace(None)
+
+
+def test_feedback_nested_too_deeply_is_a_400(live: Settings) -> None:
+    with TestClient(deployment_app("tumours-live", settings=live, options=HELD)) as client:
+        deep = b"[" * 100_000 + b"]" * 100_000
+        response = client.post("/feedback", content=deep,
+                               headers={"content-type": "application/json"})  # fmt: skip
+        assert response.status_code == 400, response.text
+        assert response.json()["error"]["code"] == "invalid_input"
+        assert "nested too deeply" in response.json()["error"]["message"]

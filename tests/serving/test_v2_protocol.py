@@ -66,9 +66,7 @@ def wanted(*names: str, binary: bool) -> list[triton.InferRequestedOutput]:
     return [triton.InferRequestedOutput(name, binary_data=binary) for name in names]
 
 
-def test_server_and_model_metadata(
-    client: triton.InferenceServerClient, x: pd.DataFrame
-) -> None:
+def test_server_and_model_metadata(client: triton.InferenceServerClient, x: pd.DataFrame) -> None:
     assert client.is_server_live()
     assert client.is_server_ready()
     assert client.is_model_ready("forest")

@@ -40,6 +40,7 @@ __all__ = [
     "parse_invocations",
     "parse_json",
     "parse_records",
+    "too_deep",
 ]
 
 MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
@@ -59,6 +60,17 @@ def parse_json(body: bytes) -> Any:
             f"The request body is not valid JSON: {exc}.",
             hint="Check the JSON syntax (quotes, commas, brackets).",
         ) from exc
+    except RecursionError as exc:  # the parser recurses once per level of nesting
+        raise too_deep(len(body)) from exc
+
+
+def too_deep(size: int) -> InvalidInput:
+    """The error for a body nested deeper than the server follows (a 400, not a crash)."""
+    return InvalidInput(
+        f"The request body ({size:,} bytes) is nested too deeply to read: its arrays or "
+        "objects go hundreds of levels deep.",
+        hint="Send rows as flat records or columns; no model input needs that much nesting.",
+    )
 
 
 def parse_invocations(body: bytes, content_type: str | None) -> pd.DataFrame:
