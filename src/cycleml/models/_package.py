@@ -634,6 +634,7 @@ class LoadedModel:
         self.is_classifier = bool(metadata.get("is_classifier")) and predictor.has_proba
         classes = metadata.get("classes")
         self.classes: list[Any] | None = None if classes is None else list(classes)
+        self._cleanup: weakref.finalize[Any, Any] | None = None
 
     def __repr__(self) -> str:
         where = f"{self.name}/{self.version}" if self.name else self.uri
@@ -648,6 +649,16 @@ class LoadedModel:
     def unwrap(self) -> Any:
         """The library's model object (the PythonModel instance for the python flavor)."""
         return self._predictor.native
+
+    def close(self) -> None:
+        """Delete the temporary folder a ``runs:/`` or ``models:/`` download was put in.
+
+        The model stays usable (it is in memory); :attr:`path` no longer exists. A model
+        loaded from a local folder keeps it. Without ``close()``, the folder goes when the
+        model is garbage-collected or the interpreter exits.
+        """
+        if self._cleanup is not None:
+            self._cleanup()
 
     def _prepare(self, data: Any, enforce: bool) -> Any:
         if enforce and self.signature is not None:
@@ -754,6 +765,6 @@ def load_model(
     loaded = LoadedModel(
         predictor, metadata, folder, uri, name=name, version=version, run_id=run_id
     )
-    if scratch is not None:  # the download lives as long as the model
-        weakref.finalize(loaded, shutil.rmtree, str(scratch), True)
+    if scratch is not None:  # the download lives as long as the model, or until close()
+        loaded._cleanup = weakref.finalize(loaded, shutil.rmtree, str(scratch), True)
     return loaded

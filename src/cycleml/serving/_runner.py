@@ -14,14 +14,14 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import FrameType
 
 import uvicorn
 from fastapi import FastAPI
 from threadpoolctl import threadpool_limits
 
-from cycleml.errors import InvalidInput
+from cycleml.errors import CycleMLError, InvalidInput
 
 __all__ = ["run_server"]
 
@@ -45,24 +45,40 @@ def run_server(
         workers: Processes sharing the socket (each loads the model).
         log_level: uvicorn's log level.
         graceful_timeout_s: Longest wait for in-flight requests at shutdown.
-        ready: Called in the parent with the bound host and port before serving.
+        ready: Called in the parent with the bound host and port once every worker has
+            built its app (its models are loaded), before serving.
+
+    Raises:
+        InvalidInput: Bad ``workers``, or the port cannot be bound.
+        CycleMLError: A worker could not build its app (its error is printed).
     """
     if workers < 1:
         raise InvalidInput(f"workers must be at least 1, got {workers}.")
     sock = _bind(host, port)
     bound_port = int(sock.getsockname()[1])
-    if ready is not None:
-        ready(host, bound_port)
     if workers == 1:
-        _serve(factory(), sock, log_level, graceful_timeout_s)
+        stop = _StopSignals()
+        try:
+            app = factory()
+            if ready is not None:
+                ready(host, bound_port)
+            _serve(app, sock, log_level, graceful_timeout_s, stop)
+        finally:
+            stop.restore()
         return
     children: list[int] = []
+    loaded_read, loaded_write = os.pipe()
     for _ in range(workers):
         pid = os.fork()
         if pid == 0:  # the worker: serve, then exit without running the parent's cleanup
+            os.close(loaded_read)
+            stop = _StopSignals()
             code = 0
             try:
-                _serve(factory(), sock, log_level, graceful_timeout_s)
+                app = factory()
+                os.write(loaded_write, b"1")  # this worker's models are loaded
+                os.close(loaded_write)
+                _serve(app, sock, log_level, graceful_timeout_s, stop)
             except BaseException:
                 import traceback
 
@@ -73,6 +89,7 @@ def run_server(
                 sys.stderr.flush()
                 os._exit(code)
         children.append(pid)
+    os.close(loaded_write)
 
     def forward(signum: int, _: FrameType | None) -> None:
         for child in children:
@@ -80,7 +97,13 @@ def run_server(
                 os.kill(child, signum)
 
     previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
+    loaded = 0
     try:
+        loaded = _count_loaded(loaded_read, workers)
+        if loaded < workers:  # serve with all of them or none
+            forward(signal.SIGTERM, None)
+        elif ready is not None:
+            ready(host, bound_port)
         for child in children:
             while True:
                 try:
@@ -92,6 +115,64 @@ def run_server(
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         sock.close()
+    if loaded < workers:
+        raise CycleMLError(
+            f"{workers - loaded} of {workers} server workers could not start; their errors "
+            "are printed above.",
+            hint="Run with --workers 1 to see the error on its own.",
+        )
+
+
+def _count_loaded(pipe: int, workers: int) -> int:
+    """Wait until every worker reported its app built, or exited without doing so."""
+    loaded = 0
+    with os.fdopen(pipe, "rb") as reader:
+        while loaded < workers:
+            byte = reader.read(1)
+            if not byte:  # every writer closed: the others died while loading
+                break
+            loaded += 1
+    return loaded
+
+
+class _StopSignals:
+    """SIGTERM and SIGINT for a serving process, from its start to its end.
+
+    While uvicorn runs, they start its graceful shutdown (in-flight requests finish, the
+    lifespan closes the models and flushes the prediction log). Earlier, while the models
+    load, SIGTERM is remembered and the server stops as soon as it has started, so the
+    same cleanup runs; Ctrl-C there interrupts the load at once. uvicorn's own handlers
+    would re-raise the signal after draining and end the process with -15, before exit
+    handlers run: here a graceful stop returns, and the process exits 0.
+    """
+
+    def __init__(self) -> None:
+        self.server: uvicorn.Server | None = None
+        self.received: int | None = None
+        self._previous = {s: signal.signal(s, self._handle) for s in _STOP_SIGNALS}
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.received = signum
+        if self.server is not None:
+            self.server.handle_exit(signum, frame)
+        elif signum == signal.SIGINT:
+            raise KeyboardInterrupt
+
+    def restore(self) -> None:
+        """Put back the handlers there were before."""
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, leaving signals to :class:`_StopSignals`."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -113,7 +194,10 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _serve(app: FastAPI, sock: socket.socket, log_level: str, graceful_timeout_s: float) -> None:
+def _serve(
+    app: FastAPI, sock: socket.socket, log_level: str, graceful_timeout_s: float,
+    stop: _StopSignals,
+) -> None:  # fmt: skip
     # The loaded models and libraries are long-lived: move them out of the garbage
     # collector's sight and collect young objects less often. Full collections over them
     # otherwise stall every request in flight (p99 at concurrency 64 fell from ~220 ms to
@@ -132,4 +216,7 @@ def _serve(app: FastAPI, sock: socket.socket, log_level: str, graceful_timeout_s
         timeout_graceful_shutdown=int(graceful_timeout_s),
         lifespan="on",
     )
-    uvicorn.Server(config).run(sockets=[sock])
+    server = _Server(config)
+    stop.server = server
+    server.should_exit = stop.received is not None  # asked to stop while loading
+    server.run(sockets=[sock])

@@ -31,7 +31,7 @@ from cycleml.serving._batcher import (
 from cycleml.serving._deployments import split
 from cycleml.serving._metrics import ServerMetrics
 from cycleml.serving._protocols import json_ready
-from cycleml.serving._worker import predict_in_worker, predict_process, score
+from cycleml.serving._worker import PredictProcesses, predict_in_worker, score
 
 if TYPE_CHECKING:
     from cycleml.models import LoadedModel, Signature
@@ -66,7 +66,10 @@ class ServedModel:
         version: str,
         batching: BatchingOptions,
         metrics: ServerMetrics | None = None,
+        process: PredictProcesses | None = None,
     ) -> None:
+        """``process`` is the model's predict process when the caller started it early
+        (loading while ``model`` loaded); by default it starts from ``model``'s folder."""
         self.model, self.name, self.version = model, name, version
         observe: Callable[[int], None] | None = None
         if metrics is not None:
@@ -75,7 +78,10 @@ class ServedModel:
         predict: Callable[[pd.DataFrame, bool], BatchResult] = self._predict
         executor = None
         if batching.predict_process:
-            executor, predict = functools.partial(predict_process, model.path), predict_in_worker
+            executor = process or PredictProcesses(str(model.path))
+            predict = predict_in_worker
+        elif process is not None:
+            process.cancel()
         self.batcher = MicroBatcher(
             predict,
             max_batch_size=batching.max_batch_size,
@@ -145,8 +151,9 @@ class ServedModel:
         return score(self.model, frame, proba)
 
     async def close(self) -> None:
-        """Stop the batcher."""
+        """Stop the batcher and remove the model's downloaded folder."""
         await self.batcher.close()
+        self.model.close()
 
 
 @dataclass(frozen=True)

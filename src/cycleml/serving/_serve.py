@@ -18,13 +18,14 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from cycleml.models import LoadedModel, load_model
+from cycleml.models import load_model
 from cycleml.serving._app import DEFAULT_MAX_BODY_BYTES, create_app
 from cycleml.serving._deployments import Deployment, Deployments
 from cycleml.serving._feedback import record_feedback
 from cycleml.serving._metrics import ServerMetrics
 from cycleml.serving._predlog import PredictionLogger
 from cycleml.serving._scoring import Arms, BatchingOptions, ScoringService, ServedModel
+from cycleml.serving._worker import PredictProcesses
 from cycleml.settings import Settings, resolve_settings
 
 __all__ = ["ServerOptions", "deployment_app", "model_app"]
@@ -50,7 +51,7 @@ def model_app(
     options = options or ServerOptions()
     settings = settings or resolve_settings()
     metrics = ServerMetrics()
-    served = _served(load_model(model_uri, settings=settings), model_uri, options, metrics)
+    served = _served(model_uri, settings, options, metrics)
     service = ScoringService(Arms(served), metrics=metrics)
     return create_app(service, max_body_bytes=options.max_body_bytes)
 
@@ -97,7 +98,7 @@ class _Watcher:
         self.deployments, self.service = deployments, service
         self.settings, self.options, self.metrics = settings, options, metrics
         self._task: asyncio.Task[None] | None = None
-        self._retired: set[asyncio.Task[None]] = set()
+        self._retired: dict[asyncio.Task[None], ServedModel] = {}
 
     async def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -107,8 +108,9 @@ class _Watcher:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        for task in list(self._retired):
+        for task, model in list(self._retired.items()):  # close them now, not in 30 s
             task.cancel()
+            await model.close()
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -134,8 +136,8 @@ class _Watcher:
         _log.warning("deployment %s: now revision %s", latest.name, latest.revision)
         for model in retired:  # let requests that hold the old models finish first
             task = loop.create_task(_close_later(model, 30.0))
-            self._retired.add(task)
-            task.add_done_callback(self._retired.discard)
+            self._retired[task] = model
+            task.add_done_callback(lambda done: self._retired.pop(done, None))
 
 
 async def _close_later(model: ServedModel, delay_s: float) -> None:
@@ -156,8 +158,7 @@ def _arms(
         found = reuse.get((name, str(version)))
         if found is not None:
             return found
-        uri = f"models:/{name}/{version}"
-        served = _served(load_model(uri, settings=settings), uri, options, metrics)
+        served = _served(f"models:/{name}/{version}", settings, options, metrics)
         reuse[(name, str(version))] = served
         return served
 
@@ -175,9 +176,17 @@ def _arms(
 
 
 def _served(
-    model: LoadedModel, uri: str, options: ServerOptions, metrics: ServerMetrics
+    uri: str, settings: Settings, options: ServerOptions, metrics: ServerMetrics
 ) -> ServedModel:
+    """Load ``uri`` here and, at the same time, in its predict process (see ``_worker``)."""
+    process = PredictProcesses(uri, settings) if options.batching.predict_process else None
+    try:
+        model = load_model(uri, settings=settings)
+    except BaseException:
+        if process is not None:
+            process.cancel()
+        raise
     name = model.name or model.path.name or uri
     version = str(model.version) if model.version is not None else "0"
     return ServedModel(model, name=name, version=version, batching=options.batching,
-                       metrics=metrics)  # fmt: skip
+                       metrics=metrics, process=process)  # fmt: skip

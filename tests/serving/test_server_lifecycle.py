@@ -1,0 +1,160 @@
+"""``cycleml serve`` starting and stopping: the banner, SIGTERM, downloads, the main guard.
+
+Real processes on loopback: the server is ``python -m cycleml.cli serve`` with its own
+``TMPDIR``, so the test can see every temporary folder it leaves behind.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+
+import cycleml
+import cycleml.tracking
+from cycleml.models import log_model
+from cycleml.registry import ModelRegistry
+from cycleml.settings import Settings, resolve_settings
+from .test_server import CLI, free_port
+
+
+@pytest.fixture
+def registered(tmp_path: Path, cancer: tuple[pd.DataFrame, pd.Series]) -> Iterator[Settings]:
+    """``models:/tumours/1`` (a logistic regression) in a project at ``tmp_path``."""
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = cancer
+    settings = resolve_settings(home=tmp_path)
+    cycleml.configure(settings=settings)
+    try:
+        with cycleml.start_run():
+            log_model(LogisticRegression(max_iter=5000).fit(x, y), "model",
+                      input_example=x.head(), registered_model_name="tumours")  # fmt: skip
+        yield settings
+    finally:
+        cycleml.tracking._default.replace(None)
+
+
+def wait_healthy(url: str, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()[1]
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise AssertionError("the server did not become healthy")
+
+
+def _start(home: Path, temp: Path, *args: str) -> tuple[str, subprocess.Popen[str]]:
+    temp.mkdir(exist_ok=True)
+    port = free_port()
+    process = subprocess.Popen(
+        [*CLI, "--home", str(home), "serve", *args, "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "TMPDIR": str(temp)},
+    )  # fmt: skip
+    return f"http://127.0.0.1:{port}", process
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigterm_drains_exits_zero_and_removes_the_downloads(
+    registered: Settings, tmp_path: Path, cancer: tuple[pd.DataFrame, pd.Series], workers: str
+) -> None:
+    x, _ = cancer
+    temp = tmp_path / "temp"
+    url, process = _start(tmp_path, temp, "models:/tumours/1", "--workers", workers)
+    try:
+        wait_healthy(url, process)
+        downloads = list(temp.glob("cycleml-model-*"))
+        assert downloads  # each worker downloaded the model (its predict process deleted its own)
+        answer = httpx.post(f"{url}/invocations", json={"inputs": x.head(2).to_dict("records")})
+        assert answer.status_code == 200, answer.text
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=60)
+    out, err = process.communicate()
+    assert code == 0, err
+    assert "Traceback" not in err
+    assert list(temp.glob("cycleml-model-*")) == []
+    assert out.count("Serving models:/tumours/1") == 1
+
+
+def test_the_banner_appears_only_once_the_model_has_loaded(
+    registered: Settings, tmp_path: Path
+) -> None:
+    with cycleml.start_run() as run:
+        cycleml.log_text("not a model", "notes/readme.txt")
+    uri = f"runs:/{run.info.run_id}/notes"
+    done = subprocess.run(
+        [*CLI, "--home", str(tmp_path), "serve", uri, "--port", str(free_port())],
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "Serving" not in done.stdout
+    assert f"'{uri}' is not a cycleml model folder" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert list(tmp_path.glob("cycleml-model-*")) == []
+
+
+_SCRIPT = """\
+import sys
+import pandas as pd
+from fastapi.testclient import TestClient
+from sklearn.datasets import load_breast_cancer
+from sklearn.linear_model import LogisticRegression
+
+import cycleml
+from cycleml.models import log_model
+from cycleml.serving import model_app
+
+
+def train():
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    with cycleml.start_run():
+        log_model(LogisticRegression(max_iter=5000).fit(X, y), "model",
+                  input_example=X.head(), registered_model_name="tumours")
+    return X
+
+
+def score(X):
+    with TestClient(model_app("models:/tumours/1")) as client:
+        print(client.post("/predict", json=X.head(2).to_dict(orient="records")).status_code)
+"""
+
+
+@pytest.mark.parametrize("guarded", [False, True], ids=["unguarded", "guarded"])
+def test_an_unguarded_main_script_is_refused_before_it_runs_twice(
+    tmp_path: Path, guarded: bool
+) -> None:
+    body = "score(train())\n"
+    if guarded:
+        body = 'if __name__ == "__main__":\n' + textwrap.indent(body, "    ")
+    script = tmp_path / "serve_it.py"
+    script.write_text(_SCRIPT + "\n\n" + body, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=180
+    )
+    versions = ModelRegistry(resolve_settings(home=tmp_path)).list_versions("tumours")
+    assert len(versions) == 1  # the script's top level ran once, never in the child
+    if guarded:
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "200"
+        return
+    assert done.returncode == 1
+    assert "BrokenProcessPool" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("cycleml.errors.InvalidState: Cannot start the model's predict")
+    assert f"line {len(_SCRIPT.splitlines()) + 3} of {script}" in last
+    assert 'if __name__ == "__main__":' in last
