@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast, get_args
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
+from cycleml._optional import require
 from cycleml.data._compare import Profile, ProfileComparison
 from cycleml.data._compare import compare as compare_profiles
 from cycleml.data._profile import profile
@@ -54,6 +55,7 @@ __all__ = ["CANONICAL_BATCH_ROWS", "Datasets", "IngestResult", "as_source", "can
 CANONICAL_BATCH_ROWS = 65_536
 _PART_ROWS = 1_000_000
 Output = Literal["arrow", "pandas", "polars", "duckdb", "reader"]
+_OUTPUTS: tuple[Output, ...] = get_args(Output)
 
 
 def _rechunk(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
@@ -411,7 +413,26 @@ class Datasets:
         """A version's rows as Arrow (default), pandas, polars, a DuckDB relation or a reader.
 
         Inside an active run, the read is recorded with ``log_input`` (lineage version -> run).
+        ``output="polars"`` needs the ``polars`` extra (``pip install "cycleml[polars]"``).
+
+        Raises:
+            InvalidInput: ``output`` is unknown, or is ``"polars"`` without polars
+                installed (checked before anything is read or recorded).
         """
+        if output not in _OUTPUTS:
+            raise InvalidInput(
+                f"Invalid output {output!r}: expected arrow, pandas, polars, duckdb or reader."
+            )
+        pl = (
+            require(
+                "polars",
+                extra="polars",
+                needed_for='load(output="polars")',
+                alternative='load with output="arrow" or output="pandas", which need nothing extra',
+            )
+            if output == "polars"
+            else None
+        )
         version = self.get(ref)
         from cycleml import tracking  # the one stage import DESIGN.md's issue asks for
 
@@ -443,15 +464,9 @@ class Datasets:
         )
         if output == "arrow":
             return table
-        if output == "pandas":
-            return table.to_pandas()
-        if output == "polars":
-            import polars as pl
-
+        if pl is not None:
             return pl.from_arrow(table)
-        raise InvalidInput(
-            f"Invalid output {output!r}: expected arrow, pandas, polars, duckdb or reader."
-        )
+        return table.to_pandas()
 
     def profile(self, ref: str | DatasetVersion, **options: Any) -> Profile:
         """Profile a version (see :func:`cycleml.data.profile` for the options)."""

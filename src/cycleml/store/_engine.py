@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.pool import NullPool
 
+from cycleml._optional import require
 from cycleml.errors import InvalidInput, StoreError
 
 __all__ = ["BUSY_TIMEOUT_S", "make_engine", "read_connection", "write_connection"]
@@ -76,8 +77,12 @@ def _sqlite_engine(uri: str) -> Engine:
 def make_engine(uri: str) -> Engine:
     """Create an engine for a ``sqlite:///`` or ``postgresql+psycopg://`` URI.
 
+    ``postgresql://`` is read as ``postgresql+psycopg://``: cycleml talks to PostgreSQL
+    through psycopg 3 (the ``postgres`` extra), not SQLAlchemy's default psycopg2.
+
     Raises:
-        InvalidInput: The URI is not a database URI cycleml supports.
+        InvalidInput: The URI is not a database URI cycleml supports, or it names
+            PostgreSQL and psycopg is not installed.
     """
     try:
         url = make_url(uri)
@@ -87,8 +92,8 @@ def make_engine(uri: str) -> Engine:
             hint="Use sqlite:///path/to/metadata.db or postgresql+psycopg://user@host/db.",
         ) from exc
     backend = url.get_backend_name()
+    shown = url.render_as_string(hide_password=True)  # never echo a password
     if url.drivername not in _DRIVERS:
-        shown = url.render_as_string(hide_password=True)  # never echo a password
         what = f"backend {backend!r}" if backend not in _DRIVERS else f"driver {url.drivername!r}"
         raise InvalidInput(
             f"Unsupported metadata store URI {shown!r}: {what} is not supported.",
@@ -98,6 +103,15 @@ def make_engine(uri: str) -> Engine:
         return _sqlite_engine(uri)
     if url.drivername == "postgresql":
         url = url.set(drivername="postgresql+psycopg")
+    # SQLAlchemy would import the driver inside create_engine and let the bare
+    # ModuleNotFoundError out; import it first to name the extra that installs it.
+    require(
+        "psycopg",
+        extra="postgres",
+        needed_for=f"The metadata store URI {shown!r}",
+        package="psycopg 3 (the driver cycleml uses for postgresql:// and "
+        "postgresql+psycopg:// URIs; it does not use psycopg2)",
+    )
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
 
 
