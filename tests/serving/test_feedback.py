@@ -173,6 +173,38 @@ def test_bad_feedback_writes_nothing(
         feedback("nope", settings=settings)
 
 
+def test_labels_for_unknown_request_ids_are_kept_and_reported(
+    settings: Settings, deployed: SqlMetadataStore
+) -> None:
+    with PredictionLogger(settings, "churn") as logger:
+        logger.log([{"request_id": f"r{i}", "time": T0 + i} for i in range(10)])
+    labels = [{"request_id": rid, "label": 1} for rid in ("r1", "early", "r5", "other")]
+    recorded = record_feedback("churn", labels, settings=settings)
+    assert recorded == 4
+    assert recorded.unknown == ("early", "other")  # in the order given
+    assert set(_labels(settings)) == {"r1", "r5", "early", "other"}  # none refused
+    # The prediction of "early" is logged after its label: the label joins it.
+    with PredictionLogger(settings, "churn") as logger:
+        logger.log([{"request_id": "early", "time": T0 + 100}])
+    joined = join_feedback(prediction_log("churn", settings=settings),
+                           feedback("churn", settings=settings))  # fmt: skip
+    labelled = {r["request_id"]: r["label"] for r in joined.to_pylist()}
+    assert labelled["early"] == 1
+    assert record_feedback("churn", [{"request_id": "early", "label": 0}],
+                           settings=settings).unknown == ()  # fmt: skip
+
+
+def test_labels_nested_too_deeply_are_refused(
+    settings: Settings, deployed: SqlMetadataStore
+) -> None:
+    label: Any = 1
+    for _ in range(5000):
+        label = [label]
+    with pytest.raises(InvalidInput, match="nested"):
+        record_feedback("churn", [{"request_id": "r1", "label": label}], settings=settings)
+    assert deployed.list_feedback("churn") == []
+
+
 def test_empty_feedback(settings: Settings, deployed: SqlMetadataStore) -> None:
     table = feedback("churn", settings=settings)
     assert table.num_rows == 0
@@ -273,3 +305,34 @@ def test_feedback_nested_too_deeply_is_a_400(live: Settings) -> None:
         assert response.status_code == 400, response.text
         assert response.json()["error"]["code"] == "invalid_input"
         assert "nested too deeply" in response.json()["error"]["message"]
+
+
+def test_post_feedback_says_which_request_ids_match_no_prediction(
+    live: Settings, cancer: tuple[pd.DataFrame, pd.Series]
+) -> None:
+    x, _ = cancer
+    record = x.head(1).to_dict(orient="records")
+    with TestClient(deployment_app("tumours-live", settings=live, options=HELD)) as client:
+        for rid in ("visit-0", "visit-1"):
+            client.post("/predict", json=record, headers={"x-request-id": rid})
+        client.post("/predict", json=x.head(2).to_dict(orient="records"),
+                    headers={"x-request-id": "pair"})  # fmt: skip
+        # visit-0 and visit-1 are still in the server's memory, not in the log yet: known.
+        labels = [{"request_id": rid, "label": 1} for rid in ("visit-0", "ghost", "visit-1",
+                                                              "pair", "pair/1")]  # fmt: skip
+        response = client.post("/feedback", json=labels)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["recorded"] == 5
+        assert body["unknown_request_ids"] == ["ghost", "pair"]
+        assert "kept" in body["hint"]
+        assert "<request id>/0" in body["hint"]  # a request of several rows: label its rows
+    with TestClient(deployment_app("tumours-live", settings=live, options=HELD)) as client:
+        # a new server, the rows now in the log: known from there
+        known = client.post("/feedback", json={"request_id": "visit-1", "label": 0})
+        assert known.json() == {"recorded": 1, "unknown_request_ids": []}
+        client.post("/predict", json=record, headers={"x-request-id": "ghost"})  # late
+    log = prediction_log("tumours-live", settings=live)
+    joined = join_feedback(log, feedback("tumours-live", settings=live))
+    labelled = {r["request_id"]: r["label"] for r in joined.to_pylist()}
+    assert labelled == {"visit-0": 1, "visit-1": 0, "ghost": 1, "pair/0": None, "pair/1": 1}

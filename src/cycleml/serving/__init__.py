@@ -29,7 +29,7 @@ from cycleml.serving._deployments import (
     route,
     route_point,
 )
-from cycleml.serving._feedback import feedback, join_feedback, record_feedback
+from cycleml.serving._feedback import RecordedFeedback, feedback, join_feedback, record_feedback
 from cycleml.serving._metrics import ServerMetrics
 from cycleml.serving._predlog import PREDICTION_LOG_SCHEMA, PredictionLogger, prediction_log
 from cycleml.serving._runner import run_server
@@ -49,6 +49,7 @@ __all__ = [
     "Deployments",
     "MicroBatcher",
     "PredictionLogger",
+    "RecordedFeedback",
     "ScoringService",
     "ServedModel",
     "ServerMetrics",

@@ -13,15 +13,18 @@ import contextlib
 import json
 import logging
 import re
+import reprlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 import pandas as pd
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -44,6 +47,9 @@ __all__ = ["DEFAULT_MAX_BODY_BYTES", "REQUEST_KEY_HEADER", "create_app"]
 _log = logging.getLogger("cycleml.serving")
 
 DEFAULT_MAX_BODY_BYTES = 10 * 2**20
+#: How many of the request ids it scored last a server remembers, to tell ``POST /feedback``
+#: that ids whose rows are not in the prediction log yet (still in its memory) are known.
+RECENT_IDS = 100_000
 REQUEST_ID_HEADER = "X-Request-ID"
 #: Requests with the same value of this header always reach the same arm of a canary split.
 REQUEST_KEY_HEADER = "X-Request-Key"
@@ -63,8 +69,10 @@ def create_app(
     Args:
         service: Routes and scores requests.
         max_body_bytes: Larger request bodies get a 413.
-        record_feedback: Stores ``{"request_id", "label"}`` records (``POST /feedback``);
-            ``None`` answers 404 there (a server without a deployment has no log).
+        record_feedback: Stores ``{"request_id", "label"}`` records (``POST /feedback``)
+            and returns how many (a :class:`~cycleml.serving.RecordedFeedback` also says
+            which request ids are not in the log yet); ``None`` answers 404 there (a
+            server without a deployment has no log).
         on_startup: Awaited when the server starts (e.g. watch a deployment for changes).
         on_shutdown: Awaited at shutdown, first thing (stop watchers); then shadow scoring
             drains, the batchers stop, and ``service.close()`` flushes the prediction log.
@@ -153,9 +161,12 @@ def create_app(
             seconds=time.perf_counter() - request.state.started, rows=len(frame),
         )  # fmt: skip
         request.state.observed = True
+        if record_feedback is not None:  # a deployment: its rows go to the prediction log
+            scored_here.add(outcome.row_ids)
         return outcome
 
     schema = _record_schema(primary)
+    scored_here = _RecentIds(RECENT_IDS)
 
     @app.post(
         "/invocations",
@@ -215,12 +226,24 @@ def create_app(
             if not isinstance(record, dict) or not isinstance(record.get("request_id"), str):
                 raise InvalidInput(
                     f"Feedback record {i} must be an object with a string request_id and a "
-                    f"label; received {str(record)[:80]}.",
+                    f"label; received {reprlib.repr(record)}.",
                     hint='Send {"request_id": "…", "label": 1}.',
                 )
             if "label" not in record:
                 raise InvalidInput(f"Feedback record {i} has no label.")
-        return JSONResponse({"recorded": record_feedback(records)})
+        recorded = await run_in_threadpool(record_feedback, records)
+        # Not in the log yet, and not scored here lately (its row may wait in memory).
+        unknown = [i for i in getattr(recorded, "unknown", ()) if i not in scored_here]
+        body: dict[str, Any] = {"recorded": int(recorded), "unknown_request_ids": unknown}
+        if unknown:
+            body["hint"] = (
+                f"{len(unknown)} of these request ids match no prediction logged so far. Their "
+                "labels are kept and join their predictions when these are logged (by another "
+                "process of this deployment, say); a label whose prediction is never logged "
+                "is never used. A request of several rows is logged row by row, as "
+                "<request id>/0, <request id>/1, ...: label each row."
+            )
+        return JSONResponse(body)
 
     @app.get("/metrics", summary="Prometheus metrics")
     async def metrics() -> Response:
@@ -305,6 +328,24 @@ def _v2_routes(
     @app.post("/v2/models/{name}/versions/{version}/infer", summary="v2: version inference")
     async def version_infer(name: str, version: str, request: Request) -> Response:
         return await infer(request, model_or_404(name, version))
+
+
+class _RecentIds:
+    """The newest ``size`` request ids a server scored, oldest forgotten first."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._ids: OrderedDict[str, None] = OrderedDict()
+
+    def add(self, ids: Iterable[str]) -> None:
+        for request_id in ids:
+            self._ids[request_id] = None
+            self._ids.move_to_end(request_id)
+        while len(self._ids) > self.size:
+            self._ids.popitem(last=False)
+
+    def __contains__(self, request_id: object) -> bool:
+        return request_id in self._ids
 
 
 class _RequestIds:

@@ -5,6 +5,12 @@ readers (:func:`feedback`, :func:`join_feedback`) take the *latest* label: the o
 greatest ``time``, and of equal times the one recorded last. So a correction is simply a
 new label, and a backfill with older times does not override a newer label.
 
+A label whose request id matches no row of the prediction log is kept all the same, and
+reported (:attr:`RecordedFeedback.unknown`): the log is written in batches (every 2 s or
+10,000 rows), by every server process of the deployment on its own, so a label can arrive
+before its prediction's row is written, and the monitoring stage joins labels by request id
+whenever it reads them. A label that never finds its prediction is simply never joined.
+
 ``label`` is any JSON value. In Arrow results its type is inferred from the values (int64,
 double, string, bool, struct...); labels of mixed types come back as JSON strings.
 """
@@ -20,16 +26,40 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
 
-from cycleml.errors import InvalidInput
-from cycleml.serving._predlog import TIME_TYPE, to_ms
+from cycleml.errors import InvalidInput, StoreError
+from cycleml.serving._predlog import PREDICTION_LOG_SCHEMA, TIME_TYPE, _local_path, _open, to_ms
 from cycleml.settings import Settings
 from cycleml.spec import project_settings
-from cycleml.store import SqlMetadataStore, open_metadata_store
+from cycleml.store import ArtifactStore, SqlMetadataStore, open_metadata_store
 
-__all__ = ["feedback", "join_feedback", "record_feedback"]
+__all__ = ["RecordedFeedback", "feedback", "join_feedback", "record_feedback"]
 
 _HINT = "Pass records with a request_id and a label column (and optionally a time)."
+#: Deeper labels are refused: a label is a class, a number or a small structure.
+MAX_LABEL_DEPTH = 32
+
+
+class RecordedFeedback(int):
+    """How many labels were stored (it *is* that ``int``), and which request ids are unknown.
+
+    Attributes:
+        unknown: The request ids, in the order given, that match no row of the deployment's
+            prediction log written so far. Their labels are stored too: they join their
+            prediction as soon as its row is written (see the module docstring).
+    """
+
+    unknown: tuple[str, ...]
+
+    def __new__(cls, count: int, unknown: Sequence[str] = ()) -> RecordedFeedback:
+        recorded = super().__new__(cls, count)
+        recorded.unknown = tuple(unknown)
+        return recorded
+
+    def __repr__(self) -> str:
+        return f"RecordedFeedback({int(self)}, unknown={list(self.unknown)!r})"
 
 
 def _plain(value: Any) -> Any:
@@ -148,8 +178,59 @@ def _normalize(records: Any) -> list[tuple[str, Any, int | None]]:
             raise InvalidInput(f"Feedback record {i} has no request_id.", hint=_HINT)
         if label is None:
             raise InvalidInput(f"Feedback record {i} (request {request_id!r}) has no label.")
+        if isinstance(label, list | dict) and _too_deep(label):
+            raise InvalidInput(
+                f"Feedback record {i} (request {request_id!r}): the label is nested more than "
+                f"{MAX_LABEL_DEPTH} levels deep.",
+                hint="A label is a class, a number or a small object.",
+            )
         out.append((request_id, label, at))
     return out
+
+
+def _too_deep(label: Any) -> bool:
+    """Whether ``label`` nests lists or objects deeper than :data:`MAX_LABEL_DEPTH`."""
+    level: list[Any] = [label]
+    for _ in range(MAX_LABEL_DEPTH):
+        level = [v for item in level if isinstance(item, list | dict)
+                 for v in (item.values() if isinstance(item, dict) else item)]  # fmt: skip
+        if not level:
+            return False
+    return any(isinstance(item, list | dict) for item in level)
+
+
+def _unknown_ids(
+    deployment: str, ids: Sequence[str], meta: SqlMetadataStore, blobs: ArtifactStore
+) -> tuple[str, ...]:
+    """The ``ids`` (each once, in order) that no written row of the prediction log has.
+
+    Reads only the ``request_id`` column of the log's parts, filtered to ``ids``.
+    """
+    wanted = list(dict.fromkeys(ids))
+    parts = meta.list_prediction_log_parts(deployment)  # NotFound for an unknown deployment
+    if not parts:
+        return tuple(wanted)
+    condition = pc.field("request_id").isin(pa.array(wanted, pa.string()))
+    paths = [_local_path(blobs, part.digest) for part in parts]
+    try:
+        if all(path is not None for path in paths):
+            found = pads.dataset(paths, format="parquet", schema=PREDICTION_LOG_SCHEMA).to_table(
+                columns=["request_id"], filter=condition
+            )
+        else:
+            found = pa.concat_tables(
+                pq.read_table(pa.BufferReader(blobs.get_bytes(part.digest)),
+                              columns=["request_id"], filters=condition)
+                for part in parts
+            )  # fmt: skip
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise StoreError(
+            f"Could not read the prediction log of deployment {deployment!r} to match the "
+            f"labels' request ids: {exc}.",
+            hint="Check that the metadata and artifact stores belong together.",
+        ) from exc
+    logged = set(found.column("request_id").to_pylist())
+    return tuple(i for i in wanted if i not in logged)
 
 
 def record_feedback(
@@ -158,9 +239,13 @@ def record_feedback(
     *,
     settings: Settings | None = None,
     store: SqlMetadataStore | None = None,
+    artifacts: ArtifactStore | None = None,
     actor: str | None = None,
-) -> int:
+) -> RecordedFeedback:
     """Store labels for earlier predictions of ``deployment``, all or nothing.
+
+    Labels whose request id matches no prediction logged so far are stored too, and
+    reported in the result's ``unknown``: they join their prediction once it is logged.
 
     Args:
         deployment: The deployment that made the predictions.
@@ -170,20 +255,23 @@ def record_feedback(
             default now).
         settings: Where the stores are; default: the project's settings.
         store: An open metadata store to use.
+        artifacts: An open artifact store to use (it holds the prediction log).
         actor: Who the audit log names; default: the store's actor.
 
     Returns:
-        How many labels were stored.
+        How many labels were stored (an ``int``), with the ``unknown`` request ids.
 
     Raises:
-        InvalidInput: An empty batch, or a record without request id or label (nothing
-            is stored then).
+        InvalidInput: An empty batch, a record without request id or label, or a label
+            nested too deeply (nothing is stored then).
         NotFound: No such deployment.
+        StoreError: The prediction log cannot be read (nothing is stored then).
     """
     rows = _normalize(records)
-    meta = store or open_metadata_store(settings or project_settings())
+    meta, blobs = _open(settings, store, artifacts)
     try:
-        return meta.add_feedback(deployment, rows, actor=actor)
+        unknown = _unknown_ids(deployment, [request_id for request_id, _, _ in rows], meta, blobs)
+        return RecordedFeedback(meta.add_feedback(deployment, rows, actor=actor), unknown)
     finally:
         if store is None:
             meta.close()
