@@ -128,7 +128,8 @@ def _raised(code: object, namespace: dict[str, object]) -> Exception | None:
 
 @pytest.mark.parametrize("path", PYTHON_FILES, ids=_relative)
 def test_python_blocks_run(path: Path, doc_project: Path) -> None:
-    namespace: dict[str, object] = {"__name__": "__docs__"}
+    # "__main__", as for a script a reader saves and runs: guarded blocks run too
+    namespace: dict[str, object] = {"__name__": "__main__"}
     all_blocks = blocks(path)
     for index, block in enumerate(all_blocks):
         if block.lang != "python":

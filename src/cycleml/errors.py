@@ -22,6 +22,11 @@ callers already catch (``KeyError`` for a missing thing, ``ValueError`` for bad 
 
 Messages say what happened, what was received and what to do, so the CLI can print them
 as they are and the API can send them in its one JSON error shape (:func:`to_dict`).
+
+Warnings have their own small tree, so callers can filter or turn them into errors::
+
+    CycleMLWarning (UserWarning)
+    └── ExtraColumnsWarning                 input columns not in a model signature, dropped
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ from typing import Any
 __all__ = [
     "AlreadyExists",
     "CycleMLError",
+    "CycleMLWarning",
+    "ExtraColumnsWarning",
     "GateFailed",
     "InvalidInput",
     "InvalidState",
@@ -185,6 +192,27 @@ class StoreError(CycleMLError):
 
     status_code = 503
     code = "store_error"
+
+
+class CycleMLWarning(UserWarning):
+    """Root of every warning cycleml emits."""
+
+
+class ExtraColumnsWarning(CycleMLWarning):
+    """Model input carried columns the signature does not name; they were dropped.
+
+    Attributes:
+        columns: The dropped columns, in input order.
+    """
+
+    def __init__(self, columns: list[str], most: int = 8) -> None:
+        self.columns = list(columns)
+        shown = ", ".join(repr(c) for c in self.columns[:most])
+        more = f", … ({len(self.columns)} in all)" if len(self.columns) > most else ""
+        super().__init__(
+            f"Dropped input columns that are not in the model signature: [{shown}{more}]. "
+            "The model never sees them."
+        )
 
 
 def to_dict(error: CycleMLError) -> dict[str, Any]:

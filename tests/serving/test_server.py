@@ -93,8 +93,7 @@ def test_cli_server_merges_concurrent_requests_and_stops_on_sigterm(
                 got = list(pool.map(one, range(64)))
             metrics = client.get("/metrics").text
         process.send_signal(signal.SIGTERM)
-        # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit status says why.
-        assert process.wait(timeout=60) in (0, -signal.SIGTERM)
+        assert process.wait(timeout=60) == 0  # drained gracefully, then a clean exit
         assert process.stderr is not None
         assert "Traceback" not in process.stderr.read().decode()
     assert got == expected
@@ -194,7 +193,7 @@ def test_deployment_canary_shadow_switch_log_and_feedback(
             answer = client.post("/feedback", json=labels).json()
             assert answer == {"recorded": 10, "unknown_request_ids": []}  # all scored here
         process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=60) in (0, -signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
 
     log = prediction_log("tumours-live", settings=project)
     assert sorted(log.column("request_id").to_pylist()) == sorted(sent)  # none lost at SIGTERM

@@ -7,6 +7,7 @@ Real processes on loopback: the server is ``python -m cycleml.cli serve`` with i
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -24,6 +25,7 @@ import cycleml.tracking
 from cycleml.models import log_model
 from cycleml.registry import ModelRegistry
 from cycleml.settings import Settings, resolve_settings
+
 from .test_server import CLI, free_port
 
 
@@ -158,3 +160,20 @@ def test_an_unguarded_main_script_is_refused_before_it_runs_twice(
     assert last.startswith("cycleml.errors.InvalidState: Cannot start the model's predict")
     assert f"line {len(_SCRIPT.splitlines()) + 3} of {script}" in last
     assert 'if __name__ == "__main__":' in last
+
+
+def test_the_docs_serving_example_runs_as_a_saved_script(tmp_path: Path) -> None:
+    """docs/serving.md's first example, saved as a file and run: it trains and registers
+    once (the predict process does not run it again) and serves."""
+    docs = Path(__file__).resolve().parents[2] / "docs" / "serving.md"
+    example = re.findall(r"```python\n(.*?)```", docs.read_text(encoding="utf-8"), re.S)[0]
+    assert 'if __name__ == "__main__":' in example
+    script = tmp_path / "serve_example.py"
+    script.write_text(example, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "422 signature_mismatch"
+    versions = ModelRegistry(resolve_settings(home=tmp_path)).list_versions("tumours")
+    assert [v.version for v in versions] == [1, 2]

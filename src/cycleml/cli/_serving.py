@@ -269,10 +269,16 @@ def predict(
     if as_json:
         emit_json({**report.__dict__, "output": str(report.output)})
         return
-    console().print(
+    out = console()
+    out.print(
         f"Scored {report.rows:,} rows in {report.seconds:.2f} s -> {report.output} "
         f"(lineage: batch_prediction/{report.id})."
     )
+    if report.dropped_columns:
+        from cycleml.errors import ExtraColumnsWarning
+
+        note = f"{ExtraColumnsWarning(list(report.dropped_columns))} They are kept in the output."
+        out.print(f"Note: {note}", markup=False)
 
 
 def feedback(

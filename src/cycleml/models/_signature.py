@@ -10,7 +10,7 @@ column at once in one :class:`~cycleml.errors.SignatureError`.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast, get_args
 
@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cycleml.errors import InvalidInput, SignatureError
+from cycleml.errors import ExtraColumnsWarning, InvalidInput, SignatureError
 
 __all__ = [
     "COLUMN_TYPES",
@@ -215,24 +215,30 @@ class Signature:
             "additionalProperties": True,
         }
 
-    def enforce(self, data: Any) -> pd.DataFrame:
+    def enforce(
+        self, data: Any, *, on_extra: Callable[[list[str]], None] | None = None
+    ) -> pd.DataFrame:
         """Check and coerce model input against the signature.
 
         Args:
             data: A pandas or polars DataFrame, a pyarrow Table, a 2-D numpy array
                 (columns ``"0"``, ``"1"``, ...), a list of records or a dict of columns.
+            on_extra: Called with the input's columns that the signature does not name
+                (they are dropped); by default an
+                :class:`~cycleml.errors.ExtraColumnsWarning` names them. Servers and batch
+                scoring report them once instead of on every request or chunk.
 
         Returns:
             A new DataFrame with exactly the input columns, in signature order, with the
-            dtypes of their types (see ``docs/models.md`` for the coercions). Extra
-            columns are dropped with a ``UserWarning`` naming them.
+            dtypes of their types (see ``docs/models.md`` for the coercions).
 
         Raises:
             SignatureError: One entry per failing column in ``details["errors"]``.
             InvalidInput: The data is not a table at all.
         """
         frame = as_frame(data)
-        ready = self._already_conforming(frame)
+        report = on_extra or _warn_extra
+        ready = self._already_conforming(frame, report)
         if ready is not None:
             return ready
         errors: list[dict[str, str]] = []
@@ -260,15 +266,13 @@ class Signature:
             )
         extra = [c for c in frame.columns if c not in {s.name for s in self.inputs}]
         if extra:
-            warnings.warn(
-                f"Dropped input columns that are not in the model signature: {extra}.",
-                UserWarning,
-                stacklevel=2,
-            )
+            report(extra)
         out = pd.DataFrame(columns, index=pd.RangeIndex(len(frame)))
         return out[self.input_names] if self.inputs else out
 
-    def _already_conforming(self, frame: pd.DataFrame) -> pd.DataFrame | None:
+    def _already_conforming(
+        self, frame: pd.DataFrame, report: Callable[[list[str]], None]
+    ) -> pd.DataFrame | None:
         """The frame's signature columns as they are, when no column needs a coercion.
 
         Serving scores one row per request, where the per-column checks and the rebuilt
@@ -296,15 +300,16 @@ class Signature:
             if np.isnan(values).any():
                 return None
         if len(columns) != len(names):
-            extra = [c for c in columns if c not in set(names)]
-            warnings.warn(
-                f"Dropped input columns that are not in the model signature: {extra}.",
-                UserWarning,
-                stacklevel=3,
-            )
+            report([c for c in columns if c not in set(names)])
         if not isinstance(sub.index, pd.RangeIndex) or sub.index.start != 0:
             sub = sub.reset_index(drop=True)
         return sub
+
+
+def _warn_extra(columns: list[str]) -> None:
+    # stacklevel: this function, enforce (or _already_conforming, then enforce), the
+    # caller of enforce; LoadedModel.predict's caller is close enough for a warning.
+    warnings.warn(ExtraColumnsWarning(columns), stacklevel=4)
 
 
 def _listed(names: list[str], most: int = 8) -> str:

@@ -49,6 +49,8 @@ class BatchScoringReport:
         seconds: Wall time.
         digest: BLAKE3 of the output file.
         model_uri: The model that scored.
+        dropped_columns: Input columns the model's signature does not name (not scored,
+            but kept in the output next to the predictions).
     """
 
     id: str
@@ -57,6 +59,7 @@ class BatchScoringReport:
     seconds: float
     digest: str
     model_uri: str
+    dropped_columns: tuple[str, ...] = ()
 
 
 def score_batch(
@@ -108,9 +111,10 @@ def score_batch(
     total = None if stream is not None else _total_rows(paths)
     chunks = _chunks(paths, chunk_rows) if stream is None else _stream_chunks(stream)
     writer: pq.ParquetWriter | None = None
+    dropped: dict[str, None] = {}  # reported once in the report, not per chunk
     try:
         for chunk in chunks:
-            scored = _score(loaded, chunk, first_row=done + 1)
+            scored = _score(loaded, chunk, first_row=done + 1, dropped=dropped)
             if writer is None:
                 writer = pq.ParquetWriter(partial, scored.schema)
             writer.write_table(scored)
@@ -146,8 +150,9 @@ def score_batch(
     finally:
         store.close()
     return BatchScoringReport(
-        batch_id, target, done, time.perf_counter() - started, digest, str(model_uri)
-    )
+        batch_id, target, done, time.perf_counter() - started, digest, str(model_uri),
+        dropped_columns=tuple(dropped),
+    )  # fmt: skip
 
 
 def _check_inputs(paths: list[Path]) -> None:
@@ -199,11 +204,17 @@ def _stream_chunks(stream: pa.RecordBatchReader) -> Iterator[pa.Table]:
             yield pa.Table.from_batches([batch])
 
 
-def _score(model: LoadedModel, chunk: pa.Table, *, first_row: int) -> pa.Table:
+def _score(
+    model: LoadedModel, chunk: pa.Table, *, first_row: int, dropped: dict[str, None]
+) -> pa.Table:
     frame = chunk.to_pandas()
     try:
-        predictions = model.predict(frame)
-        probabilities = model.predict_proba(frame) if model.is_classifier else None
+        if model.signature is not None:  # checked once for both predict and predict_proba
+            frame = model.signature.enforce(
+                frame, on_extra=lambda c: dropped.update(dict.fromkeys(c))
+            )
+        predictions = model.predict(frame, enforce=False)
+        probabilities = model.predict_proba(frame, enforce=False) if model.is_classifier else None
     except (InvalidInput, ValidationFailed) as exc:  # row numbers in it count from the chunk
         raise type(exc)(
             f"Rows from {first_row:,} (row numbers below count from there): {exc.message}",

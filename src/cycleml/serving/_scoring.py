@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from cycleml.errors import CycleMLError, SignatureError
+from cycleml.errors import CycleMLError, ExtraColumnsWarning, SignatureError
 from cycleml.serving._batcher import (
     DEFAULT_MAX_BATCH_SIZE,
     DEFAULT_MAX_WAIT_MS,
@@ -71,6 +71,7 @@ class ServedModel:
         """``process`` is the model's predict process when the caller started it early
         (loading while ``model`` loaded); by default it starts from ``model``'s folder."""
         self.model, self.name, self.version = model, name, version
+        self._reported_extra: set[tuple[str, ...]] = set()
         observe: Callable[[int], None] | None = None
         if metrics is not None:
             histogram = metrics.batch_rows.labels(model=name, version=version)
@@ -108,7 +109,19 @@ class ServedModel:
         signature = self.model.signature
         if signature is None:
             return frame
-        return (self._nan_floats_signature if nan_floats else signature).enforce(frame)
+        checking = self._nan_floats_signature if nan_floats else signature
+        return checking.enforce(frame, on_extra=self._dropped)
+
+    def _dropped(self, columns: list[str]) -> None:
+        """Log each distinct set of dropped columns once, not on every request."""
+        key = tuple(columns)
+        if key in self._reported_extra:
+            return
+        self._reported_extra.add(key)
+        _log.warning(
+            "%s (model %s version %s; reported once per set of columns)",
+            ExtraColumnsWarning(columns), self.name, self.version,
+        )  # fmt: skip
 
     @functools.cached_property
     def _nan_floats_signature(self) -> Signature:

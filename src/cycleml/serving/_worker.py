@@ -135,7 +135,7 @@ def check_main_module() -> None:
     raise InvalidState(
         f"Cannot start the model's predict process from line {line} of {path} "
         f"({code!r}): cycleml scores each served model in a spawned process, which imports "
-        "your script again, and this line is not under `if __name__ == \"__main__\":`, so "
+        'your script again, and this line is not under `if __name__ == "__main__":`, so '
         "the script would run a second time there (registering models again, then "
         "failing).",
         hint='Put the script\'s work under `if __name__ == "__main__":` (see docs/serving.md),'
