@@ -356,3 +356,28 @@ def test_console_script_over_a_real_process(in_demo: DemoResult) -> None:
     )
     assert done.returncode == 0
     assert json.loads(done.stdout)[0]["name"] == "breast-cancer-classifier"
+
+
+def test_runs_list_ids_prints_one_run_id_per_line_for_scripts(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import cycleml
+    import cycleml.tracking
+
+    cycleml.configure(home=tmp_path)
+    try:
+        for auc in (0.7, 0.9, 0.8):
+            with cycleml.start_run():
+                cycleml.log_metric("auc", auc)
+        best = cycleml.search_runs(order_by=["metrics.auc DESC"])[0].info.run_id
+    finally:
+        cycleml.tracking._default.replace(None)
+    with pytest.raises(SystemExit) as done:
+        main(["--home", str(tmp_path), "runs", "list", "--order-by", "metrics.auc DESC",
+              "--max-results", "1", "--ids"])  # fmt: skip
+    assert done.value.code == 0
+    assert capsys.readouterr().out == f"{best}\n"
+    with pytest.raises(SystemExit) as done:
+        main(["--home", str(tmp_path), "runs", "list", "--ids", "--json"])
+    assert done.value.code == 1
+    assert "Pass --ids or --json, not both." in capsys.readouterr().err

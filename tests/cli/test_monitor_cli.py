@@ -121,3 +121,33 @@ def test_watch_evaluates_new_log_data_as_it_arrives(
     assert code == 0, err
     lines = [json.loads(line) for line in out.splitlines() if line.strip()]
     assert [(r["window_start"], r["rows"]) for r in lines] == [(start, 200)]  # once, not twice
+
+
+def test_lag_and_why_no_window_is_ready(capsys: pytest.CaptureFixture[str], project: str) -> None:
+    from cycleml.serving import PredictionLogger
+    from cycleml.store import now_ms
+
+    settings = resolve_settings(home=Path(project))
+    store = SqlMetadataStore(settings.metadata_uri, actor="tester")
+    store.create_deployment("live", "models:/churn/1")
+    store.close()
+    rows = _frame(150, 3).to_dict(orient="records")
+    stamp = now_ms()  # fresh rows: the default lag (30 s) holds them back
+    with PredictionLogger(settings, "live") as logger:
+        logger.log([{"request_id": f"r{i}", "time": stamp, "inputs": row,
+                     "outputs": {"prediction": 0}} for i, row in enumerate(rows)])  # fmt: skip
+    cli(capsys, "--home", project, "monitor", "reference", str(Path(project) / "reference.parquet"),
+        "--name", "train")  # fmt: skip
+    for name, lag in (("waits", []), ("at-once", ["--lag", "0"])):
+        code, _, err = cli(capsys, "--home", project, "monitor", "create", name, "--deployment",
+                           "live", "--reference", "train", "--window", "100", *lag)  # fmt: skip
+        assert code == 0, err
+    code, out, _ = cli(capsys, "--home", project, "monitor", "run", "waits")
+    assert code == 0
+    assert out.strip() == (
+        "No complete window to evaluate yet: a window is evaluated once it has 100 rows and "
+        "its rows are 30 s old (the monitor's lag)."
+    )
+    code, out, _ = cli(capsys, "--home", project, "monitor", "run", "at-once", "--json")
+    assert code == 0
+    assert [r["rows"] for r in json.loads(out)] == [100]  # the other 50 fill the next window

@@ -108,6 +108,13 @@ def monitor_create(
         list[str] | None, typer.Option(help="A check to run (repeatable); default: drift, quality.")
     ] = None,
     window: Annotated[str | None, typer.Option(help="Rows (5000) or a duration (1h).")] = None,
+    lag: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds a window must be over before it is evaluated, for rows other "
+            "servers have not flushed yet (default 30; 0 once servers have stopped)."
+        ),
+    ] = None,
     alert: Annotated[
         list[str] | None,
         typer.Option(help="Alert rule 'METRIC OP THRESHOLD [for N] [cooldown 1h]' (repeatable)."),
@@ -136,6 +143,8 @@ def monitor_create(
         settings["checks"] = list(check)
     if window is not None:
         settings["window"] = int(window) if window.strip().isdigit() else window
+    if lag is not None:
+        settings["lag"] = lag
     notify = []
     notifications = dict(settings.get("notifications") or {})
     if webhook:
@@ -231,14 +240,27 @@ def monitor_run(
             runs = monitors.run(name, data=data, final=final)
             gauges.update(runs)
             streaming = watch and data is None
-            _print_runs(runs, as_json=as_json, streaming=streaming)
+            waiting = "" if runs or as_json else _waiting(monitors.get(name).config, final)
+            _print_runs(runs, as_json=as_json, streaming=streaming, waiting=waiting)
             count += 1
             if not streaming or (iterations is not None and count >= iterations):
                 break
             time.sleep(interval)
 
 
-def _print_runs(runs: list[MonitorRun], *, as_json: bool, streaming: bool) -> None:
+def _waiting(config: dict[str, Any], final: bool) -> str:
+    """Why no window is ready: what makes one complete."""
+    window, lag = config.get("window"), config.get("lag", 30.0)
+    full = "" if final else (
+        f"has {window} rows" if isinstance(window, int) else f"has ended ({window} windows)"
+    )  # fmt: skip
+    when = f"it {full} and " if full else ""
+    return f": a window is evaluated once {when}its rows are {lag:g} s old (the monitor's lag)"
+
+
+def _print_runs(
+    runs: list[MonitorRun], *, as_json: bool, streaming: bool, waiting: str = ""
+) -> None:
     if as_json:
         if not streaming:
             emit_json([run.to_dict() for run in runs])
@@ -248,7 +270,7 @@ def _print_runs(runs: list[MonitorRun], *, as_json: bool, streaming: bool) -> No
         return
     if not runs:
         if not streaming:
-            console().print("No complete window to evaluate yet.")
+            console().print(f"No complete window to evaluate yet{waiting}.")
         return
     shown = [m for m in _HEADLINES if any(m in run.values for run in runs)]
     rows = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -15,7 +16,7 @@ from cycleml.cli._common import (
     parse_duration_ms,
     state,
 )
-from cycleml.errors import NotFound
+from cycleml.errors import InvalidInput, NotFound
 
 if TYPE_CHECKING:
     from cycleml.store import Experiment, Run
@@ -127,9 +128,14 @@ def runs_list(
     ] = None,
     max_results: Annotated[int, typer.Option(help="How many runs at most.")] = 50,
     view: Annotated[str, typer.Option(help="active, deleted or all.")] = "active",
+    ids: Annotated[
+        bool, typer.Option("--ids", help="Print only the run ids, one per line (for scripts).")
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """List runs, newest first, optionally filtered and ordered."""
+    if ids and as_json:
+        raise InvalidInput("Pass --ids or --json, not both.")
     client = _client(ctx)
     found = client.search_runs(
         experiment_names=experiment or None,
@@ -138,6 +144,9 @@ def runs_list(
         max_results=max_results,
         view=view,
     )
+    if ids:
+        sys.stdout.write("".join(f"{run.info.run_id}\n" for run in found))
+        return
     if as_json:
         emit_json([run.to_dict() for run in found])
         return
