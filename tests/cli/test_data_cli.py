@@ -182,6 +182,15 @@ def test_ingest_validates_profiles_and_diffs(
     assert profiled["report"] == str(report)
     assert {a["kind"] for a in profiled["profile"]["alerts"]} >= {"id_like"}
     assert "<html" in report.read_text(encoding="utf-8").lower()
+    light = tmp_path / "shared" / "profile.html"
+    code, _, err = cli(capsys, *home, "data", "profile", "iris", "--out", str(light),
+                       "--plotlyjs", "shared")  # fmt: skip
+    assert code == 0, err
+    assert light.stat().st_size < report.stat().st_size / 10  # plotly.js lives beside it
+    assert [p.suffix for p in light.parent.glob("plotly-*.min.js")] == [".js"]
+    code, _, err = cli(capsys, *home, "data", "profile", "iris", "--plotlyjs", "cdn")
+    assert code == 1
+    assert "Invalid --plotlyjs 'cdn': expected inline or shared." in err
     cli(capsys, *home, "data", "ingest", "small", str(tmp_path / "small.csv"))
     code, out, _ = cli(capsys, *home, "data", "diff", "small", "iris", "--json")
     assert code == 0

@@ -177,3 +177,20 @@ def test_the_docs_serving_example_runs_as_a_saved_script(tmp_path: Path) -> None
     assert done.stdout.splitlines()[-1] == "422 signature_mismatch"
     versions = ModelRegistry(resolve_settings(home=tmp_path)).list_versions("tumours")
     assert [v.version for v in versions] == [1, 2]
+
+
+def test_background_server_serves_over_real_http_and_stops_cleanly(
+    forest_folder: Path, cancer: tuple[pd.DataFrame, pd.Series]
+) -> None:
+    from cycleml.serving import BatchingOptions, ServerOptions, background_server, model_app
+
+    x, _ = cancer
+    options = ServerOptions(batching=BatchingOptions(predict_process=False))
+    with background_server(model_app(str(forest_folder), options=options)) as url:
+        assert url.startswith("http://127.0.0.1:")
+        assert httpx.get(f"{url}/ping").status_code == 200
+        answer = httpx.post(f"{url}/invocations", json={"inputs": x.head(3).to_dict("records")})
+        assert answer.status_code == 200, answer.text
+        assert len(answer.json()["predictions"]) == 3
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{url}/ping")

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -20,15 +20,19 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
+    from cycleml.reports import IncludePlotlyJS
+
 __all__ = [
     "PLAIN_HELP",
     "CliState",
+    "PlotlyJsOption",
     "command_group",
     "emit_json",
     "format_ms",
     "make_table",
     "parse_duration_ms",
     "parse_since",
+    "plotlyjs_mode",
     "state",
 ]
 
@@ -44,6 +48,29 @@ PLAIN_HELP: dict[str, Any] = {
     "pretty_exceptions_enable": False,
     "add_completion": False,
 }
+
+
+#: ``--plotlyjs``: how an HTML report carries plotly.js (see cycleml.reports).
+PlotlyJsOption = Annotated[
+    str,
+    typer.Option(
+        "--plotlyjs",
+        help="inline: one self-contained file (about 5 MB); shared: plotly.js written once "
+        "next to the report, which stays about 100 KB and opens offline.",
+    ),
+]
+
+
+def plotlyjs_mode(value: str) -> IncludePlotlyJS:
+    """``--plotlyjs``, checked: ``inline`` or ``shared``."""
+    if value == "inline":
+        return "inline"
+    if value == "shared":
+        return "shared"
+    raise InvalidInput(
+        f"Invalid --plotlyjs {value!r}: expected inline or shared.",
+        hint="inline writes one self-contained file; shared writes plotly.js beside it.",
+    )
 
 
 def command_group(help_text: str) -> typer.Typer:

@@ -7,7 +7,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cycleml.cli._common import command_group, console, emit_json, format_ms, make_table, state
+from cycleml.cli._common import (
+    PlotlyJsOption,
+    command_group,
+    console,
+    emit_json,
+    format_ms,
+    make_table,
+    plotlyjs_mode,
+    state,
+)
 from cycleml.errors import InvalidInput
 from cycleml.spec import load_project
 
@@ -290,6 +299,7 @@ def data_profile(
     ref: Annotated[str, typer.Argument(help="datasets:/name/N, datasets:/name@tag or a name.")],
     out: Annotated[Path | None, typer.Option(help="HTML report path.")] = None,
     target: Annotated[str | None, typer.Option(help="Target column (default: the spec's).")] = None,
+    plotlyjs: PlotlyJsOption = "inline",
     as_json: JsonFlag = False,
 ) -> None:
     """Profile a dataset version: statistics, alerts, correlations, and an HTML report."""
@@ -321,7 +331,10 @@ def data_profile(
     path = out or (
         state(ctx).settings.state_dir / "reports" / f"{version.name}-v{version.version}.html"
     )
-    write_html(render_profile_html(found.to_dict(), title=f"Profile of {version.uri}"), path)
+    html = render_profile_html(
+        found.to_dict(), title=f"Profile of {version.uri}", include_plotlyjs=plotlyjs_mode(plotlyjs)
+    )
+    write_html(html, path)
     if as_json:
         emit_json({"dataset": version.uri, "report": str(path), "profile": found.to_dict()})
         return
@@ -340,6 +353,7 @@ def data_diff(
     old: Annotated[str, typer.Argument(help="The earlier version.")],
     new: Annotated[str, typer.Argument(help="The later version.")],
     out: Annotated[Path | None, typer.Option(help="HTML report path.")] = None,
+    plotlyjs: PlotlyJsOption = "inline",
     as_json: JsonFlag = False,
 ) -> None:
     """Compare two dataset versions: schema and statistic differences side by side."""
@@ -353,7 +367,9 @@ def data_diff(
         / "reports"
         / f"{after.name}-v{before.version}-v{after.version}.html"
     )
-    write_html(render_comparison_html(comparison, title=f"{before.uri} vs {after.uri}"), path)
+    title = f"{before.uri} vs {after.uri}"
+    html = render_comparison_html(comparison, title=title, include_plotlyjs=plotlyjs_mode(plotlyjs))
+    write_html(html, path)
     if as_json:
         emit_json(
             {"old": before.uri, "new": after.uri, "report": str(path), "comparison": comparison}

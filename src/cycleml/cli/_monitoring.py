@@ -13,12 +13,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from cycleml.cli._common import (
+    PlotlyJsOption,
     command_group,
     console,
     emit_json,
     format_ms,
     make_table,
     parse_since,
+    plotlyjs_mode,
     state,
 )
 from cycleml.errors import InvalidInput
@@ -356,12 +358,13 @@ def monitor_report(
     data: Annotated[
         str | None, typer.Option(help="Report on this file or datasets:/ URI instead.")
     ] = None,
+    plotlyjs: PlotlyJsOption = "inline",
     as_json: JsonFlag = False,
 ) -> None:
     """Write an HTML report: drift, quality, performance, fairness, history and alerts."""
     with _monitors(ctx) as monitors, console().status("building the report..."):
         report = monitors.report(name, data=data)
-        path = monitors.write_report(report, output)
+        path = monitors.write_report(report, output, include_plotlyjs=plotlyjs_mode(plotlyjs))
     if as_json:
         emit_json(report)
         return

@@ -93,7 +93,9 @@ def prepare_data(home: Path, settings: Settings, spec: ProjectSpec, out: Console
         task=problem.task if problem else None,
     )
     report = write_html(
-        render_profile_html(found.to_dict(), title=f"Profile of {version.uri}"),
+        render_profile_html(
+            found.to_dict(), title=f"Profile of {version.uri}", include_plotlyjs="shared"
+        ),
         settings.state_dir / "reports" / f"{DATASET}-v{version.version}.html",
     )
     alerts: list[dict[str, Any]] = found.to_dict()["alerts"]

@@ -132,7 +132,9 @@ def monitor_demo(
             )
             runs = monitors.run(MONITOR, now=start_day + (DAYS + 1) * DAY_MS)
             report = monitors.report(MONITOR)
-            path = monitors.write_report(report, home / "reports" / "monitoring.html")
+            path = monitors.write_report(
+                report, home / "reports" / "monitoring.html", include_plotlyjs="shared"
+            )
             events = monitors.alerts(MONITOR)
     finally:
         receiver.shutdown()

@@ -1,10 +1,11 @@
 """The demo's serving step: a deployment with a canary, traffic, ground truth, the log.
 
 The champion serves 80% of the traffic and the runner-up 20% as a canary, routed sticky by
-patient id. The server runs in process (the same ASGI app ``cycleml serve --deployment``
-runs): every patient of the validation split is scored through ``POST /predict``, the true
-diagnoses come back through ``POST /feedback``, and the prediction log, flushed when the
-server stops, is joined with them to compare the two arms.
+patient id. The server is the app ``cycleml serve --deployment`` runs, served over real
+HTTP on loopback from a thread of the demo's process: every patient of the validation split
+is scored through ``POST /predict``, the true diagnoses come back through ``POST
+/feedback``, and the prediction log, flushed when the server stops, is joined with them to
+compare the two arms.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from cycleml.serving import (
     BatchingOptions,
     Deployments,
     ServerOptions,
+    background_server,
     deployment_app,
     feedback,
     join_feedback,
@@ -56,13 +58,12 @@ def serve_demo(
         deployments.close()
     patients = frame.sample(frac=0.25, random_state=7).reset_index(drop=True)
     features = patients.drop(columns=["patient_id", "malignant"])
-    # Imported here: starlette's test client warns on import, and every CLI command
-    # imports the demo's module.
-    from fastapi.testclient import TestClient
+    import httpx
 
-    # The in-process server scores on a thread: a second process is not worth it here.
+    # The server scores on a thread: a predict process is not worth it for one client.
     options = ServerOptions(batching=BatchingOptions(predict_process=False))
-    with TestClient(deployment_app(DEPLOYMENT, settings=settings, options=options)) as client:
+    app = deployment_app(DEPLOYMENT, settings=settings, options=options)
+    with background_server(app) as url, httpx.Client(base_url=url, timeout=30) as client:
         for i, row in enumerate(features.to_dict(orient="records")):
             key = str(patients["patient_id"].iloc[i])
             response = client.post(

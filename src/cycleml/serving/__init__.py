@@ -19,22 +19,27 @@ In Python::
 
 from __future__ import annotations
 
-from cycleml.serving._app import DEFAULT_MAX_BODY_BYTES, REQUEST_KEY_HEADER, create_app
-from cycleml.serving._batch import BatchScoringReport, score_batch
-from cycleml.serving._batcher import BatchResult, MicroBatcher
-from cycleml.serving._deployments import (
-    Deployment,
-    DeploymentRevision,
-    Deployments,
-    route,
-    route_point,
-)
-from cycleml.serving._feedback import RecordedFeedback, feedback, join_feedback, record_feedback
-from cycleml.serving._metrics import ServerMetrics
-from cycleml.serving._predlog import PREDICTION_LOG_SCHEMA, PredictionLogger, prediction_log
-from cycleml.serving._runner import run_server
-from cycleml.serving._scoring import Arms, BatchingOptions, ScoringService, ServedModel
-from cycleml.serving._serve import ServerOptions, deployment_app, model_app
+from typing import TYPE_CHECKING
+
+from cycleml._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from cycleml.serving._app import DEFAULT_MAX_BODY_BYTES, REQUEST_KEY_HEADER, create_app
+    from cycleml.serving._batch import BatchScoringReport, score_batch
+    from cycleml.serving._batcher import BatchResult, MicroBatcher
+    from cycleml.serving._deployments import (
+        Deployment,
+        DeploymentRevision,
+        Deployments,
+        route,
+        route_point,
+    )
+    from cycleml.serving._feedback import RecordedFeedback, feedback, join_feedback, record_feedback
+    from cycleml.serving._metrics import ServerMetrics
+    from cycleml.serving._predlog import PREDICTION_LOG_SCHEMA, PredictionLogger, prediction_log
+    from cycleml.serving._runner import background_server, run_server
+    from cycleml.serving._scoring import Arms, BatchingOptions, ScoringService, ServedModel
+    from cycleml.serving._serve import ServerOptions, deployment_app, model_app
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
@@ -54,6 +59,7 @@ __all__ = [
     "ServedModel",
     "ServerMetrics",
     "ServerOptions",
+    "background_server",
     "create_app",
     "deployment_app",
     "feedback",
@@ -66,3 +72,32 @@ __all__ = [
     "run_server",
     "score_batch",
 ]
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        **dict.fromkeys(
+            ["DEFAULT_MAX_BODY_BYTES", "REQUEST_KEY_HEADER", "create_app"], "cycleml.serving._app"
+        ),
+        **dict.fromkeys(["BatchScoringReport", "score_batch"], "cycleml.serving._batch"),
+        **dict.fromkeys(["BatchResult", "MicroBatcher"], "cycleml.serving._batcher"),
+        **dict.fromkeys(
+            ["Deployment", "DeploymentRevision", "Deployments", "route", "route_point"],
+            "cycleml.serving._deployments",
+        ),
+        **dict.fromkeys(
+            ["RecordedFeedback", "feedback", "join_feedback", "record_feedback"],
+            "cycleml.serving._feedback",
+        ),
+        **dict.fromkeys(["ServerMetrics"], "cycleml.serving._metrics"),
+        **dict.fromkeys(
+            ["PREDICTION_LOG_SCHEMA", "PredictionLogger", "prediction_log"],
+            "cycleml.serving._predlog",
+        ),
+        **dict.fromkeys(["background_server", "run_server"], "cycleml.serving._runner"),
+        **dict.fromkeys(
+            ["Arms", "BatchingOptions", "ScoringService", "ServedModel"], "cycleml.serving._scoring"
+        ),
+        **dict.fromkeys(["ServerOptions", "deployment_app", "model_app"], "cycleml.serving._serve"),
+    },
+)

@@ -14,6 +14,8 @@ import os
 import signal
 import socket
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from types import FrameType
 
@@ -23,7 +25,7 @@ from threadpoolctl import threadpool_limits
 
 from cycleml.errors import CycleMLError, InvalidInput
 
-__all__ = ["run_server"]
+__all__ = ["background_server", "run_server"]
 
 
 def run_server(
@@ -220,3 +222,48 @@ def _serve(
     stop.server = server
     server.should_exit = stop.received is not None  # asked to stop while loading
     server.run(sockets=[sock])
+
+
+@contextlib.contextmanager
+def background_server(
+    app: FastAPI, *, host: str = "127.0.0.1", port: int = 0, start_timeout_s: float = 60.0
+) -> Iterator[str]:
+    """Serve ``app`` over real HTTP from a thread of this process; yield its base URL.
+
+    For notebooks, demos and tests that want the real network path (uvicorn, sockets,
+    keep-alive) without a second process. The app's lifespan runs as under ``cycleml
+    serve``: leaving the block drains requests in flight, closes the models and flushes
+    the prediction log.
+
+    Args:
+        app: The server app (``model_app``, ``deployment_app`` or ``create_app``).
+        host: Interface to bind.
+        port: Port to bind (0: a free one, as the URL tells).
+        start_timeout_s: Longest wait for the server to start.
+
+    Raises:
+        InvalidInput: The port cannot be bound.
+        CycleMLError: The server did not start (its lifespan failed).
+    """
+    sock = _bind(host, port)
+    bound = int(sock.getsockname()[1])
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+    server = uvicorn.Server(config)  # off the main thread, uvicorn leaves signals alone
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="cycleml-server", daemon=True
+    )
+    thread.start()
+    deadline = time.monotonic() + start_timeout_s
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    try:
+        if not server.started:
+            raise CycleMLError(
+                f"The server on {host}:{bound} did not start within {start_timeout_s:g} s.",
+                hint="Its error is logged above.",
+            )
+        yield f"http://{host}:{bound}"
+    finally:
+        server.should_exit = True
+        thread.join()
+        sock.close()
