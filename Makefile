@@ -5,7 +5,7 @@ BENCH_VENV ?= .venv-bench
 BIN := $(VENV)/bin
 PIP_FLAGS ?= -q --disable-pip-version-check
 
-.PHONY: demo test lint format bench bench-tracking bench-data bench-serving bench-monitoring install dev clean
+.PHONY: demo test lint format bench bench-tracking bench-data bench-serving bench-monitoring bench-startup install dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,7 +48,7 @@ $(BENCH_VENV)/.installed: pyproject.toml bench/requirements.txt
 	$(BENCH_VENV)/bin/pip install $(PIP_FLAGS) -e '.[postgres]' -r bench/requirements.txt
 	touch $@
 
-bench: bench-tracking bench-data bench-serving bench-monitoring
+bench: bench-tracking bench-data bench-serving bench-monitoring bench-startup
 
 bench-tracking: $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python bench/tracking.py $(BENCH_ARGS)
@@ -61,6 +61,9 @@ bench-serving: $(BENCH_VENV)/.installed
 
 bench-monitoring: $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python bench/monitoring.py $(BENCH_ARGS)
+
+bench-startup: $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python bench/startup.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) cycleml-demo .pytest_cache .mypy_cache .ruff_cache
