@@ -37,9 +37,9 @@ format: $(VENV)/.installed-dev
 	$(BIN)/ruff format src tests bench examples
 	$(BIN)/ruff check --fix src tests bench examples
 
-## test: install dev deps, lint, run the whole suite (SQLite and PostgreSQL)
+## test: install dev deps, lint, run the whole suite (SQLite and PostgreSQL) on both cores
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 ## bench: benchmarks against the peers, in their own environment (never a test)
 $(BENCH_VENV)/.installed: pyproject.toml bench/requirements.txt

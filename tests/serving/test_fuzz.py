@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,10 @@ from hypothesis import HealthCheck, settings
 from cycleml.serving import BatchingOptions, ServerOptions, model_app
 from cycleml.settings import resolve_settings
 
-_FOLDER = Path(__file__).parent / "_fuzz_model"
+# Built at import (the schema is read at collection), in this process's own temporary
+# folder: pytest-xdist workers collect the module at the same time.
+_SCRATCH = Path(tempfile.mkdtemp(prefix="cycleml-fuzz-"))
+_FOLDER = _SCRATCH / "model"
 
 
 def _app() -> object:
@@ -30,7 +34,7 @@ def _app() -> object:
     # schemathesis runs the app's lifespan once per operation: the batcher must restart.
     batching = BatchingOptions(predict_process=False)
     options = ServerOptions(batching=batching, max_body_bytes=65536)
-    return model_app(str(_FOLDER), settings=resolve_settings(home=_FOLDER.parent / "_fuzz_home"),
+    return model_app(str(_FOLDER), settings=resolve_settings(home=_SCRATCH / "home"),
                      options=options)  # fmt: skip
 
 
@@ -43,8 +47,7 @@ def _cleanup() -> object:
     yield
     import shutil
 
-    shutil.rmtree(_FOLDER, ignore_errors=True)
-    shutil.rmtree(_FOLDER.parent / "_fuzz_home", ignore_errors=True)
+    shutil.rmtree(_SCRATCH, ignore_errors=True)
 
 
 @schema.parametrize()
