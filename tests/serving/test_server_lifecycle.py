@@ -194,3 +194,21 @@ def test_background_server_serves_over_real_http_and_stops_cleanly(
         assert len(answer.json()["predictions"]) == 3
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{url}/ping")
+
+
+def test_the_predict_process_imports_no_tracking_store_or_web_stack(forest_folder: Path) -> None:
+    """What a predict process pays for: loading a verified local folder, nothing else."""
+    script = (
+        "import sys\n"
+        "from cycleml.serving._worker import _load, _ready\n"
+        f"_load({str(forest_folder)!r}, None)\n"
+        "_ready()\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'sqlalchemy', 'pydantic', "
+        "'fastapi', 'alembic', 'uvicorn'}))\n"
+        "print(sorted(m for m in sys.modules if m in ('cycleml.tracking', 'cycleml.store', "
+        "'cycleml.registry', 'cycleml.spec')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.splitlines() == ["[]", "[]"], done.stdout

@@ -17,27 +17,32 @@ LightGBM in their own formats, and anything else through a :class:`PythonModel` 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from cycleml._lazy import lazy_exports
 from cycleml.errors import ModelIntegrityError, SignatureError
-from cycleml.models._autolog import autolog
-from cycleml.models._flavors import FLAVORS
-from cycleml.models._package import (
-    MODEL_FILE,
-    LoadedModel,
-    ModelInfo,
-    load_model,
-    log_model,
-    read_model_file,
-    save_model,
-    verify_model_folder,
-)
-from cycleml.models._python import PythonModel, PythonModelContext
-from cycleml.models._signature import (
-    COLUMN_TYPES,
-    ColumnSpec,
-    ColumnType,
-    Signature,
-    infer_signature,
-)
+
+if TYPE_CHECKING:
+    from cycleml.models._autolog import autolog
+    from cycleml.models._flavors import FLAVORS
+    from cycleml.models._loading import (
+        MODEL_FILE,
+        FetchedModel,
+        LoadedModel,
+        fetch_model,
+        load_model,
+        read_model_file,
+        verify_model_folder,
+    )
+    from cycleml.models._package import ModelInfo, log_model, save_model
+    from cycleml.models._python import PythonModel, PythonModelContext
+    from cycleml.models._signature import (
+        COLUMN_TYPES,
+        ColumnSpec,
+        ColumnType,
+        Signature,
+        infer_signature,
+    )
 
 __all__ = [
     "COLUMN_TYPES",
@@ -45,6 +50,7 @@ __all__ = [
     "MODEL_FILE",
     "ColumnSpec",
     "ColumnType",
+    "FetchedModel",
     "LoadedModel",
     "ModelInfo",
     "ModelIntegrityError",
@@ -53,6 +59,7 @@ __all__ = [
     "Signature",
     "SignatureError",
     "autolog",
+    "fetch_model",
     "infer_signature",
     "load_model",
     "log_model",
@@ -60,3 +67,29 @@ __all__ = [
     "save_model",
     "verify_model_folder",
 ]
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        **dict.fromkeys(["autolog"], "cycleml.models._autolog"),
+        **dict.fromkeys(["FLAVORS"], "cycleml.models._flavors"),
+        **dict.fromkeys(
+            [
+                "FetchedModel",
+                "LoadedModel",
+                "MODEL_FILE",
+                "fetch_model",
+                "load_model",
+                "read_model_file",
+                "verify_model_folder",
+            ],
+            "cycleml.models._loading",
+        ),
+        **dict.fromkeys(["ModelInfo", "log_model", "save_model"], "cycleml.models._package"),
+        **dict.fromkeys(["PythonModel", "PythonModelContext"], "cycleml.models._python"),
+        **dict.fromkeys(
+            ["COLUMN_TYPES", "ColumnSpec", "ColumnType", "Signature", "infer_signature"],
+            "cycleml.models._signature",
+        ),
+    },
+)

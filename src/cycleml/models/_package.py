@@ -1,4 +1,4 @@
-"""Model folders: ``save_model``, ``log_model`` and ``load_model``.
+"""Writing model folders: ``save_model`` and ``log_model`` (reading them: ``_loading``).
 
 A model folder holds ``model.yaml`` and the model's files. ``model.yaml`` records the
 flavor, the signature, an input example, the requirements pinned from the training
@@ -8,47 +8,48 @@ hash before it deserializes anything.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
 import os
 import platform
 import shutil
-import sys
 import tempfile
-import threading
 import uuid
 import warnings
-import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
-from urllib.request import url2pathname
 
-import numpy as np
 import pandas as pd
 import yaml
 
-from cycleml.errors import AlreadyExists, InvalidInput, InvalidState, ModelIntegrityError, NotFound
+from cycleml.errors import AlreadyExists, InvalidInput, InvalidState
 from cycleml.models._flavors import (
-    FLAVORS,
-    Predictor,
     detect_flavor,
     flavor_packages,
     live_predictor,
     load_flavor,
     save_flavor,
 )
+from cycleml.models._loading import (
+    CODE_DIR,
+    FORMAT_VERSION,
+    MODEL_FILE,
+    LoadedModel,
+    load_model,
+    normalize_output,
+    read_model_file,
+    sha256_file,
+    verify_model_folder,
+    walk_folder,
+)
 from cycleml.models._signature import Signature, as_frame, infer_signature
 from cycleml.registry import ModelRegistry
-from cycleml.settings import Settings
 from cycleml.store import ModelVersion, check_model_name, safe_relpath
-from cycleml.tracking import Tracker, TrackingClient, get_tracker
+from cycleml.tracking import Tracker, get_tracker
 
 __all__ = [
     "FORMAT_VERSION",
@@ -63,35 +64,13 @@ __all__ = [
     "verify_model_folder",
 ]
 
-#: The metadata file of a model folder.
-MODEL_FILE = "model.yaml"
-#: The ``format_version`` this cycleml writes and reads.
-FORMAT_VERSION = 1
 #: Rows of the input example kept in ``model.yaml``.
 EXAMPLE_ROWS = 100
 _BASE_PACKAGES = ("numpy", "pandas", "pyarrow", "cycleml")
-_CODE_DIR = "code"
 _ARTIFACTS_DIR = "artifacts"
-_IMPORT_LOCK = threading.RLock()  # load_context may load another model
 
 
-# ---- hashes and requirements -------------------------------------------------------------
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _walk(folder: Path) -> Iterator[Path]:
-    """Every file and link below ``folder`` (links are reported, never followed)."""
-    for root, dirs, files in os.walk(folder):
-        here = Path(root)
-        for name in [*files, *(d for d in dirs if (here / d).is_symlink())]:
-            yield here / name
-
-
+# ---- requirements ----------------------------------------------------------------------
 @lru_cache(maxsize=1)
 def _distributions() -> Mapping[str, list[str]]:
     return importlib_metadata.packages_distributions()
@@ -154,7 +133,7 @@ def _add_files(
         saved[name] = relative
     code: list[str] = []
     for source in code_paths or []:
-        relative = f"{_CODE_DIR}/{Path(source).name}"
+        relative = f"{CODE_DIR}/{Path(source).name}"
         if relative in code:
             raise InvalidInput(f"Two code paths are named {Path(source).name!r}.")
         _copy_in(source, folder / relative, "code path")
@@ -206,7 +185,7 @@ def _infer_outputs(
         else:
             predictor = live_predictor(flavor, model, fields)
         data = checked.to_numpy() if fields.get("input_format") == "numpy" else checked
-        output = _normalize(predictor.predict(data))
+        output = normalize_output(predictor.predict(data))
     except Exception as exc:  # the model's own predict failed: keep the inputs, say so
         warnings.warn(
             f"The output schema was not recorded: predict() failed on the input example "
@@ -270,8 +249,8 @@ def _save(
             "requirements": _requirements(flavor_packages(flavor, model_class), requirements),
             **fields,
             "files": {
-                p.relative_to(staging).as_posix(): _sha256(p)
-                for p in sorted(_walk(staging))
+                p.relative_to(staging).as_posix(): sha256_file(p)
+                for p in sorted(walk_folder(staging))
                 if p.is_file() and not p.is_symlink()
             },
         }
@@ -475,296 +454,3 @@ def log_model_to(
         registered_version=None if version is None else version.version,
         model_version=version,
     )
-
-
-# ---- loading -----------------------------------------------------------------------------
-def read_model_file(
-    folder: str | os.PathLike[str], *, shown_as: str | None = None
-) -> dict[str, Any]:
-    """Parse a model folder's ``model.yaml`` (safe YAML; nothing is deserialized).
-
-    ``shown_as`` is how messages name the folder (the URI a user gave, not the temporary
-    folder it was downloaded to).
-
-    Raises:
-        NotFound: The folder does not exist.
-        InvalidInput: It holds no ``model.yaml``, or one this cycleml cannot read.
-    """
-    root = Path(folder)
-    shown = shown_as or str(root)
-    if not root.is_dir():
-        raise NotFound(f"No model folder at {shown!r}.")
-    path = root / MODEL_FILE
-    if not path.is_file():
-        raise InvalidInput(
-            f"{shown!r} is not a cycleml model folder: it has no {MODEL_FILE}.",
-            hint="Save models with cycleml.models.save_model() or log_model().",
-        )
-    where = f"{shown}/{MODEL_FILE}" if shown_as else str(path)
-    try:
-        found = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise InvalidInput(f"Cannot read {where}: {exc}") from exc
-    if not isinstance(found, dict) or not isinstance(found.get("files"), dict):
-        raise InvalidInput(f"{where} is not a cycleml model file: it lists no files.")
-    version = found.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise InvalidInput(
-            f"{where} has format_version {version!r}; this cycleml reads up to {FORMAT_VERSION}.",
-            hint="Upgrade cycleml to load this model.",
-        )
-    if found.get("flavor") not in FLAVORS:
-        raise InvalidInput(f"{where} names the unknown flavor {found.get('flavor')!r}.")
-    return found
-
-
-def verify_model_folder(
-    folder: str | os.PathLike[str], files: Mapping[str, str], *, shown_as: str | None = None
-) -> None:
-    """Check that ``folder`` holds exactly ``files`` (relative path -> sha256).
-
-    ``shown_as`` is how the message names the folder (default: its path).
-
-    Raises:
-        ModelIntegrityError: A file changed, is missing or is not listed; the message
-            names the first, ``details["problems"]`` lists each.
-    """
-    root = Path(folder)
-    problems: list[dict[str, Any]] = []
-    actual = {p.relative_to(root).as_posix(): p for p in _walk(root)}
-    actual.pop(MODEL_FILE, None)
-    for relative, expected in sorted(files.items()):
-        path = actual.pop(str(relative), None)
-        if path is None:
-            problems.append({"file": relative, "problem": "missing", "expected": expected,
-                             "actual": None})  # fmt: skip
-        elif path.is_symlink() or not path.is_file():
-            problems.append({"file": relative, "problem": "not a regular file",
-                             "expected": expected, "actual": None})  # fmt: skip
-        else:
-            digest = _sha256(path)
-            if digest != expected:
-                problems.append({"file": relative, "problem": "changed", "expected": expected,
-                                 "actual": digest})  # fmt: skip
-    for relative, path in sorted(actual.items()):
-        problems.append({"file": relative, "problem": "unexpected", "expected": None,
-                         "actual": None if path.is_symlink() else _sha256(path)})  # fmt: skip
-    if not problems:
-        return
-    first = problems[0]
-    if first["problem"] == "changed":
-        what = f"{first['file']} changed: sha256 {first['actual']}, expected {first['expected']}"
-    elif first["problem"] == "unexpected":
-        what = f"{first['file']} is not listed in {MODEL_FILE} (sha256 {first['actual']})"
-    else:
-        what = f"{first['file']} is {first['problem']} (expected sha256 {first['expected']})"
-    others = f" ({len(problems) - 1} more problem(s) in details)" if len(problems) > 1 else ""
-    raise ModelIntegrityError(
-        f"The model folder {shown_as or str(root)!r} does not match its {MODEL_FILE}: "
-        f"{what}{others}. "
-        "Nothing was loaded.",
-        hint="Load the model from its original location, or save it again.",
-        details={"folder": shown_as or str(root), "problems": problems},
-    )
-
-
-@contextlib.contextmanager
-def _code_on_path(folder: Path, code: Sequence[str]) -> Iterator[None]:
-    """Put the model's ``code/`` folder on ``sys.path``; write no bytecode into it."""
-    if not code:
-        yield
-        return
-    with _IMPORT_LOCK:
-        entry = str(folder / _CODE_DIR)
-        if entry not in sys.path:
-            sys.path.insert(0, entry)
-        previous = sys.dont_write_bytecode
-        sys.dont_write_bytecode = True
-        try:
-            yield
-        finally:
-            sys.dont_write_bytecode = previous
-
-
-def _normalize(result: Any) -> np.ndarray[Any, Any] | pd.DataFrame:
-    if isinstance(result, pd.DataFrame):
-        return result
-    if isinstance(result, pd.Series):
-        return result.to_numpy()
-    return np.asarray(result)
-
-
-class LoadedModel:
-    """A model read back from a folder, a run or the registry.
-
-    Attributes:
-        flavor: ``sklearn``, ``xgboost``, ``lightgbm`` or ``python``.
-        signature: The input (and output) columns, or ``None``.
-        metadata: The parsed ``model.yaml``.
-        path: The local model folder.
-        uri: What it was loaded from.
-        name: The registered model name (loaded from ``models:/``), else ``None``.
-        version: The registered version number (loaded from ``models:/``), else ``None``.
-        run_id: The run it was logged to (loaded from ``runs:/`` or ``models:/``).
-        is_classifier: Whether :meth:`predict_proba` is available.
-        classes: The class labels of a classifier, if known.
-    """
-
-    def __init__(
-        self,
-        predictor: Predictor,
-        metadata: dict[str, Any],
-        path: Path,
-        uri: str,
-        *,
-        name: str | None = None,
-        version: int | None = None,
-        run_id: str | None = None,
-    ) -> None:
-        self._predictor = predictor
-        self.metadata = metadata
-        self.path = path
-        self.uri = uri
-        self.name = name
-        self.version = version
-        self.run_id = run_id
-        self.flavor = str(metadata["flavor"])
-        saved = metadata.get("signature")
-        self.signature = None if saved is None else Signature.from_dict(saved)
-        self.is_classifier = bool(metadata.get("is_classifier")) and predictor.has_proba
-        classes = metadata.get("classes")
-        self.classes: list[Any] | None = None if classes is None else list(classes)
-        self._cleanup: weakref.finalize[Any, Any] | None = None
-
-    def __repr__(self) -> str:
-        where = f"{self.name}/{self.version}" if self.name else self.uri
-        return f"<LoadedModel {self.flavor} {where}>"
-
-    @property
-    def input_example(self) -> list[dict[str, Any]] | None:
-        """The input example saved with the model, as records."""
-        found = self.metadata.get("input_example")
-        return None if found is None else list(found)
-
-    def unwrap(self) -> Any:
-        """The library's model object (the PythonModel instance for the python flavor)."""
-        return self._predictor.native
-
-    def close(self) -> None:
-        """Delete the temporary folder a ``runs:/`` or ``models:/`` download was put in.
-
-        The model stays usable (it is in memory); :attr:`path` no longer exists. A model
-        loaded from a local folder keeps it. Without ``close()``, the folder goes when the
-        model is garbage-collected or the interpreter exits.
-        """
-        if self._cleanup is not None:
-            self._cleanup()
-
-    def _prepare(self, data: Any, enforce: bool) -> Any:
-        if enforce and self.signature is not None:
-            frame = self.signature.enforce(data)
-        elif isinstance(data, np.ndarray) and self.flavor != "python":
-            return data
-        else:
-            frame = as_frame(data)
-        return frame.to_numpy() if self.metadata.get("input_format") == "numpy" else frame
-
-    def predict(self, data: Any, *, enforce: bool = True) -> np.ndarray[Any, Any] | pd.DataFrame:
-        """Predict; the input is checked against the signature first (when there is one).
-
-        Args:
-            data: A pandas or polars DataFrame, a pyarrow Table, a numpy array, a list
-                of records or a dict of columns.
-            enforce: Check and coerce ``data`` with the signature (pass ``False`` only for
-                data that :meth:`Signature.enforce` already returned).
-
-        Raises:
-            SignatureError: The input does not match the signature.
-        """
-        return _normalize(self._predictor.predict(self._prepare(data, enforce)))
-
-    def predict_proba(self, data: Any, *, enforce: bool = True) -> np.ndarray[Any, Any]:
-        """Class probabilities of a classifier, one column per class in :attr:`classes`.
-
-        Raises:
-            InvalidInput: The model is not a classifier with probabilities.
-            SignatureError: The input does not match the signature.
-        """
-        if not self.is_classifier:
-            raise InvalidInput(
-                f"The {self.flavor} model {self.uri!r} gives no class probabilities: "
-                "predict_proba is only for classifiers that have it.",
-                hint="Call predict() instead.",
-            )
-        return np.asarray(self._predictor.predict_proba(self._prepare(data, enforce)))
-
-
-def _local_path(uri: str) -> Path:
-    if uri.startswith("file:"):
-        return Path(url2pathname(urlparse(uri).path))
-    return Path(uri).expanduser()
-
-
-def _fetch(uri: str, settings: Settings | None) -> tuple[Path, Path, Any]:
-    """Download a ``runs:/`` or ``models:/`` model into a new temporary folder."""
-    client = TrackingClient(settings) if settings is not None else get_tracker().client
-    try:
-        location = client.store.resolve_artifact_uri(uri)
-        if not location.entries:
-            raise NotFound(f"Nothing is stored at {uri!r}.")
-        scratch = Path(tempfile.mkdtemp(prefix="cycleml-model-"))
-        try:
-            for entry in location.entries:
-                client.artifacts.download(entry.digest, scratch / entry.path)
-        except BaseException:
-            shutil.rmtree(scratch, ignore_errors=True)
-            raise
-    finally:
-        if settings is not None:
-            client.close()
-    folder = scratch / location.path if location.path else scratch
-    return scratch, folder, location
-
-
-def load_model(
-    model_uri: str | os.PathLike[str], *, settings: Settings | None = None
-) -> LoadedModel:
-    """Load a model folder, checking the sha256 of every file before reading any.
-
-    Args:
-        model_uri: A local folder (or ``file://`` URI), ``runs:/<run_id>/<path>``,
-            ``models:/<name>/<version>``, ``models:/<name>@<alias>``,
-            ``models:/<name>/<stage>`` or ``models:/<name>/latest``.
-        settings: Where the stores are; default: those of the default tracker.
-
-    Raises:
-        NotFound: No such folder, run, model, version or alias.
-        ModelIntegrityError: A file changed, is missing or is not listed in model.yaml.
-        InvalidInput: Not a cycleml model folder.
-    """
-    uri = os.fspath(model_uri)
-    name = version = run_id = None
-    scratch: Path | None = None
-    if uri.startswith(("runs:/", "models:/")):
-        scratch, folder, location = _fetch(uri, settings)
-        run_id = location.run_id
-        if location.model_version is not None:
-            name, version = location.model_version.name, location.model_version.version
-    else:
-        folder = _local_path(uri)
-    shown = uri if scratch is not None else None  # never the temporary download folder
-    try:
-        metadata = read_model_file(folder, shown_as=shown)
-        verify_model_folder(folder, metadata["files"], shown_as=shown)
-        with _code_on_path(folder, metadata.get("code_paths") or []):
-            predictor = load_flavor(folder, metadata)
-    except BaseException:
-        if scratch is not None:
-            shutil.rmtree(scratch, ignore_errors=True)
-        raise
-    loaded = LoadedModel(
-        predictor, metadata, folder, uri, name=name, version=version, run_id=run_id
-    )
-    if scratch is not None:  # the download lives as long as the model, or until close()
-        loaded._cleanup = weakref.finalize(loaded, shutil.rmtree, str(scratch), True)
-    return loaded

@@ -18,7 +18,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from cycleml.models import load_model
+from cycleml.models import FetchedModel, fetch_model
 from cycleml.serving._app import DEFAULT_MAX_BODY_BYTES, create_app
 from cycleml.serving._deployments import Deployment, Deployments
 from cycleml.serving._feedback import record_feedback
@@ -152,41 +152,79 @@ def _arms(
     metrics: ServerMetrics,
     reuse: dict[tuple[str, str], ServedModel],
 ) -> Arms:
-    def arm(name: str | None, version: int | None) -> ServedModel | None:
-        if name is None or version is None:
-            return None
-        found = reuse.get((name, str(version)))
-        if found is not None:
-            return found
-        served = _served(f"models:/{name}/{version}", settings, options, metrics)
-        reuse[(name, str(version))] = served
-        return served
+    keys = {
+        "primary": (deployment.model_name, deployment.model_version),
+        "canary": (deployment.canary_name, deployment.canary_version),
+        "shadow": (deployment.shadow_name, deployment.shadow_version),
+    }
+    wanted = {(n, str(v)) for n, v in keys.values() if n is not None and v is not None}
+    # Every new model's predict process starts before any of them is waited for.
+    starting = [
+        _start(f"models:/{name}/{version}", settings, options)
+        for name, version in sorted(wanted - set(reuse))
+    ]
+    try:
+        while starting:
+            served = _finish(starting[0], options, metrics)
+            starting.pop(0)
+            reuse[(served.name, served.version)] = served
+    except BaseException:
+        for fetched, process in starting[1:]:
+            fetched.close()
+            if process is not None:
+                process.cancel()
+        raise
 
-    primary = arm(deployment.model_name, deployment.model_version)
+    def arm(arm_name: str) -> ServedModel | None:
+        name, version = keys[arm_name]
+        return None if name is None or version is None else reuse[(name, str(version))]
+
+    primary, canary = arm("primary"), arm("canary")
     assert primary is not None
-    canary = arm(deployment.canary_name, deployment.canary_version)
     return Arms(
         primary=primary,
         canary=canary,
         percent=float(deployment.canary_percent or 0) if canary is not None else 0.0,
-        shadow=arm(deployment.shadow_name, deployment.shadow_version),
+        shadow=arm("shadow"),
         deployment=deployment.name,
         revision=deployment.revision,
     )
+
+
+def _start(
+    uri: str, settings: Settings, options: ServerOptions
+) -> tuple[FetchedModel, PredictProcesses | None]:
+    """Fetch and verify ``uri`` (fast) and start its predict process loading from it."""
+    fetched = fetch_model(uri, settings=settings)
+    try:
+        process = PredictProcesses(str(fetched.path)) if options.batching.predict_process else None
+    except BaseException:
+        fetched.close()
+        raise
+    return fetched, process
+
+
+def _finish(
+    started: tuple[FetchedModel, PredictProcesses | None],
+    options: ServerOptions,
+    metrics: ServerMetrics,
+) -> ServedModel:
+    """Deserialize the model here while its predict process loads its own copy."""
+    fetched, process = started
+    try:
+        model = fetched.load()
+    except BaseException:
+        if process is not None:
+            process.cancel()
+        raise
+    name = model.name or model.path.name or fetched.uri
+    version = str(model.version) if model.version is not None else "0"
+    return ServedModel(model, name=name, version=version, batching=options.batching,
+                       metrics=metrics, process=process)  # fmt: skip
 
 
 def _served(
     uri: str, settings: Settings, options: ServerOptions, metrics: ServerMetrics
 ) -> ServedModel:
     """Load ``uri`` here and, at the same time, in its predict process (see ``_worker``)."""
-    process = PredictProcesses(uri, settings) if options.batching.predict_process else None
-    try:
-        model = load_model(uri, settings=settings)
-    except BaseException:
-        if process is not None:
-            process.cancel()
-        raise
-    name = model.name or model.path.name or uri
-    version = str(model.version) if model.version is not None else "0"
-    return ServedModel(model, name=name, version=version, batching=options.batching,
-                       metrics=metrics, process=process)  # fmt: skip
+    return _finish(_start(uri, settings, options), options, metrics)
