@@ -80,18 +80,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@contextmanager
-def _cli_server(args: list[str], home: Path) -> Iterator[str]:
-    """``cycleml serve ARGS`` on a free loopback port until the block ends; yields its URL.
+#: ``cycleml`` as a subprocess, with this interpreter.
+CLI = [sys.executable, "-m", "cycleml.cli"]
 
-    Ready once ``GET /ping`` answers 200 (as MLflow's ``wait_server_ready`` polls); stopped
-    with SIGTERM at the end.
+
+@contextmanager
+def served(
+    args: list[str], home: Path, *, env: dict[str, str] | None = None, route: str = "/ping"
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``cycleml serve ARGS`` on a free loopback port until the block ends.
+
+    Yields the URL and the process once ``GET route`` answers 200 (``/ping``, as MLflow's
+    ``wait_server_ready`` polls); stops it with SIGTERM at the end unless the block did.
     """
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "cycleml.cli", "--home", str(home), "serve", *args,
-         "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [*CLI, "--home", str(home), "serve", *args, "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
@@ -100,13 +105,13 @@ def _cli_server(args: list[str], home: Path) -> Iterator[str]:
             if process.poll() is not None:
                 raise AssertionError(process.stderr.read().decode() if process.stderr else "")
             try:
-                if httpx.get(f"{url}/ping", timeout=1).status_code == 200:
+                if httpx.get(f"{url}{route}", timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
             assert time.monotonic() < deadline, "the server did not start"
             time.sleep(0.2)
-        yield url
+        yield url, process
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -115,6 +120,12 @@ def _cli_server(args: list[str], home: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             raise
+
+
+@contextmanager
+def _cli_server(args: list[str], home: Path) -> Iterator[str]:
+    with served(args, home) as (url, _):
+        yield url
 
 
 @pytest.fixture(scope="session")

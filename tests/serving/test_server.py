@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -30,45 +28,12 @@ from cycleml.models import load_model, log_model
 from cycleml.serving import Deployments, feedback, join_feedback, prediction_log
 from cycleml.settings import Settings, resolve_settings
 
-CLI = [sys.executable, "-m", "cycleml.cli"]
+from .conftest import CLI, served
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def serving(args: list[str], home: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """Run ``cycleml serve ...`` until the block ends, then SIGTERM it (exit code checked)."""
-    port = free_port()
-    process = subprocess.Popen(
-        [*CLI, "--home", str(home), "serve", *args, "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(process.stderr.read().decode() if process.stderr else "")
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.2)
-        yield url, process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            raise
+def serving(args: list[str], home: Path) -> AbstractContextManager[tuple[str, Any]]:
+    """``cycleml serve ARGS`` until the block ends, ready once ``/health`` answers."""
+    return served(args, home, route="/health")
 
 
 def records(x: pd.DataFrame, start: int, n: int = 1) -> list[dict[str, Any]]:

@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from cycleml.models import log_model
 from cycleml.registry import ModelRegistry
 from cycleml.settings import Settings, resolve_settings
 
-from .test_server import CLI, free_port
+from .conftest import CLI, free_port, served
 
 
 @pytest.fixture
@@ -46,46 +45,22 @@ def registered(tmp_path: Path, cancer: tuple[pd.DataFrame, pd.Series]) -> Iterat
         cycleml.tracking._default.replace(None)
 
 
-def wait_healthy(url: str, process: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.communicate()[1]
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise AssertionError("the server did not become healthy")
-
-
-def _start(home: Path, temp: Path, *args: str) -> tuple[str, subprocess.Popen[str]]:
-    temp.mkdir(exist_ok=True)
-    port = free_port()
-    process = subprocess.Popen(
-        [*CLI, "--home", str(home), "serve", *args, "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "TMPDIR": str(temp)},
-    )  # fmt: skip
-    return f"http://127.0.0.1:{port}", process
-
-
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_sigterm_drains_exits_zero_and_removes_the_downloads(
     registered: Settings, tmp_path: Path, cancer: tuple[pd.DataFrame, pd.Series], workers: str
 ) -> None:
     x, _ = cancer
     temp = tmp_path / "temp"
-    url, process = _start(tmp_path, temp, "models:/tumours/1", "--workers", workers)
-    try:
-        wait_healthy(url, process)
-        downloads = list(temp.glob("cycleml-model-*"))
-        assert downloads  # each worker downloaded the model (its predict process deleted its own)
+    temp.mkdir()
+    env = {**os.environ, "TMPDIR": str(temp)}
+    args = ["models:/tumours/1", "--workers", workers]
+    with served(args, tmp_path, env=env) as (url, process):
+        assert list(temp.glob("cycleml-model-*"))  # each worker's download (not the children's)
         answer = httpx.post(f"{url}/invocations", json={"inputs": x.head(2).to_dict("records")})
         assert answer.status_code == 200, answer.text
-    finally:
         process.send_signal(signal.SIGTERM)
         code = process.wait(timeout=60)
-    out, err = process.communicate()
+        out, err = (stream.decode() for stream in process.communicate())
     assert code == 0, err
     assert "Traceback" not in err
     assert list(temp.glob("cycleml-model-*")) == []
