@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cycleml.models._package import log_model_to
+from cycleml.models._package import log_model
 from cycleml.tracking import Tracker
 from cycleml.tracking import autolog as _tracking_autolog
 
@@ -41,14 +41,14 @@ def log_fitted_model(tracker: Tracker, estimator: Any, X: Any, y: Any, artifact_
     """
     del y
     if X is None:
-        log_model_to(tracker, estimator, artifact_path, signature=None)
+        log_model(estimator, artifact_path, signature=None, tracker=tracker)
         return
-    log_model_to(
-        tracker,
+    log_model(
         estimator,
         artifact_path,
         input_example=_head(X, EXAMPLE_ROWS),
-        signature_data=X,
+        signature_data=None if hasattr(X, "nnz") else X,  # sparse: typed from the example
+        tracker=tracker,
     )
 
 

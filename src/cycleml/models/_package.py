@@ -58,7 +58,6 @@ __all__ = [
     "ModelInfo",
     "load_model",
     "log_model",
-    "log_model_to",
     "read_model_file",
     "save_model",
     "verify_model_folder",
@@ -359,11 +358,13 @@ def log_model(
     *,
     signature: Signature | Mapping[str, Any] | str | None = "infer",
     input_example: Any = None,
+    signature_data: Any = None,
     registered_model_name: str | None = None,
     trusted: bool = False,
     artifacts: Mapping[str, str | os.PathLike[str]] | None = None,
     code_paths: Sequence[str | os.PathLike[str]] | None = None,
     requirements: Sequence[str] | None = None,
+    tracker: Tracker | None = None,
 ) -> ModelInfo:
     """Save a model into the active run, and optionally register it as a new version.
 
@@ -371,43 +372,18 @@ def log_model(
     ``runs:/<run_id>/<artifact_path>`` as the next version of that model, with the
     signature.
 
+    Args:
+        signature_data: What an inferred signature's input columns are typed from, e.g.
+            the whole training set (a column with a null anywhere is nullable); default:
+            ``input_example``.
+        tracker: Whose active run gets the model; default: the default tracker's (the
+            one ``cycleml.start_run`` uses).
+
     Raises:
         InvalidState: No run is active in this thread.
         AlreadyExists: The run already has files under ``artifact_path``.
     """
-    return log_model_to(
-        get_tracker(),
-        model,
-        artifact_path,
-        signature=signature,
-        input_example=input_example,
-        registered_model_name=registered_model_name,
-        trusted=trusted,
-        artifacts=artifacts,
-        code_paths=code_paths,
-        requirements=requirements,
-    )
-
-
-def log_model_to(
-    tracker: Tracker,
-    model: Any,
-    artifact_path: str = "model",
-    *,
-    signature: Signature | Mapping[str, Any] | str | None = "infer",
-    input_example: Any = None,
-    signature_data: Any = None,
-    registered_model_name: str | None = None,
-    trusted: bool = False,
-    artifacts: Mapping[str, str | os.PathLike[str]] | None = None,
-    code_paths: Sequence[str | os.PathLike[str]] | None = None,
-    requirements: Sequence[str] | None = None,
-) -> ModelInfo:
-    """:func:`log_model` into ``tracker``'s active run instead of the default tracker's.
-
-    ``signature_data`` (e.g. the whole training set) is what an inferred signature's
-    input columns are typed from; by default, the input example.
-    """
+    tracker = tracker or get_tracker()
     run = tracker.active_run()
     if run is None:
         raise InvalidState(
