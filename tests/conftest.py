@@ -7,7 +7,10 @@ postgres, trust auth). When it is unreachable the PostgreSQL cases skip, except 
 
 from __future__ import annotations
 
+import ast
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -118,3 +121,33 @@ def store(settings: Settings) -> Iterator[SqlMetadataStore]:
     opened = SqlMetadataStore(settings.metadata_uri, actor=settings.actor)
     yield opened
     opened.close()
+
+
+#: ``fresh_imports(code, cwd=None)``: run ``code`` in a new interpreter; its process and the
+#: top-level packages it had imported when it exited (``sys.exit`` included).
+FreshImports = Callable[..., tuple["subprocess.CompletedProcess[str]", set[str]]]
+
+_MARK = "\nCYCLEML-LOADED "
+
+
+def _fresh_imports(
+    code: str, cwd: Path | None = None
+) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    script = (
+        "import atexit, sys\n"
+        f"atexit.register(lambda: print({_MARK!r}, sorted({{m.split('.')[0] for m in "
+        "sys.modules}), flush=True))\n"
+        f"{code}\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=cwd, timeout=120
+    )
+    assert _MARK.strip() in done.stdout, done.stderr
+    listed = done.stdout.rsplit(_MARK.strip(), 1)[1].strip()
+    return done, set(ast.literal_eval(listed))
+
+
+@pytest.fixture(scope="session")
+def fresh_imports() -> FreshImports:
+    """What a piece of code imports in a fresh interpreter (for the import-cost tests)."""
+    return _fresh_imports

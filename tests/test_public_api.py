@@ -6,8 +6,6 @@ import ast
 import enum
 import importlib
 import inspect
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -103,20 +101,13 @@ def test_top_level_mirrors_the_tracking_api() -> None:
 HEAVY = ("sklearn", "scipy", "pandas", "alembic", "fastapi", "plotly")
 
 
-def _loaded_after(code: str, cwd: Path) -> list[str]:
-    """Top-level packages of HEAVY that running ``code`` in a fresh interpreter imports."""
-    script = f"{code}\nimport sys\nprint(sorted({{m.split('.')[0] for m in sys.modules}}))"
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, cwd=cwd, check=True
-    )
-    loaded = ast.literal_eval(done.stdout.strip().splitlines()[-1])
-    return [name for name in HEAVY if name in loaded]
-
-
-def test_import_cycleml_loads_no_heavy_library(tmp_path: Path) -> None:
-    assert _loaded_after("import cycleml", tmp_path) == []
-    # and the lazy names still resolve to the real thing
-    assert _loaded_after("import cycleml; cycleml.start_run", tmp_path) == []
+def test_import_cycleml_loads_no_heavy_library(
+    tmp_path: Path, fresh_imports: Callable[..., tuple[Any, set[str]]]
+) -> None:
+    for code in ("import cycleml", "import cycleml; cycleml.start_run"):  # lazy names resolve
+        done, loaded = fresh_imports(code, tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert [name for name in HEAVY if name in loaded] == []
 
 
 def _lazy_packages() -> list[str]:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import inspect
-import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -15,42 +15,38 @@ from cycleml.cli import COMMANDS, app, load_command
 HEAVY = ("sklearn", "scipy", "pandas", "alembic", "fastapi", "plotly", "pyarrow", "pydantic")
 
 
-def _heavy_after(argv: list[str], cwd: Path) -> tuple[int, list[str], str]:
-    script = (
-        "import sys\n"
-        "from cycleml.cli import main\n"
-        "try:\n"
-        f"    main({argv!r})\n"
-        "except SystemExit as exit:\n"
-        "    code = exit.code\n"
-        "print('\\nLOADED', sorted({m.split('.')[0] for m in sys.modules}))\n"
-        "sys.exit(code)\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, cwd=cwd, timeout=120
-    )
-    loaded = done.stdout.rsplit("LOADED", 1)[-1]
-    return done.returncode, [m for m in HEAVY if f"'{m}'" in loaded], done.stdout
+FreshImports = Callable[..., tuple[Any, set[str]]]
 
 
-def test_help_and_version_load_no_command_module(tmp_path: Path) -> None:
-    code, heavy, out = _heavy_after(["--help"], tmp_path)
+def _heavy_after(
+    fresh_imports: FreshImports, argv: list[str], cwd: Path
+) -> tuple[int, list[str], str]:
+    done, loaded = fresh_imports(f"from cycleml.cli import main\nmain({argv!r})", cwd)
+    return done.returncode, [m for m in HEAVY if m in loaded], done.stdout
+
+
+def test_help_and_version_load_no_command_module(
+    tmp_path: Path, fresh_imports: FreshImports
+) -> None:
+    code, heavy, out = _heavy_after(fresh_imports, ["--help"], tmp_path)
     assert code == 0
     assert heavy == []
     for name, (_, _, line) in COMMANDS.items():
         assert name in out
         assert line.split()[0] in out
-    code, heavy, out = _heavy_after(["--version"], tmp_path)
+    code, heavy, out = _heavy_after(fresh_imports, ["--version"], tmp_path)
     assert (code, heavy) == (0, [])
     assert out.startswith("cycleml 0.")
 
 
-def test_listing_runs_loads_no_scientific_stack(tmp_path: Path) -> None:
+def test_listing_runs_loads_no_scientific_stack(
+    tmp_path: Path, fresh_imports: FreshImports
+) -> None:
     assert CliRunner().invoke(app, ["init", str(tmp_path / "p")]).exit_code == 0
-    code, heavy, out = _heavy_after(["runs", "list"], tmp_path / "p")
+    code, heavy, out = _heavy_after(fresh_imports, ["runs", "list"], tmp_path / "p")
     assert code == 0, out
     assert heavy == ["alembic", "pydantic"]  # the first open creates the schema
-    code, heavy, out = _heavy_after(["runs", "list"], tmp_path / "p")
+    code, heavy, out = _heavy_after(fresh_imports, ["runs", "list"], tmp_path / "p")
     assert code == 0, out
     assert heavy == ["pydantic"]  # the spec is read; no migration is pending
 
