@@ -163,17 +163,16 @@ def _arms(
         _start(f"models:/{name}/{version}", settings, options)
         for name, version in sorted(wanted - set(reuse))
     ]
-    try:
-        while starting:
-            served = _finish(starting[0], options, metrics)
-            starting.pop(0)
-            reuse[(served.name, served.version)] = served
-    except BaseException:
-        for fetched, process in starting[1:]:
-            fetched.close()
-            if process is not None:
-                process.cancel()
-        raise
+    for done, started in enumerate(starting):
+        try:
+            served = _finish(started, options, metrics)
+        except BaseException:
+            for fetched, process in starting[done + 1 :]:  # _finish cleaned up its own
+                fetched.close()
+                if process is not None:
+                    process.cancel()
+            raise
+        reuse[(served.name, served.version)] = served
 
     def arm(arm_name: str) -> ServedModel | None:
         name, version = keys[arm_name]
