@@ -73,8 +73,8 @@ from sqlalchemy.engine import make_url
 
 import cycleml
 from cycleml.settings import Settings, resolve_settings
-from cycleml.store import Metric as CycleMetric
 from cycleml.tracking import TrackingClient
+from cycleml.tracking._entities import Metric as CycleMetric
 
 OUT = Console(highlight=False, width=120)
 ERR = Console(stderr=True, highlight=False)

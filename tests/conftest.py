@@ -21,9 +21,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from cycleml.lifecycle._legacy_store import SqlMetadataStore
 from cycleml.settings import Settings
-from cycleml.store import SqlMetadataStore
-from cycleml.store._schema import metadata as schema
+from tables import all_tables
 
 POSTGRES_ADMIN_URI = os.environ.get(
     "CYCLEML_TEST_POSTGRES_URI", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -82,7 +82,7 @@ def scratch_postgres(postgres_database: str) -> Callable[[str], AbstractContextM
 
 def _truncate_postgres(uri: str) -> None:
     engine = create_engine(uri)
-    tables = ", ".join(f'"{table.name}"' for table in schema.sorted_tables)
+    tables = ", ".join(f'"{table.name}"' for table in all_tables())
     with engine.begin() as conn:
         # The audit log refuses TRUNCATE by trigger; a superuser test session may bypass
         # triggers (replica role) to reset the tables between tests.

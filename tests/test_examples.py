@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cycleml.store import open_metadata_store
+from cycleml.lifecycle._legacy_store import open_metadata_store
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

@@ -152,7 +152,7 @@ def test_python_api_with_a_postgres_uri_without_psycopg_raises_invalid_input(
         import json
         import cycleml
         from cycleml.errors import InvalidInput
-        from cycleml.store import open_metadata_store
+        from cycleml.lifecycle._legacy_store import open_metadata_store
 
         errors = []
         for attempt in (

@@ -13,7 +13,7 @@ import pytest
 
 from cycleml.cli import main
 from cycleml.lifecycle import DemoResult, run_demo
-from cycleml.store import open_metadata_store
+from cycleml.lifecycle._legacy_store import open_metadata_store
 from cycleml.tracking import _default
 
 

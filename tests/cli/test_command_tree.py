@@ -20,8 +20,8 @@ import pytest
 import typer
 
 from cycleml.cli import COMMANDS, app, main
+from cycleml.lifecycle._legacy_store import SqlMetadataStore
 from cycleml.settings import resolve_settings
-from cycleml.store import SqlMetadataStore
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "cycleml"
 Path_ = tuple[str, ...]

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from cycleml.cli import main
+from cycleml.lifecycle._legacy_store import SqlMetadataStore
 from cycleml.settings import resolve_settings
-from cycleml.store import SqlMetadataStore
 
 
 def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

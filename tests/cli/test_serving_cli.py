@@ -11,9 +11,9 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from cycleml.cli import main
+from cycleml.lifecycle._legacy_store import SqlMetadataStore, open_metadata_store
 from cycleml.models import save_model
 from cycleml.settings import Settings, resolve_settings
-from cycleml.store import SqlMetadataStore, open_metadata_store
 from cycleml.tracking import TrackingClient
 
 

@@ -18,8 +18,8 @@ from sklearn.datasets import load_iris
 import cycleml
 from cycleml.data._versions import Datasets, canonical_digest
 from cycleml.errors import InvalidInput, NotFound
+from cycleml.lifecycle._legacy_store import SqlMetadataStore
 from cycleml.settings import Settings
-from cycleml.store import SqlMetadataStore
 
 
 class TableSource:
@@ -110,7 +110,7 @@ def test_append_takes_only_new_rows_and_rewrites_nothing(
     assert not nothing.created
     assert nothing.version.version == 2
     assert nothing.rows_read == 0
-    edges = datasets.store.lineage_edges("dataset_version", "iris/2")
+    edges = datasets.repository.db.lineage_edges("dataset_version", "iris/2")
     assert {(e.src_kind, e.src_id, e.relation) for e in edges} == {
         ("source", "memory:iris", "ingested_into"),
         ("dataset_version", "iris/1", "parent_of"),
@@ -121,10 +121,10 @@ def test_append_with_another_schema_is_refused(datasets: Datasets, iris: pa.Tabl
     datasets.ingest("iris", TableSource(iris), watermark="id")
     more = iris.set_column(0, "id", pa.array(range(150, 300)))  # new rows...
     changed = more.append_column("extra", pa.array([1] * 150))  # ...with another column
-    before = len(datasets.store.list_audit())
+    before = len(datasets.repository.db.list_audit())
     with pytest.raises(InvalidInput, match="differ from its latest version"):
         datasets.ingest("iris", TableSource(changed), mode="append", watermark="id")
-    assert len(datasets.store.list_audit()) == before
+    assert len(datasets.repository.db.list_audit()) == before
     assert len(datasets.versions("iris")) == 1
 
 
@@ -133,7 +133,7 @@ def test_tags_move_and_are_validated(datasets: Datasets, iris: pa.Table) -> None
     datasets.ingest("iris", TableSource(iris.slice(0, 10)))
     assert datasets.tag("iris", 1, "prod").tags == ("prod",)
     assert datasets.tag("iris", 2, "prod").tags == ("prod",)
-    assert datasets.store.get_dataset_version("iris", 1).tags == ()
+    assert datasets.repository.get_dataset_version("iris", 1).tags == ()
     with pytest.raises(InvalidInput, match="Invalid dataset tag"):
         datasets.tag("iris", 1, "latest")
     with pytest.raises(InvalidInput, match="Invalid dataset name"):
@@ -220,13 +220,13 @@ RULES = [
 def test_fail_policy_stores_nothing(datasets: Datasets, iris: pa.Table) -> None:
     from cycleml.errors import ValidationFailed
 
-    before = len(datasets.store.list_audit())
+    before = len(datasets.repository.db.list_audit())
     with pytest.raises(ValidationFailed, match="1 of 2 validation rules failed") as failed:
         datasets.ingest("iris", TableSource(iris), rules=RULES)
     report = failed.value.details
     (broken,) = [r for r in report["results"] if not r["passed"]]
     assert broken["failing_count"] == 4  # petal lengths 6.6, 6.7, 6.7, 6.9
-    assert len(datasets.store.list_audit()) == before
+    assert len(datasets.repository.db.list_audit()) == before
     with pytest.raises(NotFound):
         datasets.load("iris")
 

@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cycleml.errors import InvalidInput, NotFound
+from cycleml.lifecycle._legacy_store import SqlMetadataStore
 from cycleml.monitoring import (
     AlertEngine,
     AlertEvent,
@@ -27,7 +28,7 @@ from cycleml.monitoring import (
     parse_cooldown,
     step,
 )
-from cycleml.store import NewAlertEvent, SqlMetadataStore
+from cycleml.monitoring._sql_alerts import NewAlertEvent
 
 RULE = AlertRule("drift-high", "drift_share", ">", 0.3)
 

@@ -18,10 +18,10 @@ import pyarrow as pa
 import pytest
 
 from cycleml.errors import InvalidInput, NotFound
+from cycleml.lifecycle._legacy_store import SqlMetadataStore
 from cycleml.monitoring import MonitorGauges, Monitors
 from cycleml.serving import PredictionLogger, record_feedback
 from cycleml.settings import Settings
-from cycleml.store import SqlMetadataStore
 
 from .conftest import Receiver
 
@@ -107,7 +107,7 @@ def test_hourly_windows_are_evaluated_once_and_stored(
     assert monitors.run("churn-watch", now=T0 + 2 * HOUR + HOUR // 2) == []  # nothing new
     later = monitors.run("churn-watch", now=T0 + 3 * HOUR)
     assert [r.window_start for r in later] == [T0 + 2 * HOUR]
-    edges = monitors.store.lineage_edges("monitor_evaluation", runs[0].evaluation_id)
+    edges = monitors.repository.db.lineage_edges("monitor_evaluation", runs[0].evaluation_id)
     upstream = {(e.src_kind, e.relation) for e in edges}
     assert ("prediction_log", "read_by") in upstream
     assert ("model_version", "read_by") in upstream

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from cycleml.errors import InvalidInput
+from cycleml.lifecycle._legacy_store import SqlMetadataStore
 from cycleml.monitoring import (
     AlertEngine,
     AlertRule,
@@ -24,7 +25,6 @@ from cycleml.monitoring import (
     WebhookNotifier,
     notifier_from_config,
 )
-from cycleml.store import SqlMetadataStore
 
 from .conftest import Receiver
 

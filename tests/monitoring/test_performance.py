@@ -16,6 +16,7 @@ from sklearn import metrics as skm
 from sklearn.calibration import calibration_curve
 
 from cycleml.errors import InvalidInput
+from cycleml.lifecycle._legacy_store import SqlMetadataStore
 from cycleml.monitoring import (
     CBPE_ASSUMPTIONS,
     estimate_performance,
@@ -34,7 +35,6 @@ from cycleml.serving import (
 )
 from cycleml.settings import Settings
 from cycleml.spec import MetricSpec
-from cycleml.store import SqlMetadataStore
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z, a day boundary
 DAY = 86_400_000

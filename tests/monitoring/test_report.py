@@ -17,12 +17,12 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+from cycleml.lifecycle._legacy_store import SqlMetadataStore
 from cycleml.monitoring import Monitors, build_report
 from cycleml.monitoring._report import served_models
 from cycleml.reports import plotly_asset_name
 from cycleml.serving import PredictionLogger, record_feedback
 from cycleml.settings import Settings
-from cycleml.store import SqlMetadataStore
 
 HOUR = 3_600_000
 T0 = 1_764_000_000_000 - 1_764_000_000_000 % HOUR  # an hour boundary (2025-11-24T16:00Z)

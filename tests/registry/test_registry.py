@@ -8,11 +8,13 @@ from pathlib import Path
 import pytest
 
 from cycleml.errors import GateFailed, InvalidInput, InvalidState, NotFound
+from cycleml.lifecycle._legacy_store import SqlMetadataStore
 from cycleml.registry import ModelRegistry, Stage, check_gates
 from cycleml.settings import Settings
 from cycleml.spec import parse_spec
-from cycleml.store import Metric, SqlMetadataStore, now_ms
+from cycleml.store import now_ms
 from cycleml.tracking import TrackingClient
+from cycleml.tracking._entities import Metric
 
 SPEC = """
 name: gates
@@ -60,7 +62,7 @@ def test_register_snapshots_metrics_and_links_lineage(
     assert registry.get_version("churn", 1).metrics["roc_auc"] == 0.95
     second = registry.register_model(f"runs:/{run_id}/model", "churn")
     assert second.version == 2
-    edges = registry.store.lineage_edges("model_version", "churn/1")
+    edges = registry.repository.db.lineage_edges("model_version", "churn/1")
     assert [(e.src_kind, e.src_id, e.relation) for e in edges] == [("run", run_id, "produced")]
 
 
@@ -102,7 +104,7 @@ def test_promote_refuses_failing_version_and_writes_nothing(
 ) -> None:
     run_id = _run_with_model(client, tmp_path, {"roc_auc": 0.7, "log_loss": 0.9})
     version = registry.register_model(f"runs:/{run_id}/model", "churn")
-    audit_before = len(registry.store.list_audit())
+    audit_before = len(registry.repository.db.list_audit())
     with pytest.raises(GateFailed) as refused:
         registry.promote("churn", version.version, to="Production")
     message = str(refused.value)
@@ -116,7 +118,7 @@ def test_promote_refuses_failing_version_and_writes_nothing(
     }
     assert registry.get_version("churn", 1).current_stage == "None"
     assert registry.stage_history("churn", 1) == []
-    assert len(registry.store.list_audit()) == audit_before
+    assert len(registry.repository.db.list_audit()) == audit_before
     # Archiving needs no gate.
     assert registry.promote("churn", 1, to="Archived").current_stage == "Archived"
 
@@ -136,7 +138,7 @@ def test_force_promotion_is_recorded_in_audit_and_history(
     )
     assert transition.reason == "hotfix"
     assert transition.actor == "tester"
-    (record,) = registry.store.list_audit(action="model_version.transition")
+    (record,) = registry.repository.db.list_audit(action="model_version.transition")
     assert record.actor == "tester"
     assert record.entity_id == "churn/1"
     assert record.payload["forced"] is True

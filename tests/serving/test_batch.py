@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 
 from cycleml.cli import app
 from cycleml.errors import InvalidInput, SignatureError
+from cycleml.lifecycle._legacy_store import open_metadata_store
 from cycleml.serving import score_batch
 from cycleml.settings import resolve_settings
-from cycleml.store import open_metadata_store
 
 
 def test_parquet_in_chunks_matches_the_model_and_records_lineage(

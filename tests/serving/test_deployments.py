@@ -19,9 +19,9 @@ from cycleml.errors import (
     ModelIntegrityError,
     NotFound,
 )
+from cycleml.lifecycle._legacy_store import SqlMetadataStore
 from cycleml.serving._deployments import Deployment, Deployments, route, route_point
 from cycleml.settings import Settings
-from cycleml.store import SqlMetadataStore
 from cycleml.tracking import TrackingClient
 
 
@@ -130,7 +130,7 @@ def test_apply_replaces_the_whole_configuration_and_audits_it(deployments: Deplo
     assert replaced.description == "live churn"  # kept unless given
     (revision,) = [r for r in deployments.revisions("churn") if r.revision == 2]
     assert (revision.action, revision.reason) == ("replace", "v4 alone")
-    (audit,) = deployments.store.list_audit(entity_id="churn", action="deployment.replace")
+    (audit,) = deployments.repository.db.list_audit(entity_id="churn", action="deployment.replace")
     assert audit.payload["removed"] == ["canary", "shadow"]
     assert audit.payload["previous"]["canary_version"] == 2
     assert audit.payload["config"]["model_version"] == 4
@@ -189,7 +189,7 @@ def test_models_that_cannot_be_served_are_refused_before_anything_is_written(
 
 def test_service_on_an_open_store(store: SqlMetadataStore, settings: Settings) -> None:
     service = Deployments(settings, store=store)
-    assert service.store is store
+    assert service.repository.db is store
     service.close()  # does not close a store it was given
     assert service.list() == []
 

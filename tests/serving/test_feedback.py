@@ -18,12 +18,12 @@ from fastapi.testclient import TestClient
 import cycleml
 import cycleml.tracking
 from cycleml.errors import InvalidInput, NotFound
+from cycleml.lifecycle._legacy_store import SqlMetadataStore
 from cycleml.models import log_model
 from cycleml.serving import BatchingOptions, Deployments, ServerOptions, deployment_app
 from cycleml.serving._feedback import feedback, join_feedback, record_feedback
 from cycleml.serving._predlog import PredictionLogger, prediction_log
 from cycleml.settings import Settings, resolve_settings
-from cycleml.store import SqlMetadataStore
 
 T0 = 1_764_000_000_000
 

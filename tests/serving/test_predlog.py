@@ -19,6 +19,7 @@ import pyarrow as pa
 import pytest
 
 from cycleml.errors import InvalidInput, InvalidState, NotFound, StoreError
+from cycleml.lifecycle._legacy_store import SqlMetadataStore
 from cycleml.serving._predlog import (
     PREDICTION_LOG_SCHEMA,
     PredictionLogger,
@@ -27,7 +28,7 @@ from cycleml.serving._predlog import (
     to_ms,
 )
 from cycleml.settings import Settings
-from cycleml.store import ArtifactStore, Blob, SqlMetadataStore
+from cycleml.store import ArtifactStore, Blob
 
 T0 = 1_764_000_000_000  # 2025-11-24T16:00:00Z in ms
 
@@ -324,7 +325,7 @@ def test_background_retry_after_failures(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     logger = PredictionLogger(settings, "churn", max_rows=100, max_delay_s=0.02)
-    real = logger.store.add_prediction_log_part
+    real = logger.repository.add_prediction_log_part
     calls = {"n": 0}
 
     def flaky(deployment: str, **kwargs: Any) -> Any:
@@ -333,7 +334,7 @@ def test_background_retry_after_failures(
             raise OSError("connection reset")
         return real(deployment, **kwargs)
 
-    monkeypatch.setattr(logger.store, "add_prediction_log_part", flaky)
+    monkeypatch.setattr(logger.repository, "add_prediction_log_part", flaky)
     logger.log(_rows(250))
     deadline = time.monotonic() + 20
     while logger.pending_rows and time.monotonic() < deadline:
@@ -348,7 +349,7 @@ def test_background_retry_after_failures(
 def test_lost_acknowledgement_does_not_duplicate_rows(
     logger: PredictionLogger, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = logger.store.add_prediction_log_part
+    real = logger.repository.add_prediction_log_part
     calls = {"n": 0}
 
     def committed_then_failed(deployment: str, **kwargs: Any) -> Any:
@@ -358,13 +359,13 @@ def test_lost_acknowledgement_does_not_duplicate_rows(
             raise StoreError("connection lost after commit")
         return stored
 
-    monkeypatch.setattr(logger.store, "add_prediction_log_part", committed_then_failed)
+    monkeypatch.setattr(logger.repository, "add_prediction_log_part", committed_then_failed)
     logger.log(_rows(20))
     with pytest.raises(StoreError):
         logger.flush()
     logger.flush()  # the same part id again: indexed once
     assert prediction_log("churn", settings=settings).num_rows == 20
-    assert len(logger.store.list_prediction_log_parts("churn")) == 1
+    assert len(logger.repository.list_prediction_log_parts("churn")) == 1
 
 
 def test_parts_have_lineage_and_audit(logger: PredictionLogger, deployed: SqlMetadataStore) -> None:

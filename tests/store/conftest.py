@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from cycleml.store import Experiment, Run, SqlMetadataStore
-from cycleml.store._schema import metadata as schema
+from cycleml.lifecycle._legacy_store import SqlMetadataStore
+from cycleml.tracking._entities import Experiment, Run
+from tables import all_tables
 
 TableCounts = Callable[[], dict[str, int]]
 
@@ -20,7 +21,7 @@ def count_rows(store: SqlMetadataStore) -> dict[str, int]:
     with store.engine.connect() as conn:
         return {
             table.name: int(conn.execute(select(func.count()).select_from(table)).scalar_one())
-            for table in schema.sorted_tables
+            for table in all_tables()
         }
 
 

@@ -16,19 +16,21 @@ import pytest
 
 from cycleml.errors import InvalidInput, NotFound, StoreError
 from cycleml.hashing import hash_bytes, hash_file
-from cycleml.store._artifacts import (
+from cycleml.store import (
     ArtifactBackend,
     ArtifactStore,
-    BackendRegistry,
     Blob,
+    open_artifact_store,
+    register_artifact_backend,
+    safe_relpath,
+)
+from cycleml.store._artifacts import (
+    BackendRegistry,
     FsspecBackend,
     LocalBackend,
     MemoryBackend,
     blob_key,
     default_registry,
-    open_artifact_store,
-    register_artifact_backend,
-    safe_relpath,
 )
 
 MB = 1 << 20

@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 
 from cycleml.errors import AlreadyExists, InvalidInput, InvalidState, NotFound
-from cycleml.store import Deployment, SqlMetadataStore, now_ms
+from cycleml.lifecycle._legacy_store import SqlMetadataStore
+from cycleml.serving._sql_deployments import Deployment
+from cycleml.store import now_ms
 
 TableCounts = Callable[[], dict[str, int]]
 DIGEST = "d" * 64

@@ -10,7 +10,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from cycleml.errors import AlreadyExists, InvalidInput, InvalidState, NotFound, ParamConflict
-from cycleml.store import ArtifactEntry, AuditRecord, Metric, SqlMetadataStore, now_ms
+from cycleml.lifecycle._legacy_store import SqlMetadataStore
+from cycleml.store import ArtifactEntry, AuditRecord, now_ms
+from cycleml.tracking._entities import Metric
 
 DIGEST = "c" * 64
 

@@ -19,15 +19,9 @@ from cycleml.errors import (
     NotFound,
     ParamConflict,
 )
-from cycleml.store import (
-    ArtifactEntry,
-    Experiment,
-    Metric,
-    Run,
-    RunStatus,
-    SqlMetadataStore,
-    now_ms,
-)
+from cycleml.lifecycle._legacy_store import SqlMetadataStore
+from cycleml.store import ArtifactEntry, now_ms
+from cycleml.tracking._entities import Experiment, Metric, Run, RunStatus
 
 TableCounts = Callable[[], dict[str, int]]
 UNKNOWN_ID = "0123456789abcdef0123456789abcdef"

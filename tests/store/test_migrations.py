@@ -1,4 +1,4 @@
-"""Schema migrations applied on open, and opening stores with bad or unreachable URIs."""
+"""Schema migrations (one Alembic branch per stage) applied on open, and bad or unreachable URIs."""
 
 from __future__ import annotations
 
@@ -17,18 +17,20 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Column, Engine, Integer, MetaData, event, inspect, text
 
 from cycleml.errors import InvalidInput, StoreError
-from cycleml.store import SqlMetadataStore, head_revision, open_metadata_store
-from cycleml.store._schema import metadata as schema
+from cycleml.store import Database, head_revisions, open_database
+from cycleml.store._migrate import migration_folders
+from cycleml.tracking import SqlRunRepository
+from tables import all_tables
 
 WRITES = ("CREATE", "ALTER", "DROP", "INSERT", "UPDATE", "DELETE")
 
 
-def _versions(store: SqlMetadataStore) -> list[str]:
+def _versions(store: Database) -> list[str]:
     with store.engine.connect() as conn:
-        return list(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
+        return sorted(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
 
 
-def _tables(store: SqlMetadataStore) -> set[str]:
+def _tables(store: Database) -> set[str]:
     return set(inspect(store.engine).get_table_names())
 
 
@@ -47,30 +49,52 @@ def _statements() -> Iterator[list[str]]:
         event.remove(Engine, "before_cursor_execute", record)
 
 
-def test_head_revision_is_the_newest_migration() -> None:
+def test_heads_are_alembics_heads() -> None:
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-    versions = Path(__file__).parents[2] / "src/cycleml/store/migrations/versions"
-    newest = max(p.name.split("_")[0] for p in versions.glob("[0-9]*.py"))
-    assert head_revision() == newest
+    folders = migration_folders()
+    assert {f.parent.name if f.name == "migrations" else "store" for f in folders} == {
+        "store",
+        "tracking",
+        "registry",
+        "data",
+        "serving",
+        "monitoring",
+    }
     config = Config()
-    config.set_main_option("script_location", str(versions.parent))
-    assert ScriptDirectory.from_config(config).get_heads() == [head_revision()]
+    config.set_main_option("script_location", str(folders[0].parent))
+    config.set_main_option("path_separator", "os")
+    config.set_main_option("version_locations", ":".join(str(f) for f in folders))
+    script = ScriptDirectory.from_config(config)
+    assert set(script.get_heads()) == head_revisions()
+    # one branch per stage, each labelled with its name
+    assert {script.get_revision(head).branch_labels.pop() for head in script.get_heads()} == {
+        "kernel",
+        "tracking",
+        "registry",
+        "data",
+        "serving",
+        "monitoring",
+    }
+
+
+def _create_experiment(db: Database, name: str) -> str:
+    return SqlRunRepository(db).create_experiment(name).experiment_id
 
 
 def test_opening_a_migrated_store_does_not_import_alembic(
     fresh_metadata_uri: str, tmp_path: Path
 ) -> None:
-    with SqlMetadataStore(fresh_metadata_uri, actor="t"):
+    with Database(fresh_metadata_uri, actor="t"):
         pass  # migrated here, in this process
     script = (
         "import sys\n"
-        "from cycleml.store import SqlMetadataStore\n"
-        f"with SqlMetadataStore({fresh_metadata_uri!r}, actor='t') as store:\n"
-        "    assert store.schema_version == {head!r}, store.schema_version\n"
+        "from cycleml.store import Database, head_revisions\n"
+        f"with Database({fresh_metadata_uri!r}, actor='t') as store:\n"
+        "    assert store.schema_revisions == head_revisions(), store.schema_version\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))\n"
-    ).replace("{head!r}", repr(head_revision()))
+    )
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=tmp_path
     )
@@ -78,41 +102,45 @@ def test_opening_a_migrated_store_does_not_import_alembic(
 
 
 def test_fresh_database_is_migrated_to_head(fresh_metadata_uri: str) -> None:
-    with SqlMetadataStore(fresh_metadata_uri, actor="t") as store:
-        assert store.schema_version == head_revision()
-        assert _versions(store) == [head_revision()]
-        assert _tables(store) == {t.name for t in schema.sorted_tables} | {"alembic_version"}
+    with Database(fresh_metadata_uri, actor="t") as store:
+        assert store.schema_revisions == head_revisions()
+        assert store.schema_version == " ".join(sorted(head_revisions()))
+        assert _versions(store) == sorted(head_revisions())
+        assert _tables(store) == {t.name for t in all_tables()} | {"alembic_version"}
         # and it is usable at once
-        exp = store.create_experiment("e")
-        assert store.get_experiment(exp.experiment_id).name == "e"
+        exp = _create_experiment(store, "e")
+        assert SqlRunRepository(store).get_experiment(exp).name == "e"
 
 
 def test_reopening_is_a_no_op(fresh_metadata_uri: str) -> None:
-    with SqlMetadataStore(fresh_metadata_uri, actor="t") as first:
-        exp = first.create_experiment("kept")
+    with Database(fresh_metadata_uri, actor="t") as first:
+        exp = _create_experiment(first, "kept")
 
     with _statements() as seen:
-        again = SqlMetadataStore(fresh_metadata_uri, actor="t")
+        again = Database(fresh_metadata_uri, actor="t")
     try:
-        assert again.schema_version == head_revision()
+        assert again.schema_revisions == head_revisions()
         writes = [s for s in seen if s.split(" ", 1)[0].upper() in WRITES]
         assert writes == []
         assert not any("IMMEDIATE" in s or "advisory" in s for s in seen)  # no write lock
         assert any("alembic_version" in s for s in seen)  # it did look
-        assert _versions(again) == [head_revision()]
-        assert again.get_experiment(exp.experiment_id).name == "kept"
+        assert _versions(again) == sorted(head_revisions())
+        assert SqlRunRepository(again).get_experiment(exp).name == "kept"
     finally:
         again.close()
 
 
 def test_migrated_schema_matches_the_metadata(fresh_metadata_uri: str) -> None:
-    with SqlMetadataStore(fresh_metadata_uri, actor="t") as store, store.engine.connect() as conn:
+    with Database(fresh_metadata_uri, actor="t") as store, store.engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
-        assert compare_metadata(context, schema) == []
+        every = MetaData()
+        for table in all_tables():
+            table.to_metadata(every)
+        assert compare_metadata(context, every) == []
 
         # The comparison is real: a column the migrations lack shows up.
-        changed = MetaData(naming_convention=schema.naming_convention)
-        for table in schema.sorted_tables:
+        changed = MetaData()
+        for table in all_tables():
             table.to_metadata(changed)
         changed.tables["experiments"].append_column(Column("surprise", Integer))
         diff = compare_metadata(context, changed)
@@ -122,7 +150,7 @@ def test_migrated_schema_matches_the_metadata(fresh_metadata_uri: str) -> None:
 
 
 def test_audit_guards_are_installed(fresh_metadata_uri: str) -> None:
-    with SqlMetadataStore(fresh_metadata_uri, actor="t") as store, store.engine.connect() as conn:
+    with Database(fresh_metadata_uri, actor="t") as store, store.engine.connect() as conn:
         if store.dialect == "sqlite":
             query = "SELECT name FROM sqlite_master WHERE type = 'trigger'"
         else:
@@ -136,33 +164,38 @@ def test_audit_guards_are_installed(fresh_metadata_uri: str) -> None:
 
 
 def test_unknown_future_revision_is_refused(fresh_metadata_uri: str) -> None:
-    with SqlMetadataStore(fresh_metadata_uri, actor="t") as store:
-        store.create_experiment("data")
+    with Database(fresh_metadata_uri, actor="t") as store:
+        _create_experiment(store, "data")
         with store.engine.begin() as conn:
-            conn.execute(text("UPDATE alembic_version SET version_num = '9999_future'"))
+            conn.execute(
+                text(
+                    "UPDATE alembic_version SET version_num = 'tracking_9999' "
+                    "WHERE version_num LIKE 'tracking_%'"
+                )
+            )
 
-    with pytest.raises(StoreError, match="9999_future") as info:
-        SqlMetadataStore(fresh_metadata_uri, actor="t")
+    with pytest.raises(StoreError, match="tracking_9999") as info:
+        Database(fresh_metadata_uri, actor="t")
     assert "does not know" in info.value.message
     assert info.value.hint is not None
     assert "Upgrade cycleml" in info.value.hint
 
     # Nothing was changed by the refused open.
-    with SqlMetadataStore(fresh_metadata_uri, actor="t", migrate=False) as raw:
-        assert _versions(raw) == ["9999_future"]
-        assert [e.name for e in raw.list_experiments()] == ["data"]
+    with Database(fresh_metadata_uri, actor="t", migrate=False) as raw:
+        assert "tracking_9999" in _versions(raw)
+        assert [e.name for e in SqlRunRepository(raw).list_experiments()] == ["data"]
 
 
 def test_open_without_migrating(fresh_metadata_uri: str) -> None:
-    with SqlMetadataStore(fresh_metadata_uri, actor="t", migrate=False) as store:
+    with Database(fresh_metadata_uri, actor="t", migrate=False) as store:
         assert store.schema_version == ""
         assert _tables(store) == set()
 
 
-def test_open_metadata_store_with_a_uri(fresh_metadata_uri: str) -> None:
-    with open_metadata_store(fresh_metadata_uri, actor="someone") as store:
+def test_open_database_with_a_uri(fresh_metadata_uri: str) -> None:
+    with open_database(fresh_metadata_uri, actor="someone") as store:
         assert store.actor == "someone"
-        assert store.schema_version == head_revision()
+        assert store.schema_revisions == head_revisions()
 
 
 # ---- bad and unreachable URIs ---------------------------------------------------------------
@@ -183,7 +216,7 @@ def test_open_metadata_store_with_a_uri(fresh_metadata_uri: str) -> None:
 )
 def test_bad_uris_are_invalid_input(uri: str) -> None:
     with pytest.raises(InvalidInput, match="metadata store URI") as info:
-        SqlMetadataStore(uri, actor="t")
+        Database(uri, actor="t")
     assert "hunter2" not in str(info.value)
     assert "sqlite:///" in (info.value.hint or "")
 
@@ -199,7 +232,7 @@ def test_unreachable_postgres_is_a_store_error() -> None:
     uri = f"postgresql+psycopg://cycle:s3cret@127.0.0.1:{port}/metadata"
     started = time.monotonic()
     with pytest.raises(StoreError) as info:
-        SqlMetadataStore(uri, actor="t")
+        Database(uri, actor="t")
     assert time.monotonic() - started < 30
     message = str(info.value)
     assert "Cannot open the metadata store" in message
@@ -212,17 +245,17 @@ def test_sqlite_path_below_a_file_is_a_store_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     with pytest.raises(StoreError, match="Cannot create the folder"):
-        SqlMetadataStore(f"sqlite:///{blocker / 'sub' / 'metadata.db'}", actor="t")
+        Database(f"sqlite:///{blocker / 'sub' / 'metadata.db'}", actor="t")
 
 
 def test_sqlite_path_that_is_a_folder_is_a_store_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="Cannot open the metadata store"):
-        SqlMetadataStore(f"sqlite:///{tmp_path}", actor="t")
+        Database(f"sqlite:///{tmp_path}", actor="t")
 
 
 def test_sqlite_creates_missing_folders(tmp_path: Path) -> None:
     path = tmp_path / "a" / "b" / "metadata.db"
-    with SqlMetadataStore(f"sqlite:///{path}", actor="t") as store:
+    with Database(f"sqlite:///{path}", actor="t") as store:
         assert store.dialect == "sqlite"
         with store.engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"

@@ -13,14 +13,11 @@ from typing import Any
 import pytest
 
 from cycleml.errors import AlreadyExists, CycleMLError, InvalidInput, InvalidState, NotFound
-from cycleml.store import (
-    AlertEventRecord,
-    Monitor,
-    MonitorPoint,
-    NewAlertEvent,
-    SqlMetadataStore,
-    now_ms,
-)
+from cycleml.lifecycle._legacy_store import SqlMetadataStore
+from cycleml.monitoring._sql_alerts import AlertEventRecord, NewAlertEvent
+from cycleml.monitoring._sql_evaluations import MonitorPoint
+from cycleml.monitoring._sql_monitors import Monitor
+from cycleml.store import now_ms
 
 TableCounts = Callable[[], dict[str, int]]
 DIGEST = "a" * 64
@@ -502,7 +499,7 @@ def test_a_failure_mid_write_rolls_everything_back(
     def broken(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("cycleml.store._evaluations.record_edges", broken)
+    monkeypatch.setattr("cycleml.monitoring._sql_evaluations.record_edges", broken)
     before = table_counts()
     with pytest.raises(RuntimeError, match="disk full"):
         models.record_monitor_evaluation(

@@ -8,7 +8,10 @@ from collections.abc import Callable
 import pytest
 
 from cycleml.errors import AlreadyExists, InvalidInput, InvalidState, NotFound
-from cycleml.store import Run, SqlMetadataStore, Stage, now_ms
+from cycleml.lifecycle._legacy_store import SqlMetadataStore
+from cycleml.registry._entities import Stage
+from cycleml.store import now_ms
+from cycleml.tracking._entities import Run
 
 TableCounts = Callable[[], dict[str, int]]
 

@@ -28,8 +28,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
 from cycleml.errors import InvalidInput
-from cycleml.store._schema import experiments, latest_metrics, metadata, params, run_tags, runs
-from cycleml.store._search import (
+from cycleml.tracking._search import (
     MAX_RESULTS_LIMIT,
     Comparison,
     OrderClause,
@@ -40,6 +39,7 @@ from cycleml.store._search import (
     parse_filter,
     parse_order_by,
 )
+from cycleml.tracking._tables import experiments, latest_metrics, metadata, params, run_tags, runs
 
 PG_URL = os.environ.get(
     "CYCLEML_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -11,9 +11,10 @@ import math
 
 import pytest
 
-from cycleml.store import Metric, SqlMetadataStore
-from cycleml.store import _run_search as runs_module
-from cycleml.store._search import build_run_search, parse_filter, parse_order_by
+from cycleml.lifecycle._legacy_store import SqlMetadataStore
+from cycleml.tracking import _sql_search as runs_module
+from cycleml.tracking._entities import Metric
+from cycleml.tracking._search import build_run_search, parse_filter, parse_order_by
 
 VALUES = [0.1, 0.2, 0.2, 0.3, math.nan, None]  # None: the run never logs m
 

@@ -7,15 +7,9 @@ from typing import Any
 import pytest
 
 from cycleml.errors import InvalidInput, NotFound
-from cycleml.store import (
-    ArtifactEntry,
-    Experiment,
-    ModelUri,
-    Run,
-    RunUri,
-    SqlMetadataStore,
-    parse_uri,
-)
+from cycleml.lifecycle._legacy_store import SqlMetadataStore
+from cycleml.store import ArtifactEntry, ModelUri, RunUri, parse_uri
+from cycleml.tracking._entities import Experiment, Run
 
 RID = "0123456789abcdef0123456789abcdef"
 DIGEST = "d" * 64

@@ -18,8 +18,8 @@ import yaml
 
 import cycleml
 from cycleml.errors import InvalidInput, NotFound
+from cycleml.lifecycle._legacy_store import SqlMetadataStore
 from cycleml.settings import Settings
-from cycleml.store import SqlMetadataStore
 from cycleml.tracking import Tracker
 
 BAD_PATHS = ["../x", "/etc", "a/../../b", "..", "C:\\windows", "a\x00b", "/"]

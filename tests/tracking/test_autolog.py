@@ -20,8 +20,8 @@ from sklearn.preprocessing import StandardScaler
 
 import cycleml
 from cycleml.models import load_model
-from cycleml.store import Run, RunStatus
 from cycleml.tracking import Tracker, data_digest
+from cycleml.tracking._entities import Run, RunStatus
 
 Data = tuple[np.ndarray, np.ndarray]
 
@@ -144,7 +144,7 @@ def test_pipeline_logs_only_the_outer_fit(autolog: Tracker, cancer: Data) -> Non
     loaded = _load_model(autolog, run.run_id)
     assert isinstance(loaded, Pipeline)
     np.testing.assert_array_equal(loaded.predict(X), pipeline.predict(X))
-    records = autolog.client.store.list_audit(entity_id=run.run_id)
+    records = autolog.client.repository.db.list_audit(entity_id=run.run_id)
     batches = [r.payload for r in records if r.action == "run.log_batch"]
     batches += [r.payload["batch"] for r in records if "batch" in r.payload]
     assert sum(1 for b in batches if b["params"]) == 1  # params logged once

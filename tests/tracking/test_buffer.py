@@ -19,10 +19,11 @@ import pytest
 from sqlalchemy import event
 
 import cycleml
+from cycleml.lifecycle._legacy_store import SqlMetadataStore
 from cycleml.settings import Settings
-from cycleml.store import Metric, RunStatus, SqlMetadataStore
 from cycleml.tracking import ActiveRun, Tracker
 from cycleml.tracking._buffer import PendingBatch, RunBuffer
+from cycleml.tracking._entities import Metric, RunStatus
 
 Configure = Callable[..., Tracker]
 
@@ -59,7 +60,7 @@ def test_tight_loop_is_written_in_few_transactions(
         statements.append(statement)
 
     with cycleml.start_run() as run:
-        engine = tracker.client.store.engine
+        engine = tracker.client.repository.db.engine
         event.listen(engine, "before_cursor_execute", count)
         try:
             for step in range(5000):

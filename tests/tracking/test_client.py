@@ -10,8 +10,8 @@ import pytest
 
 from cycleml.errors import AlreadyExists, InvalidInput, InvalidState, NotFound, ParamConflict
 from cycleml.settings import Settings
-from cycleml.store import Metric, RunStatus
 from cycleml.tracking import TrackingClient
+from cycleml.tracking._entities import Metric, RunStatus
 
 
 @pytest.fixture
@@ -79,14 +79,14 @@ def test_experiment_changes_are_audited(client: TrackingClient) -> None:
     client.rename_experiment(experiment_id, "audited-2")
     client.delete_experiment(experiment_id)
     client.restore_experiment(experiment_id)
-    actions = [r.action for r in client.store.list_audit(entity_id=experiment_id)]
+    actions = [r.action for r in client.repository.db.list_audit(entity_id=experiment_id)]
     assert actions == [
         "experiment.create",
         "experiment.rename",
         "experiment.delete",
         "experiment.restore",
     ]
-    assert {r.actor for r in client.store.list_audit(entity_id=experiment_id)} == {"tester"}
+    assert {r.actor for r in client.repository.db.list_audit(entity_id=experiment_id)} == {"tester"}
 
 
 def test_run_in_deleted_experiment_is_refused(client: TrackingClient) -> None:

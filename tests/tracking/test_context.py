@@ -15,8 +15,8 @@ import pytest
 import sklearn
 
 import cycleml
+from cycleml.lifecycle._legacy_store import SqlMetadataStore
 from cycleml.settings import Settings
-from cycleml.store import SqlMetadataStore
 from cycleml.tracking import Tracker, _context
 from cycleml.tracking._context import capture_context
 

@@ -10,8 +10,9 @@ import pytest
 
 import cycleml
 from cycleml.errors import InvalidInput, InvalidState, NotFound, ParamConflict
-from cycleml.store import RunStatus, SqlMetadataStore
+from cycleml.lifecycle._legacy_store import SqlMetadataStore
 from cycleml.tracking import DEFAULT_EXPERIMENT, ActiveRun, Tracker
+from cycleml.tracking._entities import RunStatus
 
 PARENT_TAG = "cycleml.parentRunId"
 
@@ -79,7 +80,7 @@ def test_nested_runs_record_parent(tracking: Tracker) -> None:
     assert parent_run.info.parent_run_id is None
     assert PARENT_TAG not in parent_run.data.tags
     # The parent_of edge is in the lineage graph too.
-    edges = tracking.client.store.lineage_edges("run", child.run_id)
+    edges = tracking.client.repository.db.lineage_edges("run", child.run_id)
     assert ("run", parent.run_id, "parent_of") in {
         (e.src_kind, e.src_id, e.relation) for e in edges
     }

@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 import cycleml
 from cycleml.errors import InvalidInput, NotFound
 from cycleml.settings import Settings
-from cycleml.store import Run
-from cycleml.store._schema import latest_metrics, params, run_tags, runs
 from cycleml.tracking import Tracker, TrackingClient
+from cycleml.tracking._entities import Run
+from cycleml.tracking._tables import latest_metrics, params, run_tags, runs
 
 FULL_FILTER = (
     "metrics.auc > 0.8 and params.model = 'rf' and tags.team LIKE 'ml%' "
@@ -285,7 +285,7 @@ def test_bad_order_by_is_invalid_input(world: World) -> None:
 
 
 def _row_counts(world: World) -> tuple[int, ...]:
-    store = world.client.store
+    store = world.client.repository.db
     with store.engine.connect() as conn:
         return tuple(
             int(conn.execute(select(func.count()).select_from(table)).scalar_one())

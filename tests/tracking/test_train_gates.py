@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from cycleml.lifecycle._legacy_store import SqlMetadataStore
 from cycleml.settings import Settings
-from cycleml.store import SqlMetadataStore
 from cycleml.tracking import TRAIN_GATE_TAG, Tracker
 
 SPEC = """

@@ -84,9 +84,9 @@ def monitor_references(
             if model.startswith("models:/") and model.count("/") == 1:
                 name = model.removeprefix("models:/")  # every version of the model
             else:
-                found = monitors.store.resolve_model_uri(model)
+                found = monitors.deployments.resolve_model_uri(model)
                 name, version = found.name, found.version
-        references = monitors.store.list_monitor_references(name, model_version=version)
+        references = monitors.repository.list_monitor_references(name, model_version=version)
     if as_json:
         emit_json([r.to_dict() for r in references])
         return

@@ -77,12 +77,13 @@ def lineage(
     """Walk the lineage graph from an entity: where it came from and what came of it."""
     from rich.tree import Tree
 
-    from cycleml.store import open_metadata_store
+    from cycleml.registry import SqlModelRepository
+    from cycleml.store import open_database
 
-    store = open_metadata_store(state(ctx).settings)
+    store = open_database(state(ctx).settings)
     kind, ident = _node_ref(uri)
     if kind == "model_version" and not ident:
-        version = store.resolve_model_uri(uri)
+        version = SqlModelRepository(store).resolve_model_uri(uri)
         ident = f"{version.name}/{version.version}"
     graph = store.walk_lineage(kind, ident, direction=direction, max_depth=depth)  # type: ignore[arg-type]
     if as_json:
@@ -140,9 +141,9 @@ def audit(
     as_json: JsonFlag = False,
 ) -> None:
     """Show the append-only audit log, oldest first: who did what, when, to which entity."""
-    from cycleml.store import now_ms, open_metadata_store
+    from cycleml.store import now_ms, open_database
 
-    store = open_metadata_store(state(ctx).settings)
+    store = open_database(state(ctx).settings)
     since_ms = parse_since(since, now_ms=now_ms()) if since else None
     rows = store.list_audit(
         since_ms=since_ms,

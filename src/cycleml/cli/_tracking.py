@@ -19,8 +19,8 @@ from cycleml.cli._common import (
 from cycleml.errors import InvalidInput, NotFound
 
 if TYPE_CHECKING:
-    from cycleml.store import Experiment, Run
     from cycleml.tracking import TrackingClient
+    from cycleml.tracking._entities import Experiment, Run
 
 __all__ = ["experiments_app", "runs_app"]
 
@@ -175,7 +175,7 @@ def _metric_columns(found: list[Run], order_by: list[str] | None, filter_string:
 
     ``make_table`` leaves out the last ones when the table is too wide.
     """
-    from cycleml.store._search import parse_filter, parse_order_by
+    from cycleml.tracking._search import parse_filter, parse_order_by
 
     named = [c.key for c in parse_order_by(order_by) if c.entity == "metric"]
     named += [c.key for c in parse_filter(filter_string) if c.entity == "metric"]
@@ -263,7 +263,7 @@ def runs_delete(
     run_ids: Annotated[list[str], typer.Argument(help="Run ids to delete.")],
 ) -> None:
     """Delete runs (soft: they leave listings and searches; `restore` undoes it)."""
-    changed = _client(ctx).store.delete_runs(run_ids)
+    changed = _client(ctx).repository.delete_runs(run_ids)
     console().print(f"Deleted {changed} run(s).")
 
 
@@ -273,7 +273,7 @@ def runs_restore(
     run_ids: Annotated[list[str], typer.Argument(help="Run ids to restore.")],
 ) -> None:
     """Restore deleted runs."""
-    changed = _client(ctx).store.restore_runs(run_ids)
+    changed = _client(ctx).repository.restore_runs(run_ids)
     console().print(f"Restored {changed} run(s).")
 
 
@@ -287,13 +287,13 @@ def runs_mark_stale(
     as_json: JsonFlag = False,
 ) -> None:
     """Mark RUNNING runs whose process stopped writing (killed, crashed) as FAILED."""
-    from cycleml.store import RunStatus
+    from cycleml.tracking._entities import RunStatus
 
     client = _client(ctx)
-    stale = client.store.find_stale_runs(older_than_ms=parse_duration_ms(older_than))
+    stale = client.repository.find_stale_runs(older_than_ms=parse_duration_ms(older_than))
     if not dry_run:
         for info in stale:
-            client.store.update_run(
+            client.repository.update_run(
                 info.run_id,
                 status=RunStatus.FAILED.value,
                 error=f"marked FAILED by `cycleml runs mark-stale`: no write since "

@@ -15,7 +15,9 @@ from typing import Any, Literal
 
 from cycleml.data._compare import Alert, ColumnProfile, Profile, ProfileComparison
 from cycleml.data._compare import compare as compare_profiles
+from cycleml.data._entities import DatasetPart, DatasetVersion
 from cycleml.data._profile import profile
+from cycleml.data._repository import SqlDatasetRepository
 from cycleml.data._sources import (
     FileEntry,
     FileSource,
@@ -24,6 +26,7 @@ from cycleml.data._sources import (
     SqlSource,
     source_from_spec,
 )
+from cycleml.data._sql_datasets import check_dataset_name
 from cycleml.data._validate import RuleResult, ValidationReport, split_failing, validate
 from cycleml.data._versions import (
     CANONICAL_BATCH_ROWS,
@@ -34,12 +37,12 @@ from cycleml.data._versions import (
     canonical_digest,
 )
 from cycleml.spec import Policy, load_project
-from cycleml.store import DatasetVersion
 
 __all__ = [
     "CANONICAL_BATCH_ROWS",
     "Alert",
     "ColumnProfile",
+    "DatasetPart",
     "DatasetVersion",
     "Datasets",
     "FileEntry",
@@ -50,10 +53,12 @@ __all__ = [
     "ProfileComparison",
     "RuleResult",
     "Source",
+    "SqlDatasetRepository",
     "SqlSource",
     "ValidationReport",
     "as_source",
     "canonical_digest",
+    "check_dataset_name",
     "compare_profiles",
     "ingest",
     "load",

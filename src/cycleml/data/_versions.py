@@ -30,21 +30,16 @@ import pyarrow.parquet as pq
 from cycleml._optional import require
 from cycleml.data._compare import Profile, ProfileComparison
 from cycleml.data._compare import compare as compare_profiles
+from cycleml.data._entities import DatasetPart, DatasetVersion
 from cycleml.data._profile import profile
+from cycleml.data._repository import SqlDatasetRepository
 from cycleml.data._sources import FileSource, FrameSource, Source
 from cycleml.data._validate import RulesInput, ValidationReport, split_failing, validate
 from cycleml.errors import InvalidInput, NotFound
 from cycleml.settings import Settings
 from cycleml.spec import Policy, project_settings
 from cycleml.spec._rules import ROW_LEVEL_RULES
-from cycleml.store import (
-    ArtifactStore,
-    DatasetPart,
-    DatasetVersion,
-    SqlMetadataStore,
-    open_artifact_store,
-    open_metadata_store,
-)
+from cycleml.store import ArtifactStore, Database, open_artifact_store, open_database
 
 if TYPE_CHECKING:
     import duckdb
@@ -166,7 +161,8 @@ class Datasets:
 
     Args:
         settings: Where the stores are; default: the project's settings.
-        store: An open metadata store to use.
+        repository: The repository to use; default: :class:`SqlDatasetRepository` on ``store``.
+        store: An open database to use instead of opening one from settings.
         artifacts: An open artifact store to use.
     """
 
@@ -174,11 +170,12 @@ class Datasets:
         self,
         settings: Settings | None = None,
         *,
-        store: SqlMetadataStore | None = None,
+        repository: SqlDatasetRepository | None = None,
+        store: Database | None = None,
         artifacts: ArtifactStore | None = None,
     ) -> None:
         self.settings = settings or project_settings()
-        self.store = store or open_metadata_store(self.settings)
+        self.repository = repository or SqlDatasetRepository(store or open_database(self.settings))
         self.artifacts = artifacts or open_artifact_store(self.settings.artifact_uri)
 
     # ---- ingest ------------------------------------------------------------------------
@@ -238,7 +235,7 @@ class Datasets:
         options: dict[str, Any] = {}
         if mode == "append":
             try:
-                parent = self.store.get_dataset_version(name)
+                parent = self.repository.get_dataset_version(name)
             except NotFound:
                 parent = None
             if parent is not None:
@@ -344,7 +341,7 @@ class Datasets:
             new_parts.append(DatasetPart(blob.digest, int(rows), blob.size))
         files = list(parent.files) if parent else []
         files.extend(entry.to_dict() for entry in getattr(source, "read_files", []))
-        version, created = self.store.create_dataset_version(
+        version, created = self.repository.create_dataset_version(
             name,
             digest=digest,
             schema=schema_json,
@@ -362,7 +359,7 @@ class Datasets:
             validation=staged.validation,
         )
         for tag in tags:
-            version = self.store.set_dataset_tag(name, tag, version.version)
+            version = self.repository.set_dataset_tag(name, tag, version.version)
         return IngestResult(version, created=created, rows_read=staged.rows)
 
     def _column_max(self, version: DatasetVersion, column: str) -> Any:
@@ -381,7 +378,7 @@ class Datasets:
             return ref
         if not ref.startswith("datasets:/"):
             ref = f"datasets:/{ref}"
-        return self.store.resolve_dataset_uri(ref)
+        return self.repository.resolve_dataset_uri(ref)
 
     def part_paths(self, version: DatasetVersion) -> list[str]:
         """Local paths of a version's Parquet parts (downloaded to a cache when remote)."""
@@ -482,19 +479,19 @@ class Datasets:
 
     def versions(self, name: str) -> list[DatasetVersion]:
         """Every version of a dataset."""
-        return self.store.list_dataset_versions(name)
+        return self.repository.list_dataset_versions(name)
 
     def list(self) -> list[DatasetVersion]:
         """The latest version of every dataset."""
-        return self.store.list_datasets()
+        return self.repository.list_datasets()
 
     def tag(self, name: str, version: int, tag: str) -> DatasetVersion:
         """Point ``datasets:/name@tag`` at a version."""
-        return self.store.set_dataset_tag(name, tag, version)
+        return self.repository.set_dataset_tag(name, tag, version)
 
     def close(self) -> None:
         """Release the store."""
-        self.store.close()
+        self.repository.close()
 
 
 class _Origin(Protocol):

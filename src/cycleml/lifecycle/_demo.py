@@ -190,7 +190,7 @@ def run_demo(
     best = ranked[0]
     result.best_run_id = best.info.run_id
 
-    registry = ModelRegistry(settings, store=tracker.client.store, spec=spec)
+    registry = ModelRegistry(settings, store=tracker.client.repository.db, spec=spec)
 
     weak = registry.register_model(
         f"runs:/{result.run_ids['baseline-dummy']}/{PACKAGE}",

@@ -304,11 +304,12 @@ def _local_path(uri: str) -> Path:
 
 def _fetch(uri: str, settings: Settings | None) -> tuple[Path, Path, Any]:
     """Download a ``runs:/`` or ``models:/`` model into a new temporary folder."""
+    from cycleml.registry import SqlModelRepository
     from cycleml.tracking import TrackingClient, get_tracker
 
     client = TrackingClient(settings) if settings is not None else get_tracker().client
     try:
-        location = client.store.resolve_artifact_uri(uri)
+        location = SqlModelRepository(client.repository.db).resolve_artifact_uri(uri)
         if not location.entries:
             raise NotFound(f"Nothing is stored at {uri!r}.")
         scratch = Path(tempfile.mkdtemp(prefix="cycleml-model-"))

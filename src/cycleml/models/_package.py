@@ -48,7 +48,9 @@ from cycleml.models._loading import (
 )
 from cycleml.models._signature import Signature, as_frame, infer_signature
 from cycleml.registry import ModelRegistry
-from cycleml.store import ModelVersion, check_model_name, safe_relpath
+from cycleml.registry._entities import ModelVersion
+from cycleml.registry._sql_models import check_model_name
+from cycleml.store import safe_relpath
 from cycleml.tracking import Tracker, get_tracker
 
 __all__ = [
@@ -419,7 +421,7 @@ def log_model(
     version = None
     if registered_model_name is not None:
         tracker.flush()  # the version snapshots the run's metrics: write buffered ones first
-        registry = ModelRegistry(client.settings, store=client.store)
+        registry = ModelRegistry(client.settings, store=client.repository.db)
         version = registry.register_model(uri, registered_model_name, signature=saved)
     return ModelInfo(
         model_uri=uri,

@@ -84,6 +84,15 @@ from cycleml.monitoring._notify import (
     notifier_from_config,
 )
 from cycleml.monitoring._report import build_report
+from cycleml.monitoring._repository import SqlMonitorRepository
+from cycleml.monitoring._sql_alerts import (
+    AlertDelivery,
+    AlertEventRecord,
+    AlertStateRecord,
+    NewAlertEvent,
+)
+from cycleml.monitoring._sql_evaluations import MonitorEvaluation, MonitorPoint
+from cycleml.monitoring._sql_monitors import Monitor, MonitorReference, check_monitor_name
 
 __all__: list[str] = [
     "CBPE_ASSUMPTIONS",
@@ -91,10 +100,13 @@ __all__: list[str] = [
     "FAIRNESS_METRICS",
     "OPERATORS",
     "SEVERITIES",
+    "AlertDelivery",
     "AlertEngine",
     "AlertEvent",
+    "AlertEventRecord",
     "AlertRule",
     "AlertState",
+    "AlertStateRecord",
     "AttributeFairness",
     "ColumnDrift",
     "ColumnQuality",
@@ -108,11 +120,16 @@ __all__: list[str] = [
     "FairnessReport",
     "GroupRates",
     "LogNotifier",
+    "Monitor",
     "MonitorConfig",
+    "MonitorEvaluation",
     "MonitorGauges",
+    "MonitorPoint",
+    "MonitorReference",
     "MonitorRun",
     "Monitors",
     "MultivariateDrift",
+    "NewAlertEvent",
     "Notifier",
     "PerformanceCheck",
     "PerformanceReport",
@@ -123,11 +140,13 @@ __all__: list[str] = [
     "RetrainHook",
     "RowCountCheck",
     "SchemaChanges",
+    "SqlMonitorRepository",
     "WebhookNotifier",
     "WindowResult",
     "alert_payload",
     "as_table",
     "build_report",
+    "check_monitor_name",
     "data_quality",
     "drift",
     "estimate_performance",

@@ -18,7 +18,7 @@ The state machine (:func:`step`, pure) per rule and evaluation window:
 
 Delivery (:class:`AlertEngine`). Each transition is stored *before* anything is sent, in one
 transaction with its event and one ``pending`` delivery per notifier
-(:meth:`~cycleml.store.SqlMetadataStore.apply_alert_transition`). So a restarted monitor
+(:meth:`~cycleml.monitoring.SqlMonitorRepository.apply_alert_transition`). So a restarted monitor
 finds the alert firing and sends nothing again. Each delivery is then claimed
 (``pending -> sending``, a compare-and-set, so two processes never both send it), sent, and
 finished (``delivered``/``failed``/``skipped``). If the process dies in between:
@@ -52,7 +52,9 @@ from typing import Any, Literal
 from cycleml.errors import InvalidInput, InvalidState
 from cycleml.monitoring._durations import parse_duration_ms
 from cycleml.monitoring._notify import Delivery, LogNotifier, Notifier
-from cycleml.store import AlertEventRecord, NewAlertEvent, SqlMetadataStore, now_ms
+from cycleml.monitoring._repository import SqlMonitorRepository
+from cycleml.monitoring._sql_alerts import AlertEventRecord, NewAlertEvent
+from cycleml.store import now_ms
 
 __all__ = [
     "OPERATORS",
@@ -377,7 +379,7 @@ class AlertEngine:
     """Steps a monitor's alert rules, stores every transition, then delivers its events.
 
     Args:
-        store: The metadata store holding the alert state.
+        store: The monitor repository holding the alert state.
         notifiers: Notifiers by the names rules use; ``log`` is built in (a
             :class:`~cycleml.monitoring.LogNotifier`) unless given.
         lease: Seconds after which a delivery claimed by a sender that never reported
@@ -389,7 +391,7 @@ class AlertEngine:
 
     def __init__(
         self,
-        store: SqlMetadataStore,
+        store: SqlMonitorRepository,
         notifiers: Mapping[str, Notifier] | None = None,
         *,
         lease: float = 3600.0,

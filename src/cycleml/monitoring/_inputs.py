@@ -134,7 +134,7 @@ def open_table(data: Any) -> Table:
     """Wrap pandas/polars/Arrow data, a Parquet path or a ``datasets:/`` URI/version."""
     import pandas as pd
 
-    from cycleml.store import DatasetVersion
+    from cycleml.data._entities import DatasetVersion
 
     if isinstance(data, pd.DataFrame):
         labels = {str(label): label for label in data.columns}

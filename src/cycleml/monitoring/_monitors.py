@@ -36,8 +36,11 @@ from cycleml.monitoring._notify import Notifier, notifier_from_config
 from cycleml.monitoring._performance import performance
 from cycleml.monitoring._reference import ReferenceProfile, reference
 from cycleml.monitoring._report import build_report, served_models
+from cycleml.monitoring._repository import SqlMonitorRepository
+from cycleml.monitoring._sql_evaluations import MonitorPoint
+from cycleml.monitoring._sql_monitors import Monitor, MonitorReference
 from cycleml.reports import IncludePlotlyJS, render_monitoring_html, write_html
-from cycleml.serving import feedback, join_feedback, prediction_log
+from cycleml.serving import SqlDeploymentRepository, feedback, join_feedback, prediction_log
 from cycleml.settings import Settings
 from cycleml.spec import (
     FAIRNESS_METRICS,
@@ -46,15 +49,7 @@ from cycleml.spec import (
     load_project,
     project_settings,
 )
-from cycleml.store import (
-    ArtifactStore,
-    Monitor,
-    MonitorPoint,
-    MonitorReference,
-    SqlMetadataStore,
-    open_artifact_store,
-    open_metadata_store,
-)
+from cycleml.store import ArtifactStore, Database, open_artifact_store, open_database
 
 __all__ = ["MonitorRun", "Monitors"]
 
@@ -97,7 +92,8 @@ class Monitors:
 
     Args:
         settings: Where the stores are; default: the project's settings.
-        store: An open metadata store to use.
+        repository: The repository to use; default: :class:`SqlMonitorRepository` on ``store``.
+        store: An open database to use instead of opening one from settings.
         artifacts: An open artifact store to use.
         notifiers: Extra notifiers by name (e.g. a Python callable as a retraining hook),
             next to the ones a monitor's configuration describes.
@@ -108,7 +104,8 @@ class Monitors:
         self,
         settings: Settings | None = None,
         *,
-        store: SqlMetadataStore | None = None,
+        repository: SqlMonitorRepository | None = None,
+        store: Database | None = None,
         artifacts: ArtifactStore | None = None,
         notifiers: Mapping[str, Notifier] | None = None,
         spec: ProjectSpec | None = None,
@@ -117,8 +114,13 @@ class Monitors:
         # The project's spec names the sensitive attributes and the metrics that apply to
         # `monitor`; monitoring also works outside a project (no spec).
         self.spec = spec if spec is not None else load_project(home=self.settings.home)[1]
-        self._owns_store = store is None
-        self.store = store or open_metadata_store(self.settings)
+        self._owns_store = store is None and repository is None
+        db = store or (repository.db if repository is not None else open_database(self.settings))
+        #: Serving's repository: deployments, their prediction log and the registry reads.
+        self.deployments = SqlDeploymentRepository(db)
+        self.repository = repository or SqlMonitorRepository(
+            db, models=self.deployments.models, deployments=self.deployments
+        )
         self.artifacts = artifacts or open_artifact_store(self.settings.artifact_uri)
         self._extra_notifiers = dict(notifiers or {})
         self._profiles: dict[str, ReferenceProfile] = {}
@@ -126,7 +128,7 @@ class Monitors:
     def close(self) -> None:
         """Close the metadata store if this object opened it."""
         if self._owns_store:
-            self.store.close()
+            self.repository.close()
 
     def __enter__(self) -> Monitors:
         return self
@@ -158,9 +160,9 @@ class Monitors:
         blob = self.artifacts.put_bytes(profile.to_json().encode())
         model_name = model_version = None
         if model is not None:
-            version = self.store.resolve_model_uri(model)
+            version = self.deployments.resolve_model_uri(model)
             model_name, model_version = version.name, version.version
-        stored = self.store.create_monitor_reference(
+        stored = self.repository.create_monitor_reference(
             blob.digest,
             rows=profile.rows,
             model_name=model_name,
@@ -175,7 +177,7 @@ class Monitors:
         """``data`` as the checks read it, and the lineage sources it names: a
         ``datasets:/`` URI becomes its version's Parquet parts, from this service's stores."""
         if isinstance(data, str) and data.startswith("datasets:/"):
-            datasets = Datasets(self.settings, store=self.store, artifacts=self.artifacts)
+            datasets = Datasets(self.settings, store=self.repository.db, artifacts=self.artifacts)
             version = datasets.get(data)
             paths = datasets.part_paths(version)
             if not paths:
@@ -185,7 +187,7 @@ class Monitors:
 
     def load_reference(self, ref: str) -> ReferenceProfile:
         """The stored profile with id or name ``ref``."""
-        meta = self.store.get_monitor_reference(ref)
+        meta = self.repository.get_monitor_reference(ref)
         if meta.id not in self._profiles:
             text = self.artifacts.get_bytes(meta.digest).decode()
             self._profiles[meta.id] = ReferenceProfile.from_json(text)
@@ -215,20 +217,22 @@ class Monitors:
         """
         cfg = _config(config, settings)
         cfg = self._with_spec_rules(cfg)
-        return self.store.create_monitor(name, target, reference=reference, config=cfg.to_dict())
+        return self.repository.create_monitor(
+            name, target, reference=reference, config=cfg.to_dict()
+        )
 
     def get(self, name: str) -> Monitor:
         """The monitor called ``name``."""
-        return self.store.get_monitor(name)
+        return self.repository.get_monitor(name)
 
     def list(self) -> builtins.list[Monitor]:
         """Every monitor, by name."""
-        return self.store.list_monitors()
+        return self.repository.list_monitors()
 
     def delete(self, name: str) -> None:
         """Delete a monitor with its evaluations and alert state (the audit log and the
         lineage keep what it did)."""
-        self.store.delete_monitor(name)
+        self.repository.delete_monitor(name)
 
     def config(self, name: str) -> MonitorConfig:
         """The monitor's configuration."""
@@ -310,19 +314,23 @@ class Monitors:
         until = now - int(cfg.lag * 1000)
         since = monitor.watermark
         log = prediction_log(
-            monitor.target, since=since, until=until, store=self.store, artifacts=self.artifacts
+            monitor.target,
+            since=since,
+            until=until,
+            store=self.repository.db,
+            artifacts=self.artifacts,
         )
         if log.num_rows == 0:
             return
         parts = [
             ("prediction_log", part.id)
-            for part in self.store.list_prediction_log_parts(
+            for part in self.deployments.list_prediction_log_parts(
                 monitor.target, since_ms=since, until_ms=until
             )
         ]
         needs_labels = {"performance", "fairness"} & set(cfg.checks)
         if needs_labels:
-            labels = feedback(monitor.target, store=self.store)
+            labels = feedback(monitor.target, store=self.repository.db)
             log = join_feedback(log, labels)
         times = log.column("time").cast(pa.int64()).to_numpy()
         schema = self._input_schema(monitor)
@@ -372,13 +380,13 @@ class Monitors:
     ) -> MonitorRun:
         history = [
             int(p.value)
-            for p in self.store.monitor_history(
+            for p in self.repository.monitor_history(
                 monitor.name, "quality.rows", limit=_HISTORY_WINDOWS
             )
         ]
         result = self._checks(table, cfg, profile, row_history=history if len(history) >= 5 else ())
         rules = [AlertRule.from_dict(rule) for rule in cfg.rules]
-        engine = AlertEngine(self.store, notifiers=self._notifiers(cfg))
+        engine = AlertEngine(self.repository, notifiers=self._notifiers(cfg))
         evaluation_id = new_id()
         # Alerts first: the engine stores each transition before delivering it, and skips a
         # window it already stepped, so a crash before the evaluation is stored re-runs
@@ -388,7 +396,7 @@ class Monitors:
             evaluation_id=evaluation_id,
         )  # fmt: skip
         status = "alert" if any(e.kind == "fired" for e in events) else "ok"
-        stored = self.store.record_monitor_evaluation(
+        stored = self.repository.record_monitor_evaluation(
             monitor.name,
             window_start=start,
             window_end=end,
@@ -460,11 +468,11 @@ class Monitors:
     ) -> builtins.list[MonitorPoint]:
         """The monitor's stored time series (all metrics, or the ones named)."""
         self.get(name)
-        return self.store.monitor_history(name, metric, since=since, limit=limit)
+        return self.repository.monitor_history(name, metric, since=since, limit=limit)
 
     def alerts(self, name: str | None = None, *, since: int | None = None) -> builtins.list[Any]:
         """Alert events (fired and resolved), newest last."""
-        return self.store.list_alert_events(monitor_name=name, since=since)
+        return self.repository.list_alert_events(monitor_name=name, since=since)
 
     # ---- reports ---------------------------------------------------------------------------
     def report(self, name: str, *, data: Any = None, now: int | None = None) -> dict[str, Any]:
@@ -539,7 +547,7 @@ class Monitors:
         if monitor.target_kind != "deployment":
             return None
         try:
-            return self.store.get_deployment(monitor.target).to_dict()
+            return self.deployments.get_deployment(monitor.target).to_dict()
         except NotFound:  # deleted since: the report still shows the rows per model
             return None
 
@@ -561,17 +569,17 @@ class Monitors:
         return write_html(page, path)
 
     def _labelled_log(self, monitor: Monitor, cfg: MonitorConfig, *, until: int) -> pa.Table:
-        log = prediction_log(monitor.target, until=until, store=self.store,
+        log = prediction_log(monitor.target, until=until, store=self.repository.db,
                              artifacts=self.artifacts)  # fmt: skip
         if {"performance", "fairness"} & set(cfg.checks) and log.num_rows:
-            labels = feedback(monitor.target, store=self.store)
+            labels = feedback(monitor.target, store=self.repository.db)
             log = join_feedback(log, labels)
         return log
 
     def _report_window(
         self, monitor: Monitor, cfg: MonitorConfig, log: pa.Table, now: int
     ) -> tuple[int, int]:
-        latest = self.store.list_monitor_evaluations(monitor.name, limit=1)
+        latest = self.repository.list_monitor_evaluations(monitor.name, limit=1)
         if latest:
             return latest[0].window_start, latest[0].window_end
         kind, size = parse_window(cfg.window)

@@ -8,18 +8,25 @@ registry.set_alias("churn", "champion", version.version)
 
 from __future__ import annotations
 
+from cycleml.registry._entities import ModelVersion, RegisteredModel, Stage, StageTransition
 from cycleml.registry._registry import GATED_STAGES, ModelRegistry
+from cycleml.registry._repository import ArtifactLocation, SqlModelRepository
+from cycleml.registry._sql_models import check_alias, check_model_name, parse_stage
 from cycleml.spec import GateCheck, GateReport, check_gates
-from cycleml.store import ModelVersion, RegisteredModel, Stage, StageTransition
 
 __all__ = [
     "GATED_STAGES",
+    "ArtifactLocation",
     "GateCheck",
     "GateReport",
     "ModelRegistry",
     "ModelVersion",
     "RegisteredModel",
+    "SqlModelRepository",
     "Stage",
     "StageTransition",
+    "check_alias",
     "check_gates",
+    "check_model_name",
+    "parse_stage",
 ]

@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cycleml.errors import GateFailed, InvalidInput, NotFound
+from cycleml.registry._entities import ModelVersion, RegisteredModel, Stage, StageTransition
+from cycleml.registry._repository import ArtifactLocation, SqlModelRepository
+from cycleml.registry._sql_models import parse_stage
 from cycleml.settings import PROJECT_FILE, Settings
 from cycleml.spec import GateReport, MetricSpec, ProjectSpec, check_gates, load_project, load_spec
+
+if TYPE_CHECKING:
+    from cycleml.tracking import SqlRunRepository
+
 from cycleml.store import (
     ArtifactEntry,
-    ArtifactLocation,
-    ModelVersion,
-    RegisteredModel,
+    Database,
     RunUri,
-    SqlMetadataStore,
-    Stage,
-    StageTransition,
-    open_metadata_store,
-    parse_stage,
+    open_database,
     parse_uri,
 )
 
@@ -36,7 +37,8 @@ class ModelRegistry:
 
     Args:
         settings: Where the stores are; default: resolved from the environment.
-        store: An open metadata store to use.
+        repository: The repository to use; default: :class:`SqlModelRepository` on ``store``.
+        store: An open database to use instead of opening one from settings.
         spec: The project spec whose ``applies_to: deploy`` metrics gate promotions;
             default: ``cycleml.yaml`` in the settings' project folder, if there is one.
     """
@@ -45,7 +47,8 @@ class ModelRegistry:
         self,
         settings: Settings | None = None,
         *,
-        store: SqlMetadataStore | None = None,
+        repository: SqlModelRepository | None = None,
+        store: Database | None = None,
         spec: ProjectSpec | None = None,
     ) -> None:
         if settings is None:
@@ -54,7 +57,7 @@ class ModelRegistry:
         elif spec is None and (settings.home / PROJECT_FILE).is_file():
             spec = load_spec(settings.home / PROJECT_FILE)
         self.settings = settings
-        self.store = store or open_metadata_store(self.settings)
+        self.repository = repository or SqlModelRepository(store or open_database(self.settings))
         self.spec = spec
 
     # ---- registering -------------------------------------------------------------------
@@ -81,8 +84,9 @@ class ModelRegistry:
                 "registered.",
                 hint="Register the run's model folder, e.g. runs:/<run_id>/model.",
             )
-        run = self.store.get_run(parsed.run_id)
-        files = self.store.list_artifacts(parsed.run_id, parsed.path)
+        runs = self._runs()
+        run = runs.get_run(parsed.run_id)
+        files = runs.list_artifacts(parsed.run_id, parsed.path)
         if parsed.path and not files:
             raise NotFound(
                 f"Run {parsed.run_id} has no artifacts at {parsed.path!r}.",
@@ -91,10 +95,10 @@ class ModelRegistry:
         if signature is None:
             signature = self._folder_signature(files, parsed.path)
         try:
-            self.store.get_registered_model(name)
+            self.repository.get_registered_model(name)
         except NotFound:
-            self.store.create_registered_model(name)
-        return self.store.create_model_version(
+            self.repository.create_registered_model(name)
+        return self.repository.create_model_version(
             name,
             source=model_uri,
             run_id=parsed.run_id,
@@ -103,6 +107,12 @@ class ModelRegistry:
             tags=tags,
             signature=signature,
         )
+
+    def _runs(self) -> SqlRunRepository:
+        """The runs a version is registered from (their metrics snapshot and files)."""
+        from cycleml.tracking import SqlRunRepository
+
+        return SqlRunRepository(self.repository.db)
 
     def _folder_signature(
         self, files: list[ArtifactEntry], folder: str
@@ -126,32 +136,32 @@ class ModelRegistry:
 
     def get_model(self, name: str) -> RegisteredModel:
         """A registered model."""
-        return self.store.get_registered_model(name)
+        return self.repository.get_registered_model(name)
 
     def list_models(self) -> list[RegisteredModel]:
         """Every registered model."""
-        return self.store.list_registered_models()
+        return self.repository.list_registered_models()
 
     def get_version(self, name: str, version: int | str) -> ModelVersion:
         """One version of a model."""
-        return self.store.get_model_version(name, version)
+        return self.repository.get_model_version(name, version)
 
     def list_versions(self, name: str) -> list[ModelVersion]:
         """Every version of a model."""
-        return self.store.list_model_versions(name)
+        return self.repository.list_model_versions(name)
 
     def resolve(self, uri: str) -> ArtifactLocation:
         """Resolve ``models:/name/3``, ``models:/name@alias`` or ``runs:/id/path`` to files."""
-        return self.store.resolve_artifact_uri(uri)
+        return self.repository.resolve_artifact_uri(uri)
 
     # ---- aliases -----------------------------------------------------------------------
     def set_alias(self, name: str, alias: str, version: int | str) -> ModelVersion:
         """Point ``name@alias`` at a version."""
-        return self.store.set_alias(name, alias, version)
+        return self.repository.set_alias(name, alias, version)
 
     def delete_alias(self, name: str, alias: str) -> None:
         """Remove ``name@alias``."""
-        self.store.delete_alias(name, alias)
+        self.repository.delete_alias(name, alias)
 
     # ---- stages and gates --------------------------------------------------------------
     def deploy_gates(self) -> list[MetricSpec]:
@@ -160,7 +170,7 @@ class ModelRegistry:
 
     def check(self, name: str, version: int | str) -> GateReport:
         """Check a version against the deploy gates without changing anything."""
-        found = self.store.get_model_version(name, version)
+        found = self.repository.get_model_version(name, version)
         return check_gates(found.metrics, self.deploy_gates(), name=name, version=found.version)
 
     def promote(
@@ -201,7 +211,7 @@ class ModelRegistry:
         audit: dict[str, Any] = {"gates": [c.to_dict() for c in report.checks]} if gated else {}
         if gated and not report.passed:
             audit["overridden_failures"] = [f.metric for f in report.failures]
-        return self.store.transition_stage(
+        return self.repository.transition_stage(
             name,
             report.version,
             to_stage=target.value,
@@ -213,8 +223,8 @@ class ModelRegistry:
 
     def stage_history(self, name: str, version: int | str) -> list[StageTransition]:
         """Who moved a version between stages, when and why."""
-        return self.store.get_stage_history(name, version)
+        return self.repository.get_stage_history(name, version)
 
     def close(self) -> None:
         """Release the store."""
-        self.store.close()
+        self.repository.close()

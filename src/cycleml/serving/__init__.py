@@ -37,9 +37,12 @@ if TYPE_CHECKING:
     from cycleml.serving._feedback import RecordedFeedback, feedback, join_feedback, record_feedback
     from cycleml.serving._metrics import ServerMetrics
     from cycleml.serving._predlog import PREDICTION_LOG_SCHEMA, PredictionLogger, prediction_log
+    from cycleml.serving._repository import SqlDeploymentRepository
     from cycleml.serving._runner import background_server, run_server
     from cycleml.serving._scoring import Arms, BatchingOptions, ScoringService, ServedModel
     from cycleml.serving._serve import ServerOptions, deployment_app, model_app
+    from cycleml.serving._sql_deployments import check_deployment_name
+    from cycleml.serving._sql_predictions import FeedbackRecord, PredictionLogPart
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
@@ -52,14 +55,18 @@ __all__ = [
     "Deployment",
     "DeploymentRevision",
     "Deployments",
+    "FeedbackRecord",
     "MicroBatcher",
+    "PredictionLogPart",
     "PredictionLogger",
     "RecordedFeedback",
     "ScoringService",
     "ServedModel",
     "ServerMetrics",
     "ServerOptions",
+    "SqlDeploymentRepository",
     "background_server",
+    "check_deployment_name",
     "create_app",
     "deployment_app",
     "feedback",
@@ -90,6 +97,11 @@ __getattr__, __dir__ = lazy_exports(
             "cycleml.serving._feedback",
         ),
         **dict.fromkeys(["ServerMetrics"], "cycleml.serving._metrics"),
+        **dict.fromkeys(["SqlDeploymentRepository"], "cycleml.serving._repository"),
+        **dict.fromkeys(["check_deployment_name"], "cycleml.serving._sql_deployments"),
+        **dict.fromkeys(
+            ["FeedbackRecord", "PredictionLogPart"], "cycleml.serving._sql_predictions"
+        ),
         **dict.fromkeys(
             ["PREDICTION_LOG_SCHEMA", "PredictionLogger", "prediction_log"],
             "cycleml.serving._predlog",

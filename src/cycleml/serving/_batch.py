@@ -29,8 +29,9 @@ import pyarrow.parquet as pq
 from cycleml.errors import InvalidInput, ValidationFailed
 from cycleml.hashing import hash_file
 from cycleml.models import LoadedModel, load_model
+from cycleml.serving._repository import SqlDeploymentRepository
 from cycleml.settings import Settings, resolve_settings
-from cycleml.store import open_metadata_store
+from cycleml.store import open_database
 
 __all__ = ["BatchScoringReport", "score_batch"]
 
@@ -135,7 +136,7 @@ def score_batch(
     digest = hash_file(target)
     batch_id = uuid.uuid4().hex
     refs = list(input_refs) or [("file", str(p.resolve())) for p in paths]
-    store = open_metadata_store(settings)
+    store = SqlDeploymentRepository(open_database(settings))
     try:
         store.record_batch_prediction(
             batch_id,

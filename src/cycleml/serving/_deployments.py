@@ -20,16 +20,11 @@ from pathlib import Path
 from typing import Literal
 
 from cycleml.errors import InvalidInput, ModelIntegrityError, NotFound
+from cycleml.serving._repository import SqlDeploymentRepository
+from cycleml.serving._sql_deployments import Deployment, DeploymentRevision
 from cycleml.settings import Settings
 from cycleml.spec import project_settings
-from cycleml.store import (
-    ArtifactStore,
-    Deployment,
-    DeploymentRevision,
-    SqlMetadataStore,
-    open_artifact_store,
-    open_metadata_store,
-)
+from cycleml.store import ArtifactStore, Database, open_artifact_store, open_database
 
 __all__ = [
     "Arm",
@@ -94,7 +89,8 @@ class Deployments:
 
     Args:
         settings: Where the stores are; default: the project's settings.
-        store: An open metadata store to use.
+        repository: The repository to use; default: :class:`SqlDeploymentRepository` on ``store``.
+        store: An open database to use instead of opening one from settings.
         artifacts: An open artifact store to use (the models' files).
     """
 
@@ -102,12 +98,15 @@ class Deployments:
         self,
         settings: Settings | None = None,
         *,
-        store: SqlMetadataStore | None = None,
+        repository: SqlDeploymentRepository | None = None,
+        store: Database | None = None,
         artifacts: ArtifactStore | None = None,
     ) -> None:
         self.settings = settings or project_settings()
         self._owns_store = store is None
-        self.store = store or open_metadata_store(self.settings)
+        self.repository = repository or SqlDeploymentRepository(
+            store or open_database(self.settings)
+        )
         self._artifacts = artifacts
 
     def check_servable(self, uri: str, role: str = "primary") -> None:
@@ -130,7 +129,7 @@ class Deployments:
             return  # not a registry URI: the store refuses it with its own message
         where = f"Cannot deploy {uri!r} as the {role} model"
         try:
-            location = self.store.resolve_artifact_uri(uri)
+            location = self.repository.models.resolve_artifact_uri(uri)
         except NotFound as exc:
             details = {"uri": uri, "role": role}
             hint = exc.hint or _SERVABLE_HINT
@@ -198,7 +197,7 @@ class Deployments:
         """
         percent_ = _percent(canary, percent)
         self._check_all((model, "primary"), (canary, "canary"), (shadow, "shadow"))
-        return self.store.create_deployment(
+        return self.repository.create_deployment(
             name,
             model,
             canary_uri=canary,
@@ -232,7 +231,7 @@ class Deployments:
         """
         percent_ = _percent(canary, percent)
         self._check_all((model, "primary"), (canary, "canary"), (shadow, "shadow"))
-        return self.store.replace_deployment(
+        return self.repository.replace_deployment(
             name,
             model,
             canary_uri=canary,
@@ -245,11 +244,11 @@ class Deployments:
 
     def get(self, name: str) -> Deployment:
         """A deployment's current configuration; :class:`NotFound` if there is none."""
-        return self.store.get_deployment(name)
+        return self.repository.get_deployment(name)
 
     def list(self) -> list[Deployment]:
         """Every deployment, by name."""
-        return self.store.list_deployments()
+        return self.repository.list_deployments()
 
     def update(
         self,
@@ -262,7 +261,7 @@ class Deployments:
     ) -> Deployment:
         """Replace the primary (resolving the URI again) and/or the description."""
         self._check_all((model, "primary"))
-        return self.store.update_deployment(
+        return self.repository.update_deployment(
             name,
             model_uri=... if model is None else model,
             description=... if description is None else description,
@@ -282,7 +281,7 @@ class Deployments:
         """Serve ``model`` to ``percent`` % of requests (``model=None`` removes the canary)."""
         percent_ = _percent(model, percent)
         self._check_all((model, "canary"))
-        return self.store.update_deployment(
+        return self.repository.update_deployment(
             name,
             canary_uri=model,
             canary_percent=percent_,
@@ -295,7 +294,7 @@ class Deployments:
     ) -> Deployment:
         """Shadow every request with ``model`` (``None`` removes the shadow)."""
         self._check_all((model, "shadow"))
-        return self.store.update_deployment(name, shadow_uri=model, reason=reason, actor=actor)
+        return self.repository.update_deployment(name, shadow_uri=model, reason=reason, actor=actor)
 
     def promote(self, name: str, reason: str = "", *, actor: str | None = None) -> Deployment:
         """Make the canary the primary and remove the canary.
@@ -303,7 +302,7 @@ class Deployments:
         Raises:
             InvalidState: The deployment has no canary.
         """
-        return self.store.promote_deployment(name, reason=reason, actor=actor)
+        return self.repository.promote_deployment(name, reason=reason, actor=actor)
 
     def rollback(
         self,
@@ -316,23 +315,23 @@ class Deployments:
         """Restore the configuration before the current one (or ``to_revision``'s).
 
         Rolling back again goes further back; see
-        :meth:`~cycleml.store.SqlMetadataStore.rollback_deployment`.
+        :meth:`~cycleml.store.Database.rollback_deployment`.
 
         Raises:
             InvalidState: There is no earlier configuration.
         """
-        return self.store.rollback_deployment(
+        return self.repository.rollback_deployment(
             name, to_revision=to_revision, reason=reason, actor=actor
         )
 
     def revisions(self, name: str) -> builtins.list[DeploymentRevision]:
         """The deployment's configurations, oldest first."""
-        return self.store.list_deployment_revisions(name)
+        return self.repository.list_deployment_revisions(name)
 
     def close(self) -> None:
         """Release the metadata store's connections (unless the store was passed in)."""
         if self._owns_store:
-            self.store.close()
+            self.repository.close()
 
 
 _SERVABLE_HINT = (

@@ -31,9 +31,10 @@ import pyarrow.parquet as pq
 
 from cycleml.errors import InvalidInput, StoreError
 from cycleml.serving._predlog import PREDICTION_LOG_SCHEMA, TIME_TYPE, _local_path, _open, to_ms
+from cycleml.serving._repository import SqlDeploymentRepository
 from cycleml.settings import Settings
 from cycleml.spec import project_settings
-from cycleml.store import ArtifactStore, SqlMetadataStore, open_metadata_store
+from cycleml.store import ArtifactStore, Database, open_database
 
 __all__ = ["RecordedFeedback", "feedback", "join_feedback", "record_feedback"]
 
@@ -200,7 +201,7 @@ def _too_deep(label: Any) -> bool:
 
 
 def _unknown_ids(
-    deployment: str, ids: Sequence[str], meta: SqlMetadataStore, blobs: ArtifactStore
+    deployment: str, ids: Sequence[str], meta: SqlDeploymentRepository, blobs: ArtifactStore
 ) -> tuple[str, ...]:
     """The ``ids`` (each once, in order) that no written row of the prediction log has.
 
@@ -238,7 +239,7 @@ def record_feedback(
     records: Any,
     *,
     settings: Settings | None = None,
-    store: SqlMetadataStore | None = None,
+    store: Database | None = None,
     artifacts: ArtifactStore | None = None,
     actor: str | None = None,
 ) -> RecordedFeedback:
@@ -290,7 +291,7 @@ def feedback(
     since: Any = None,
     *,
     settings: Settings | None = None,
-    store: SqlMetadataStore | None = None,
+    store: Database | None = None,
 ) -> pa.Table:
     """The latest label of every request id of ``deployment`` (labels from ``since`` on).
 
@@ -302,7 +303,7 @@ def feedback(
         NotFound: No such deployment.
     """
     since_ms = None if since is None else to_ms(since, what="since")
-    meta = store or open_metadata_store(settings or project_settings())
+    meta = SqlDeploymentRepository(store or open_database(settings or project_settings()))
     try:
         stored = meta.list_feedback(deployment, since_ms=since_ms)
     finally:

@@ -49,15 +49,16 @@ import pyarrow.parquet as pq
 
 from cycleml.errors import CycleMLError, InvalidInput, InvalidState, StoreError
 from cycleml.ids import new_id
+from cycleml.serving._repository import SqlDeploymentRepository
+from cycleml.serving._sql_predictions import PredictionLogPart
 from cycleml.settings import Settings
 from cycleml.spec import project_settings
 from cycleml.store import (
     ArtifactStore,
-    PredictionLogPart,
-    SqlMetadataStore,
+    Database,
     now_ms,
     open_artifact_store,
-    open_metadata_store,
+    open_database,
 )
 
 __all__ = [
@@ -357,14 +358,14 @@ def _model_versions(table: pa.Table) -> list[str]:
 
 
 def _open(
-    settings: Settings | None, store: SqlMetadataStore | None, artifacts: ArtifactStore | None
-) -> tuple[SqlMetadataStore, ArtifactStore]:
-    """The stores to use: the ones given, else those the settings name."""
+    settings: Settings | None, store: Database | None, artifacts: ArtifactStore | None
+) -> tuple[SqlDeploymentRepository, ArtifactStore]:
+    """The repository and artifact store to use: on the ones given, else the settings'."""
     if store is None or artifacts is None:
         settings = settings or project_settings()
         artifacts = artifacts or open_artifact_store(settings.artifact_uri)
-        store = store or open_metadata_store(settings)
-    return store, artifacts
+        store = store or open_database(settings)
+    return SqlDeploymentRepository(store), artifacts
 
 
 # ---- the logger ----------------------------------------------------------------------------
@@ -391,7 +392,7 @@ class PredictionLogger:
         settings: Settings | None,
         deployment: str,
         *,
-        store: SqlMetadataStore | None = None,
+        store: Database | None = None,
         artifacts: ArtifactStore | None = None,
         max_rows: int = 10_000,
         max_delay_s: float = 2.0,
@@ -401,12 +402,12 @@ class PredictionLogger:
         if not isinstance(max_delay_s, int | float) or not 0 < max_delay_s < math.inf:
             raise InvalidInput(f"Invalid max_delay_s {max_delay_s!r}: expected seconds > 0.")
         self._owns_store = store is None
-        self.store, self.artifacts = _open(settings, store, artifacts)
+        self.repository, self.artifacts = _open(settings, store, artifacts)
         try:
-            self.store.get_deployment(deployment)  # NotFound now, not in the background
+            self.repository.get_deployment(deployment)  # NotFound now, not in the background
         except BaseException:
             if self._owns_store:
-                self.store.close()
+                self.repository.close()
             raise
         self.deployment = deployment
         self.max_rows = max_rows
@@ -563,7 +564,7 @@ class PredictionLogger:
         self.flush()
         atexit.unregister(self._at_exit)
         if self._owns_store:
-            self.store.close()
+            self.repository.close()
 
     @property
     def closed(self) -> bool:
@@ -583,7 +584,7 @@ class PredictionLogger:
         blob = self.artifacts.put_bytes(sink.getvalue().to_pybytes())
         low, high = pc.min_max(table.column("time").cast(pa.int64())).values()
         day = datetime.fromtimestamp(low.as_py() / 1000, tz=UTC).strftime("%Y-%m-%d")
-        return self.store.add_prediction_log_part(
+        return self.repository.add_prediction_log_part(
             self.deployment,
             digest=blob.digest,
             path=f"predictions/{self.deployment}/date={day}/part-{part_id}.parquet",
@@ -647,7 +648,7 @@ def prediction_log(
     until: Any = None,
     settings: Settings | None = None,
     include_shadow: bool = False,
-    store: SqlMetadataStore | None = None,
+    store: Database | None = None,
     artifacts: ArtifactStore | None = None,
 ) -> pa.Table:
     """A deployment's logged rows with ``since <= time < until``, oldest first, as Arrow.

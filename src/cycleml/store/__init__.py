@@ -1,18 +1,23 @@
-"""Metadata store (SQL), artifact store (content-addressed blobs), lineage and audit.
+"""The storage kernel every stage shares (DESIGN.md, section 2).
 
-Open both with :func:`open_metadata_store` and :func:`open_artifact_store`; the other layers
-receive them explicitly.
+- :class:`Database` (open it with :func:`open_database`): the engine, migrated on open with
+  every stage's Alembic branch, and the one transaction helper :meth:`Database.write`;
+- the append-only audit log and the lineage edges, written in the transaction of the change
+  they record (:func:`record_audit`, :func:`record_edges`) and read back
+  (:meth:`Database.list_audit`, :meth:`Database.walk_lineage`);
+- the artifact store (content-addressed blobs) and its index of owners' files;
+- URIs (``runs:/``, ``models:/``, ``datasets:/``) and their parsing.
+
+Stage tables, entities and rules live in the stages, each with a repository on
+:class:`SqlRepository`. The names that used to live here (``SqlMetadataStore``, the stage
+entities) still import from here for one release, with a ``DeprecationWarning`` naming
+their new home.
 """
 
 from __future__ import annotations
 
-from cycleml.settings import Settings, default_actor
-from cycleml.store._alerting import (
-    AlertDelivery,
-    AlertEventRecord,
-    AlertStateRecord,
-    NewAlertEvent,
-)
+from typing import Any
+
 from cycleml.store._artifacts import (
     ArtifactBackend,
     ArtifactStore,
@@ -21,94 +26,55 @@ from cycleml.store._artifacts import (
     register_artifact_backend,
     safe_relpath,
 )
-from cycleml.store._datasets import check_dataset_name
-from cycleml.store._deployments import Deployment, DeploymentRevision, check_deployment_name
-from cycleml.store._entities import (
-    ArtifactEntry,
-    AuditRecord,
-    DatasetPart,
-    DatasetVersion,
-    Experiment,
-    LineageEdge,
-    Metric,
-    ModelVersion,
-    RegisteredModel,
-    Run,
-    RunData,
-    RunInfo,
-    RunStatus,
-    Stage,
-    StageTransition,
+from cycleml.store._database import (
+    Database,
+    Direction,
+    SqlRepository,
+    dialect_insert,
+    open_database,
 )
-from cycleml.store._evaluations import MonitorEvaluation, MonitorPoint
-from cycleml.store._history import ArtifactLocation, LineageGraph, SqlMetadataStore
-from cycleml.store._journal import now_ms
-from cycleml.store._migrate import head_revision
-from cycleml.store._models import check_alias, check_model_name, parse_stage
-from cycleml.store._monitoring import Monitor, MonitorReference, check_monitor_name
-from cycleml.store._predictions import FeedbackRecord, PredictionLogPart
-from cycleml.store._runs import check_key, check_params, param_conflict
+from cycleml.store._journal import json_safe, now_ms, record_audit, record_edges
+from cycleml.store._migrate import head_revisions
+from cycleml.store._records import ArtifactEntry, AuditRecord, LineageEdge, LineageGraph
+from cycleml.store._tables import ID_LEN, KEY_LEN, NAME_LEN, AutoId, table_metadata
 from cycleml.store._uris import DatasetUri, ModelUri, RunUri, parse_dataset_uri, parse_uri
 
 __all__ = [
-    "AlertDelivery",
-    "AlertEventRecord",
-    "AlertStateRecord",
+    "ID_LEN",
+    "KEY_LEN",
+    "NAME_LEN",
     "ArtifactBackend",
     "ArtifactEntry",
-    "ArtifactLocation",
     "ArtifactStore",
     "AuditRecord",
+    "AutoId",
     "Blob",
-    "DatasetPart",
+    "Database",
     "DatasetUri",
-    "DatasetVersion",
-    "Deployment",
-    "DeploymentRevision",
-    "Experiment",
-    "FeedbackRecord",
+    "Direction",
     "LineageEdge",
     "LineageGraph",
-    "Metric",
     "ModelUri",
-    "ModelVersion",
-    "Monitor",
-    "MonitorEvaluation",
-    "MonitorPoint",
-    "MonitorReference",
-    "NewAlertEvent",
-    "PredictionLogPart",
-    "RegisteredModel",
-    "Run",
-    "RunData",
-    "RunInfo",
-    "RunStatus",
     "RunUri",
-    "SqlMetadataStore",
-    "Stage",
-    "StageTransition",
-    "check_alias",
-    "check_dataset_name",
-    "check_deployment_name",
-    "check_key",
-    "check_model_name",
-    "check_monitor_name",
-    "check_params",
-    "head_revision",
+    "SqlRepository",
+    "dialect_insert",
+    "head_revisions",
+    "json_safe",
     "now_ms",
     "open_artifact_store",
-    "open_metadata_store",
-    "param_conflict",
+    "open_database",
     "parse_dataset_uri",
-    "parse_stage",
     "parse_uri",
+    "record_audit",
+    "record_edges",
     "register_artifact_backend",
     "safe_relpath",
+    "table_metadata",
 ]
 
 
-def open_metadata_store(settings: Settings | str, *, actor: str | None = None) -> SqlMetadataStore:
-    """Open (and migrate) the metadata store named by settings or a database URI."""
-    if isinstance(settings, Settings):
-        return SqlMetadataStore(settings.metadata_uri, actor=actor or settings.actor)
-    return SqlMetadataStore(settings, actor=actor or default_actor())
+def __getattr__(name: str) -> Any:
+    """The names that moved to the stages, for one release, with a DeprecationWarning."""
+    from cycleml.lifecycle import _legacy_store
+
+    return _legacy_store.moved(name, module=__name__)

@@ -11,9 +11,9 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, and_, insert, or_, select
 
-from cycleml.store._schema import audit_log, lineage_edges
+from cycleml.store._tables import audit_log, lineage_edges
 
 __all__ = ["json_safe", "now_ms", "record_audit", "record_edges"]
 
@@ -62,9 +62,29 @@ def record_edges(
     edges: Iterable[tuple[str, str, str, str, str]],
     *,
     at: int | None = None,
+    only_new: bool = False,
 ) -> None:
-    """Append lineage edges ``(src_kind, src_id, relation, dst_kind, dst_id)``."""
+    """Append lineage edges ``(src_kind, src_id, relation, dst_kind, dst_id)``.
+
+    With ``only_new``, edges already recorded (at any time) are not added again.
+    """
     stamp = at if at is not None else now_ms()
+    edges = list(dict.fromkeys(edges)) if only_new else list(edges)
+    if only_new and edges:
+        c = lineage_edges.c
+        columns = (c.src_kind, c.src_id, c.relation, c.dst_kind, c.dst_id)
+        found = conn.execute(
+            select(*columns).where(
+                or_(
+                    *(
+                        and_(*(col == value for col, value in zip(columns, e, strict=True)))
+                        for e in edges
+                    )
+                )
+            )
+        ).all()
+        existing = {tuple(row) for row in found}
+        edges = [edge for edge in edges if edge not in existing]
     rows = [
         {
             "src_kind": src_kind,

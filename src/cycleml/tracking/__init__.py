@@ -24,10 +24,21 @@ from typing import TYPE_CHECKING, Any, Literal
 from cycleml.errors import InvalidInput
 from cycleml.settings import Settings
 from cycleml.spec import project_settings
-from cycleml.store import ArtifactEntry, DatasetVersion, Experiment, Metric, Run, RunStatus
+from cycleml.store import ArtifactEntry
 from cycleml.tracking._autolog import MODEL_DIR, Autologger, ModelLogger, data_digest
 from cycleml.tracking._client import DEFAULT_EXPERIMENT, TrackingClient, runs_to_frame
+from cycleml.tracking._entities import (
+    DatasetInput,
+    Experiment,
+    Metric,
+    Run,
+    RunData,
+    RunInfo,
+    RunStatus,
+)
 from cycleml.tracking._fluent import TRAIN_GATE_TAG, ActiveRun, Tracker
+from cycleml.tracking._repository import SqlRunRepository
+from cycleml.tracking._sql_runs import check_params, param_conflict
 
 if TYPE_CHECKING:
     import os
@@ -39,14 +50,20 @@ __all__ = [
     "MODEL_DIR",
     "TRAIN_GATE_TAG",
     "ActiveRun",
+    "DatasetInput",
+    "Experiment",
     "Metric",
     "ModelLogger",
     "Run",
+    "RunData",
+    "RunInfo",
     "RunStatus",
+    "SqlRunRepository",
     "Tracker",
     "TrackingClient",
     "active_run",
     "autolog",
+    "check_params",
     "configure",
     "data_digest",
     "end_run",
@@ -62,6 +79,7 @@ __all__ = [
     "log_param",
     "log_params",
     "log_text",
+    "param_conflict",
     "runs_to_frame",
     "search_runs",
     "set_experiment",
@@ -207,7 +225,7 @@ def set_tags(tags: Mapping[str, Any]) -> None:
     _default.get().set_tags(tags)
 
 
-def log_input(dataset: DatasetVersion, context: str = "training") -> None:
+def log_input(dataset: DatasetInput, context: str = "training") -> None:
     """Record that the active run reads a dataset version (``datasets:/name/N``)."""
     _default.get().log_input(dataset, context=context)
 

@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cycleml.hashing import hash_chunks
-from cycleml.store import RunStatus
-from cycleml.store._runs import PARAM_VALUE_MAX
 from cycleml.tracking._context import TAG_PREFIX
+from cycleml.tracking._entities import RunStatus
+from cycleml.tracking._sql_runs import PARAM_VALUE_MAX
 
 if TYPE_CHECKING:
     from cycleml.tracking._fluent import Tracker

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from cycleml.store import Metric
+from cycleml.tracking._entities import Metric
 
 __all__ = ["PendingBatch", "RunBuffer"]
 

@@ -15,15 +15,16 @@ from cycleml.spec import project_settings
 from cycleml.store import (
     ArtifactEntry,
     ArtifactStore,
-    Experiment,
-    Metric,
-    Run,
-    SqlMetadataStore,
+    Database,
+    RunUri,
     now_ms,
     open_artifact_store,
-    open_metadata_store,
+    open_database,
+    parse_uri,
     safe_relpath,
 )
+from cycleml.tracking._entities import Experiment, Metric, Run
+from cycleml.tracking._repository import SqlRunRepository
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -42,7 +43,8 @@ class TrackingClient:
 
     Args:
         settings: Resolved settings; default: :func:`cycleml.spec.project_settings`.
-        store: An open metadata store to use instead of opening one from settings.
+        repository: The repository to use; default: :class:`SqlRunRepository` on ``store``.
+        store: An open database to use instead of opening one from settings.
         artifacts: An open artifact store to use instead of opening one from settings.
     """
 
@@ -50,7 +52,8 @@ class TrackingClient:
         self,
         settings: Settings | None = None,
         *,
-        store: SqlMetadataStore | None = None,
+        repository: SqlRunRepository | None = None,
+        store: Database | None = None,
         artifacts: ArtifactStore | None = None,
     ) -> None:
         self.settings = settings or project_settings()
@@ -60,36 +63,36 @@ class TrackingClient:
                 "client arrives with `cycleml server`.",
                 hint="Set CYCLEML_TRACKING_URI to a database URI for now.",
             )
-        self.store = store or open_metadata_store(self.settings)
+        self.repository = repository or SqlRunRepository(store or open_database(self.settings))
         self.artifacts = artifacts or open_artifact_store(self.settings.artifact_uri)
 
     def close(self) -> None:
         """Release database connections."""
-        self.store.close()
+        self.repository.close()
 
     # ---- experiments -----------------------------------------------------------------
     def create_experiment(self, name: str, *, tags: Mapping[str, str] | None = None) -> str:
         """Create an experiment and return its id."""
-        return self.store.create_experiment(
+        return self.repository.create_experiment(
             name, artifact_location=self.artifacts.uri, tags=tags
         ).experiment_id
 
     def get_experiment(self, experiment_id: str) -> Experiment:
         """Return an experiment by id."""
-        return self.store.get_experiment(experiment_id)
+        return self.repository.get_experiment(experiment_id)
 
     def get_experiment_by_name(self, name: str) -> Experiment | None:
         """Return an experiment by name, or ``None``."""
-        return self.store.get_experiment_by_name(name)
+        return self.repository.get_experiment_by_name(name)
 
     def get_or_create_experiment(self, name: str) -> Experiment:
         """Return the active experiment with this name, creating it when missing."""
-        found = self.store.get_experiment_by_name(name)
+        found = self.repository.get_experiment_by_name(name)
         if found is None:
             try:
-                return self.store.get_experiment(self.create_experiment(name))
+                return self.repository.get_experiment(self.create_experiment(name))
             except AlreadyExists:  # another thread or process created it just now
-                found = self.store.get_experiment_by_name(name)
+                found = self.repository.get_experiment_by_name(name)
                 if found is None:
                     raise
         if found.lifecycle_stage != "active":
@@ -101,19 +104,19 @@ class TrackingClient:
 
     def list_experiments(self, *, view: str = "active") -> list[Experiment]:
         """List experiments (``active``, ``deleted`` or ``all``)."""
-        return self.store.list_experiments(view=view)
+        return self.repository.list_experiments(view=view)
 
     def rename_experiment(self, experiment_id: str, new_name: str) -> Experiment:
         """Rename an experiment."""
-        return self.store.rename_experiment(experiment_id, new_name)
+        return self.repository.rename_experiment(experiment_id, new_name)
 
     def delete_experiment(self, experiment_id: str) -> Experiment:
         """Soft-delete an experiment."""
-        return self.store.delete_experiment(experiment_id)
+        return self.repository.delete_experiment(experiment_id)
 
     def restore_experiment(self, experiment_id: str) -> Experiment:
         """Restore a deleted experiment."""
-        return self.store.restore_experiment(experiment_id)
+        return self.repository.restore_experiment(experiment_id)
 
     # ---- runs ------------------------------------------------------------------------
     def create_run(
@@ -125,7 +128,7 @@ class TrackingClient:
         parent_run_id: str | None = None,
     ) -> Run:
         """Create a RUNNING run."""
-        return self.store.create_run(
+        return self.repository.create_run(
             experiment_id=experiment_id,
             run_name=run_name,
             tags=tags,
@@ -134,7 +137,7 @@ class TrackingClient:
 
     def get_run(self, run_id: str) -> Run:
         """Return a run with its latest metrics, params and tags."""
-        return self.store.get_run(run_id)
+        return self.repository.get_run(run_id)
 
     def log_batch(
         self,
@@ -145,40 +148,40 @@ class TrackingClient:
         tags: Mapping[str, Any] | None = None,
     ) -> None:
         """Write metrics, params and tags of a run in one transaction."""
-        self.store.log_batch(run_id, metrics=metrics, params=params, tags=tags)
+        self.repository.log_batch(run_id, metrics=metrics, params=params, tags=tags)
 
     def log_metric(
         self, run_id: str, key: str, value: float, *, step: int = 0, timestamp: int | None = None
     ) -> None:
         """Write one metric point now (unbuffered)."""
         point = Metric(key, value, step, timestamp if timestamp is not None else now_ms())
-        self.store.log_batch(run_id, metrics=[point])
+        self.repository.log_batch(run_id, metrics=[point])
 
     def log_param(self, run_id: str, key: str, value: Any) -> None:
         """Write one param; a different value for an existing key raises ParamConflict."""
-        self.store.log_batch(run_id, params={key: value})
+        self.repository.log_batch(run_id, params={key: value})
 
     def set_tag(self, run_id: str, key: str, value: Any) -> None:
         """Set one tag (tags, unlike params, may change)."""
-        self.store.log_batch(run_id, tags={key: value})
+        self.repository.log_batch(run_id, tags={key: value})
 
     def set_terminated(
         self, run_id: str, status: str = "FINISHED", *, error: str | None = None
     ) -> None:
         """End a run with a terminal status."""
-        self.store.update_run(run_id, status=status, error=error)
+        self.repository.update_run(run_id, status=status, error=error)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         """All points of one metric of a run."""
-        return self.store.get_metric_history(run_id, key)
+        return self.repository.get_metric_history(run_id, key)
 
     def delete_run(self, run_id: str) -> None:
         """Soft-delete a run."""
-        self.store.delete_runs([run_id])
+        self.repository.delete_runs([run_id])
 
     def restore_run(self, run_id: str) -> None:
         """Restore a deleted run."""
-        self.store.restore_runs([run_id])
+        self.repository.restore_runs([run_id])
 
     # ---- search ----------------------------------------------------------------------
     def _experiment_ids(
@@ -186,7 +189,7 @@ class TrackingClient:
     ) -> list[str]:
         ids = list(experiment_ids or [])
         for name in experiment_names or []:
-            found = self.store.get_experiment_by_name(name)
+            found = self.repository.get_experiment_by_name(name)
             if found is None:
                 raise NotFound(
                     f"No experiment named {name!r}.",
@@ -194,7 +197,7 @@ class TrackingClient:
                 )
             ids.append(found.experiment_id)
         if not ids and experiment_ids is None and experiment_names is None:
-            ids = [e.experiment_id for e in self.store.list_experiments()]
+            ids = [e.experiment_id for e in self.repository.list_experiments()]
         return ids
 
     @overload
@@ -273,7 +276,7 @@ class TrackingClient:
         view: str = "active",
     ) -> tuple[list[Run], str | None]:
         """One page of :meth:`search_runs` and the token of the next page (or ``None``)."""
-        return self.store.search_runs(
+        return self.repository.search_runs(
             experiment_ids=self._experiment_ids(experiment_ids, experiment_names),
             filter_string=filter_string,
             order_by=order_by,
@@ -300,7 +303,7 @@ class TrackingClient:
         )
         blob = self.artifacts.put_file(source)
         entry = ArtifactEntry(logical, blob.digest, blob.size)
-        self.store.record_artifacts(run_id, [entry])
+        self.repository.record_artifacts(run_id, [entry])
         return entry
 
     def log_artifacts(
@@ -316,7 +319,7 @@ class TrackingClient:
             blob = self.artifacts.put_file(path)
             logical = safe_relpath(prefix + path.relative_to(root).as_posix())
             entries.append(ArtifactEntry(logical, blob.digest, blob.size))
-        self.store.record_artifacts(run_id, entries)
+        self.repository.record_artifacts(run_id, entries)
         return entries
 
     def log_bytes(self, run_id: str, data: bytes, artifact_file: str) -> ArtifactEntry:
@@ -324,7 +327,7 @@ class TrackingClient:
         logical = safe_relpath(artifact_file)
         blob = self.artifacts.put_bytes(data)
         entry = ArtifactEntry(logical, blob.digest, blob.size)
-        self.store.record_artifacts(run_id, [entry])
+        self.repository.record_artifacts(run_id, [entry])
         return entry
 
     def log_text(self, run_id: str, text: str, artifact_file: str) -> ArtifactEntry:
@@ -351,32 +354,47 @@ class TrackingClient:
 
     def list_artifacts(self, run_id: str, path: str = "") -> list[ArtifactEntry]:
         """Files logged to a run at or below ``path``."""
-        return self.store.list_artifacts(run_id, path)
+        return self.repository.list_artifacts(run_id, path)
 
     def download_artifacts(
         self, uri_or_run_id: str, path: str = "", dst_path: str | os.PathLike[str] | None = None
     ) -> Path:
         """Copy artifacts to a local folder; return the local path of what was asked for.
 
-        ``uri_or_run_id`` is a run id (with ``path``), or a ``runs:/`` / ``models:/`` URI.
+        ``uri_or_run_id`` is a run id (with ``path``) or a ``runs:/`` URI.
         """
         uri = uri_or_run_id
-        if not uri.startswith(("runs:/", "models:/")):
+        if uri.startswith("models:/"):
+            # The registry resolves models:/ URIs; tracking does not import it (DESIGN.md s. 3).
+            raise InvalidInput(
+                f"Cannot download {uri!r} with the tracking client: it names a registered "
+                "model, not a run.",
+                hint="Use cycleml.models.fetch_model(uri) for a model's files, or pass the "
+                "version's runs:/ source.",
+            )
+        if not uri.startswith("runs:/"):
             uri = f"runs:/{uri_or_run_id}/{path}".rstrip("/")
-        location = self.store.resolve_artifact_uri(uri)
-        if not location.entries:
+        parsed = parse_uri(uri)
+        assert isinstance(parsed, RunUri)
+        entries = self.repository.list_artifacts(parsed.run_id, parsed.path)
+        if parsed.path and not entries:
+            raise NotFound(
+                f"Run {parsed.run_id} has no artifact at {parsed.path!r}.",
+                hint=f"List its files with `cycleml runs show {parsed.run_id}`.",
+            )
+        if not entries:
             raise NotFound(f"Nothing is stored at {uri!r}.")
         target = (
             Path(dst_path) if dst_path is not None else Path(tempfile.mkdtemp(prefix="cycleml-"))
         )
-        for entry in location.entries:
+        for entry in entries:
             self.artifacts.download(entry.digest, target / entry.path)
-        return target / location.path if location.path else target
+        return target / parsed.path if parsed.path else target
 
     def read_artifact(self, run_id: str, path: str) -> bytes:
         """Return the bytes of one artifact file."""
         clean = safe_relpath(path)
-        for entry in self.store.list_artifacts(run_id, clean):
+        for entry in self.repository.list_artifacts(run_id, clean):
             if entry.path == clean:
                 return self.artifacts.get_bytes(entry.digest)
         raise NotFound(f"Run {run_id} has no artifact file {clean!r}.")

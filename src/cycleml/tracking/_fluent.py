@@ -25,21 +25,13 @@ from typing import Any, Literal
 from cycleml.errors import InvalidInput, InvalidState
 from cycleml.settings import PROJECT_FILE, Settings
 from cycleml.spec import ProjectSpec, check_gates, load_project, load_spec
-from cycleml.store import (
-    ArtifactEntry,
-    DatasetVersion,
-    Experiment,
-    Metric,
-    Run,
-    RunStatus,
-    check_key,
-    check_params,
-    now_ms,
-    param_conflict,
-)
+from cycleml.store import ArtifactEntry, now_ms
 from cycleml.tracking._buffer import PendingBatch, RunBuffer
 from cycleml.tracking._client import DEFAULT_EXPERIMENT, TrackingClient
 from cycleml.tracking._context import TAG_PREFIX, capture_context
+from cycleml.tracking._entities import DatasetInput, Experiment, Metric, Run, RunStatus
+from cycleml.tracking._sql_runs import check_params, param_conflict
+from cycleml.validation import check_key
 
 __all__ = ["TRAIN_GATE_TAG", "ActiveRun", "Tracker"]
 
@@ -199,7 +191,7 @@ class Tracker:
         return stack
 
     def _write_batch(self, run_id: str, batch: PendingBatch) -> None:
-        self.client.store.log_batch(
+        self.client.repository.log_batch(
             run_id, metrics=batch.metrics, params=batch.params, tags=batch.tags
         )
 
@@ -283,7 +275,7 @@ class Tracker:
         if run_id is not None:
             run = self.client.get_run(run_id)
             if run.info.status != RunStatus.RUNNING.value:
-                self.client.store.update_run(run_id, status=RunStatus.RUNNING.value)
+                self.client.repository.update_run(run_id, status=RunStatus.RUNNING.value)
                 run = self.client.get_run(run_id)
         else:
             all_tags = {**self._context_tags(), **{k: str(v) for k, v in (tags or {}).items()}}
@@ -292,7 +284,7 @@ class Tracker:
             parent = stack[-1].run_id if stack else None
             if parent:
                 all_tags[_PARENT_TAG] = parent
-            run = self.client.store.create_run(
+            run = self.client.repository.create_run(
                 experiment_id=self._active_experiment_id(experiment),
                 run_name=run_name,
                 tags=all_tags,
@@ -343,9 +335,9 @@ class Tracker:
         gates = [m for m in (spec.metrics_for("train") if spec else []) if m.threshold is not None]
         if not gates:
             return
-        run = self.client.store.get_run(run_id)
+        run = self.client.repository.get_run(run_id)
         report = check_gates(run.data.metrics, gates, name=run.info.run_name, version=0)
-        self.client.store.log_batch(
+        self.client.repository.log_batch(
             run_id,
             tags={
                 TRAIN_GATE_TAG: "passed" if report.passed else "failed",
@@ -357,7 +349,7 @@ class Tracker:
         """Write what waits for the run and end it, in one transaction."""
         batch = self.buffer.take(run_id)
         try:
-            self.client.store.update_run(
+            self.client.repository.update_run(
                 run_id,
                 status=status,
                 error=error,
@@ -434,10 +426,15 @@ class Tracker:
         clean = {check_key(k, "tag"): str(v) for k, v in tags.items()}
         self.buffer.add(self._run_id(), tags=clean)
 
-    def log_input(self, dataset: DatasetVersion, *, context: str = "training") -> None:
+    def log_input(self, dataset: DatasetInput, *, context: str = "training") -> None:
         """Record that the active run reads a dataset version (lineage and a run tag)."""
         run_id = self._run_id()
-        self.client.store.record_dataset_input(dataset, run_id, context=context)
+        self.client.repository.record_input(
+            run_id,
+            "dataset_version",
+            f"{dataset.name}/{dataset.version}",
+            payload={"dataset": dataset.uri, "digest": dataset.digest, "context": context},
+        )
         self.set_tags({f"{TAG_PREFIX}input.{dataset.name}": f"{dataset.uri} {dataset.digest[:16]}"})
 
     def log_artifact(

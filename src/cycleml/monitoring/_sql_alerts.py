@@ -1,0 +1,693 @@
+"""Alert state, alert events and their deliveries in the SQL metadata store.
+
+Each alert rule of a monitor has one persisted state row, so a restarted monitor neither
+forgets that an alert is firing nor sends it again. A transition (state change plus, when
+it fires or resolves, the event with one *pending* delivery per notifier) is one
+transaction, written *before* anything is sent. Sending then goes through a claim:
+
+``pending`` --claim--> ``sending`` --finish--> ``delivered`` | ``failed`` | ``skipped``
+
+A claim is a compare-and-set under the row lock, so two processes never both send the same
+delivery. A claim whose sender died stays ``sending``; once it is older than the caller's
+lease it can be claimed again (at-least-once notifiers) or given up as ``unknown``
+(at-most-once notifiers) - see :mod:`cycleml.monitoring` for the policy.
+
+Audit rows (entity ``monitor``): ``alert.fired`` / ``alert.resolved`` for every event,
+``alert.deliver`` for every finished delivery, ``monitor.retrain_trigger`` for retraining
+hooks. Counter-only state updates (one more breaching window, no event) are not audited:
+they follow from the audited evaluations.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, Protocol
+
+from sqlalchemy import Connection, and_, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from cycleml.errors import InvalidInput, InvalidState, NotFound
+from cycleml.ids import check_id, new_id
+from cycleml.monitoring._sql_monitors import check_json, check_limit, check_metric, require_monitor
+from cycleml.monitoring._tables import alert_events, alert_states
+from cycleml.store import NAME_LEN, SqlRepository, json_safe, now_ms, record_audit
+
+__all__ = [
+    "DELIVERY_STATUSES",
+    "AlertDelivery",
+    "AlertEventRecord",
+    "AlertOps",
+    "AlertStateLike",
+    "AlertStateRecord",
+    "NewAlertEvent",
+]
+
+#: An event fires or resolves an alert.
+EventKind = Literal["fired", "resolved"]
+#: Where a delivery stands; the last four are final.
+DeliveryStatus = Literal["pending", "sending", "delivered", "failed", "skipped", "unknown"]
+DELIVERY_STATUSES: tuple[str, ...] = (
+    "pending",
+    "sending",
+    "delivered",
+    "failed",
+    "skipped",
+    "unknown",
+)
+_FINAL = frozenset({"delivered", "failed", "skipped", "unknown"})
+_OPEN = frozenset({"pending", "sending"})
+
+
+class AlertStateLike(Protocol):
+    """What a rule's state holds (:class:`cycleml.monitoring.AlertState` is one)."""
+
+    @property
+    def consecutive(self) -> int:
+        """Breaching windows in a row."""
+
+    @property
+    def firing(self) -> bool:
+        """Whether the alert is firing."""
+
+    @property
+    def last_value(self) -> float | None:
+        """The last value seen."""
+
+    @property
+    def last_fired_at(self) -> int | None:
+        """When it last notified (ms since the epoch)."""
+
+
+@dataclass(frozen=True)
+class AlertStateRecord:
+    """A rule's persisted state.
+
+    ``window_end`` is the last evaluation window applied to it (ms), ``version`` counts the
+    writes (pass it back as ``expected_version`` to detect a concurrent evaluator).
+    """
+
+    monitor_name: str
+    rule_name: str
+    consecutive: int
+    firing: bool
+    last_value: float | None
+    last_fired_at: int | None
+    window_end: int | None
+    version: int
+    updated_at: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return dict(json_safe(dict(self.__dict__)))
+
+
+@dataclass(frozen=True)
+class NewAlertEvent:
+    """An event to store with a transition: a rule fired (again) or resolved.
+
+    ``notifiers`` names where it must be delivered; each starts ``pending``.
+    """
+
+    kind: EventKind
+    metric: str
+    value: float | None
+    threshold: float
+    time: int
+    severity: str = "warning"
+    notifiers: tuple[str, ...] = ()
+    details: Mapping[str, Any] = field(default_factory=dict)
+    event_id: str | None = None
+
+
+@dataclass(frozen=True)
+class AlertDelivery:
+    """One notifier's delivery of one event.
+
+    ``claim`` identifies the sender holding it while ``sending``; ``attempts`` counts the
+    claims; ``detail`` is what the notifier reported (status code, exit code, error ...).
+    """
+
+    notifier: str
+    status: str
+    attempts: int = 0
+    claim: str | None = None
+    claimed_at: int | None = None
+    finished_at: int | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def final(self) -> bool:
+        """True once delivered, failed, skipped or given up as unknown."""
+        return self.status in _FINAL
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return dict(json_safe(dict(self.__dict__)))
+
+
+@dataclass(frozen=True)
+class AlertEventRecord:
+    """A stored alert event with its deliveries; ``pending`` while any is not final."""
+
+    id: str
+    monitor_name: str
+    rule_name: str
+    kind: str
+    metric: str
+    value: float | None
+    threshold: float
+    severity: str
+    time: int
+    details: dict[str, Any]
+    deliveries: dict[str, AlertDelivery]
+    pending: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        data = dict(self.__dict__)
+        data["deliveries"] = {k: d.to_dict() for k, d in self.deliveries.items()}
+        return dict(json_safe(data))
+
+
+# ---- helpers ------------------------------------------------------------------------------
+
+
+def _check_rule_name(rule_name: object) -> str:
+    if not isinstance(rule_name, str) or not rule_name.strip() or len(rule_name) > 200:
+        raise InvalidInput(
+            f"Invalid alert rule name {rule_name!r}: expected 1-200 characters.",
+            hint="Name each rule of a monitor, e.g. 'drift' or 'accuracy-drop'.",
+        )
+    return rule_name
+
+
+def _optional_float(value: object, what: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InvalidInput(
+            f"Invalid {what} {value!r}: expected a number or None.",
+            hint="Pass the metric value as a float (None when there is none).",
+        )
+    number = float(value)
+    return None if math.isnan(number) else number
+
+
+def _optional_ms(value: object, what: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidInput(
+            f"Invalid {what} {value!r}: expected milliseconds since the epoch or None.",
+            hint="Use cycleml.store.now_ms() for the current time.",
+        )
+    return value
+
+
+def _check_state(state: AlertStateLike) -> dict[str, Any]:
+    consecutive = getattr(state, "consecutive", None)
+    firing = getattr(state, "firing", None)
+    if isinstance(consecutive, bool) or not isinstance(consecutive, int) or consecutive < 0:
+        raise InvalidInput(
+            f"Invalid alert state: consecutive={consecutive!r}, expected an integer >= 0.",
+            hint="consecutive counts breaching windows in a row.",
+        )
+    if not isinstance(firing, bool):
+        raise InvalidInput(
+            f"Invalid alert state: firing={firing!r}, expected True or False.",
+            hint="Pass the state cycleml.monitoring.step returned.",
+        )
+    return {
+        "consecutive": consecutive,
+        "firing": firing,
+        "last_value": _optional_float(getattr(state, "last_value", None), "last value"),
+        "last_fired_at": _optional_ms(getattr(state, "last_fired_at", None), "last_fired_at"),
+    }
+
+
+def _check_event(event: NewAlertEvent) -> dict[str, Any]:
+    if not isinstance(event, NewAlertEvent):
+        raise InvalidInput(
+            f"Invalid alert event {event!r}: expected a NewAlertEvent or None.",
+            hint="Build it with cycleml.store.NewAlertEvent(kind=..., ...).",
+        )
+    if event.kind not in ("fired", "resolved"):
+        raise InvalidInput(
+            f"Invalid alert event kind {event.kind!r}: expected fired or resolved.",
+            hint="An event either fires an alert (again) or resolves it.",
+        )
+    threshold = _optional_float(event.threshold, "threshold")
+    if threshold is None or not math.isfinite(threshold):
+        raise InvalidInput(
+            f"Invalid threshold {event.threshold!r}: expected a finite number.",
+            hint="Pass the rule's threshold.",
+        )
+    if not isinstance(event.severity, str) or not 0 < len(event.severity) <= 16:
+        raise InvalidInput(
+            f"Invalid severity {event.severity!r}: expected a word of 1-16 characters.",
+            hint="For example 'info', 'warning' or 'critical'.",
+        )
+    time = _optional_ms(event.time, "event time")
+    if time is None:
+        raise InvalidInput(
+            "Invalid event time None: expected milliseconds since the epoch.",
+            hint="Use cycleml.store.now_ms() for the current time.",
+        )
+    names = list(event.notifiers)
+    for name in names:
+        if not isinstance(name, str) or not name.strip() or len(name) > NAME_LEN:
+            raise InvalidInput(
+                f"Invalid notifier name {name!r}: expected 1-{NAME_LEN} characters.",
+                hint="Name notifiers as the monitor configuration does, e.g. 'ops-webhook'.",
+            )
+    if len(set(names)) != len(names):
+        raise InvalidInput(
+            f"Notifier names repeat in {names!r}.",
+            hint="List each notifier once.",
+        )
+    return {
+        "id": new_id() if event.event_id is None else check_id(event.event_id, kind="event id"),
+        "kind": event.kind,
+        "metric": check_metric(event.metric),
+        "value": _optional_float(event.value, "value"),
+        "threshold": threshold,
+        "severity": event.severity,
+        "time": time,
+        "details": check_json(event.details, "event details"),
+        "deliveries": {name: AlertDelivery(name, "pending").to_dict() for name in names},
+        "pending": bool(names),
+    }
+
+
+def _state(row: Any) -> AlertStateRecord:
+    return AlertStateRecord(
+        monitor_name=row.monitor_name,
+        rule_name=row.rule_name,
+        consecutive=int(row.consecutive),
+        firing=bool(row.firing),
+        last_value=None if row.last_value is None else float(row.last_value),
+        last_fired_at=None if row.last_fired_at is None else int(row.last_fired_at),
+        window_end=None if row.window_end is None else int(row.window_end),
+        version=int(row.version),
+        updated_at=int(row.updated_at),
+    )
+
+
+def _delivery(name: str, data: Mapping[str, Any]) -> AlertDelivery:
+    return AlertDelivery(
+        notifier=name,
+        status=str(data.get("status", "pending")),
+        attempts=int(data.get("attempts") or 0),
+        claim=data.get("claim"),
+        claimed_at=data.get("claimed_at"),
+        finished_at=data.get("finished_at"),
+        detail=dict(data.get("detail") or {}),
+    )
+
+
+def _event(row: Any) -> AlertEventRecord:
+    return AlertEventRecord(
+        id=row.id,
+        monitor_name=row.monitor_name,
+        rule_name=row.rule_name,
+        kind=row.kind,
+        metric=row.metric,
+        value=None if row.value is None else float(row.value),
+        threshold=float(row.threshold),
+        severity=row.severity,
+        time=int(row.time),
+        details=dict(row.details or {}),
+        deliveries={k: _delivery(k, v) for k, v in dict(row.deliveries or {}).items()},
+        pending=bool(row.pending),
+    )
+
+
+def _event_row(conn: Connection, event_id: str, *, lock: bool = False) -> Any:
+    query = select(alert_events).where(alert_events.c.id == event_id)
+    row = conn.execute(query.with_for_update() if lock else query).first()
+    if row is None:
+        raise NotFound(
+            f"No alert event {event_id}.",
+            hint="List them with `cycleml monitor alerts NAME`.",
+        )
+    return row
+
+
+def _notifier_of(row: Any, notifier: str) -> dict[str, Any]:
+    deliveries = dict(row.deliveries or {})
+    if notifier not in deliveries:
+        raise NotFound(
+            f"Alert event {row.id} has no delivery to {notifier!r} "
+            f"(it has {sorted(deliveries) or 'none'}).",
+            hint="Deliveries are fixed when the event is recorded, from the rule's notify list.",
+        )
+    return dict(deliveries[notifier])
+
+
+class AlertOps(SqlRepository):
+    """Alert state, alert event, delivery and retraining-trigger operations."""
+
+    def get_alert_states(self, monitor_name: str) -> dict[str, AlertStateRecord]:
+        """The persisted state of each of a monitor's alert rules, by rule name."""
+        with self._read() as conn:
+            require_monitor(conn, monitor_name)
+            rows = conn.execute(
+                select(alert_states)
+                .where(alert_states.c.monitor_name == monitor_name)
+                .order_by(alert_states.c.rule_name)
+            ).all()
+        return {row.rule_name: _state(row) for row in rows}
+
+    def apply_alert_transition(
+        self,
+        monitor_name: str,
+        rule_name: str,
+        state: AlertStateLike,
+        event: NewAlertEvent | None = None,
+        *,
+        window_end: int | None = None,
+        expected_version: int | None = None,
+        actor: str | None = None,
+    ) -> tuple[AlertStateRecord, AlertEventRecord | None]:
+        """Persist a rule's new state and, with it, the event it emitted: one transaction.
+
+        Args:
+            state: The rule's new state.
+            event: The event the step emitted (``fired`` or ``resolved``), or ``None``.
+                Its deliveries start ``pending`` and are sent after this returns.
+            window_end: The evaluation window this step applied (kept on the state, so the
+                same window is not applied twice).
+            expected_version: The state's ``version`` as read (0: no state yet). When the
+                stored one differs another evaluator wrote first and nothing is written.
+
+        Raises:
+            InvalidInput: A bad state or event.
+            NotFound: No such monitor.
+            InvalidState: ``expected_version`` does not match (a concurrent evaluator).
+        """
+        _check_rule_name(rule_name)
+        values = _check_state(state)
+        mark = _optional_ms(window_end, "window end")
+        if expected_version is not None and (
+            isinstance(expected_version, bool)
+            or not isinstance(expected_version, int)
+            or expected_version < 0
+        ):
+            raise InvalidInput(
+                f"Invalid expected version {expected_version!r}: expected an integer >= 0.",
+                hint="Pass the version get_alert_states returned (0 when there was none).",
+            )
+        new_event = None if event is None else _check_event(event)
+        who = actor or self.actor
+        stamp = now_ms()
+
+        def conflict(found: int) -> InvalidState:
+            return InvalidState(
+                f"The state of alert rule {rule_name!r} of monitor {monitor_name!r} changed "
+                f"meanwhile (version {found}, expected {expected_version}).",
+                hint="Another evaluator applied this window; read the states again.",
+                details={"version": found, "expected": expected_version},
+            )
+
+        def write(conn: Connection) -> tuple[AlertStateRecord, AlertEventRecord | None]:
+            require_monitor(conn, monitor_name)
+            key = and_(
+                alert_states.c.monitor_name == monitor_name, alert_states.c.rule_name == rule_name
+            )
+            row = conn.execute(select(alert_states).where(key).with_for_update()).first()
+            version = 0 if row is None else int(row.version)
+            if expected_version is not None and version != expected_version:
+                raise conflict(version)
+            stored = AlertStateRecord(
+                monitor_name=monitor_name,
+                rule_name=rule_name,
+                window_end=mark if mark is not None or row is None else row.window_end,
+                version=version + 1,
+                updated_at=stamp,
+                **values,
+            )
+            columns = {k: v for k, v in stored.__dict__.items() if k not in ("monitor_name",)}
+            if row is None:
+                conn.execute(insert(alert_states).values(monitor_name=monitor_name, **columns))
+            else:
+                conn.execute(update(alert_states).where(key).values(**columns))
+            if new_event is None:
+                return stored, None
+            conn.execute(
+                insert(alert_events).values(
+                    monitor_name=monitor_name, rule_name=rule_name, **new_event
+                )
+            )
+            record_audit(
+                conn,
+                actor=who,
+                action=f"alert.{new_event['kind']}",
+                entity_kind="monitor",
+                entity_id=monitor_name,
+                payload={
+                    "event_id": new_event["id"],
+                    "rule": rule_name,
+                    "metric": new_event["metric"],
+                    "value": new_event["value"],
+                    "threshold": new_event["threshold"],
+                    "severity": new_event["severity"],
+                    "notifiers": sorted(new_event["deliveries"]),
+                    "details": new_event["details"],
+                    "state": {**values, "window_end": stored.window_end},
+                },
+                at=stamp,
+            )
+            record = AlertEventRecord(
+                monitor_name=monitor_name,
+                rule_name=rule_name,
+                **{
+                    **new_event,
+                    "deliveries": {k: _delivery(k, v) for k, v in new_event["deliveries"].items()},
+                },
+            )
+            return stored, record
+
+        try:
+            return self._write(write)
+        except IntegrityError as exc:  # a concurrent first write of the same rule's state
+            raise conflict(-1) from exc
+
+    def get_alert_event(self, event_id: str) -> AlertEventRecord:
+        """One alert event with its deliveries."""
+        check_id(event_id, kind="event id")
+        with self._read() as conn:
+            return _event(_event_row(conn, event_id))
+
+    def list_alert_events(
+        self,
+        monitor_name: str | None = None,
+        *,
+        rule_name: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
+        pending: bool | None = None,
+        limit: int | None = None,
+    ) -> list[AlertEventRecord]:
+        """Alert events by time in ``[since, until)``, oldest first (with ``limit``: the
+        newest ``limit``). ``pending=True`` keeps those with deliveries still open."""
+        top = check_limit(limit)
+        query = select(alert_events)
+        if monitor_name is not None:
+            query = query.where(alert_events.c.monitor_name == monitor_name)
+        if rule_name is not None:
+            query = query.where(alert_events.c.rule_name == rule_name)
+        if since is not None:
+            query = query.where(alert_events.c.time >= since)
+        if until is not None:
+            query = query.where(alert_events.c.time < until)
+        if pending is not None:
+            query = query.where(alert_events.c.pending == pending)
+        newest = query.order_by(alert_events.c.time.desc(), alert_events.c.id.desc()).limit(top)
+        with self._read() as conn:
+            if monitor_name is not None:
+                require_monitor(conn, monitor_name)
+            rows = list(reversed(conn.execute(newest).all()))
+        return [_event(row) for row in rows]
+
+    def claim_alert_delivery(
+        self, event_id: str, notifier: str, *, stale_after_ms: int | None = None
+    ) -> AlertDelivery | None:
+        """Take one delivery for sending: ``pending`` -> ``sending``, atomically.
+
+        Returns the claimed delivery (its ``claim`` token finishes it), or ``None`` when it
+        is not available: already final, or being sent by someone else. A ``sending``
+        claim older than ``stale_after_ms`` is taken over (its sender is presumed dead).
+        """
+        check_id(event_id, kind="event id")
+        stale = _optional_ms(stale_after_ms, "stale_after_ms")
+        stamp = now_ms()
+
+        def write(conn: Connection) -> AlertDelivery | None:
+            row = _event_row(conn, event_id, lock=True)
+            current = _notifier_of(row, notifier)
+            status = current.get("status")
+            if status == "sending":
+                claimed = int(current.get("claimed_at") or 0)
+                if stale is None or stamp - claimed < stale:
+                    return None
+            elif status != "pending":
+                return None
+            claimed_delivery = AlertDelivery(
+                notifier=notifier,
+                status="sending",
+                attempts=int(current.get("attempts") or 0) + 1,
+                claim=new_id(),
+                claimed_at=stamp,
+                detail=dict(current.get("detail") or {}),
+            )
+            deliveries = dict(row.deliveries)
+            deliveries[notifier] = claimed_delivery.to_dict()
+            conn.execute(
+                update(alert_events)
+                .where(alert_events.c.id == event_id)
+                .values(deliveries=deliveries)
+            )
+            return claimed_delivery
+
+        return self._write(write)
+
+    def finish_alert_delivery(
+        self,
+        event_id: str,
+        notifier: str,
+        status: DeliveryStatus,
+        *,
+        claim: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+        actor: str | None = None,
+    ) -> AlertEventRecord:
+        """Record how a delivery ended: ``delivered``, ``failed``, ``skipped`` or
+        ``unknown`` (audited as ``alert.deliver``).
+
+        ``claim`` must be the token :meth:`claim_alert_delivery` returned, unless the
+        delivery is still ``pending`` (then it is finished without being sent, e.g. when
+        a notifier is not configured) or being given up as ``unknown``.
+
+        Raises:
+            InvalidInput: A status that is not final, or bad detail.
+            NotFound: No such event or delivery.
+            InvalidState: The delivery is already final, or claimed by another sender.
+        """
+        check_id(event_id, kind="event id")
+        if status not in _FINAL:
+            raise InvalidInput(
+                f"Invalid delivery status {status!r}: expected one of {', '.join(sorted(_FINAL))}.",
+                hint="Claim a delivery with claim_alert_delivery before sending it.",
+            )
+        clean = check_json({} if detail is None else detail, "delivery detail")
+        who = actor or self.actor
+        stamp = now_ms()
+
+        def write(conn: Connection) -> AlertEventRecord:
+            row = _event_row(conn, event_id, lock=True)
+            current = _delivery(notifier, _notifier_of(row, notifier))
+            if current.final:
+                raise InvalidState(
+                    f"The delivery of alert event {event_id} to {notifier!r} is already "
+                    f"{current.status}.",
+                    hint="A delivery is finished once.",
+                )
+            if (
+                current.status == "sending"
+                and status != "unknown"
+                and (claim is None or claim != current.claim)
+            ):
+                raise InvalidState(
+                    f"The delivery of alert event {event_id} to {notifier!r} is claimed by "
+                    "another sender.",
+                    hint="Its claim went stale and was taken over; the new sender records it.",
+                )
+            finished = AlertDelivery(
+                notifier=notifier,
+                status=status,
+                attempts=current.attempts,
+                claim=current.claim,
+                claimed_at=current.claimed_at,
+                finished_at=stamp,
+                detail=clean,
+            )
+            deliveries = dict(row.deliveries)
+            deliveries[notifier] = finished.to_dict()
+            still_open = any(d.get("status") in _OPEN for d in deliveries.values())
+            conn.execute(
+                update(alert_events)
+                .where(alert_events.c.id == event_id)
+                .values(deliveries=deliveries, pending=still_open)
+            )
+            record_audit(
+                conn,
+                actor=who,
+                action="alert.deliver",
+                entity_kind="monitor",
+                entity_id=row.monitor_name,
+                payload={
+                    "event_id": event_id,
+                    "rule": row.rule_name,
+                    "kind": row.kind,
+                    "notifier": notifier,
+                    "status": status,
+                    "attempts": current.attempts,
+                    "detail": clean,
+                },
+                at=stamp,
+            )
+            return replace(
+                _event(row),
+                deliveries={k: _delivery(k, v) for k, v in deliveries.items()},
+                pending=still_open,
+            )
+
+        return self._write(write)
+
+    def record_retrain_trigger(
+        self,
+        monitor_name: str,
+        *,
+        hook: str,
+        ok: bool,
+        duration_s: float,
+        rule_name: str | None = None,
+        event_id: str | None = None,
+        exit_code: int | None = None,
+        detail: Mapping[str, Any] | None = None,
+        actor: str | None = None,
+    ) -> None:
+        """Audit a retraining hook's run (``monitor.retrain_trigger``): what ran, for which
+        alert, and how it ended (``ok``, exit code, duration, output tail).
+
+        Raises:
+            NotFound: No such monitor.
+        """
+        clean = check_json({} if detail is None else detail, "retrain detail")
+        who = actor or self.actor
+        stamp = now_ms()
+
+        def write(conn: Connection) -> None:
+            require_monitor(conn, monitor_name)
+            record_audit(
+                conn,
+                actor=who,
+                action="monitor.retrain_trigger",
+                entity_kind="monitor",
+                entity_id=monitor_name,
+                payload={
+                    "hook": hook,
+                    "rule": rule_name,
+                    "event_id": event_id,
+                    "ok": bool(ok),
+                    "exit_code": exit_code,
+                    "duration_s": round(float(duration_s), 6),
+                    "detail": clean,
+                },
+                at=stamp,
+            )
+
+        self._write(write)

@@ -1,0 +1,90 @@
+"""The registry's repository: the :class:`ModelRepository` protocol and its SQL implementation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cycleml.errors import InvalidInput, NotFound
+from cycleml.registry._entities import ModelVersion
+from cycleml.registry._sql_models import ModelOps, parse_stage
+from cycleml.store import ArtifactEntry, Database, ModelUri, RunUri, parse_uri
+
+__all__ = ["ArtifactLocation", "SqlModelRepository"]
+
+
+@dataclass(frozen=True)
+class ArtifactLocation:
+    """Where a ``runs:/`` or ``models:/`` URI points: a run, a path in it and its files."""
+
+    uri: str
+    run_id: str
+    path: str
+    entries: tuple[ArtifactEntry, ...]
+    model_version: ModelVersion | None = None
+
+
+class SqlModelRepository(ModelOps):
+    """Registered models, versions, aliases and stage history in the SQL database.
+
+    Args:
+        db: The kernel database (see :func:`cycleml.store.open_database`).
+    """
+
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
+
+    def resolve_model_uri(self, uri: str | ModelUri) -> ModelVersion:
+        """Resolve ``models:/name/3``, ``models:/name@alias``, ``/latest`` or ``/<stage>``."""
+        parsed = parse_uri(uri) if isinstance(uri, str) else uri
+        if not isinstance(parsed, ModelUri):
+            raise InvalidInput(f"Expected a models:/ URI, got {uri!r}.")
+        if parsed.alias is not None:
+            return self.get_version_by_alias(parsed.name, parsed.alias)
+        if parsed.version is not None:
+            return self.get_model_version(parsed.name, parsed.version)
+        versions = self.list_model_versions(parsed.name)
+        if parsed.stage is not None:
+            stage = parse_stage(parsed.stage)
+            versions = [v for v in versions if v.current_stage == stage.value]
+        if not versions:
+            raise NotFound(f"No model version matches {uri!r}.")
+        return versions[-1]
+
+    def resolve_artifact_uri(self, uri: str) -> ArtifactLocation:
+        """Resolve a ``runs:/`` or ``models:/`` URI to the run files it names.
+
+        Run files are read from the kernel's artifact index by run id.
+
+        Raises:
+            InvalidInput: The URI is malformed.
+            NotFound: The model, version, alias or path does not exist.
+        """
+        parsed = parse_uri(uri)
+        model_version: ModelVersion | None = None
+        if isinstance(parsed, ModelUri):
+            model_version = self.resolve_model_uri(parsed)
+            try:  # sources such as s3://... are valid, they just name no run files
+                source: RunUri | ModelUri | None = parse_uri(model_version.source)
+            except InvalidInput:
+                source = None
+            if not isinstance(source, RunUri):
+                raise NotFound(f"Model version source {model_version.source!r} is not a run.")
+            parsed = source
+        entries = self.db.indexed_artifacts("run", parsed.run_id, parsed.path)
+        if parsed.path and not entries:
+            raise NotFound(
+                f"Run {parsed.run_id} has no artifact at {parsed.path!r}.",
+                hint=f"List its files with `cycleml runs show {parsed.run_id}`.",
+            )
+        if not entries:  # an unknown run, or one with no files: nothing to resolve to
+            raise NotFound(
+                f"Nothing is stored at {uri!r}.",
+                hint=f"List the run's files with `cycleml runs show {parsed.run_id}`.",
+            )
+        return ArtifactLocation(
+            uri=uri,
+            run_id=parsed.run_id,
+            path=parsed.path,
+            entries=tuple(entries),
+            model_version=model_version,
+        )

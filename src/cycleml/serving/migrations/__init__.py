@@ -1,0 +1,1 @@
+"""The serving stage's Alembic branch (collected by ``cycleml.store``'s migration runner)."""

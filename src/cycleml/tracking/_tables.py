@@ -1,0 +1,128 @@
+"""The tracking stage's tables (SQLAlchemy Core); its Alembic branch creates exactly these.
+
+A test compares a migrated database with every stage's metadata, so the two never drift.
+Times are integer milliseconds since the epoch.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+)
+
+from cycleml.store import ID_LEN, KEY_LEN, NAME_LEN, AutoId, table_metadata
+
+__all__ = [
+    "experiment_tags",
+    "experiments",
+    "latest_metrics",
+    "metadata",
+    "metric_chunks",
+    "params",
+    "run_tags",
+    "runs",
+]
+
+metadata = table_metadata()
+
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("experiment_id", String(ID_LEN), primary_key=True),
+    Column("name", String(NAME_LEN), nullable=False, unique=True),
+    Column("artifact_location", Text, nullable=False),
+    Column("lifecycle_stage", String(16), nullable=False, default="active"),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("last_update_time", BigInteger, nullable=False),
+)
+
+experiment_tags = Table(
+    "experiment_tags",
+    metadata,
+    Column("experiment_id", String(ID_LEN), ForeignKey("experiments.experiment_id")),
+    Column("key", String(KEY_LEN), nullable=False),
+    Column("value", Text, nullable=False),
+    PrimaryKeyConstraint("experiment_id", "key"),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("run_id", String(ID_LEN), primary_key=True),
+    Column("experiment_id", String(ID_LEN), ForeignKey("experiments.experiment_id")),
+    Column("run_name", String(NAME_LEN), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("start_time", BigInteger, nullable=False),
+    Column("end_time", BigInteger, nullable=True),
+    # Refreshed by every write of the run's logger; stale RUNNING runs are found by it.
+    Column("heartbeat_time", BigInteger, nullable=False),
+    Column("lifecycle_stage", String(16), nullable=False, default="active"),
+    Column("user_id", String(NAME_LEN), nullable=False),
+    Column("artifact_uri", Text, nullable=False),
+    Column("parent_run_id", String(ID_LEN), nullable=True),
+    Column("error", Text, nullable=True),
+    Index(None, "experiment_id", "start_time"),
+    Index(None, "parent_run_id"),
+)
+
+params = Table(
+    "params",
+    metadata,
+    Column("run_id", String(ID_LEN), ForeignKey("runs.run_id")),
+    Column("key", String(KEY_LEN), nullable=False),
+    Column("value", Text, nullable=False),
+    PrimaryKeyConstraint("run_id", "key"),
+)
+
+run_tags = Table(
+    "run_tags",
+    metadata,
+    Column("run_id", String(ID_LEN), ForeignKey("runs.run_id")),
+    Column("key", String(KEY_LEN), nullable=False),
+    Column("value", Text, nullable=False),
+    PrimaryKeyConstraint("run_id", "key"),
+)
+
+# Full metric history, stored in chunks: each write of a run's batch adds one row per
+# metric key holding that key's points as packed little-endian arrays (int64 steps, float64
+# values, int64 timestamps). A row per point made bulk logging index-bound (SQLite needs
+# ~0.3 s just to insert 100,000 indexed rows); chunks keep it at a few rows per batch.
+metric_chunks = Table(
+    "metric_chunks",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("run_id", String(ID_LEN), nullable=False),
+    Column("key", String(KEY_LEN), nullable=False),
+    Column("n_points", Integer, nullable=False),
+    Column("min_step", BigInteger, nullable=False),
+    Column("max_step", BigInteger, nullable=False),
+    Column("step_blob", LargeBinary, nullable=False),
+    Column("value_blob", LargeBinary, nullable=False),
+    Column("time_blob", LargeBinary, nullable=False),
+    Index(None, "run_id", "key"),
+)
+
+# The latest value of each metric per run, indexed for search and ordering.
+latest_metrics = Table(
+    "latest_metrics",
+    metadata,
+    Column("run_id", String(ID_LEN), ForeignKey("runs.run_id")),
+    Column("key", String(KEY_LEN), nullable=False),
+    Column("value", Float, nullable=True),
+    Column("is_nan", Boolean, nullable=False, default=False),
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    PrimaryKeyConstraint("run_id", "key"),
+    Index(None, "key", "value"),
+)
