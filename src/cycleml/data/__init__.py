@@ -17,7 +17,7 @@ from cycleml.data._compare import Alert, ColumnProfile, Profile, ProfileComparis
 from cycleml.data._compare import compare as compare_profiles
 from cycleml.data._entities import DatasetPart, DatasetVersion
 from cycleml.data._profile import profile
-from cycleml.data._repository import SqlDatasetRepository
+from cycleml.data._repository import DatasetRepository, SqlDatasetRepository
 from cycleml.data._sources import (
     FileEntry,
     FileSource,
@@ -43,6 +43,7 @@ __all__ = [
     "Alert",
     "ColumnProfile",
     "DatasetPart",
+    "DatasetRepository",
     "DatasetVersion",
     "Datasets",
     "FileEntry",

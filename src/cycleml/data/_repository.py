@@ -2,10 +2,65 @@
 
 from __future__ import annotations
 
-from cycleml.data._sql_datasets import DatasetOps
-from cycleml.store import Database
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
-__all__ = ["SqlDatasetRepository"]
+from cycleml.data._entities import DatasetPart, DatasetVersion
+from cycleml.data._sql_datasets import DatasetOps
+from cycleml.store import Database, DatasetUri
+
+__all__ = ["DatasetRepository", "SqlDatasetRepository"]
+
+
+class DatasetRepository(Protocol):
+    """Where datasets and their immutable versions live: what Datasets needs.
+
+    :class:`SqlDatasetRepository` keeps them in SQLite or PostgreSQL; the server issue adds a
+    REST implementation. Every implementation runs the same tests.
+    """
+
+    def close(self) -> None:
+        """Release the repository's connections."""
+        ...
+
+    def create_dataset_version(
+        self,
+        name: str,
+        *,
+        digest: str,
+        schema: Sequence[Mapping[str, Any]],
+        parts: Sequence[DatasetPart],
+        source: Mapping[str, Any],
+        source_identity: str | None = None,
+        parent_version: int | None = None,
+        watermark_column: str | None = None,
+        watermark_value: Any = None,
+        files: Sequence[Mapping[str, Any]] = (),
+        validation: Mapping[str, Any] | None = None,
+        edges: Sequence[tuple[str, str, str, str, str]] = (),
+    ) -> tuple[DatasetVersion, bool]:
+        """Record a new version (the dataset is created when missing)."""
+        ...
+
+    def get_dataset_version(self, name: str, version: int | None = None) -> DatasetVersion:
+        """One version of a dataset; ``None`` means the latest."""
+        ...
+
+    def resolve_dataset_uri(self, uri: str | DatasetUri) -> DatasetVersion:
+        """Resolve ``datasets:/name/3``, ``datasets:/name/latest`` or ``datasets:/name@tag``."""
+        ...
+
+    def list_datasets(self) -> list[DatasetVersion]:
+        """The latest version of every dataset, by name."""
+        ...
+
+    def list_dataset_versions(self, name: str) -> list[DatasetVersion]:
+        """Every version of a dataset, oldest first."""
+        ...
+
+    def set_dataset_tag(self, name: str, tag: str, version: int) -> DatasetVersion:
+        """Point ``datasets:/name@tag`` at a version (moving the tag if it existed)."""
+        ...
 
 
 class SqlDatasetRepository(DatasetOps):
@@ -17,3 +72,7 @@ class SqlDatasetRepository(DatasetOps):
 
     def __init__(self, db: Database) -> None:
         super().__init__(db)
+
+
+if TYPE_CHECKING:
+    _SQL_IMPLEMENTS: type[DatasetRepository] = SqlDatasetRepository  # mypy: SQL keeps the protocol

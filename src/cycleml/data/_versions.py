@@ -32,7 +32,7 @@ from cycleml.data._compare import Profile, ProfileComparison
 from cycleml.data._compare import compare as compare_profiles
 from cycleml.data._entities import DatasetPart, DatasetVersion
 from cycleml.data._profile import profile
-from cycleml.data._repository import SqlDatasetRepository
+from cycleml.data._repository import DatasetRepository, SqlDatasetRepository
 from cycleml.data._sources import FileSource, FrameSource, Source
 from cycleml.data._validate import RulesInput, ValidationReport, split_failing, validate
 from cycleml.errors import InvalidInput, NotFound
@@ -170,12 +170,14 @@ class Datasets:
         self,
         settings: Settings | None = None,
         *,
-        repository: SqlDatasetRepository | None = None,
+        repository: DatasetRepository | None = None,
         store: Database | None = None,
         artifacts: ArtifactStore | None = None,
     ) -> None:
         self.settings = settings or project_settings()
-        self.repository = repository or SqlDatasetRepository(store or open_database(self.settings))
+        self.repository: DatasetRepository = repository or SqlDatasetRepository(
+            store or open_database(self.settings)
+        )
         self.artifacts = artifacts or open_artifact_store(self.settings.artifact_uri)
 
     # ---- ingest ------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from cycleml.models import load_model
 from cycleml.models._autolog import log_fitted_model
 from cycleml.settings import PROJECT_FILE, STATE_DIR, resolve_settings
 from cycleml.spec import ProjectSpec, load_spec
+from cycleml.store import database_of
 from cycleml.tracking import MODEL_DIR, TRAIN_GATE_TAG, configure
 from cycleml.tracking._autolog import Autologger
 
@@ -190,7 +191,7 @@ def run_demo(
     best = ranked[0]
     result.best_run_id = best.info.run_id
 
-    registry = ModelRegistry(settings, store=tracker.client.repository.db, spec=spec)
+    registry = ModelRegistry(settings, store=database_of(tracker.client.repository), spec=spec)
 
     weak = registry.register_model(
         f"runs:/{result.run_ids['baseline-dummy']}/{PACKAGE}",

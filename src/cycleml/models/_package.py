@@ -50,7 +50,7 @@ from cycleml.models._signature import Signature, as_frame, infer_signature
 from cycleml.registry import ModelRegistry
 from cycleml.registry._entities import ModelVersion
 from cycleml.registry._sql_models import check_model_name
-from cycleml.store import safe_relpath
+from cycleml.store import database_of, safe_relpath
 from cycleml.tracking import Tracker, get_tracker
 
 __all__ = [
@@ -421,7 +421,7 @@ def log_model(
     version = None
     if registered_model_name is not None:
         tracker.flush()  # the version snapshots the run's metrics: write buffered ones first
-        registry = ModelRegistry(client.settings, store=client.repository.db)
+        registry = ModelRegistry(client.settings, store=database_of(client.repository))
         version = registry.register_model(uri, registered_model_name, signature=saved)
     return ModelInfo(
         model_uri=uri,

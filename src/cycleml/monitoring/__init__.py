@@ -84,7 +84,7 @@ from cycleml.monitoring._notify import (
     notifier_from_config,
 )
 from cycleml.monitoring._report import build_report
-from cycleml.monitoring._repository import SqlMonitorRepository
+from cycleml.monitoring._repository import MonitorRepository, SqlMonitorRepository
 from cycleml.monitoring._sql_alerts import (
     AlertDelivery,
     AlertEventRecord,
@@ -126,6 +126,7 @@ __all__: list[str] = [
     "MonitorGauges",
     "MonitorPoint",
     "MonitorReference",
+    "MonitorRepository",
     "MonitorRun",
     "Monitors",
     "MultivariateDrift",

@@ -18,7 +18,7 @@ The state machine (:func:`step`, pure) per rule and evaluation window:
 
 Delivery (:class:`AlertEngine`). Each transition is stored *before* anything is sent, in one
 transaction with its event and one ``pending`` delivery per notifier
-(:meth:`~cycleml.monitoring.SqlMonitorRepository.apply_alert_transition`). So a restarted monitor
+(:meth:`~cycleml.monitoring.MonitorRepository.apply_alert_transition`). So a restarted monitor
 finds the alert firing and sends nothing again. Each delivery is then claimed
 (``pending -> sending``, a compare-and-set, so two processes never both send it), sent, and
 finished (``delivered``/``failed``/``skipped``). If the process dies in between:
@@ -52,7 +52,7 @@ from typing import Any, Literal
 from cycleml.errors import InvalidInput, InvalidState
 from cycleml.monitoring._durations import parse_duration_ms
 from cycleml.monitoring._notify import Delivery, LogNotifier, Notifier
-from cycleml.monitoring._repository import SqlMonitorRepository
+from cycleml.monitoring._repository import MonitorRepository
 from cycleml.monitoring._sql_alerts import AlertEventRecord, NewAlertEvent
 from cycleml.store import now_ms
 
@@ -391,7 +391,7 @@ class AlertEngine:
 
     def __init__(
         self,
-        store: SqlMonitorRepository,
+        store: MonitorRepository,
         notifiers: Mapping[str, Notifier] | None = None,
         *,
         lease: float = 3600.0,

@@ -36,11 +36,17 @@ from cycleml.monitoring._notify import Notifier, notifier_from_config
 from cycleml.monitoring._performance import performance
 from cycleml.monitoring._reference import ReferenceProfile, reference
 from cycleml.monitoring._report import build_report, served_models
-from cycleml.monitoring._repository import SqlMonitorRepository
+from cycleml.monitoring._repository import MonitorRepository, SqlMonitorRepository
 from cycleml.monitoring._sql_evaluations import MonitorPoint
 from cycleml.monitoring._sql_monitors import Monitor, MonitorReference
 from cycleml.reports import IncludePlotlyJS, render_monitoring_html, write_html
-from cycleml.serving import SqlDeploymentRepository, feedback, join_feedback, prediction_log
+from cycleml.serving import (
+    DeploymentRepository,
+    SqlDeploymentRepository,
+    feedback,
+    join_feedback,
+    prediction_log,
+)
 from cycleml.settings import Settings
 from cycleml.spec import (
     FAIRNESS_METRICS,
@@ -49,7 +55,7 @@ from cycleml.spec import (
     load_project,
     project_settings,
 )
-from cycleml.store import ArtifactStore, Database, open_artifact_store, open_database
+from cycleml.store import ArtifactStore, Database, database_of, open_artifact_store, open_database
 
 __all__ = ["MonitorRun", "Monitors"]
 
@@ -104,7 +110,8 @@ class Monitors:
         self,
         settings: Settings | None = None,
         *,
-        repository: SqlMonitorRepository | None = None,
+        repository: MonitorRepository | None = None,
+        deployments: DeploymentRepository | None = None,
         store: Database | None = None,
         artifacts: ArtifactStore | None = None,
         notifiers: Mapping[str, Notifier] | None = None,
@@ -115,11 +122,16 @@ class Monitors:
         # `monitor`; monitoring also works outside a project (no spec).
         self.spec = spec if spec is not None else load_project(home=self.settings.home)[1]
         self._owns_store = store is None and repository is None
-        db = store or (repository.db if repository is not None else open_database(self.settings))
+        db = store or database_of(repository) or database_of(deployments)
+        if db is None:
+            db = open_database(self.settings)
+        #: The database the stores share (SQL backends), passed on to the data and serving
+        #: services this one calls.
+        self.db = db
         #: Serving's repository: deployments, their prediction log and the registry reads.
-        self.deployments = SqlDeploymentRepository(db)
-        self.repository = repository or SqlMonitorRepository(
-            db, models=self.deployments.models, deployments=self.deployments
+        self.deployments: DeploymentRepository = deployments or SqlDeploymentRepository(db)
+        self.repository: MonitorRepository = repository or SqlMonitorRepository(
+            db, models=self.deployments, deployments=self.deployments
         )
         self.artifacts = artifacts or open_artifact_store(self.settings.artifact_uri)
         self._extra_notifiers = dict(notifiers or {})
@@ -177,7 +189,7 @@ class Monitors:
         """``data`` as the checks read it, and the lineage sources it names: a
         ``datasets:/`` URI becomes its version's Parquet parts, from this service's stores."""
         if isinstance(data, str) and data.startswith("datasets:/"):
-            datasets = Datasets(self.settings, store=self.repository.db, artifacts=self.artifacts)
+            datasets = Datasets(self.settings, store=self.db, artifacts=self.artifacts)
             version = datasets.get(data)
             paths = datasets.part_paths(version)
             if not paths:
@@ -317,7 +329,7 @@ class Monitors:
             monitor.target,
             since=since,
             until=until,
-            store=self.repository.db,
+            store=self.db,
             artifacts=self.artifacts,
         )
         if log.num_rows == 0:
@@ -330,7 +342,7 @@ class Monitors:
         ]
         needs_labels = {"performance", "fairness"} & set(cfg.checks)
         if needs_labels:
-            labels = feedback(monitor.target, store=self.repository.db)
+            labels = feedback(monitor.target, store=self.db)
             log = join_feedback(log, labels)
         times = log.column("time").cast(pa.int64()).to_numpy()
         schema = self._input_schema(monitor)
@@ -569,10 +581,10 @@ class Monitors:
         return write_html(page, path)
 
     def _labelled_log(self, monitor: Monitor, cfg: MonitorConfig, *, until: int) -> pa.Table:
-        log = prediction_log(monitor.target, until=until, store=self.repository.db,
+        log = prediction_log(monitor.target, until=until, store=self.db,
                              artifacts=self.artifacts)  # fmt: skip
         if {"performance", "fairness"} & set(cfg.checks) and log.num_rows:
-            labels = feedback(monitor.target, store=self.repository.db)
+            labels = feedback(monitor.target, store=self.db)
             log = join_feedback(log, labels)
         return log
 

@@ -51,7 +51,7 @@ from cycleml import __version__
 from cycleml.errors import CycleMLError, InvalidInput
 
 if TYPE_CHECKING:
-    from cycleml.monitoring._repository import SqlMonitorRepository
+    from cycleml.monitoring._repository import MonitorRepository
 
 __all__ = [
     "Delivery",
@@ -96,7 +96,7 @@ class Notifier(Protocol):
         """Whether a delivery interrupted by a crash is sent again (at-least-once) or not."""
 
     def send(
-        self, payload: Mapping[str, Any], *, store: SqlMonitorRepository | None = None
+        self, payload: Mapping[str, Any], *, store: MonitorRepository | None = None
     ) -> Delivery:
         """Deliver one event; never raise. ``store`` is the engine's metadata store."""
 
@@ -149,7 +149,7 @@ class LogNotifier:
         self.logger = logging.getLogger(logger) if isinstance(logger, str) else logger
 
     def send(
-        self, payload: Mapping[str, Any], *, store: SqlMonitorRepository | None = None
+        self, payload: Mapping[str, Any], *, store: MonitorRepository | None = None
     ) -> Delivery:
         """Log the event."""
         try:
@@ -243,7 +243,7 @@ class WebhookNotifier:
         return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
     def send(
-        self, payload: Mapping[str, Any], *, store: SqlMonitorRepository | None = None
+        self, payload: Mapping[str, Any], *, store: MonitorRepository | None = None
     ) -> Delivery:
         """POST the payload; retry connection errors, timeouts, 429 and 5xx."""
         try:
@@ -344,7 +344,7 @@ class RetrainHook:
         timeout: float | None = 600.0,
         env: Mapping[str, str] | None = None,
         cwd: str | os.PathLike[str] | None = None,
-        store: SqlMonitorRepository | None = None,
+        store: MonitorRepository | None = None,
     ) -> None:
         if (command is None) == (callable is None):
             raise InvalidInput(
@@ -390,7 +390,7 @@ class RetrainHook:
         )
 
     def send(
-        self, payload: Mapping[str, Any], *, store: SqlMonitorRepository | None = None
+        self, payload: Mapping[str, Any], *, store: MonitorRepository | None = None
     ) -> Delivery:
         """Run the command or function for a firing alert; audit the run."""
         if payload.get("kind") != "fired":
@@ -451,7 +451,7 @@ class RetrainHook:
 
     def _audit(
         self,
-        store: SqlMonitorRepository | None,
+        store: MonitorRepository | None,
         payload: Mapping[str, Any],
         ok: bool,
         exit_code: int | None,

@@ -100,8 +100,6 @@ class ModelLookup(Protocol):
 
     def resolve_model_uri(self, uri: str) -> ModelVersionLike: ...
 
-    def get_model_version(self, name: str, version: int | str) -> ModelVersionLike: ...
-
 
 class DeploymentLookup(Protocol):
     """The serving reads a monitor needs."""
@@ -326,7 +324,7 @@ class MonitorOps(SqlRepository):
 
     def _has_model_version(self, name: str | None, version: int) -> bool:
         try:
-            self.models.get_model_version(str(name), version)
+            self.models.resolve_model_uri(f"models:/{name}/{version}")
         except NotFound:
             return False
         return True

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from cycleml.registry._entities import ModelVersion, RegisteredModel, Stage, StageTransition
 from cycleml.registry._registry import GATED_STAGES, ModelRegistry
-from cycleml.registry._repository import ArtifactLocation, SqlModelRepository
+from cycleml.registry._repository import ArtifactLocation, ModelRepository, SqlModelRepository
 from cycleml.registry._sql_models import check_alias, check_model_name, parse_stage
 from cycleml.spec import GateCheck, GateReport, check_gates
 
@@ -20,6 +20,7 @@ __all__ = [
     "GateCheck",
     "GateReport",
     "ModelRegistry",
+    "ModelRepository",
     "ModelVersion",
     "RegisteredModel",
     "SqlModelRepository",

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from cycleml.errors import GateFailed, InvalidInput, NotFound
 from cycleml.registry._entities import ModelVersion, RegisteredModel, Stage, StageTransition
-from cycleml.registry._repository import ArtifactLocation, SqlModelRepository
+from cycleml.registry._repository import ArtifactLocation, ModelRepository, SqlModelRepository
 from cycleml.registry._sql_models import parse_stage
 from cycleml.settings import PROJECT_FILE, Settings
 from cycleml.spec import GateReport, MetricSpec, ProjectSpec, check_gates, load_project, load_spec
@@ -19,6 +19,7 @@ from cycleml.store import (
     ArtifactEntry,
     Database,
     RunUri,
+    database_of,
     open_database,
     parse_uri,
 )
@@ -47,7 +48,7 @@ class ModelRegistry:
         self,
         settings: Settings | None = None,
         *,
-        repository: SqlModelRepository | None = None,
+        repository: ModelRepository | None = None,
         store: Database | None = None,
         spec: ProjectSpec | None = None,
     ) -> None:
@@ -57,7 +58,9 @@ class ModelRegistry:
         elif spec is None and (settings.home / PROJECT_FILE).is_file():
             spec = load_spec(settings.home / PROJECT_FILE)
         self.settings = settings
-        self.repository = repository or SqlModelRepository(store or open_database(self.settings))
+        self.repository: ModelRepository = repository or SqlModelRepository(
+            store or open_database(self.settings)
+        )
         self.spec = spec
 
     # ---- registering -------------------------------------------------------------------
@@ -112,7 +115,7 @@ class ModelRegistry:
         """The runs a version is registered from (their metrics snapshot and files)."""
         from cycleml.tracking import SqlRunRepository
 
-        return SqlRunRepository(self.repository.db)
+        return SqlRunRepository(database_of(self.repository) or open_database(self.settings))
 
     def _folder_signature(
         self, files: list[ArtifactEntry], folder: str

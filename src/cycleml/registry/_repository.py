@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cycleml.errors import InvalidInput, NotFound
-from cycleml.registry._entities import ModelVersion
+from cycleml.registry._entities import ModelVersion, RegisteredModel, StageTransition
 from cycleml.registry._sql_models import ModelOps, parse_stage
 from cycleml.store import ArtifactEntry, Database, ModelUri, RunUri, parse_uri
 
-__all__ = ["ArtifactLocation", "SqlModelRepository"]
+__all__ = ["ArtifactLocation", "ModelRepository", "SqlModelRepository"]
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,92 @@ class ArtifactLocation:
     path: str
     entries: tuple[ArtifactEntry, ...]
     model_version: ModelVersion | None = None
+
+
+class ModelRepository(Protocol):
+    """Where registered models and their versions live: what ModelRegistry needs.
+
+    :class:`SqlModelRepository` keeps them in SQLite or PostgreSQL; the server issue adds a
+    REST implementation. Every implementation runs the same tests.
+    """
+
+    def close(self) -> None:
+        """Release the repository's connections."""
+        ...
+
+    def resolve_model_uri(self, uri: str | ModelUri) -> ModelVersion:
+        """Resolve ``models:/name/3``, ``models:/name@alias``, ``/latest`` or ``/<stage>``."""
+        ...
+
+    def resolve_artifact_uri(self, uri: str) -> ArtifactLocation:
+        """Resolve a ``runs:/`` or ``models:/`` URI to the run files it names."""
+        ...
+
+    def create_registered_model(
+        self, name: str, *, description: str = "", tags: Mapping[str, str] | None = None
+    ) -> RegisteredModel:
+        """Create a registered model with an unused name."""
+        ...
+
+    def get_registered_model(self, name: str) -> RegisteredModel:
+        """Return a registered model with its tags, aliases and latest version number."""
+        ...
+
+    def list_registered_models(self) -> list[RegisteredModel]:
+        """All registered models, by name."""
+        ...
+
+    def create_model_version(
+        self,
+        name: str,
+        *,
+        source: str,
+        run_id: str | None = None,
+        metrics: Mapping[str, float] | None = None,
+        description: str = "",
+        tags: Mapping[str, str] | None = None,
+        signature: Mapping[str, Any] | None = None,
+    ) -> ModelVersion:
+        """Add the next version of a registered model, linked to its source run."""
+        ...
+
+    def get_model_version(self, name: str, version: int | str) -> ModelVersion:
+        """Return one model version (raise :class:`NotFound`)."""
+        ...
+
+    def list_model_versions(self, name: str) -> list[ModelVersion]:
+        """Every version of a model, oldest first."""
+        ...
+
+    def set_alias(self, name: str, alias: str, version: int | str) -> ModelVersion:
+        """Point ``alias`` at a version (moving it if it pointed elsewhere)."""
+        ...
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        """Remove an alias from a model."""
+        ...
+
+    def get_version_by_alias(self, name: str, alias: str) -> ModelVersion:
+        """Resolve ``name@alias`` to its model version."""
+        ...
+
+    def transition_stage(
+        self,
+        name: str,
+        version: int | str,
+        *,
+        to_stage: str,
+        reason: str = "",
+        forced: bool = False,
+        archive_existing: bool = False,
+        audit_payload: Mapping[str, Any] | None = None,
+    ) -> ModelVersion:
+        """Move a version to another stage and record who, when and why."""
+        ...
+
+    def get_stage_history(self, name: str, version: int | str) -> list[StageTransition]:
+        """Every stage change of a version, oldest first."""
+        ...
 
 
 class SqlModelRepository(ModelOps):
@@ -88,3 +176,7 @@ class SqlModelRepository(ModelOps):
             entries=tuple(entries),
             model_version=model_version,
         )
+
+
+if TYPE_CHECKING:
+    _SQL_IMPLEMENTS: type[ModelRepository] = SqlModelRepository  # mypy: SQL keeps the protocol

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from cycleml.serving._feedback import RecordedFeedback, feedback, join_feedback, record_feedback
     from cycleml.serving._metrics import ServerMetrics
     from cycleml.serving._predlog import PREDICTION_LOG_SCHEMA, PredictionLogger, prediction_log
-    from cycleml.serving._repository import SqlDeploymentRepository
+    from cycleml.serving._repository import DeploymentRepository, SqlDeploymentRepository
     from cycleml.serving._runner import background_server, run_server
     from cycleml.serving._scoring import Arms, BatchingOptions, ScoringService, ServedModel
     from cycleml.serving._serve import ServerOptions, deployment_app, model_app
@@ -53,6 +53,7 @@ __all__ = [
     "BatchScoringReport",
     "BatchingOptions",
     "Deployment",
+    "DeploymentRepository",
     "DeploymentRevision",
     "Deployments",
     "FeedbackRecord",
@@ -97,7 +98,9 @@ __getattr__, __dir__ = lazy_exports(
             "cycleml.serving._feedback",
         ),
         **dict.fromkeys(["ServerMetrics"], "cycleml.serving._metrics"),
-        **dict.fromkeys(["SqlDeploymentRepository"], "cycleml.serving._repository"),
+        **dict.fromkeys(
+            ["DeploymentRepository", "SqlDeploymentRepository"], "cycleml.serving._repository"
+        ),
         **dict.fromkeys(["check_deployment_name"], "cycleml.serving._sql_deployments"),
         **dict.fromkeys(
             ["FeedbackRecord", "PredictionLogPart"], "cycleml.serving._sql_predictions"

@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Literal
 
 from cycleml.errors import InvalidInput, ModelIntegrityError, NotFound
-from cycleml.serving._repository import SqlDeploymentRepository
+from cycleml.registry import ModelRepository, SqlModelRepository
+from cycleml.serving._repository import DeploymentRepository, SqlDeploymentRepository
 from cycleml.serving._sql_deployments import Deployment, DeploymentRevision
 from cycleml.settings import Settings
 from cycleml.spec import project_settings
-from cycleml.store import ArtifactStore, Database, open_artifact_store, open_database
+from cycleml.store import ArtifactStore, Database, database_of, open_artifact_store, open_database
 
 __all__ = [
     "Arm",
@@ -79,6 +80,13 @@ def split(percent: float, request_key: str | None, *, rng: random.Random | None 
     return "canary" if point < percent else "primary"
 
 
+def _opened(db: Database | None) -> Database:
+    """``db``, which the constructor has opened whenever a SQL repository needs it."""
+    if db is None:  # pragma: no cover - guarded by the constructor's logic
+        raise AssertionError("a SQL repository needs a database")
+    return db
+
+
 class Deployments:
     """Create and change deployments (the models a ``cycleml serve --deployment`` serves).
 
@@ -98,14 +106,20 @@ class Deployments:
         self,
         settings: Settings | None = None,
         *,
-        repository: SqlDeploymentRepository | None = None,
+        repository: DeploymentRepository | None = None,
+        models: ModelRepository | None = None,
         store: Database | None = None,
         artifacts: ArtifactStore | None = None,
     ) -> None:
         self.settings = settings or project_settings()
-        self._owns_store = store is None
-        self.repository = repository or SqlDeploymentRepository(
-            store or open_database(self.settings)
+        self._owns_store = store is None and repository is None
+        db = store or database_of(repository)
+        if db is None and (repository is None or models is None):
+            db = open_database(self.settings)
+        #: The registry the deployments' ``models:/`` URIs are resolved in.
+        self.models: ModelRepository = models or SqlModelRepository(_opened(db))
+        self.repository: DeploymentRepository = repository or SqlDeploymentRepository(
+            _opened(db), models=self.models
         )
         self._artifacts = artifacts
 
@@ -129,7 +143,7 @@ class Deployments:
             return  # not a registry URI: the store refuses it with its own message
         where = f"Cannot deploy {uri!r} as the {role} model"
         try:
-            location = self.repository.models.resolve_artifact_uri(uri)
+            location = self.models.resolve_artifact_uri(uri)
         except NotFound as exc:
             details = {"uri": uri, "role": role}
             hint = exc.hint or _SERVABLE_HINT

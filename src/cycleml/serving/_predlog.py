@@ -35,7 +35,7 @@ import math
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 from urllib.parse import urlparse
@@ -60,6 +60,7 @@ from cycleml.store import (
     open_artifact_store,
     open_database,
 )
+from cycleml.time import to_ms as _to_ms
 
 __all__ = [
     "ARMS",
@@ -137,40 +138,15 @@ def to_json(value: Any) -> str:
 
 def to_ms(value: Any, *, what: str = "time") -> int:
     """Milliseconds since the epoch from an int (ms), a datetime (naive = UTC), a date, an
-    ISO-8601 string or a ``numpy.datetime64``."""
-    if isinstance(value, bool):
-        raise InvalidInput(f"Invalid {what} {value!r}: expected a time, not a boolean.")
-    if isinstance(value, int | np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating) and math.isfinite(value):
-        return int(value)
-    if isinstance(value, np.datetime64):
-        return int(value.astype("datetime64[ms]").astype(np.int64))
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise InvalidInput(
-                f"Invalid {what} {value!r}: not an ISO-8601 time.",
-                hint="For example 2026-11-27T10:00:00Z, or milliseconds since the epoch.",
-            ) from exc
-    if isinstance(value, datetime):
-        aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-        return int(aware.timestamp() * 1000)
-    if isinstance(value, date):
-        return int(datetime(value.year, value.month, value.day, tzinfo=UTC).timestamp() * 1000)
-    raise InvalidInput(
-        f"Invalid {what} {value!r}: expected milliseconds since the epoch, a datetime or an "
-        "ISO-8601 string."
-    )
+    ISO-8601 string or a ``numpy.datetime64`` (:func:`cycleml.time.to_ms`; a row's own
+    time, so a duration is refused)."""
+    return _to_ms(value, name=what, ago=False)
 
 
 def _window_ms(value: Any, what: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, timedelta):  # "the last hour": since=timedelta(hours=1)
-        return now_ms() - int(value.total_seconds() * 1000)
-    return to_ms(value, what=what)
+    """A window end: any time :func:`to_ms` reads, or a duration meaning that long ago
+    (``timedelta(hours=1)`` or ``"1h"``)."""
+    return None if value is None else _to_ms(value, name=what)
 
 
 class _Rows(NamedTuple):
@@ -656,7 +632,8 @@ def prediction_log(
     Args:
         deployment: The deployment's name.
         since: Start of the window (inclusive): ms since the epoch, a datetime (naive =
-            UTC), an ISO-8601 string, or a ``timedelta`` meaning "that long ago".
+            UTC), an ISO-8601 string, or a duration (``timedelta(hours=1)``, ``"1h"``,
+            ``"1d12h"``) meaning "that long ago".
         until: End of the window (exclusive), same forms.
         settings: Where the stores are; default: the project's settings.
         include_shadow: Also return the shadow model's rows (never returned to callers).

@@ -24,7 +24,7 @@ from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from cycleml.errors import AlreadyExists, InvalidInput, InvalidState, NotFound
-from cycleml.registry import ModelVersion, SqlModelRepository
+from cycleml.registry import ModelRepository, ModelVersion, SqlModelRepository
 from cycleml.serving._tables import deployment_revisions, deployments
 from cycleml.store import Database, ModelUri, SqlRepository, now_ms, record_audit, record_edges
 from cycleml.validation import check_name
@@ -253,7 +253,7 @@ def _not_found(name: str) -> NotFound:
 class DeploymentOps(SqlRepository):
     """Deployment operations of the SQL metadata store."""
 
-    def __init__(self, db: Database, *, models: SqlModelRepository | None = None) -> None:
+    def __init__(self, db: Database, *, models: ModelRepository | None = None) -> None:
         super().__init__(db)
         #: The registry a deployment's ``models:/`` URIs are resolved in.
         self.models = models if models is not None else SqlModelRepository(db)

@@ -30,6 +30,7 @@ from cycleml.store._database import (
     Database,
     Direction,
     SqlRepository,
+    database_of,
     dialect_insert,
     open_database,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "ModelUri",
     "RunUri",
     "SqlRepository",
+    "database_of",
     "dialect_insert",
     "head_revisions",
     "json_safe",

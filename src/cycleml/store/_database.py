@@ -27,7 +27,14 @@ from cycleml.store._migrate import upgrade_to_head
 from cycleml.store._records import ArtifactEntry, AuditRecord, LineageEdge, LineageGraph
 from cycleml.store._tables import artifacts, audit_log, lineage_edges
 
-__all__ = ["Database", "Direction", "SqlRepository", "dialect_insert", "open_database"]
+__all__ = [
+    "Database",
+    "Direction",
+    "SqlRepository",
+    "database_of",
+    "dialect_insert",
+    "open_database",
+]
 
 T = TypeVar("T")
 Direction = Literal["upstream", "downstream", "both"]
@@ -341,6 +348,14 @@ class SqlRepository:
 
     def _write(self, func: Callable[[Connection], T]) -> T:
         return self.db.write(func)
+
+
+def database_of(repository: object) -> Database | None:
+    """The database a SQL repository runs on (``None`` for any other backend).
+
+    Services use it to open their collaborators on the same engine.
+    """
+    return repository.db if isinstance(repository, SqlRepository) else None
 
 
 def open_database(settings: Settings | str, *, actor: str | None = None) -> Database:

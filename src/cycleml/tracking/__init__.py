@@ -37,7 +37,7 @@ from cycleml.tracking._entities import (
     RunStatus,
 )
 from cycleml.tracking._fluent import TRAIN_GATE_TAG, ActiveRun, Tracker
-from cycleml.tracking._repository import SqlRunRepository
+from cycleml.tracking._repository import RunRepository, SqlRunRepository
 from cycleml.tracking._sql_runs import check_params, param_conflict
 
 if TYPE_CHECKING:
@@ -57,6 +57,7 @@ __all__ = [
     "Run",
     "RunData",
     "RunInfo",
+    "RunRepository",
     "RunStatus",
     "SqlRunRepository",
     "Tracker",
