@@ -11,18 +11,27 @@ import ast
 import os
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from cycleml.data import DatasetRepository, SqlDatasetRepository
 from cycleml.lifecycle._legacy_store import SqlMetadataStore
+from cycleml.monitoring import MonitorRepository, SqlMonitorRepository
+from cycleml.registry import ModelRepository, SqlModelRepository
+from cycleml.serving import DeploymentRepository, SqlDeploymentRepository
 from cycleml.settings import Settings
+from cycleml.store import Database
+from cycleml.tracking import RunRepository, SqlRunRepository
+from cycleml.tracking._entities import Experiment, Run
 from tables import all_tables
 
 POSTGRES_ADMIN_URI = os.environ.get(
@@ -121,6 +130,112 @@ def store(settings: Settings) -> Iterator[SqlMetadataStore]:
     opened = SqlMetadataStore(settings.metadata_uri, actor=settings.actor)
     yield opened
     opened.close()
+
+
+# ---- repositories: every backend runs the same repository tests ------------------------------
+#: How each backend builds a stage's repository on a database (REST joins with the server).
+REPOSITORY_FACTORIES: dict[str, Callable[[Database], Any]] = {
+    "run_repo": SqlRunRepository,
+    "model_repo": SqlModelRepository,
+    "dataset_repo": SqlDatasetRepository,
+    "deployment_repo": SqlDeploymentRepository,
+    "monitor_repo": SqlMonitorRepository,
+}
+
+
+@pytest.fixture
+def db(settings: Settings) -> Iterator[Database]:
+    """The kernel database of the parametrized backend (SQLite and PostgreSQL)."""
+    opened = Database(settings.metadata_uri, actor=settings.actor)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def run_repo(db: Database) -> RunRepository:
+    """The tracking repository on ``db``."""
+    repository: RunRepository = REPOSITORY_FACTORIES["run_repo"](db)
+    return repository
+
+
+@pytest.fixture
+def model_repo(db: Database) -> ModelRepository:
+    """The registry's repository on ``db``."""
+    repository: ModelRepository = REPOSITORY_FACTORIES["model_repo"](db)
+    return repository
+
+
+@pytest.fixture
+def dataset_repo(db: Database) -> DatasetRepository:
+    """The data stage's repository on ``db``."""
+    repository: DatasetRepository = REPOSITORY_FACTORIES["dataset_repo"](db)
+    return repository
+
+
+@pytest.fixture
+def deployment_repo(db: Database) -> DeploymentRepository:
+    """Serving's repository on ``db``."""
+    repository: DeploymentRepository = REPOSITORY_FACTORIES["deployment_repo"](db)
+    return repository
+
+
+@pytest.fixture
+def monitor_repo(db: Database) -> MonitorRepository:
+    """Monitoring's repository on ``db``."""
+    repository: MonitorRepository = REPOSITORY_FACTORIES["monitor_repo"](db)
+    return repository
+
+
+TableCounts = Callable[[], dict[str, int]]
+
+
+def count_rows(db: Database) -> dict[str, int]:
+    """Rows in every table of the store's schema."""
+    with db.engine.connect() as conn:
+        return {
+            table.name: int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+            for table in all_tables()
+        }
+
+
+def _race(action: Callable[[], object], refused: type[BaseException], *, threads: int = 4) -> int:
+    """Run ``action`` on ``threads`` threads at once; how many were refused with ``refused``."""
+    errors: list[BaseException] = []
+
+    def attempt() -> None:
+        try:
+            action()
+        except refused as exc:
+            errors.append(exc)
+
+    running = [threading.Thread(target=attempt) for _ in range(threads)]
+    for thread in running:
+        thread.start()
+    for thread in running:
+        thread.join()
+    return len(errors)
+
+
+@pytest.fixture
+def race() -> Callable[..., int]:
+    """``race(action, RefusedError)``: start ``action`` on 4 threads at once, count refusals."""
+    return _race
+
+
+@pytest.fixture
+def table_counts(db: Database) -> TableCounts:
+    """Call it before and after a failing call: nothing may have been written."""
+    return lambda: count_rows(db)
+
+
+@pytest.fixture
+def experiment(run_repo: RunRepository) -> Experiment:
+    return run_repo.create_experiment("exp", artifact_location="file:///tmp/artifacts")
+
+
+@pytest.fixture
+def run(run_repo: RunRepository, experiment: Experiment) -> Run:
+    return run_repo.create_run(experiment_id=experiment.experiment_id, run_name="first")
 
 
 #: ``fresh_imports(code, cwd=None)``: run ``code`` in a new interpreter; its process and the

@@ -48,7 +48,7 @@ def test_round_trip_and_unknown_settings() -> None:
     [
         ({"checks": ["drift", "vibes"]}, "Unknown monitor check 'vibes'"),
         ({"checks": []}, "No checks"),
-        ({"window": "soon"}, "not a duration"),
+        ({"window": "soon"}, "expected a number of rows, or a duration"),
         ({"lag": -1}, "lag must be"),
         ({"notifications": {"x": {"kind": "pager"}}}, "kind 'pager'"),
         ({"notifications": {"x": {"kind": "webhook"}}}, "has no url"),

@@ -25,9 +25,9 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from cycleml.lifecycle._legacy_store import SqlMetadataStore, head_revision
 from cycleml.settings import Settings
-from cycleml.store import now_ms
+from cycleml.store import Database, head_revisions, now_ms
+from cycleml.tracking import SqlRunRepository
 from cycleml.tracking._entities import Metric
 
 #: How long the eight writers log at once (the issue asks for 20 seconds).
@@ -66,7 +66,7 @@ def _log_metrics(
     """One writer process: its own store and run, small batches until the time is up."""
     run_id, logged, batches = None, 0, 0
     try:
-        store = SqlMetadataStore(uri, actor=f"writer-{index}")
+        store = SqlRunRepository(Database(uri, actor=f"writer-{index}"))
         run_id = store.create_run(experiment_id=experiment_id, run_name=f"writer-{index}").run_id
         barrier.wait(timeout=120)
         deadline = time.monotonic() + duration
@@ -92,7 +92,7 @@ def _log_metrics(
 @pytest.mark.slow
 def test_eight_processes_log_to_one_sqlite_file(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path / 'metadata.db'}"
-    with SqlMetadataStore(uri, actor="parent") as store:
+    with SqlRunRepository(Database(uri, actor="parent")) as store:
         experiment_id = store.create_experiment("concurrent").experiment_id
 
     barrier = SPAWN.Barrier(LOG_PROCESSES)
@@ -114,8 +114,8 @@ def test_eight_processes_log_to_one_sqlite_file(tmp_path: Path) -> None:
     assert errors == {}, "\n".join(f"writer {i}:\n{e}" for i, e in errors.items())
     assert not any("database is locked" in str(r) for r in reports)
 
-    with SqlMetadataStore(uri, actor="parent") as store:
-        with store.engine.connect() as conn:
+    with SqlRunRepository(Database(uri, actor="parent")) as store:
+        with store.db.engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
         runs = {r.run_id: r for r in store.get_runs([r["run_id"] for r in reports])}
         assert len(runs) == LOG_PROCESSES
@@ -129,7 +129,7 @@ def test_eight_processes_log_to_one_sqlite_file(tmp_path: Path) -> None:
             last_step = report["batches"] * 4 - 1
             assert runs[run_id].data.metrics["loss"] == pytest.approx(1.0 / (last_step + 1))
             assert runs[run_id].info.status == "RUNNING"
-            audit = store.list_audit(entity_id=run_id, action="run.log_batch", limit=10**6)
+            audit = store.db.list_audit(entity_id=run_id, action="run.log_batch", limit=10**6)
             assert len(audit) == report["batches"]
             assert {a.actor for a in audit} == {f"writer-{report['index']}"}
         assert store.count_metric_points() == sum(r["logged"] for r in reports)
@@ -141,9 +141,9 @@ def test_eight_processes_log_to_one_sqlite_file(tmp_path: Path) -> None:
 def _open_fresh(uri: str, index: int, barrier: Any, results: Any) -> None:
     try:
         barrier.wait(timeout=120)
-        with SqlMetadataStore(uri, actor=f"opener-{index}") as store:
+        with SqlRunRepository(Database(uri, actor=f"opener-{index}")) as store:
             store.create_experiment(f"from-{index}")
-            version = store.schema_version
+            version = store.db.schema_version
         error = None
     except BaseException:
         version, error = None, traceback.format_exc()
@@ -164,11 +164,11 @@ def test_processes_opening_a_fresh_database_at_once(fresh_metadata_uri: str) -> 
     _join(processes)
 
     assert [r["error"] for r in reports] == [None] * OPEN_PROCESSES, reports
-    assert {r["version"] for r in reports} == {head_revision()}
-    with SqlMetadataStore(fresh_metadata_uri, actor="t") as store:
-        with store.engine.connect() as conn:
+    assert {r["version"] for r in reports} == {" ".join(sorted(head_revisions()))}
+    with SqlRunRepository(Database(fresh_metadata_uri, actor="t")) as store:
+        with store.db.engine.connect() as conn:
             versions = conn.execute(text("SELECT version_num FROM alembic_version")).all()
-        assert sorted(v for (v,) in versions) == head_revision().split()
+        assert sorted(v for (v,) in versions) == sorted(head_revisions())
         names = sorted(e.name for e in store.list_experiments())
         assert names == [f"from-{i}" for i in range(OPEN_PROCESSES)]
 
@@ -225,7 +225,7 @@ def test_run_survives_a_killed_writer(settings: Settings, tmp_path: Path) -> Non
         assert len(run_id) == 32, f"unexpected output {run_id!r}: {process.stderr}"
 
         # Wait until points are arriving, then kill it while it is still logging.
-        with SqlMetadataStore(settings.metadata_uri, actor="watcher") as watcher:
+        with SqlRunRepository(Database(settings.metadata_uri, actor="watcher")) as watcher:
             deadline = time.monotonic() + 60
             while watcher.count_metric_points([run_id]) < 200:
                 assert process.poll() is None, process.communicate()[1]
@@ -241,9 +241,9 @@ def test_run_survives_a_killed_writer(settings: Settings, tmp_path: Path) -> Non
 
     killed_at = now_ms()
     time.sleep(0.3)
-    with SqlMetadataStore(settings.metadata_uri, actor="janitor") as store:
+    with SqlRunRepository(Database(settings.metadata_uri, actor="janitor")) as store:
         if store.dialect == "sqlite":
-            with store.engine.connect() as conn:
+            with store.db.engine.connect() as conn:
                 assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
 
         run = store.get_run(run_id)
@@ -270,6 +270,6 @@ def test_run_survives_a_killed_writer(settings: Settings, tmp_path: Path) -> Non
         assert info.error == "writer lost (SIGKILL)"
         assert store.find_stale_runs(older_than_ms=0) == []
         assert len(store.get_metric_history(run_id, "loss")) == len(points)
-        (update,) = store.list_audit(entity_id=run_id, action="run.update")
+        (update,) = store.db.list_audit(entity_id=run_id, action="run.update")
         assert update.actor == "janitor"
         assert update.payload["from_status"] == "RUNNING"

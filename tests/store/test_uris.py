@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 
 from cycleml.errors import InvalidInput, NotFound
-from cycleml.lifecycle._legacy_store import SqlMetadataStore
+from cycleml.registry import ModelRepository
 from cycleml.store import ArtifactEntry, ModelUri, RunUri, parse_uri
+from cycleml.tracking import RunRepository
 from cycleml.tracking._entities import Experiment, Run
 
 RID = "0123456789abcdef0123456789abcdef"
@@ -107,43 +108,45 @@ def test_parse_other_scripts_digits_is_not_a_version() -> None:
 
 
 @pytest.fixture
-def registry(store: SqlMetadataStore, experiment: Experiment, run: Run) -> dict[str, Any]:
+def registry(
+    run_repo: RunRepository, model_repo: ModelRepository, experiment: Experiment, run: Run
+) -> dict[str, Any]:
     """Model ``churn``: v1 (run one, Production, @champion), v2 (run two, Staging), v3 (run two)."""
-    two = store.create_run(experiment_id=experiment.experiment_id).run_id
-    store.record_artifacts(
+    two = run_repo.create_run(experiment_id=experiment.experiment_id).run_id
+    run_repo.record_artifacts(
         run.run_id,
         [ArtifactEntry("model/model.pkl", DIGEST, 3), ArtifactEntry("model/meta.json", DIGEST, 3)],
     )
-    store.record_artifacts(
+    run_repo.record_artifacts(
         two,
         [ArtifactEntry("model/model.pkl", "e" * 64, 4), ArtifactEntry("notes.txt", DIGEST, 3)],
     )
-    store.create_registered_model("churn")
-    store.create_model_version("churn", source=f"runs:/{run.run_id}/model", run_id=run.run_id)
-    store.create_model_version("churn", source=f"runs:/{two}/model", run_id=two)
-    store.create_model_version("churn", source=f"runs:/{two}/model", run_id=two)
-    store.transition_stage("churn", 1, to_stage="Production")
-    store.transition_stage("churn", 2, to_stage="Staging")
-    store.set_alias("churn", "champion", 1)
-    store.create_registered_model("external")
-    store.create_model_version("external", source="s3://bucket/model")
+    model_repo.create_registered_model("churn")
+    model_repo.create_model_version("churn", source=f"runs:/{run.run_id}/model", run_id=run.run_id)
+    model_repo.create_model_version("churn", source=f"runs:/{two}/model", run_id=two)
+    model_repo.create_model_version("churn", source=f"runs:/{two}/model", run_id=two)
+    model_repo.transition_stage("churn", 1, to_stage="Production")
+    model_repo.transition_stage("churn", 2, to_stage="Staging")
+    model_repo.set_alias("churn", "champion", 1)
+    model_repo.create_registered_model("external")
+    model_repo.create_model_version("external", source="s3://bucket/model")
     return {"one": run.run_id, "two": two}
 
 
-def test_resolve_run_uris(store: SqlMetadataStore, registry: dict[str, Any]) -> None:
+def test_resolve_run_uris(model_repo: ModelRepository, registry: dict[str, Any]) -> None:
     one = registry["one"]
-    whole = store.resolve_artifact_uri(f"runs:/{one}")
+    whole = model_repo.resolve_artifact_uri(f"runs:/{one}")
     assert whole.run_id == one
     assert whole.path == ""
     assert [e.path for e in whole.entries] == ["model/meta.json", "model/model.pkl"]
     assert whole.model_version is None
 
-    folder = store.resolve_artifact_uri(f"runs:/{one}/model/")
+    folder = model_repo.resolve_artifact_uri(f"runs:/{one}/model/")
     assert folder.path == "model"
     assert len(folder.entries) == 2
     assert folder.uri == f"runs:/{one}/model/"
 
-    single = store.resolve_artifact_uri(f"runs:/{one}/model/model.pkl")
+    single = model_repo.resolve_artifact_uri(f"runs:/{one}/model/model.pkl")
     assert single.entries == (ArtifactEntry("model/model.pkl", DIGEST, 3),)
 
 
@@ -161,24 +164,26 @@ MODEL_URIS = [
 
 
 def test_resolve_model_uris(
-    store: SqlMetadataStore, registry: dict[str, Any], subtests: pytest.Subtests
+    model_repo: ModelRepository, registry: dict[str, Any], subtests: pytest.Subtests
 ) -> None:
     files = {"one": ["model/meta.json", "model/model.pkl"], "two": ["model/model.pkl"]}
     for uri, version, owner in MODEL_URIS:
         with subtests.test(uri=uri):
-            location = store.resolve_artifact_uri(uri)
+            location = model_repo.resolve_artifact_uri(uri)
             assert location.model_version is not None
             assert location.model_version.name == "churn"
             assert location.model_version.version == version
             assert location.run_id == registry[owner]
             assert location.path == "model"
             assert [e.path for e in location.entries] == files[owner]
-            assert store.resolve_model_uri(uri).version == version
+            assert model_repo.resolve_model_uri(uri).version == version
 
 
-def test_alias_moves_change_resolution(store: SqlMetadataStore, registry: dict[str, Any]) -> None:
-    store.set_alias("churn", "champion", 3)
-    moved = store.resolve_artifact_uri("models:/churn@champion").model_version
+def test_alias_moves_change_resolution(
+    model_repo: ModelRepository, registry: dict[str, Any]
+) -> None:
+    model_repo.set_alias("churn", "champion", 3)
+    moved = model_repo.resolve_artifact_uri("models:/churn@champion").model_version
     assert moved is not None
     assert moved.version == 3
 
@@ -210,24 +215,24 @@ INVALID = [
 
 
 def test_resolve_missing(
-    store: SqlMetadataStore, registry: dict[str, Any], subtests: pytest.Subtests
+    model_repo: ModelRepository, registry: dict[str, Any], subtests: pytest.Subtests
 ) -> None:
     for uri in MISSING:
         with subtests.test(uri=uri), pytest.raises(NotFound):
-            store.resolve_artifact_uri(uri.format(one=registry["one"]))
+            model_repo.resolve_artifact_uri(uri.format(one=registry["one"]))
 
 
 def test_resolve_invalid(
-    store: SqlMetadataStore, registry: dict[str, Any], subtests: pytest.Subtests
+    model_repo: ModelRepository, registry: dict[str, Any], subtests: pytest.Subtests
 ) -> None:
     for uri in INVALID:
         with subtests.test(uri=uri), pytest.raises(InvalidInput):
-            store.resolve_artifact_uri(uri.format(one=registry["one"]))
+            model_repo.resolve_artifact_uri(uri.format(one=registry["one"]))
 
 
 def test_resolve_model_uri_needs_a_model_uri(
-    store: SqlMetadataStore, registry: dict[str, Any]
+    model_repo: ModelRepository, registry: dict[str, Any]
 ) -> None:
     with pytest.raises(InvalidInput, match="models:/"):
-        store.resolve_model_uri(f"runs:/{registry['one']}/model")
-    assert store.resolve_model_uri(ModelUri("churn", version=2)).version == 2
+        model_repo.resolve_model_uri(f"runs:/{registry['one']}/model")
+    assert model_repo.resolve_model_uri(ModelUri("churn", version=2)).version == 2

@@ -37,6 +37,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+R = TypeVar("R", bound="SqlRepository")
 Direction = Literal["upstream", "downstream", "both"]
 _DIGEST_RE = re.compile(r"[0-9a-f]{64}")
 
@@ -340,6 +341,12 @@ class SqlRepository:
     def close(self) -> None:
         """Release the database's connections."""
         self.db.close()
+
+    def __enter__(self: R) -> R:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:

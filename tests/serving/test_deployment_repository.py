@@ -12,30 +12,30 @@ from typing import Any
 import pytest
 
 from cycleml.errors import AlreadyExists, InvalidInput, InvalidState, NotFound
-from cycleml.lifecycle._legacy_store import SqlMetadataStore
+from cycleml.registry import ModelRepository
+from cycleml.serving import DeploymentRepository
 from cycleml.serving._sql_deployments import Deployment
-from cycleml.store import now_ms
+from cycleml.store import Database, now_ms
 
 TableCounts = Callable[[], dict[str, int]]
 DIGEST = "d" * 64
 
 
 @pytest.fixture
-def models(store: SqlMetadataStore) -> SqlMetadataStore:
+def models(model_repo: ModelRepository) -> None:
     """``churn`` versions 1-4 (``@champion`` -> 1) and ``other`` version 1."""
-    store.create_registered_model("churn")
+    model_repo.create_registered_model("churn")
     for i in range(4):
-        store.create_model_version("churn", source=f"s3://bucket/churn/{i + 1}")
-    store.set_alias("churn", "champion", 1)
-    store.create_registered_model("other")
-    store.create_model_version("other", source="s3://bucket/other/1")
-    return store
+        model_repo.create_model_version("churn", source=f"s3://bucket/churn/{i + 1}")
+    model_repo.set_alias("churn", "champion", 1)
+    model_repo.create_registered_model("other")
+    model_repo.create_model_version("other", source="s3://bucket/other/1")
 
 
-def _edges(store: SqlMetadataStore, name: str) -> set[tuple[str, str, str]]:
+def _edges(db: Database, name: str) -> set[tuple[str, str, str]]:
     return {
         (e.src_id, e.relation, e.dst_id)
-        for e in store.lineage_edges("deployment", name)
+        for e in db.lineage_edges("deployment", name)
         if e.dst_kind == "deployment"
     }
 
@@ -43,9 +43,11 @@ def _edges(store: SqlMetadataStore, name: str) -> set[tuple[str, str, str]]:
 # ---- create, get, list ----------------------------------------------------------------------
 
 
-def test_create_deployment(models: SqlMetadataStore) -> None:
+def test_create_deployment(
+    models: None, db: Database, deployment_repo: DeploymentRepository
+) -> None:
     before = now_ms()
-    created = models.create_deployment(
+    created = deployment_repo.create_deployment(
         "churn-prod",
         "models:/churn@champion",
         canary_uri="models:/churn/2",
@@ -75,64 +77,78 @@ def test_create_deployment(models: SqlMetadataStore) -> None:
     assert created.model_version_uri == "models:/churn/1"
     assert created.canary_version_uri == "models:/churn/2"
     assert created.shadow_version_uri == "models:/churn/3"
-    assert models.get_deployment("churn-prod") == created
+    assert deployment_repo.get_deployment("churn-prod") == created
     assert created.to_dict()["model_uri"] == "models:/churn@champion"
 
     # audited, with lineage from each model version, and revision 1 in the history
-    audit = models.list_audit(entity_kind="deployment", entity_id="churn-prod")
+    audit = db.list_audit(entity_kind="deployment", entity_id="churn-prod")
     assert [a.action for a in audit] == ["deployment.create"]
     assert audit[0].actor == "tester"
     assert audit[0].payload["config"]["model_version"] == 1
-    assert _edges(models, "churn-prod") == {
+    assert _edges(db, "churn-prod") == {
         ("churn/1", "deployed_as", "churn-prod"),
         ("churn/2", "canary_of", "churn-prod"),
         ("churn/3", "shadow_of", "churn-prod"),
     }
-    graph = models.walk_lineage("model_version", "churn/1", direction="downstream")
+    graph = db.walk_lineage("model_version", "churn/1", direction="downstream")
     assert ("deployment", "churn-prod") in graph.depth
-    [revision] = models.list_deployment_revisions("churn-prod")
+    [revision] = deployment_repo.list_deployment_revisions("churn-prod")
     assert (revision.revision, revision.action, revision.actor) == (1, "create", "tester")
     assert revision.config == created.config()
 
 
-def test_minimal_deployment_and_list(models: SqlMetadataStore) -> None:
-    models.create_deployment("b", "models:/churn/2")
-    models.create_deployment("a", "models:/other/latest", actor="alice")
-    found = models.list_deployments()
+def test_minimal_deployment_and_list(
+    models: None, db: Database, deployment_repo: DeploymentRepository
+) -> None:
+    deployment_repo.create_deployment("b", "models:/churn/2")
+    deployment_repo.create_deployment("a", "models:/other/latest", actor="alice")
+    found = deployment_repo.list_deployments()
     assert [d.name for d in found] == ["a", "b"]
     a = found[0]
     assert (a.model_name, a.model_version, a.created_by) == ("other", 1, "alice")
     assert a.canary_name is a.canary_percent is a.shadow_name is None
     assert a.canary_version_uri is None
     assert a.shadow_version_uri is None
-    assert models.list_audit(entity_id="a")[0].actor == "alice"
+    assert db.list_audit(entity_id="a")[0].actor == "alice"
 
 
-def test_canary_percent_defaults_to_zero(models: SqlMetadataStore) -> None:
-    created = models.create_deployment("d", "models:/churn/1", canary_uri="models:/churn/2")
+def test_canary_percent_defaults_to_zero(
+    models: None, deployment_repo: DeploymentRepository
+) -> None:
+    created = deployment_repo.create_deployment(
+        "d", "models:/churn/1", canary_uri="models:/churn/2"
+    )
     assert created.canary_percent == 0.0
 
 
-def test_alias_is_resolved_when_deployed(models: SqlMetadataStore) -> None:
-    models.create_deployment("d", "models:/churn@champion")
-    models.set_alias("churn", "champion", 4)
-    assert models.get_deployment("d").model_version == 1  # pinned until the next change
-    updated = models.update_deployment("d", model_uri="models:/churn@champion")
+def test_alias_is_resolved_when_deployed(
+    models: None, model_repo: ModelRepository, deployment_repo: DeploymentRepository
+) -> None:
+    deployment_repo.create_deployment("d", "models:/churn@champion")
+    model_repo.set_alias("churn", "champion", 4)
+    assert deployment_repo.get_deployment("d").model_version == 1  # pinned until the next change
+    updated = deployment_repo.update_deployment("d", model_uri="models:/churn@champion")
     assert (updated.model_version, updated.revision) == (4, 2)
 
 
-def test_duplicate_name(models: SqlMetadataStore, table_counts: TableCounts) -> None:
-    models.create_deployment("d", "models:/churn/1")
+def test_duplicate_name(
+    models: None, deployment_repo: DeploymentRepository, table_counts: TableCounts
+) -> None:
+    deployment_repo.create_deployment("d", "models:/churn/1")
     before = table_counts()
     with pytest.raises(AlreadyExists, match="'d'"):
-        models.create_deployment("d", "models:/churn/2")
+        deployment_repo.create_deployment("d", "models:/churn/2")
     assert table_counts() == before
 
 
-def test_concurrent_creates_make_one(models: SqlMetadataStore, race: Callable[..., int]) -> None:
-    refused = race(lambda: models.create_deployment("race", "models:/churn/1"), AlreadyExists)
+def test_concurrent_creates_make_one(
+    models: None, deployment_repo: DeploymentRepository, race: Callable[..., int]
+) -> None:
+    refused = race(
+        lambda: deployment_repo.create_deployment("race", "models:/churn/1"), AlreadyExists
+    )
     assert refused == 3
-    assert len(models.list_deployment_revisions("race")) == 1
+    assert len(deployment_repo.list_deployment_revisions("race")) == 1
 
 
 BAD_CREATES: list[tuple[str, dict[str, Any], type[Exception], str]] = [
@@ -215,7 +231,10 @@ BAD_CREATES: list[tuple[str, dict[str, Any], type[Exception], str]] = [
 
 
 def test_bad_creates_write_nothing(
-    models: SqlMetadataStore, table_counts: TableCounts, subtests: pytest.Subtests
+    models: None,
+    deployment_repo: DeploymentRepository,
+    table_counts: TableCounts,
+    subtests: pytest.Subtests,
 ) -> None:
     before = table_counts()
     for name, kwargs, error, match in BAD_CREATES:
@@ -223,25 +242,27 @@ def test_bad_creates_write_nothing(
         model = args.pop("model_uri")
         with subtests.test(name=name, **{k: str(v) for k, v in kwargs.items()}):
             with pytest.raises(error, match=match) as info:
-                models.create_deployment(name, model, **args)
+                deployment_repo.create_deployment(name, model, **args)
             assert info.value.hint  # every refusal says what to do
     assert table_counts() == before
 
 
-def test_unknown_deployment(models: SqlMetadataStore, table_counts: TableCounts) -> None:
+def test_unknown_deployment(
+    models: None, deployment_repo: DeploymentRepository, table_counts: TableCounts
+) -> None:
     before = table_counts()
     calls: list[Callable[[], object]] = [
-        lambda: models.get_deployment("nope"),
-        lambda: models.update_deployment("nope", description="x"),
-        lambda: models.promote_deployment("nope"),
-        lambda: models.rollback_deployment("nope"),
-        lambda: models.list_deployment_revisions("nope"),
-        lambda: models.list_prediction_log_parts("nope"),
-        lambda: models.add_prediction_log_part(
+        lambda: deployment_repo.get_deployment("nope"),
+        lambda: deployment_repo.update_deployment("nope", description="x"),
+        lambda: deployment_repo.promote_deployment("nope"),
+        lambda: deployment_repo.rollback_deployment("nope"),
+        lambda: deployment_repo.list_deployment_revisions("nope"),
+        lambda: deployment_repo.list_prediction_log_parts("nope"),
+        lambda: deployment_repo.add_prediction_log_part(
             "nope", digest=DIGEST, path="p", rows=1, min_time=1, max_time=2, bytes=10
         ),
-        lambda: models.add_feedback("nope", [("r1", 1, None)]),
-        lambda: models.list_feedback("nope"),
+        lambda: deployment_repo.add_feedback("nope", [("r1", 1, None)]),
+        lambda: deployment_repo.list_feedback("nope"),
     ]
     for call in calls:
         with pytest.raises(NotFound, match="No deployment named 'nope'"):
@@ -252,24 +273,26 @@ def test_unknown_deployment(models: SqlMetadataStore, table_counts: TableCounts)
 # ---- update, promote, rollback ------------------------------------------------------------
 
 
-def test_update_keeps_what_is_not_passed(models: SqlMetadataStore) -> None:
-    models.create_deployment(
+def test_update_keeps_what_is_not_passed(
+    models: None, db: Database, model_repo: ModelRepository, deployment_repo: DeploymentRepository
+) -> None:
+    deployment_repo.create_deployment(
         "d", "models:/churn@champion", canary_uri="models:/churn/2", canary_percent=10
     )
-    models.set_alias("churn", "champion", 3)
-    updated = models.update_deployment("d", shadow_uri="models:/churn/4", reason="try v4")
+    model_repo.set_alias("churn", "champion", 3)
+    updated = deployment_repo.update_deployment("d", shadow_uri="models:/churn/4", reason="try v4")
     assert (updated.model_uri, updated.model_version) == ("models:/churn@champion", 1)
     assert (updated.canary_version, updated.canary_percent) == (2, 10.0)
     assert (updated.shadow_version, updated.revision) == (4, 2)
     assert updated.last_updated_time >= updated.creation_time
 
-    more = models.update_deployment("d", canary_percent=50)
+    more = deployment_repo.update_deployment("d", canary_percent=50)
     assert (more.canary_version, more.canary_percent, more.revision) == (2, 50.0, 3)
-    cleared = models.update_deployment("d", canary_uri=None, shadow_uri=None)
+    cleared = deployment_repo.update_deployment("d", canary_uri=None, shadow_uri=None)
     assert cleared.canary_name is cleared.canary_percent is cleared.shadow_name is None
     assert cleared.revision == 4
 
-    history = models.list_deployment_revisions("d")
+    history = deployment_repo.list_deployment_revisions("d")
     assert [(r.revision, r.action) for r in history] == [
         (1, "create"),
         (2, "update"),
@@ -278,119 +301,145 @@ def test_update_keeps_what_is_not_passed(models: SqlMetadataStore) -> None:
     ]
     assert history[1].reason == "try v4"
     assert history[1].config["shadow_version"] == 4
-    audit = models.list_audit(entity_id="d")
+    audit = db.list_audit(entity_id="d")
     assert [a.action for a in audit] == ["deployment.create"] + ["deployment.update"] * 3
     assert audit[1].payload["previous"]["shadow_version"] is None
     assert audit[1].payload["config"]["shadow_version"] == 4
-    assert ("churn/4", "shadow_of", "d") in _edges(models, "d")
+    assert ("churn/4", "shadow_of", "d") in _edges(db, "d")
 
 
 def test_update_without_change_writes_nothing(
-    models: SqlMetadataStore, table_counts: TableCounts
+    models: None, deployment_repo: DeploymentRepository, table_counts: TableCounts
 ) -> None:
-    models.create_deployment("d", "models:/churn/1", description="x")
+    deployment_repo.create_deployment("d", "models:/churn/1", description="x")
     before = table_counts()
-    same = models.update_deployment("d", model_uri="models:/churn/1", description="x")
+    same = deployment_repo.update_deployment("d", model_uri="models:/churn/1", description="x")
     assert same.revision == 1
     assert table_counts() == before
 
 
-def test_replace_creates_then_replaces_the_whole_configuration(models: SqlMetadataStore) -> None:
-    created = models.replace_deployment("d", "models:/churn/1", canary_uri="models:/churn/2",
-                                        canary_percent=5, shadow_uri="models:/churn/3",
-                                        description="churn", reason="first")  # fmt: skip
+def test_replace_creates_then_replaces_the_whole_configuration(
+    models: None, db: Database, deployment_repo: DeploymentRepository
+) -> None:
+    created = deployment_repo.replace_deployment(
+        "d", "models:/churn/1", canary_uri="models:/churn/2", canary_percent=5,
+        shadow_uri="models:/churn/3", description="churn", reason="first",
+    )  # fmt: skip
     assert (created.revision, created.canary_version, created.shadow_version) == (1, 2, 3)
-    kept = models.replace_deployment("d", "models:/churn/4", shadow_uri="models:/churn/3")
+    kept = deployment_repo.replace_deployment("d", "models:/churn/4", shadow_uri="models:/churn/3")
     assert (kept.revision, kept.model_version, kept.canary_name) == (2, 4, None)
     assert (kept.shadow_version, kept.description) == (3, "churn")
-    changed = models.replace_deployment("d", "models:/churn/4", shadow_uri="models:/churn/3",
-                                        description="")  # fmt: skip
+    changed = deployment_repo.replace_deployment(
+        "d", "models:/churn/4", shadow_uri="models:/churn/3", description=""
+    )
     assert (changed.revision, changed.description) == (3, "")
-    history = models.list_deployment_revisions("d")
+    history = deployment_repo.list_deployment_revisions("d")
     assert [(r.action, r.reason) for r in history] == [
         ("create", "first"), ("replace", ""), ("replace", "")
     ]  # fmt: skip
-    audit = models.list_audit(entity_id="d", action="deployment.replace", latest=False)
+    audit = db.list_audit(entity_id="d", action="deployment.replace", latest=False)
     assert [a.payload["removed"] for a in audit] == [["canary"], []]
     assert audit[0].payload["previous"]["canary_uri"] == "models:/churn/2"
-    assert ("churn/4", "deployed_as", "d") in _edges(models, "d")
+    assert ("churn/4", "deployed_as", "d") in _edges(db, "d")
 
 
 def test_replace_without_change_writes_nothing(
-    models: SqlMetadataStore, table_counts: TableCounts
+    models: None,
+    model_repo: ModelRepository,
+    deployment_repo: DeploymentRepository,
+    table_counts: TableCounts,
 ) -> None:
-    models.replace_deployment("d", "models:/churn@champion", canary_uri="models:/churn/2")
+    deployment_repo.replace_deployment("d", "models:/churn@champion", canary_uri="models:/churn/2")
     before = table_counts()
-    same = models.replace_deployment("d", "models:/churn@champion", canary_uri="models:/churn/2")
+    same = deployment_repo.replace_deployment(
+        "d", "models:/churn@champion", canary_uri="models:/churn/2"
+    )
     assert same.revision == 1
     assert table_counts() == before
-    models.set_alias("churn", "champion", 3)  # the alias moved: resolved again, a new revision
-    moved = models.replace_deployment("d", "models:/churn@champion", canary_uri="models:/churn/2")
+    model_repo.set_alias("churn", "champion", 3)  # the alias moved: resolved again, a new revision
+    moved = deployment_repo.replace_deployment(
+        "d", "models:/churn@champion", canary_uri="models:/churn/2"
+    )
     assert (moved.revision, moved.model_version) == (2, 3)
 
 
 def test_bad_replaces_write_nothing(
-    models: SqlMetadataStore, table_counts: TableCounts, subtests: pytest.Subtests
+    models: None,
+    deployment_repo: DeploymentRepository,
+    table_counts: TableCounts,
+    subtests: pytest.Subtests,
 ) -> None:
-    models.create_deployment("d", "models:/churn/1", canary_uri="models:/churn/2")
+    deployment_repo.create_deployment("d", "models:/churn/1", canary_uri="models:/churn/2")
     before = table_counts()
     for name, kwargs, error, match in BAD_CREATES:
         args = dict(kwargs)
         model = args.pop("model_uri")
         with subtests.test(name=name, **{k: str(v) for k, v in kwargs.items()}):
             with pytest.raises(error, match=match) as info:
-                models.replace_deployment(name, model, **args)
+                deployment_repo.replace_deployment(name, model, **args)
             assert info.value.hint
     assert table_counts() == before
 
 
 def test_concurrent_replaces_of_a_new_name(
-    models: SqlMetadataStore, race: Callable[..., int]
+    models: None, deployment_repo: DeploymentRepository, race: Callable[..., int]
 ) -> None:
-    assert race(lambda: models.replace_deployment("race", "models:/churn/1"), Exception) == 0
-    assert [r.action for r in models.list_deployment_revisions("race")] == ["create"]
+    assert (
+        race(lambda: deployment_repo.replace_deployment("race", "models:/churn/1"), Exception) == 0
+    )
+    assert [r.action for r in deployment_repo.list_deployment_revisions("race")] == ["create"]
 
 
-def test_duplicate_name_hint_names_a_real_command(models: SqlMetadataStore) -> None:
-    models.create_deployment("d", "models:/churn/1")
+def test_duplicate_name_hint_names_a_real_command(
+    models: None, deployment_repo: DeploymentRepository
+) -> None:
+    deployment_repo.create_deployment("d", "models:/churn/1")
     with pytest.raises(AlreadyExists) as info:
-        models.create_deployment("d", "models:/churn/2")
+        deployment_repo.create_deployment("d", "models:/churn/2")
     assert info.value.hint is not None
     assert "`cycleml deploy d --model URI`" in info.value.hint
 
 
-def test_new_canary_keeps_the_percent(models: SqlMetadataStore) -> None:
-    models.create_deployment("d", "models:/churn/1", canary_uri="models:/churn/2", canary_percent=5)
-    assert models.update_deployment("d", canary_uri="models:/churn/3").canary_percent == 5.0
+def test_new_canary_keeps_the_percent(models: None, deployment_repo: DeploymentRepository) -> None:
+    deployment_repo.create_deployment(
+        "d", "models:/churn/1", canary_uri="models:/churn/2", canary_percent=5
+    )
+    assert (
+        deployment_repo.update_deployment("d", canary_uri="models:/churn/3").canary_percent == 5.0
+    )
 
 
-def test_bad_updates_write_nothing(models: SqlMetadataStore, table_counts: TableCounts) -> None:
-    models.create_deployment("d", "models:/churn/1", canary_uri="models:/churn/2", canary_percent=5)
+def test_bad_updates_write_nothing(
+    models: None, deployment_repo: DeploymentRepository, table_counts: TableCounts
+) -> None:
+    deployment_repo.create_deployment(
+        "d", "models:/churn/1", canary_uri="models:/churn/2", canary_percent=5
+    )
     before = table_counts()
     with pytest.raises(InvalidInput, match="primary model itself"):
-        models.update_deployment("d", model_uri="models:/churn/2")
+        deployment_repo.update_deployment("d", model_uri="models:/churn/2")
     with pytest.raises(InvalidInput, match="shadow"):
-        models.update_deployment("d", shadow_uri="models:/churn/2")
+        deployment_repo.update_deployment("d", shadow_uri="models:/churn/2")
     with pytest.raises(InvalidInput, match="0 to 100"):
-        models.update_deployment("d", canary_percent=200)
+        deployment_repo.update_deployment("d", canary_percent=200)
     with pytest.raises(InvalidInput, match="needs a canary"):
-        models.update_deployment("d", canary_uri=None, canary_percent=5)
+        deployment_repo.update_deployment("d", canary_uri=None, canary_percent=5)
     with pytest.raises(InvalidInput, match="primary model"):
-        models.update_deployment("d", model_uri=None)  # type: ignore[arg-type]
+        deployment_repo.update_deployment("d", model_uri=None)  # type: ignore[arg-type]
     with pytest.raises(NotFound, match="churn/9"):
-        models.update_deployment("d", model_uri="models:/churn/9")
+        deployment_repo.update_deployment("d", model_uri="models:/churn/9")
     assert table_counts() == before
 
 
-def test_promote(models: SqlMetadataStore) -> None:
-    models.create_deployment(
+def test_promote(models: None, db: Database, deployment_repo: DeploymentRepository) -> None:
+    deployment_repo.create_deployment(
         "d",
         "models:/churn@champion",
         canary_uri="models:/churn/2",
         canary_percent=10,
         shadow_uri="models:/churn/3",
     )
-    promoted = models.promote_deployment("d", reason="canary looks good", actor="bob")
+    promoted = deployment_repo.promote_deployment("d", reason="canary looks good", actor="bob")
     assert (promoted.model_uri, promoted.model_name, promoted.model_version) == (
         "models:/churn/2",
         "churn",
@@ -398,91 +447,103 @@ def test_promote(models: SqlMetadataStore) -> None:
     )
     assert promoted.canary_name is promoted.canary_uri is promoted.canary_percent is None
     assert (promoted.shadow_version, promoted.revision) == (3, 2)
-    last = models.list_deployment_revisions("d")[-1]
+    last = deployment_repo.list_deployment_revisions("d")[-1]
     assert (last.action, last.actor, last.reason) == ("promote", "bob", "canary looks good")
-    audit = models.list_audit(entity_id="d", action="deployment.promote")
+    audit = db.list_audit(entity_id="d", action="deployment.promote")
     assert audit[0].actor == "bob"
-    assert ("churn/2", "deployed_as", "d") in _edges(models, "d")
+    assert ("churn/2", "deployed_as", "d") in _edges(db, "d")
 
 
-def test_promote_without_canary(models: SqlMetadataStore, table_counts: TableCounts) -> None:
-    models.create_deployment("d", "models:/churn/1")
+def test_promote_without_canary(
+    models: None, deployment_repo: DeploymentRepository, table_counts: TableCounts
+) -> None:
+    deployment_repo.create_deployment("d", "models:/churn/1")
     before = table_counts()
     with pytest.raises(InvalidState, match="no canary") as info:
-        models.promote_deployment("d")
+        deployment_repo.promote_deployment("d")
     assert info.value.hint
     assert table_counts() == before
 
 
-def test_rollback_walks_back(models: SqlMetadataStore) -> None:
-    models.create_deployment("d", "models:/churn/1")  # r1
-    models.update_deployment("d", model_uri="models:/churn/2")  # r2
-    models.update_deployment("d", model_uri="models:/churn/3")  # r3
+def test_rollback_walks_back(
+    models: None, db: Database, deployment_repo: DeploymentRepository
+) -> None:
+    deployment_repo.create_deployment("d", "models:/churn/1")  # r1
+    deployment_repo.update_deployment("d", model_uri="models:/churn/2")  # r2
+    deployment_repo.update_deployment("d", model_uri="models:/churn/3")  # r3
 
-    first = models.rollback_deployment("d", reason="v3 is bad")  # r4 = r2's config
+    first = deployment_repo.rollback_deployment("d", reason="v3 is bad")  # r4 = r2's config
     assert (first.model_version, first.revision) == (2, 4)
-    second = models.rollback_deployment("d")  # r5 = r1's config (not back to v3)
+    second = deployment_repo.rollback_deployment("d")  # r5 = r1's config (not back to v3)
     assert (second.model_version, second.revision) == (1, 5)
-    history = models.list_deployment_revisions("d")
+    history = deployment_repo.list_deployment_revisions("d")
     assert [(r.action, r.restored_revision) for r in history[3:]] == [
         ("rollback", 2),
         ("rollback", 1),
     ]
     assert history[3].reason == "v3 is bad"
-    assert [a.action for a in models.list_audit(entity_id="d")][-2:] == [
+    assert [a.action for a in db.list_audit(entity_id="d")][-2:] == [
         "deployment.rollback",
         "deployment.rollback",
     ]
 
 
-def test_rollback_after_promote_restores_the_canary(models: SqlMetadataStore) -> None:
-    models.create_deployment(
+def test_rollback_after_promote_restores_the_canary(
+    models: None, deployment_repo: DeploymentRepository
+) -> None:
+    deployment_repo.create_deployment(
         "d", "models:/churn/1", canary_uri="models:/churn/2", canary_percent=25
     )
-    models.promote_deployment("d")
-    back = models.rollback_deployment("d")
+    deployment_repo.promote_deployment("d")
+    back = deployment_repo.rollback_deployment("d")
     assert (back.model_version, back.canary_version, back.canary_percent) == (1, 2, 25.0)
     assert back.revision == 3
 
 
-def test_rollback_to_a_revision(models: SqlMetadataStore, table_counts: TableCounts) -> None:
-    models.create_deployment("d", "models:/churn/1")
+def test_rollback_to_a_revision(
+    models: None, deployment_repo: DeploymentRepository, table_counts: TableCounts
+) -> None:
+    deployment_repo.create_deployment("d", "models:/churn/1")
     for version in (2, 3, 4):
-        models.update_deployment("d", model_uri=f"models:/churn/{version}")
-    back = models.rollback_deployment("d", to_revision=2)
+        deployment_repo.update_deployment("d", model_uri=f"models:/churn/{version}")
+    back = deployment_repo.rollback_deployment("d", to_revision=2)
     assert (back.model_version, back.revision) == (2, 5)
     # and the next plain rollback goes to what was before revision 2
-    assert models.rollback_deployment("d").model_version == 1
+    assert deployment_repo.rollback_deployment("d").model_version == 1
 
     before = table_counts()
     with pytest.raises(NotFound, match="no revision 42"):
-        models.rollback_deployment("d", to_revision=42)
+        deployment_repo.rollback_deployment("d", to_revision=42)
     with pytest.raises(InvalidInput, match="current revision"):
-        models.rollback_deployment("d", to_revision=6)
+        deployment_repo.rollback_deployment("d", to_revision=6)
     with pytest.raises(InvalidInput, match="positive integer"):
-        models.rollback_deployment("d", to_revision=0)
+        deployment_repo.rollback_deployment("d", to_revision=0)
     assert table_counts() == before
 
 
-def test_rollback_without_history(models: SqlMetadataStore, table_counts: TableCounts) -> None:
-    models.create_deployment("d", "models:/churn/1")
+def test_rollback_without_history(
+    models: None, deployment_repo: DeploymentRepository, table_counts: TableCounts
+) -> None:
+    deployment_repo.create_deployment("d", "models:/churn/1")
     before = table_counts()
     with pytest.raises(InvalidState, match="no earlier configuration"):
-        models.rollback_deployment("d")
+        deployment_repo.rollback_deployment("d")
     assert table_counts() == before
-    models.update_deployment("d", model_uri="models:/churn/2")
-    models.rollback_deployment("d")
+    deployment_repo.update_deployment("d", model_uri="models:/churn/2")
+    deployment_repo.rollback_deployment("d")
     with pytest.raises(InvalidState, match="no earlier configuration"):
-        models.rollback_deployment("d")
+        deployment_repo.rollback_deployment("d")
 
 
-def test_concurrent_updates_get_distinct_revisions(models: SqlMetadataStore) -> None:
-    models.create_deployment("d", "models:/churn/1", canary_uri="models:/churn/2")
+def test_concurrent_updates_get_distinct_revisions(
+    models: None, deployment_repo: DeploymentRepository
+) -> None:
+    deployment_repo.create_deployment("d", "models:/churn/1", canary_uri="models:/churn/2")
     failures: list[BaseException] = []
 
     def bump(percent: int) -> None:
         try:
-            models.update_deployment("d", canary_percent=percent)
+            deployment_repo.update_deployment("d", canary_percent=percent)
         except BaseException as exc:
             failures.append(exc)
 
@@ -492,17 +553,19 @@ def test_concurrent_updates_get_distinct_revisions(models: SqlMetadataStore) -> 
     for t in threads:
         t.join()
     assert failures == []
-    revisions = [r.revision for r in models.list_deployment_revisions("d")]
+    revisions = [r.revision for r in deployment_repo.list_deployment_revisions("d")]
     assert revisions == list(range(1, 10))
-    assert models.get_deployment("d").revision == 9
+    assert deployment_repo.get_deployment("d").revision == 9
 
 
 # ---- prediction log index -----------------------------------------------------------------
 
 
-def test_prediction_log_parts(models: SqlMetadataStore) -> None:
-    models.create_deployment("d", "models:/churn/1")
-    a = models.add_prediction_log_part(
+def test_prediction_log_parts(
+    models: None, db: Database, deployment_repo: DeploymentRepository
+) -> None:
+    deployment_repo.create_deployment("d", "models:/churn/1")
+    a = deployment_repo.add_prediction_log_part(
         "d",
         digest=DIGEST,
         path="predictions/d/part-a.parquet",
@@ -519,27 +582,30 @@ def test_prediction_log_parts(models: SqlMetadataStore) -> None:
         ("churn/1", "churn/2"),
     )
     assert len(a.id) == 32
-    b = models.add_prediction_log_part(
+    b = deployment_repo.add_prediction_log_part(
         "d", digest="e" * 64, path="p2", rows=5, min_time=3_000, max_time=4_000, bytes=1
     )
-    assert [p.id for p in models.list_prediction_log_parts("d")] == [a.id, b.id]
-    assert models.list_prediction_log_parts("d")[0] == a
+    assert [p.id for p in deployment_repo.list_prediction_log_parts("d")] == [a.id, b.id]
+    assert deployment_repo.list_prediction_log_parts("d")[0] == a
     # windows: parts overlapping [since, until)
-    assert [p.id for p in models.list_prediction_log_parts("d", since_ms=2_000)] == [a.id, b.id]
-    assert [p.id for p in models.list_prediction_log_parts("d", since_ms=2_001)] == [b.id]
-    assert [p.id for p in models.list_prediction_log_parts("d", until_ms=3_000)] == [a.id]
-    assert models.list_prediction_log_parts("d", since_ms=5_000) == []
+    assert [p.id for p in deployment_repo.list_prediction_log_parts("d", since_ms=2_000)] == [
+        a.id,
+        b.id,
+    ]
+    assert [p.id for p in deployment_repo.list_prediction_log_parts("d", since_ms=2_001)] == [b.id]
+    assert [p.id for p in deployment_repo.list_prediction_log_parts("d", until_ms=3_000)] == [a.id]
+    assert deployment_repo.list_prediction_log_parts("d", since_ms=5_000) == []
     # lineage deployment -> prediction log, and audit
-    graph = models.walk_lineage("model_version", "churn/1", direction="downstream")
+    graph = db.walk_lineage("model_version", "churn/1", direction="downstream")
     assert ("prediction_log", a.id) in graph.depth
-    audit = models.list_audit(entity_id="d", action="deployment.log_predictions")
+    audit = db.list_audit(entity_id="d", action="deployment.log_predictions")
     assert [r.payload["part"] for r in audit] == [a.id, b.id]
 
 
 def test_prediction_log_part_is_idempotent(
-    models: SqlMetadataStore, table_counts: TableCounts
+    models: None, deployment_repo: DeploymentRepository, table_counts: TableCounts
 ) -> None:
-    models.create_deployment("d", "models:/churn/1")
+    deployment_repo.create_deployment("d", "models:/churn/1")
     part_id = "f" * 32
     kwargs: dict[str, Any] = {
         "digest": DIGEST,
@@ -550,15 +616,17 @@ def test_prediction_log_part_is_idempotent(
         "bytes": 9,
         "part_id": part_id,
     }
-    first = models.add_prediction_log_part("d", **kwargs)
+    first = deployment_repo.add_prediction_log_part("d", **kwargs)
     before = table_counts()
-    again = models.add_prediction_log_part("d", **kwargs)
+    again = deployment_repo.add_prediction_log_part("d", **kwargs)
     assert again == first
     assert table_counts() == before
 
 
-def test_bad_prediction_log_parts(models: SqlMetadataStore, table_counts: TableCounts) -> None:
-    models.create_deployment("d", "models:/churn/1")
+def test_bad_prediction_log_parts(
+    models: None, deployment_repo: DeploymentRepository, table_counts: TableCounts
+) -> None:
+    deployment_repo.create_deployment("d", "models:/churn/1")
     good: dict[str, Any] = {
         "digest": DIGEST,
         "path": "p",
@@ -578,23 +646,23 @@ def test_bad_prediction_log_parts(models: SqlMetadataStore, table_counts: TableC
         {"part_id": "not-an-id"},
     ):
         with pytest.raises(InvalidInput):
-            models.add_prediction_log_part("d", **{**good, **change})
+            deployment_repo.add_prediction_log_part("d", **{**good, **change})
     assert table_counts() == before
 
 
 # ---- feedback -------------------------------------------------------------------------------
 
 
-def test_feedback(models: SqlMetadataStore) -> None:
-    models.create_deployment("d", "models:/churn/1")
+def test_feedback(models: None, db: Database, deployment_repo: DeploymentRepository) -> None:
+    deployment_repo.create_deployment("d", "models:/churn/1")
     before = now_ms()
-    count = models.add_feedback(
+    count = deployment_repo.add_feedback(
         "d",
         [("r1", 1, 1_000), ("r2", {"class": "a", "score": 0.5}, None), ("r1", 0, 2_000)],
         actor="labeler",
     )
     assert count == 3
-    rows = models.list_feedback("d")
+    rows = deployment_repo.list_feedback("d")
     assert [(r.request_id, r.label, r.time) for r in rows][:2] == [
         ("r1", 1, 1_000),
         ("r1", 0, 2_000),
@@ -603,13 +671,18 @@ def test_feedback(models: SqlMetadataStore) -> None:
     assert rows[2].label == {"class": "a", "score": 0.5}
     assert before <= rows[2].time <= now_ms()
     assert {r.actor for r in rows} == {"labeler"}
-    assert [r.request_id for r in models.list_feedback("d", since_ms=1_500)] == ["r1", "r2"]
-    [audit] = models.list_audit(entity_id="d", action="deployment.add_feedback")
+    assert [r.request_id for r in deployment_repo.list_feedback("d", since_ms=1_500)] == [
+        "r1",
+        "r2",
+    ]
+    [audit] = db.list_audit(entity_id="d", action="deployment.add_feedback")
     assert (audit.actor, audit.payload["rows"]) == ("labeler", 3)
 
 
-def test_bad_feedback_writes_nothing(models: SqlMetadataStore, table_counts: TableCounts) -> None:
-    models.create_deployment("d", "models:/churn/1")
+def test_bad_feedback_writes_nothing(
+    models: None, deployment_repo: DeploymentRepository, table_counts: TableCounts
+) -> None:
+    deployment_repo.create_deployment("d", "models:/churn/1")
     before = table_counts()
     bad_batches: list[Any] = [
         [],
@@ -623,30 +696,36 @@ def test_bad_feedback_writes_nothing(models: SqlMetadataStore, table_counts: Tab
     ]
     for batch in bad_batches:
         with pytest.raises(InvalidInput):
-            models.add_feedback("d", batch)
+            deployment_repo.add_feedback("d", batch)
     assert table_counts() == before
 
 
-def test_feedback_non_finite_labels_are_stored(models: SqlMetadataStore) -> None:
-    models.create_deployment("d", "models:/churn/1")
-    models.add_feedback("d", [("r1", float("nan"), 1), ("r2", float("inf"), 2)])
-    assert [r.label for r in models.list_feedback("d")] == ["NaN", "Infinity"]
+def test_feedback_non_finite_labels_are_stored(
+    models: None, deployment_repo: DeploymentRepository
+) -> None:
+    deployment_repo.create_deployment("d", "models:/churn/1")
+    deployment_repo.add_feedback("d", [("r1", float("nan"), 1), ("r2", float("inf"), 2)])
+    assert [r.label for r in deployment_repo.list_feedback("d")] == ["NaN", "Infinity"]
 
 
-def test_bulk_feedback_is_one_batch(models: SqlMetadataStore) -> None:
-    models.create_deployment("d", "models:/churn/1")
+def test_bulk_feedback_is_one_batch(
+    models: None, db: Database, deployment_repo: DeploymentRepository
+) -> None:
+    deployment_repo.create_deployment("d", "models:/churn/1")
     records = [(f"r{i}", i % 2, i) for i in range(5_000)]
-    assert models.add_feedback("d", records) == 5_000
-    assert len(models.list_feedback("d")) == 5_000
-    assert len(models.list_audit(entity_id="d", action="deployment.add_feedback")) == 1
+    assert deployment_repo.add_feedback("d", records) == 5_000
+    assert len(deployment_repo.list_feedback("d")) == 5_000
+    assert len(db.list_audit(entity_id="d", action="deployment.add_feedback")) == 1
 
 
 # ---- batch scoring ----------------------------------------------------------------------------
 
 
-def test_record_batch_prediction(models: SqlMetadataStore, table_counts: TableCounts) -> None:
+def test_record_batch_prediction(
+    models: None, db: Database, deployment_repo: DeploymentRepository, table_counts: TableCounts
+) -> None:
     batch = "b" * 32
-    models.record_batch_prediction(
+    deployment_repo.record_batch_prediction(
         batch,
         model_name="churn",
         model_version=2,
@@ -657,15 +736,15 @@ def test_record_batch_prediction(models: SqlMetadataStore, table_counts: TableCo
         digest=DIGEST,
         actor="batch",
     )
-    graph = models.walk_lineage("dataset_version", "customers/3", direction="downstream")
+    graph = db.walk_lineage("dataset_version", "customers/3", direction="downstream")
     assert ("batch_prediction", batch) in graph.depth
     assert ("file", "/data/scored.parquet") in graph.depth
-    assert {(e.src_id, e.relation) for e in models.lineage_edges("batch_prediction", batch)} == {
+    assert {(e.src_id, e.relation) for e in db.lineage_edges("batch_prediction", batch)} == {
         ("customers/3", "input_to"),
         ("churn/2", "scored"),
         (batch, "produced"),
     }
-    [audit] = models.list_audit(entity_kind="batch_prediction")
+    [audit] = db.list_audit(entity_kind="batch_prediction")
     assert (audit.action, audit.actor, audit.payload["rows"]) == (
         "batch_prediction.create",
         "batch",
@@ -686,5 +765,5 @@ def test_record_batch_prediction(models: SqlMetadataStore, table_counts: TableCo
             **bad,
         }
         with pytest.raises(InvalidInput):
-            models.record_batch_prediction(kwargs.pop("batch_id"), **kwargs)
+            deployment_repo.record_batch_prediction(kwargs.pop("batch_id"), **kwargs)
     assert table_counts() == before

@@ -11,7 +11,8 @@ import math
 
 import pytest
 
-from cycleml.lifecycle._legacy_store import SqlMetadataStore
+from cycleml.store import Database
+from cycleml.tracking import RunRepository
 from cycleml.tracking import _sql_search as runs_module
 from cycleml.tracking._entities import Metric
 from cycleml.tracking._search import build_run_search, parse_filter, parse_order_by
@@ -21,25 +22,25 @@ VALUES = [0.1, 0.2, 0.2, 0.3, math.nan, None]  # None: the run never logs m
 
 @pytest.fixture
 def populated(
-    store: SqlMetadataStore, monkeypatch: pytest.MonkeyPatch
-) -> tuple[SqlMetadataStore, str]:
+    run_repo: RunRepository, monkeypatch: pytest.MonkeyPatch
+) -> tuple[RunRepository, str]:
     monkeypatch.setattr(runs_module, "_WINDOW_MIN", 4)
-    experiment = store.create_experiment("window").experiment_id
-    other = store.create_experiment("other").experiment_id
+    experiment = run_repo.create_experiment("window").experiment_id
+    other = run_repo.create_experiment("other").experiment_id
     for i in range(48):
         target = experiment if i % 5 else other  # other experiments share the metric index
-        run = store.create_run(experiment_id=target, run_name=f"r{i:02d}")
+        run = run_repo.create_run(experiment_id=target, run_name=f"r{i:02d}")
         value = VALUES[i % len(VALUES)]
         points = [] if value is None else [Metric("m", value, 0, 1)]
-        store.log_batch(
+        run_repo.log_batch(
             run.run_id,
             metrics=[*points, Metric("n", float(i % 7), 0, 1)],
             params={"p": "x" if i % 3 == 0 else "y"},
         )
-    return store, experiment
+    return run_repo, experiment
 
 
-def _full_search(store: SqlMetadataStore, experiment: str, flt: str, order: list[str]) -> list[str]:
+def _full_search(db: Database, experiment: str, flt: str, order: list[str]) -> list[str]:
     query = build_run_search(
         experiment_ids=[experiment],
         filters=parse_filter(flt),
@@ -47,7 +48,7 @@ def _full_search(store: SqlMetadataStore, experiment: str, flt: str, order: list
         limit=1000,
         offset=0,
     )
-    with store.engine.connect() as conn:
+    with db.engine.connect() as conn:
         return [row.run_name for row in conn.execute(query)]
 
 
@@ -61,10 +62,10 @@ def _full_search(store: SqlMetadataStore, experiment: str, flt: str, order: list
     ),
 )
 def test_windowed_pages_equal_the_full_search(
-    populated: tuple[SqlMetadataStore, str], flt: str, order: list[str]
+    db: Database, populated: tuple[RunRepository, str], flt: str, order: list[str]
 ) -> None:
     store, experiment = populated
-    expected = _full_search(store, experiment, flt, order)
+    expected = _full_search(db, experiment, flt, order)
     for page_size in (1, 3, 7):
         seen: list[str] = []
         token = None

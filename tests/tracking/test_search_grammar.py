@@ -1,4 +1,4 @@
-"""Tests of the MLflow-compatible run search (cycleml.store._search).
+"""Tests of the MLflow-compatible run search (cycleml.tracking._search).
 
 Every query test runs on SQLite and on PostgreSQL (a fresh database per module; skipped when
 the server is unreachable, except when CI=true). Results are checked against a pure-Python

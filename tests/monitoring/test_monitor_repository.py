@@ -13,11 +13,13 @@ from typing import Any
 import pytest
 
 from cycleml.errors import AlreadyExists, CycleMLError, InvalidInput, InvalidState, NotFound
-from cycleml.lifecycle._legacy_store import SqlMetadataStore
+from cycleml.monitoring import MonitorRepository
 from cycleml.monitoring._sql_alerts import AlertEventRecord, NewAlertEvent
 from cycleml.monitoring._sql_evaluations import MonitorPoint
 from cycleml.monitoring._sql_monitors import Monitor
-from cycleml.store import now_ms
+from cycleml.registry import ModelRepository
+from cycleml.serving import DeploymentRepository
+from cycleml.store import Database, now_ms
 
 TableCounts = Callable[[], dict[str, int]]
 DIGEST = "a" * 64
@@ -36,30 +38,31 @@ class State:
 
 
 @pytest.fixture
-def models(store: SqlMetadataStore) -> SqlMetadataStore:
+def models(
+    db: Database, model_repo: ModelRepository, deployment_repo: DeploymentRepository
+) -> None:
     """``churn`` versions 1-3 (``@champion`` -> 2) and deployment ``churn-prod`` on v1."""
-    store.create_registered_model("churn")
+    model_repo.create_registered_model("churn")
     for i in range(3):
-        store.create_model_version("churn", source=f"s3://bucket/churn/{i + 1}")
-    store.set_alias("churn", "champion", 2)
-    store.create_deployment("churn-prod", "models:/churn/1")
-    return store
+        model_repo.create_model_version("churn", source=f"s3://bucket/churn/{i + 1}")
+    model_repo.set_alias("churn", "champion", 2)
+    deployment_repo.create_deployment("churn-prod", "models:/churn/1")
 
 
 @pytest.fixture
-def monitor(models: SqlMetadataStore) -> Monitor:
-    ref = models.create_monitor_reference(
+def monitor(models: None, monitor_repo: MonitorRepository) -> Monitor:
+    ref = monitor_repo.create_monitor_reference(
         DIGEST, rows=1000, model_name="churn", model_version=1, name="train"
     )
-    return models.create_monitor(
+    return monitor_repo.create_monitor(
         "drift", "churn-prod", reference=ref.id, config={"window": {"rows": 500}}
     )
 
 
-def _edges(store: SqlMetadataStore, kind: str, entity: str) -> set[tuple[str, str, str, str]]:
+def _edges(db: Database, kind: str, entity: str) -> set[tuple[str, str, str, str]]:
     return {
         (e.src_kind, e.src_id, e.relation, e.dst_id)
-        for e in store.lineage_edges(kind, entity)
+        for e in db.lineage_edges(kind, entity)
         if (e.dst_kind, e.dst_id) == (kind, entity)
     }
 
@@ -67,9 +70,9 @@ def _edges(store: SqlMetadataStore, kind: str, entity: str) -> set[tuple[str, st
 # ---- reference profiles -------------------------------------------------------------------
 
 
-def test_create_reference(models: SqlMetadataStore) -> None:
+def test_create_reference(models: None, db: Database, monitor_repo: MonitorRepository) -> None:
     before = now_ms()
-    ref = models.create_monitor_reference(
+    ref = monitor_repo.create_monitor_reference(
         DIGEST,
         rows=1000,
         model_name="churn",
@@ -82,37 +85,39 @@ def test_create_reference(models: SqlMetadataStore) -> None:
     assert (ref.digest, ref.created_by) == (DIGEST, "tester")
     assert before <= ref.creation_time <= now_ms()
     assert ref.model_version_uri == "models:/churn/2"
-    assert models.get_monitor_reference(ref.id) == ref
-    assert models.get_monitor_reference("train") == ref
+    assert monitor_repo.get_monitor_reference(ref.id) == ref
+    assert monitor_repo.get_monitor_reference("train") == ref
     assert ref.to_dict()["digest"] == DIGEST
 
-    assert _edges(models, "monitor_reference", ref.id) == {
+    assert _edges(db, "monitor_reference", ref.id) == {
         ("model_version", "churn/2", "profiled_as", ref.id),
         ("dataset_version", "churn-data/3", "profiled_as", ref.id),
     }
-    graph = models.walk_lineage("model_version", "churn/2", direction="downstream")
+    graph = db.walk_lineage("model_version", "churn/2", direction="downstream")
     assert ("monitor_reference", ref.id) in graph.depth
-    [audit] = models.list_audit(entity_kind="monitor_reference", entity_id=ref.id)
+    [audit] = db.list_audit(entity_kind="monitor_reference", entity_id=ref.id)
     assert audit.action == "monitor_reference.create"
     assert audit.payload["digest"] == DIGEST
 
 
-def test_reference_without_model_and_listing(models: SqlMetadataStore) -> None:
-    loose = models.create_monitor_reference(OTHER_DIGEST, rows=0, actor="alice")
+def test_reference_without_model_and_listing(
+    models: None, db: Database, monitor_repo: MonitorRepository
+) -> None:
+    loose = monitor_repo.create_monitor_reference(OTHER_DIGEST, rows=0, actor="alice")
     assert loose.name is None
     assert loose.model_name is None
     assert loose.model_version is None
     assert loose.model_version_uri is None
     assert loose.created_by == "alice"
-    assert models.lineage_edges("monitor_reference", loose.id) == []
-    v1 = models.create_monitor_reference(DIGEST, rows=5, model_name="churn", model_version=1)
-    v3 = models.create_monitor_reference(DIGEST, rows=5, model_name="churn", model_version=3)
+    assert db.lineage_edges("monitor_reference", loose.id) == []
+    v1 = monitor_repo.create_monitor_reference(DIGEST, rows=5, model_name="churn", model_version=1)
+    v3 = monitor_repo.create_monitor_reference(DIGEST, rows=5, model_name="churn", model_version=3)
     # oldest first (ties within a millisecond in id order)
-    assert {r.id for r in models.list_monitor_references()} == {loose.id, v1.id, v3.id}
-    assert {r.id for r in models.list_monitor_references("churn")} == {v1.id, v3.id}
-    assert [r.id for r in models.list_monitor_references("churn", model_version=3)] == [v3.id]
+    assert {r.id for r in monitor_repo.list_monitor_references()} == {loose.id, v1.id, v3.id}
+    assert {r.id for r in monitor_repo.list_monitor_references("churn")} == {v1.id, v3.id}
+    assert [r.id for r in monitor_repo.list_monitor_references("churn", model_version=3)] == [v3.id]
     given = "e" * 32
-    assert models.create_monitor_reference(DIGEST, rows=1, reference_id=given).id == given
+    assert monitor_repo.create_monitor_reference(DIGEST, rows=1, reference_id=given).id == given
 
 
 BAD_REFERENCES: list[tuple[dict[str, Any], type[CycleMLError], str]] = [
@@ -137,30 +142,37 @@ BAD_REFERENCES: list[tuple[dict[str, Any], type[CycleMLError], str]] = [
 
 
 def test_bad_references_write_nothing(
-    models: SqlMetadataStore, table_counts: TableCounts, subtests: pytest.Subtests
+    models: None,
+    monitor_repo: MonitorRepository,
+    table_counts: TableCounts,
+    subtests: pytest.Subtests,
 ) -> None:
-    models.create_monitor_reference(DIGEST, rows=1, name="taken")
+    monitor_repo.create_monitor_reference(DIGEST, rows=1, name="taken")
     before = table_counts()
     for kwargs in BAD_REFERENCES:
         args = {"digest": DIGEST, "rows": 10, **kwargs[0]}
         with subtests.test(**{k: str(v) for k, v in kwargs[0].items()}):
             with pytest.raises(kwargs[1], match=kwargs[2]) as info:
-                models.create_monitor_reference(args.pop("digest"), **args)
+                monitor_repo.create_monitor_reference(args.pop("digest"), **args)
             assert info.value.hint
     assert table_counts() == before
     with pytest.raises(NotFound, match="No monitor reference 'nope'"):
-        models.get_monitor_reference("nope")
+        monitor_repo.get_monitor_reference("nope")
     with pytest.raises(InvalidInput, match="expected an id or a name"):
-        models.get_monitor_reference("")
+        monitor_repo.get_monitor_reference("")
 
 
 # ---- monitors -------------------------------------------------------------------------------
 
 
-def test_create_monitor_of_a_deployment(models: SqlMetadataStore) -> None:
-    ref = models.create_monitor_reference(DIGEST, rows=10, model_name="churn", model_version=1)
+def test_create_monitor_of_a_deployment(
+    models: None, db: Database, monitor_repo: MonitorRepository
+) -> None:
+    ref = monitor_repo.create_monitor_reference(
+        DIGEST, rows=10, model_name="churn", model_version=1
+    )
     config = {"checks": ["drift"], "rules": [{"metric": "drift_share", "threshold": 0.3}]}
-    created = models.create_monitor("drift", "churn-prod", reference=ref.id, config=config)
+    created = monitor_repo.create_monitor("drift", "churn-prod", reference=ref.id, config=config)
     assert created == Monitor(
         name="drift",
         target_kind="deployment",
@@ -174,39 +186,39 @@ def test_create_monitor_of_a_deployment(models: SqlMetadataStore) -> None:
         creation_time=created.creation_time,
         last_updated_time=created.creation_time,
     )
-    assert models.get_monitor("drift") == created
-    assert _edges(models, "monitor", "drift") == {
+    assert monitor_repo.get_monitor("drift") == created
+    assert _edges(db, "monitor", "drift") == {
         ("monitor_reference", ref.id, "reference_of", "drift"),
         ("deployment", "churn-prod", "monitored_by", "drift"),
     }
     # deployment -> monitor and model_version -> reference -> monitor are both walkable
-    graph = models.walk_lineage("model_version", "churn/1", direction="downstream")
+    graph = db.walk_lineage("model_version", "churn/1", direction="downstream")
     assert ("monitor", "drift") in graph.depth
-    [audit] = models.list_audit(entity_kind="monitor", entity_id="drift")
+    [audit] = db.list_audit(entity_kind="monitor", entity_id="drift")
     assert (audit.action, audit.payload["config"]) == ("monitor.create", config)
 
 
-def test_create_monitor_of_a_model_version(models: SqlMetadataStore) -> None:
-    created = models.create_monitor(
+def test_create_monitor_of_a_model_version(
+    models: None, monitor_repo: MonitorRepository, db: Database
+) -> None:
+    created = monitor_repo.create_monitor(
         "perf", "models:/churn@champion", config={"x": float("nan")}, actor="bob"
     )
     assert (created.target_kind, created.target) == ("model_version", "models:/churn/2")
     assert (created.model_name, created.model_version, created.reference_id) == ("churn", 2, None)
     assert created.config == {"x": "NaN"}  # JSON cannot hold NaN
     assert created.created_by == "bob"
-    assert _edges(models, "monitor", "perf") == {
-        ("model_version", "churn/2", "monitored_by", "perf")
-    }
-    assert models.get_monitor("perf") == created
+    assert _edges(db, "monitor", "perf") == {("model_version", "churn/2", "monitored_by", "perf")}
+    assert monitor_repo.get_monitor("perf") == created
 
 
-def test_list_monitors(models: SqlMetadataStore) -> None:
-    models.create_monitor("b", "churn-prod")
-    models.create_monitor("a", "models:/churn/3")
-    assert [m.name for m in models.list_monitors()] == ["a", "b"]
-    assert [m.name for m in models.list_monitors(target="churn-prod")] == ["b"]
-    assert [m.name for m in models.list_monitors(model_name="churn")] == ["a", "b"]
-    assert models.list_monitors(model_name="other") == []
+def test_list_monitors(models: None, monitor_repo: MonitorRepository) -> None:
+    monitor_repo.create_monitor("b", "churn-prod")
+    monitor_repo.create_monitor("a", "models:/churn/3")
+    assert [m.name for m in monitor_repo.list_monitors()] == ["a", "b"]
+    assert [m.name for m in monitor_repo.list_monitors(target="churn-prod")] == ["b"]
+    assert [m.name for m in monitor_repo.list_monitors(model_name="churn")] == ["a", "b"]
+    assert monitor_repo.list_monitors(model_name="other") == []
 
 
 BAD_MONITORS: list[tuple[str, dict[str, Any], type[CycleMLError], str]] = [
@@ -227,90 +239,105 @@ BAD_MONITORS: list[tuple[str, dict[str, Any], type[CycleMLError], str]] = [
 
 
 def test_bad_monitors_write_nothing(
-    models: SqlMetadataStore, table_counts: TableCounts, subtests: pytest.Subtests
+    models: None,
+    monitor_repo: MonitorRepository,
+    table_counts: TableCounts,
+    subtests: pytest.Subtests,
 ) -> None:
-    models.create_monitor("taken", "churn-prod")
+    monitor_repo.create_monitor("taken", "churn-prod")
     before = table_counts()
     for name, kwargs, error, match in BAD_MONITORS:
         args = {"target": "churn-prod", **kwargs}
         with subtests.test(name=name, **{k: str(v) for k, v in kwargs.items()}):
             with pytest.raises(error, match=match) as info:
-                models.create_monitor(name, args.pop("target"), **args)
+                monitor_repo.create_monitor(name, args.pop("target"), **args)
             assert info.value.hint
     assert table_counts() == before
 
 
-def test_concurrent_creates_make_one(models: SqlMetadataStore, race: Callable[..., int]) -> None:
-    assert race(lambda: models.create_monitor("race", "churn-prod"), AlreadyExists) == 3
-    assert len(models.list_audit(entity_kind="monitor", entity_id="race")) == 1
+def test_concurrent_creates_make_one(
+    models: None, db: Database, monitor_repo: MonitorRepository, race: Callable[..., int]
+) -> None:
+    assert race(lambda: monitor_repo.create_monitor("race", "churn-prod"), AlreadyExists) == 3
+    assert len(db.list_audit(entity_kind="monitor", entity_id="race")) == 1
 
 
 def test_update_monitor(
-    models: SqlMetadataStore, monitor: Monitor, table_counts: TableCounts
+    models: None,
+    db: Database,
+    monitor_repo: MonitorRepository,
+    monitor: Monitor,
+    table_counts: TableCounts,
 ) -> None:
     before = table_counts()
-    assert models.update_monitor("drift") == monitor  # nothing passed, nothing written
-    assert models.update_monitor("drift", config=monitor.config) == monitor
+    assert monitor_repo.update_monitor("drift") == monitor  # nothing passed, nothing written
+    assert monitor_repo.update_monitor("drift", config=monitor.config) == monitor
     assert table_counts() == before
 
-    updated = models.update_monitor("drift", config={"window": {"rows": 100}}, reason="smaller")
+    updated = monitor_repo.update_monitor(
+        "drift", config={"window": {"rows": 100}}, reason="smaller"
+    )
     assert updated.config == {"window": {"rows": 100}}
     assert updated.reference_id == monitor.reference_id
     assert updated.last_updated_time >= monitor.last_updated_time
-    assert models.get_monitor("drift") == updated
-    audit = models.list_audit(entity_kind="monitor", entity_id="drift", action="monitor.update")
+    assert monitor_repo.get_monitor("drift") == updated
+    audit = db.list_audit(entity_kind="monitor", entity_id="drift", action="monitor.update")
     assert audit[0].payload["previous_config"] == {"window": {"rows": 500}}
     assert audit[0].payload["reason"] == "smaller"
 
-    new_ref = models.create_monitor_reference(OTHER_DIGEST, rows=3, name="fresh")
-    assert models.update_monitor("drift", reference="fresh").reference_id == new_ref.id
+    new_ref = monitor_repo.create_monitor_reference(OTHER_DIGEST, rows=3, name="fresh")
+    assert monitor_repo.update_monitor("drift", reference="fresh").reference_id == new_ref.id
     assert ("monitor_reference", new_ref.id, "reference_of", "drift") in _edges(
-        models, "monitor", "drift"
+        db, "monitor", "drift"
     )
-    assert models.update_monitor("drift", reference=None).reference_id is None
+    assert monitor_repo.update_monitor("drift", reference=None).reference_id is None
 
     before = table_counts()
     with pytest.raises(NotFound, match="No monitor reference"):
-        models.update_monitor("drift", reference="nope", config={"a": 1})
+        monitor_repo.update_monitor("drift", reference="nope", config={"a": 1})
     with pytest.raises(InvalidInput, match="monitor config"):
-        models.update_monitor("drift", config="x")  # type: ignore[arg-type]
+        monitor_repo.update_monitor("drift", config="x")  # type: ignore[arg-type]
     assert table_counts() == before
 
 
-def test_watermark_by_hand(models: SqlMetadataStore, monitor: Monitor) -> None:
-    assert models.set_monitor_watermark("drift", 1000).watermark == 1000
-    assert models.set_monitor_watermark("drift", 10, reason="backfill").watermark == 10
-    assert models.get_monitor("drift").watermark == 10
-    assert models.set_monitor_watermark("drift", None).watermark is None
-    actions = [a.action for a in models.list_audit(entity_id="drift")]
+def test_watermark_by_hand(
+    models: None, db: Database, monitor_repo: MonitorRepository, monitor: Monitor
+) -> None:
+    assert monitor_repo.set_monitor_watermark("drift", 1000).watermark == 1000
+    assert monitor_repo.set_monitor_watermark("drift", 10, reason="backfill").watermark == 10
+    assert monitor_repo.get_monitor("drift").watermark == 10
+    assert monitor_repo.set_monitor_watermark("drift", None).watermark is None
+    actions = [a.action for a in db.list_audit(entity_id="drift")]
     assert actions.count("monitor.set_watermark") == 3
     with pytest.raises(InvalidInput, match="watermark"):
-        models.set_monitor_watermark("drift", -1)
+        monitor_repo.set_monitor_watermark("drift", -1)
 
 
-def test_delete_monitor(models: SqlMetadataStore, monitor: Monitor) -> None:
-    evaluation = models.record_monitor_evaluation(
+def test_delete_monitor(
+    models: None, db: Database, monitor_repo: MonitorRepository, monitor: Monitor
+) -> None:
+    evaluation = monitor_repo.record_monitor_evaluation(
         "drift", window_start=0, window_end=10, rows=5, status="ok", values={"m": 1.0}
     )
-    models.apply_alert_transition(
+    monitor_repo.apply_alert_transition(
         "drift",
         "r",
         State(1, True, 1.0, 5),
         NewAlertEvent("fired", "m", 1.0, 0.5, 5, notifiers=("log",)),
     )
-    models.create_monitor("other", "churn-prod")
-    models.record_monitor_evaluation(
+    monitor_repo.create_monitor("other", "churn-prod")
+    monitor_repo.record_monitor_evaluation(
         "other", window_start=0, window_end=10, rows=5, status="ok", values={"m": 2.0}
     )
-    models.delete_monitor("drift", reason="obsolete")
+    monitor_repo.delete_monitor("drift", reason="obsolete")
 
     with pytest.raises(NotFound, match="No monitor named 'drift'"):
-        models.get_monitor("drift")
+        monitor_repo.get_monitor("drift")
     with pytest.raises(NotFound):
-        models.get_monitor_evaluation(evaluation.id)
-    assert models.list_alert_events() == []
-    assert [p.value for p in models.monitor_history("other")] == [2.0]  # the other one stays
-    audit = models.list_audit(entity_kind="monitor", entity_id="drift")
+        monitor_repo.get_monitor_evaluation(evaluation.id)
+    assert monitor_repo.list_alert_events() == []
+    assert [p.value for p in monitor_repo.monitor_history("other")] == [2.0]  # the other one stays
+    audit = db.list_audit(entity_kind="monitor", entity_id="drift")
     assert audit[-1].action == "monitor.delete"
     assert audit[-1].payload["deleted"] == {
         "values": 1,
@@ -319,27 +346,29 @@ def test_delete_monitor(models: SqlMetadataStore, monitor: Monitor) -> None:
         "alert_events": 1,
     }
     # the name is free again, with an empty history
-    models.create_monitor("drift", "churn-prod")
-    assert models.monitor_history("drift") == []
+    monitor_repo.create_monitor("drift", "churn-prod")
+    assert monitor_repo.monitor_history("drift") == []
 
 
-def test_unknown_monitor(models: SqlMetadataStore, table_counts: TableCounts) -> None:
+def test_unknown_monitor(
+    models: None, monitor_repo: MonitorRepository, table_counts: TableCounts
+) -> None:
     before = table_counts()
     calls: list[Callable[[], object]] = [
-        lambda: models.get_monitor("nope"),
-        lambda: models.update_monitor("nope", config={}),
-        lambda: models.set_monitor_watermark("nope", 5),
-        lambda: models.delete_monitor("nope"),
-        lambda: models.record_monitor_evaluation(
+        lambda: monitor_repo.get_monitor("nope"),
+        lambda: monitor_repo.update_monitor("nope", config={}),
+        lambda: monitor_repo.set_monitor_watermark("nope", 5),
+        lambda: monitor_repo.delete_monitor("nope"),
+        lambda: monitor_repo.record_monitor_evaluation(
             "nope", window_start=0, window_end=1, rows=0, status="ok", values={}
         ),
-        lambda: models.list_monitor_evaluations("nope"),
-        lambda: models.monitor_history("nope"),
-        lambda: models.count_monitor_evaluations("nope"),
-        lambda: models.get_alert_states("nope"),
-        lambda: models.apply_alert_transition("nope", "r", State()),
-        lambda: models.list_alert_events("nope"),
-        lambda: models.record_retrain_trigger("nope", hook="x", ok=True, duration_s=0.1),
+        lambda: monitor_repo.list_monitor_evaluations("nope"),
+        lambda: monitor_repo.monitor_history("nope"),
+        lambda: monitor_repo.count_monitor_evaluations("nope"),
+        lambda: monitor_repo.get_alert_states("nope"),
+        lambda: monitor_repo.apply_alert_transition("nope", "r", State()),
+        lambda: monitor_repo.list_alert_events("nope"),
+        lambda: monitor_repo.record_retrain_trigger("nope", hook="x", ok=True, duration_s=0.1),
     ]
     for call in calls:
         with pytest.raises(NotFound, match="No monitor named 'nope'") as info:
@@ -351,7 +380,9 @@ def test_unknown_monitor(models: SqlMetadataStore, table_counts: TableCounts) ->
 # ---- evaluations and the time series ------------------------------------------------------
 
 
-def test_record_evaluation(models: SqlMetadataStore, monitor: Monitor) -> None:
+def test_record_evaluation(
+    models: None, db: Database, monitor_repo: MonitorRepository, monitor: Monitor
+) -> None:
     values = {
         "drift_share": 0.25,
         "drift.age.statistic": 0.4,
@@ -360,7 +391,7 @@ def test_record_evaluation(models: SqlMetadataStore, monitor: Monitor) -> None:
         "missing": None,
     }
     sources = [("prediction_log", PART), ("dataset_version", "labels/2"), ("prediction_log", PART)]
-    evaluation = models.record_monitor_evaluation(
+    evaluation = monitor_repo.record_monitor_evaluation(
         "drift",
         window_start=1_000,
         window_end=2_000,
@@ -374,7 +405,7 @@ def test_record_evaluation(models: SqlMetadataStore, monitor: Monitor) -> None:
     assert len(evaluation.id) == 32
     assert (evaluation.window_start, evaluation.window_end, evaluation.rows) == (1000, 2000, 500)
     assert evaluation.summary == {"drifted": ["age"], "p": "NaN"}
-    stored = models.get_monitor_evaluation(evaluation.id)
+    stored = monitor_repo.get_monitor_evaluation(evaluation.id)
     assert stored.values is not None
     assert stored.values["drift_share"] == 0.25
     assert stored.values["max"] == math.inf
@@ -383,28 +414,28 @@ def test_record_evaluation(models: SqlMetadataStore, monitor: Monitor) -> None:
     assert stored.summary == evaluation.summary
     assert stored.status == "alert"
     assert stored.to_dict()["values"]["accuracy"] == "NaN"
-    assert models.get_monitor("drift").watermark == 2_000
+    assert monitor_repo.get_monitor("drift").watermark == 2_000
 
-    assert _edges(models, "monitor_evaluation", evaluation.id) == {
+    assert _edges(db, "monitor_evaluation", evaluation.id) == {
         ("prediction_log", PART, "read_by", evaluation.id),
         ("dataset_version", "labels/2", "read_by", evaluation.id),
         ("monitor", "drift", "evaluated_as", evaluation.id),
     }
-    up = models.walk_lineage("monitor_evaluation", evaluation.id, direction="upstream")
+    up = db.walk_lineage("monitor_evaluation", evaluation.id, direction="upstream")
     assert {("monitor", "drift"), ("deployment", "churn-prod"), ("prediction_log", PART)} <= set(
         up.depth
     )
-    audit = models.list_audit(entity_id="drift", action="monitor.evaluate")
+    audit = db.list_audit(entity_id="drift", action="monitor.evaluate")
     assert audit[0].payload["evaluation_id"] == evaluation.id
     assert audit[0].payload["metrics"] == 5
     assert (audit[0].payload["watermark"], audit[0].payload["previous_watermark"]) == (2000, None)
 
 
 def test_watermark_only_moves_forward(
-    models: SqlMetadataStore, monitor: Monitor, table_counts: TableCounts
+    models: None, monitor_repo: MonitorRepository, monitor: Monitor, table_counts: TableCounts
 ) -> None:
     def record(watermark: int | None) -> object:
-        return models.record_monitor_evaluation(
+        return monitor_repo.record_monitor_evaluation(
             "drift",
             window_start=0,
             window_end=100,
@@ -423,14 +454,14 @@ def test_watermark_only_moves_forward(
     assert table_counts() == before
     record(None)  # an evaluation that does not move it is fine
     record(101)
-    assert models.get_monitor("drift").watermark == 101
+    assert monitor_repo.get_monitor("drift").watermark == 101
 
 
 def test_racing_evaluators_record_a_window_once(
-    models: SqlMetadataStore, monitor: Monitor, race: Callable[..., int]
+    models: None, monitor_repo: MonitorRepository, monitor: Monitor, race: Callable[..., int]
 ) -> None:
     def evaluate() -> None:
-        models.record_monitor_evaluation(
+        monitor_repo.record_monitor_evaluation(
             "drift",
             window_start=0,
             window_end=100,
@@ -441,7 +472,7 @@ def test_racing_evaluators_record_a_window_once(
         )
 
     assert race(evaluate, InvalidState) == 3
-    assert models.count_monitor_evaluations("drift") == 1
+    assert monitor_repo.count_monitor_evaluations("drift") == 1
 
 
 BAD_EVALUATIONS: list[tuple[dict[str, Any], type[CycleMLError], str]] = [
@@ -465,7 +496,8 @@ BAD_EVALUATIONS: list[tuple[dict[str, Any], type[CycleMLError], str]] = [
 
 
 def test_bad_evaluations_write_nothing(
-    models: SqlMetadataStore,
+    models: None,
+    monitor_repo: MonitorRepository,
     monitor: Monitor,
     table_counts: TableCounts,
     subtests: pytest.Subtests,
@@ -482,13 +514,14 @@ def test_bad_evaluations_write_nothing(
         }
         with subtests.test(**{k: str(v)[:40] for k, v in kwargs.items()}):
             with pytest.raises(error, match=match) as info:
-                models.record_monitor_evaluation("drift", **args)
+                monitor_repo.record_monitor_evaluation("drift", **args)
             assert info.value.hint
     assert table_counts() == before
 
 
 def test_a_failure_mid_write_rolls_everything_back(
-    models: SqlMetadataStore,
+    models: None,
+    monitor_repo: MonitorRepository,
     monitor: Monitor,
     table_counts: TableCounts,
     monkeypatch: pytest.MonkeyPatch,
@@ -502,7 +535,7 @@ def test_a_failure_mid_write_rolls_everything_back(
     monkeypatch.setattr("cycleml.monitoring._sql_evaluations.record_edges", broken)
     before = table_counts()
     with pytest.raises(RuntimeError, match="disk full"):
-        models.record_monitor_evaluation(
+        monitor_repo.record_monitor_evaluation(
             "drift",
             window_start=0,
             window_end=10,
@@ -512,10 +545,12 @@ def test_a_failure_mid_write_rolls_everything_back(
             watermark=10,
         )
     assert table_counts() == before
-    assert models.get_monitor("drift").watermark is None
+    assert monitor_repo.get_monitor("drift").watermark is None
 
 
-def test_duplicate_evaluation_id(models: SqlMetadataStore, monitor: Monitor) -> None:
+def test_duplicate_evaluation_id(
+    models: None, monitor_repo: MonitorRepository, monitor: Monitor
+) -> None:
     given = "9" * 32
     kwargs: dict[str, Any] = {
         "window_start": 0,
@@ -525,19 +560,19 @@ def test_duplicate_evaluation_id(models: SqlMetadataStore, monitor: Monitor) -> 
         "values": {},
         "evaluation_id": given,
     }
-    assert models.record_monitor_evaluation("drift", **kwargs).id == given
+    assert monitor_repo.record_monitor_evaluation("drift", **kwargs).id == given
     with pytest.raises(AlreadyExists, match=given):
-        models.record_monitor_evaluation("drift", **kwargs)
-    assert models.get_monitor_evaluation(given).values == {}
+        monitor_repo.record_monitor_evaluation("drift", **kwargs)
+    assert monitor_repo.get_monitor_evaluation(given).values == {}
     with pytest.raises(NotFound, match="No monitor evaluation"):
-        models.get_monitor_evaluation("8" * 32)
+        monitor_repo.get_monitor_evaluation("8" * 32)
 
 
-def _series(store: SqlMetadataStore, windows: int = 5) -> list[str]:
+def _series(monitor_repo: MonitorRepository, windows: int = 5) -> list[str]:
     ids = []
     for i in range(windows):
         end = (i + 1) * 1000
-        evaluation = store.record_monitor_evaluation(
+        evaluation = monitor_repo.record_monitor_evaluation(
             "drift",
             window_start=end - 1000,
             window_end=end,
@@ -550,14 +585,14 @@ def _series(store: SqlMetadataStore, windows: int = 5) -> list[str]:
     return ids
 
 
-def test_monitor_history(models: SqlMetadataStore, monitor: Monitor) -> None:
-    ids = _series(models)
-    everything = models.monitor_history("drift")
+def test_monitor_history(models: None, monitor_repo: MonitorRepository, monitor: Monitor) -> None:
+    ids = _series(monitor_repo)
+    everything = monitor_repo.monitor_history("drift")
     assert len(everything) == 15
     assert everything[0] == MonitorPoint(1000, "accuracy", 0.9, ids[0])
     assert [p.window_end for p in everything] == sorted(p.window_end for p in everything)
 
-    drift = models.monitor_history("drift", "drift_share")
+    drift = monitor_repo.monitor_history("drift", "drift_share")
     assert [(p.window_end, p.value) for p in drift] == [
         (1000, 0.0),
         (2000, 0.1),
@@ -566,41 +601,45 @@ def test_monitor_history(models: SqlMetadataStore, monitor: Monitor) -> None:
         (5000, 0.4),
     ]
     assert [p.evaluation_id for p in drift] == ids
-    two = models.monitor_history("drift", ["drift_share", "accuracy"], since=2000, until=4000)
+    two = monitor_repo.monitor_history("drift", ["drift_share", "accuracy"], since=2000, until=4000)
     assert [(p.window_end, p.metric) for p in two] == [
         (2000, "accuracy"),
         (2000, "drift_share"),
         (3000, "accuracy"),
         (3000, "drift_share"),
     ]
-    newest = models.monitor_history("drift", "drift_share", limit=2)
+    newest = monitor_repo.monitor_history("drift", "drift_share", limit=2)
     assert [p.window_end for p in newest] == [4000, 5000]
-    assert models.monitor_history("drift", []) == []
-    assert models.monitor_history("drift", "unknown") == []
+    assert monitor_repo.monitor_history("drift", []) == []
+    assert monitor_repo.monitor_history("drift", "unknown") == []
     with pytest.raises(InvalidInput, match="limit"):
-        models.monitor_history("drift", limit=0)
+        monitor_repo.monitor_history("drift", limit=0)
 
 
-def test_list_evaluations(models: SqlMetadataStore, monitor: Monitor) -> None:
-    ids = _series(models)
-    listed = models.list_monitor_evaluations("drift")
+def test_list_evaluations(models: None, monitor_repo: MonitorRepository, monitor: Monitor) -> None:
+    ids = _series(monitor_repo)
+    listed = monitor_repo.list_monitor_evaluations("drift")
     assert [e.id for e in listed] == ids
     assert all(e.values is None for e in listed)
-    assert [e.id for e in models.list_monitor_evaluations("drift", limit=2)] == ids[-2:]
-    window = models.list_monitor_evaluations("drift", since=2000, until=4000, with_values=True)
+    assert [e.id for e in monitor_repo.list_monitor_evaluations("drift", limit=2)] == ids[-2:]
+    window = monitor_repo.list_monitor_evaluations(
+        "drift", since=2000, until=4000, with_values=True
+    )
     assert [e.id for e in window] == ids[1:3]
     assert window[0].values == {"accuracy": 0.89, "drift_share": 0.1, "rows_missing": 1.0}
-    assert models.count_monitor_evaluations("drift") == 5
+    assert monitor_repo.count_monitor_evaluations("drift") == 5
 
 
-def test_bulk_values_and_a_long_history(models: SqlMetadataStore, monitor: Monitor) -> None:
+def test_bulk_values_and_a_long_history(
+    models: None, monitor_repo: MonitorRepository, monitor: Monitor
+) -> None:
     values = {f"drift.col{i}.statistic": i / 3000 for i in range(3000)}
-    evaluation = models.record_monitor_evaluation(
+    evaluation = monitor_repo.record_monitor_evaluation(
         "drift", window_start=0, window_end=1, rows=1, status="ok", values=values
     )
-    assert models.get_monitor_evaluation(evaluation.id).values == values
+    assert monitor_repo.get_monitor_evaluation(evaluation.id).values == values
     for end in range(2, 202):
-        models.record_monitor_evaluation(
+        monitor_repo.record_monitor_evaluation(
             "drift",
             window_start=end - 1,
             window_end=end,
@@ -608,10 +647,10 @@ def test_bulk_values_and_a_long_history(models: SqlMetadataStore, monitor: Monit
             status="ok",
             values={"drift_share": end / 1000},
         )
-    history = models.monitor_history("drift", "drift_share")
+    history = monitor_repo.monitor_history("drift", "drift_share")
     assert len(history) == 200
     assert history[-1] == MonitorPoint(201, "drift_share", 0.201, history[-1].evaluation_id)
-    listed = models.list_monitor_evaluations("drift", with_values=True)
+    listed = monitor_repo.list_monitor_evaluations("drift", with_values=True)
     assert len(listed) == 201
     assert listed[0].values == values
 
@@ -619,7 +658,9 @@ def test_bulk_values_and_a_long_history(models: SqlMetadataStore, monitor: Monit
 # ---- alert state, events and deliveries ---------------------------------------------------
 
 
-def _fire(store: SqlMetadataStore, rule: str = "drift-high", **kwargs: Any) -> AlertEventRecord:
+def _fire(
+    monitor_repo: MonitorRepository, rule: str = "drift-high", **kwargs: Any
+) -> AlertEventRecord:
     event = NewAlertEvent(
         kind="fired",
         metric="drift_share",
@@ -631,7 +672,7 @@ def _fire(store: SqlMetadataStore, rule: str = "drift-high", **kwargs: Any) -> A
         details={"operator": ">"},
         **kwargs,
     )
-    _, record = store.apply_alert_transition(
+    _, record = monitor_repo.apply_alert_transition(
         "drift", rule, State(2, True, 0.5, event.time), event, window_end=2000
     )
     assert record is not None
@@ -639,11 +680,11 @@ def _fire(store: SqlMetadataStore, rule: str = "drift-high", **kwargs: Any) -> A
 
 
 def test_alert_state_without_event(
-    models: SqlMetadataStore, monitor: Monitor, table_counts: TableCounts
+    models: None, monitor_repo: MonitorRepository, monitor: Monitor, table_counts: TableCounts
 ) -> None:
-    assert models.get_alert_states("drift") == {}
+    assert monitor_repo.get_alert_states("drift") == {}
     before = table_counts()
-    state, event = models.apply_alert_transition(
+    state, event = monitor_repo.apply_alert_transition(
         "drift", "drift-high", State(1, False, 0.4), window_end=1000, expected_version=0
     )
     assert event is None
@@ -654,20 +695,22 @@ def test_alert_state_without_event(
         None,
     )
     assert (state.window_end, state.version) == (1000, 1)
-    assert models.get_alert_states("drift") == {"drift-high": state}
+    assert monitor_repo.get_alert_states("drift") == {"drift-high": state}
     after = table_counts()
     assert after["alert_states"] == before["alert_states"] + 1
     assert after["audit_log"] == before["audit_log"]  # counters follow from the evaluations
 
-    again, _ = models.apply_alert_transition(
+    again, _ = monitor_repo.apply_alert_transition(
         "drift", "drift-high", State(0, False, 0.1), expected_version=1
     )
     assert (again.version, again.window_end, again.consecutive) == (2, 1000, 0)
     assert again.to_dict()["rule_name"] == "drift-high"
 
 
-def test_alert_transition_with_event(models: SqlMetadataStore, monitor: Monitor) -> None:
-    event = _fire(models)
+def test_alert_transition_with_event(
+    models: None, db: Database, monitor_repo: MonitorRepository, monitor: Monitor
+) -> None:
+    event = _fire(monitor_repo)
     assert (event.kind, event.rule_name, event.metric, event.severity) == (
         "fired",
         "drift-high",
@@ -680,24 +723,24 @@ def test_alert_transition_with_event(models: SqlMetadataStore, monitor: Monitor)
         "log": "pending",
         "hook": "pending",
     }
-    assert models.get_alert_event(event.id) == event
-    assert models.list_alert_events("drift") == [event]
-    assert models.list_alert_events(pending=True) == [event]
-    assert models.list_alert_events(pending=False) == []
-    assert models.get_alert_states("drift")["drift-high"].firing
-    [audit] = models.list_audit(entity_id="drift", action="alert.fired")
+    assert monitor_repo.get_alert_event(event.id) == event
+    assert monitor_repo.list_alert_events("drift") == [event]
+    assert monitor_repo.list_alert_events(pending=True) == [event]
+    assert monitor_repo.list_alert_events(pending=False) == []
+    assert monitor_repo.get_alert_states("drift")["drift-high"].firing
+    [audit] = db.list_audit(entity_id="drift", action="alert.fired")
     assert audit.payload["event_id"] == event.id
     assert audit.payload["notifiers"] == ["hook", "log"]
     assert event.to_dict()["deliveries"]["log"]["status"] == "pending"
 
 
 def test_stale_expected_version_writes_nothing(
-    models: SqlMetadataStore, monitor: Monitor, table_counts: TableCounts
+    models: None, monitor_repo: MonitorRepository, monitor: Monitor, table_counts: TableCounts
 ) -> None:
-    models.apply_alert_transition("drift", "r", State(1), expected_version=0)
+    monitor_repo.apply_alert_transition("drift", "r", State(1), expected_version=0)
     before = table_counts()
     with pytest.raises(InvalidState, match="changed meanwhile") as info:
-        models.apply_alert_transition(
+        monitor_repo.apply_alert_transition(
             "drift",
             "r",
             State(1, True, 0.9, 1),
@@ -709,10 +752,10 @@ def test_stale_expected_version_writes_nothing(
 
 
 def test_racing_transitions_apply_once(
-    models: SqlMetadataStore, monitor: Monitor, race: Callable[..., int]
+    models: None, monitor_repo: MonitorRepository, monitor: Monitor, race: Callable[..., int]
 ) -> None:
     def fire() -> None:
-        models.apply_alert_transition(
+        monitor_repo.apply_alert_transition(
             "drift",
             "r",
             State(1, True, 0.9, 1),
@@ -721,7 +764,7 @@ def test_racing_transitions_apply_once(
         )
 
     assert race(fire, InvalidState) == 3
-    assert len(models.list_alert_events("drift")) == 1
+    assert len(monitor_repo.list_alert_events("drift")) == 1
 
 
 BAD_TRANSITIONS: list[tuple[dict[str, Any], str]] = [
@@ -745,7 +788,8 @@ BAD_TRANSITIONS: list[tuple[dict[str, Any], str]] = [
 
 
 def test_bad_transitions_write_nothing(
-    models: SqlMetadataStore,
+    models: None,
+    monitor_repo: MonitorRepository,
     monitor: Monitor,
     table_counts: TableCounts,
     subtests: pytest.Subtests,
@@ -755,86 +799,92 @@ def test_bad_transitions_write_nothing(
         args: dict[str, Any] = {"rule_name": "r", "state": State(1, True, 0.5, 1), **kwargs}
         with subtests.test(**{k: str(v)[:60] for k, v in kwargs.items()}):
             with pytest.raises(InvalidInput, match=match) as info:
-                models.apply_alert_transition("drift", args.pop("rule_name"), **args)
+                monitor_repo.apply_alert_transition("drift", args.pop("rule_name"), **args)
             assert info.value.hint
     assert table_counts() == before
 
 
-def test_delivery_claims(models: SqlMetadataStore, monitor: Monitor) -> None:
-    event = _fire(models)
-    claimed = models.claim_alert_delivery(event.id, "log")
+def test_delivery_claims(
+    models: None, db: Database, monitor_repo: MonitorRepository, monitor: Monitor
+) -> None:
+    event = _fire(monitor_repo)
+    claimed = monitor_repo.claim_alert_delivery(event.id, "log")
     assert claimed is not None
     assert (claimed.status, claimed.attempts, claimed.final) == ("sending", 1, False)
     assert claimed.claim is not None
     assert len(claimed.claim) == 32
-    assert models.claim_alert_delivery(event.id, "log") is None  # someone is sending it
-    assert models.claim_alert_delivery(event.id, "log", stale_after_ms=60_000) is None
+    assert monitor_repo.claim_alert_delivery(event.id, "log") is None  # someone is sending it
+    assert monitor_repo.claim_alert_delivery(event.id, "log", stale_after_ms=60_000) is None
 
     with pytest.raises(InvalidState, match="claimed by another sender"):
-        models.finish_alert_delivery(event.id, "log", "delivered", claim="0" * 32)
-    done = models.finish_alert_delivery(
+        monitor_repo.finish_alert_delivery(event.id, "log", "delivered", claim="0" * 32)
+    done = monitor_repo.finish_alert_delivery(
         event.id, "log", "delivered", claim=claimed.claim, detail={"lines": 1}
     )
     assert done.deliveries["log"].status == "delivered"
     assert done.deliveries["log"].detail == {"lines": 1}
     assert done.deliveries["log"].finished_at is not None
     assert done.pending  # the hook is still pending
-    assert models.claim_alert_delivery(event.id, "log") is None  # final
+    assert monitor_repo.claim_alert_delivery(event.id, "log") is None  # final
     with pytest.raises(InvalidState, match="already delivered"):
-        models.finish_alert_delivery(event.id, "log", "failed", claim=claimed.claim)
+        monitor_repo.finish_alert_delivery(event.id, "log", "failed", claim=claimed.claim)
 
     # a pending delivery can be finished without a claim (e.g. no such notifier configured)
-    last = models.finish_alert_delivery(event.id, "hook", "failed", detail={"error": "nope"})
+    last = monitor_repo.finish_alert_delivery(event.id, "hook", "failed", detail={"error": "nope"})
     assert not last.pending
-    assert models.get_alert_event(event.id) == last
-    assert models.list_alert_events(pending=True) == []
-    audit = models.list_audit(entity_id="drift", action="alert.deliver")
+    assert monitor_repo.get_alert_event(event.id) == last
+    assert monitor_repo.list_alert_events(pending=True) == []
+    audit = db.list_audit(entity_id="drift", action="alert.deliver")
     assert [(a.payload["notifier"], a.payload["status"]) for a in audit] == [
         ("log", "delivered"),
         ("hook", "failed"),
     ]
 
 
-def test_stale_claims_are_taken_over(models: SqlMetadataStore, monitor: Monitor) -> None:
-    event = _fire(models)
-    first = models.claim_alert_delivery(event.id, "hook")
+def test_stale_claims_are_taken_over(
+    models: None, monitor_repo: MonitorRepository, monitor: Monitor
+) -> None:
+    event = _fire(monitor_repo)
+    first = monitor_repo.claim_alert_delivery(event.id, "hook")
     assert first is not None
-    second = models.claim_alert_delivery(event.id, "hook", stale_after_ms=0)
+    second = monitor_repo.claim_alert_delivery(event.id, "hook", stale_after_ms=0)
     assert second is not None
     assert second.attempts == 2
     assert second.claim != first.claim
     with pytest.raises(InvalidState, match="claimed by another sender"):
-        models.finish_alert_delivery(event.id, "hook", "delivered", claim=first.claim)
+        monitor_repo.finish_alert_delivery(event.id, "hook", "delivered", claim=first.claim)
     # an at-most-once sender gives a stale claim up without a token
-    gone = models.finish_alert_delivery(event.id, "hook", "unknown", detail={"why": "stale"})
+    gone = monitor_repo.finish_alert_delivery(event.id, "hook", "unknown", detail={"why": "stale"})
     assert gone.deliveries["hook"].status == "unknown"
 
 
-def test_bad_deliveries(models: SqlMetadataStore, monitor: Monitor) -> None:
-    event = _fire(models)
+def test_bad_deliveries(models: None, monitor_repo: MonitorRepository, monitor: Monitor) -> None:
+    event = _fire(monitor_repo)
     with pytest.raises(NotFound, match="no delivery to 'email'"):
-        models.claim_alert_delivery(event.id, "email")
+        monitor_repo.claim_alert_delivery(event.id, "email")
     with pytest.raises(NotFound, match="No alert event"):
-        models.claim_alert_delivery("1" * 32, "log")
+        monitor_repo.claim_alert_delivery("1" * 32, "log")
     with pytest.raises(InvalidInput, match="delivery status"):
-        models.finish_alert_delivery(event.id, "log", "sending")
+        monitor_repo.finish_alert_delivery(event.id, "log", "sending")
     with pytest.raises(InvalidInput, match="event id"):
-        models.get_alert_event("x")
+        monitor_repo.get_alert_event("x")
 
 
-def test_list_alert_events(models: SqlMetadataStore, monitor: Monitor) -> None:
-    first = _fire(models, "a")
-    second = _fire(models, "b")
-    assert [e.id for e in models.list_alert_events()] == [first.id, second.id]
-    assert [e.id for e in models.list_alert_events("drift", rule_name="b")] == [second.id]
-    assert [e.id for e in models.list_alert_events(limit=1)] == [second.id]
-    assert models.list_alert_events(since=second.time + 1) == []
-    assert models.list_alert_events(until=first.time) == []
+def test_list_alert_events(models: None, monitor_repo: MonitorRepository, monitor: Monitor) -> None:
+    first = _fire(monitor_repo, "a")
+    second = _fire(monitor_repo, "b")
+    assert [e.id for e in monitor_repo.list_alert_events()] == [first.id, second.id]
+    assert [e.id for e in monitor_repo.list_alert_events("drift", rule_name="b")] == [second.id]
+    assert [e.id for e in monitor_repo.list_alert_events(limit=1)] == [second.id]
+    assert monitor_repo.list_alert_events(since=second.time + 1) == []
+    assert monitor_repo.list_alert_events(until=first.time) == []
 
 
-def test_record_retrain_trigger(models: SqlMetadataStore, monitor: Monitor) -> None:
-    event = _fire(models)
-    models.record_retrain_trigger(
+def test_record_retrain_trigger(
+    models: None, db: Database, monitor_repo: MonitorRepository, monitor: Monitor
+) -> None:
+    event = _fire(monitor_repo)
+    monitor_repo.record_retrain_trigger(
         "drift",
         hook="python retrain.py",
         ok=False,
@@ -844,7 +894,7 @@ def test_record_retrain_trigger(models: SqlMetadataStore, monitor: Monitor) -> N
         exit_code=2,
         detail={"stderr": "boom"},
     )
-    [audit] = models.list_audit(entity_id="drift", action="monitor.retrain_trigger")
+    [audit] = db.list_audit(entity_id="drift", action="monitor.retrain_trigger")
     assert audit.payload == {
         "hook": "python retrain.py",
         "rule": "drift-high",

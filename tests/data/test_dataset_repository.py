@@ -1,0 +1,109 @@
+"""The dataset repository, on every backend (SQLite and PostgreSQL; see tests/conftest.py).
+
+Versions are content-addressed and immutable; tags move; every write is one transaction with
+its audit row and lineage edges, and a refused write leaves every table as it was.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from cycleml.data import DatasetPart, DatasetRepository
+from cycleml.errors import InvalidInput, NotFound
+from cycleml.store import Database
+
+SCHEMA = [{"name": "x", "type": "double"}, {"name": "y", "type": "int64"}]
+PART_A = DatasetPart("a" * 64, 10, 1000)
+PART_B = DatasetPart("b" * 64, 5, 600)
+
+
+def _create(repo: DatasetRepository, name: str, digest: str, **options: Any) -> Any:
+    options.setdefault("parts", [PART_A])
+    return repo.create_dataset_version(
+        name, digest=digest, schema=SCHEMA, source={"kind": "frame"}, **options
+    )
+
+
+def test_versions_are_numbered_and_read_back(dataset_repo: DatasetRepository) -> None:
+    first, created = _create(dataset_repo, "points", "1" * 64, source_identity="file:/a.csv")
+    assert created
+    assert (first.name, first.version, first.row_count, first.bytes) == ("points", 1, 10, 1000)
+    assert first.parts == (PART_A,)
+    assert first.schema == SCHEMA
+    second, _ = _create(dataset_repo, "points", "2" * 64, parts=[PART_A, PART_B], parent_version=1)
+    assert (second.version, second.row_count, second.parent_version) == (2, 15, 1)
+    assert second.parts == (PART_A, PART_B)  # an append lists its parent's parts first
+    assert dataset_repo.get_dataset_version("points") == second  # latest
+    assert dataset_repo.get_dataset_version("points", 1) == first
+    assert [v.version for v in dataset_repo.list_dataset_versions("points")] == [1, 2]
+    assert [d.name for d in dataset_repo.list_datasets()] == ["points"]
+
+
+def test_the_same_content_is_the_same_version(
+    dataset_repo: DatasetRepository, table_counts: Any
+) -> None:
+    first, _ = _create(dataset_repo, "points", "1" * 64)
+    before = table_counts()
+    again, created = _create(dataset_repo, "points", "1" * 64, parts=[PART_B])
+    assert not created
+    assert again == first
+    assert table_counts() == before  # nothing written, not even an audit row
+
+
+def test_tags_move_and_resolve(dataset_repo: DatasetRepository) -> None:
+    _create(dataset_repo, "points", "1" * 64)
+    _create(dataset_repo, "points", "2" * 64)
+    assert dataset_repo.set_dataset_tag("points", "train", 1).tags == ("train",)
+    assert dataset_repo.resolve_dataset_uri("datasets:/points@train").version == 1
+    dataset_repo.set_dataset_tag("points", "train", 2)
+    assert dataset_repo.resolve_dataset_uri("datasets:/points@train").version == 2
+    assert dataset_repo.get_dataset_version("points", 1).tags == ()
+    assert dataset_repo.resolve_dataset_uri("datasets:/points/1").version == 1
+    assert dataset_repo.resolve_dataset_uri("datasets:/points/latest").version == 2
+    assert dataset_repo.resolve_dataset_uri("datasets:/points").version == 2
+
+
+@pytest.mark.parametrize(
+    "uri",
+    ["datasets:/nope", "datasets:/points/9", "datasets:/points@prod", "datasets:/nope@train"],
+)
+def test_unknown_references_are_not_found(dataset_repo: DatasetRepository, uri: str) -> None:
+    _create(dataset_repo, "points", "1" * 64)
+    with pytest.raises(NotFound):
+        dataset_repo.resolve_dataset_uri(uri)
+
+
+def test_bad_names_and_tags_write_nothing(
+    dataset_repo: DatasetRepository, table_counts: Any
+) -> None:
+    _create(dataset_repo, "points", "1" * 64)
+    before = table_counts()
+    with pytest.raises(InvalidInput, match="dataset name"):
+        _create(dataset_repo, "../escape", "2" * 64)
+    for tag in ("latest", "has space", ""):
+        with pytest.raises(InvalidInput, match="dataset tag"):
+            dataset_repo.set_dataset_tag("points", tag, 1)
+    with pytest.raises(NotFound):
+        dataset_repo.set_dataset_tag("points", "train", 7)
+    assert table_counts() == before
+
+
+def test_writes_are_audited_with_their_lineage(
+    db: Database, dataset_repo: DatasetRepository
+) -> None:
+    _create(dataset_repo, "points", "1" * 64, source_identity="file:/data/a.csv")
+    _create(dataset_repo, "points", "2" * 64, parent_version=1)
+    dataset_repo.set_dataset_tag("points", "train", 2)
+    assert [(r.action, r.entity_id) for r in db.list_audit()] == [
+        ("dataset.create", "points"),
+        ("dataset_version.create", "points/1"),
+        ("dataset_version.create", "points/2"),
+        ("dataset.set_tag", "points"),
+    ]
+    graph = db.walk_lineage("dataset_version", "points/2", direction="upstream")
+    assert {(e.src_kind, e.src_id, e.relation) for e in graph.edges} == {
+        ("dataset_version", "points/1", "parent_of"),
+        ("source", "file:/data/a.csv", "ingested_into"),
+    }
