@@ -18,8 +18,8 @@ from sklearn.datasets import load_iris
 import cycleml
 from cycleml.data._versions import Datasets, canonical_digest
 from cycleml.errors import InvalidInput, NotFound
-from cycleml.lifecycle._legacy_store import SqlMetadataStore
 from cycleml.settings import Settings
+from cycleml.store import Database
 
 
 class TableSource:
@@ -51,8 +51,8 @@ def iris() -> pa.Table:
 
 
 @pytest.fixture
-def datasets(settings: Settings, store: SqlMetadataStore) -> Datasets:
-    return Datasets(settings, store=store)
+def datasets(settings: Settings, db: Database) -> Datasets:
+    return Datasets(settings, store=db)
 
 
 def test_same_rows_same_version_whatever_the_batching(datasets: Datasets, iris: pa.Table) -> None:
@@ -141,9 +141,9 @@ def test_tags_move_and_are_validated(datasets: Datasets, iris: pa.Table) -> None
 
 
 def test_loading_inside_a_run_records_the_input(
-    settings: Settings, store: SqlMetadataStore, iris: pa.Table
+    settings: Settings, db: Database, iris: pa.Table
 ) -> None:
-    datasets = Datasets(settings, store=store)
+    datasets = Datasets(settings, store=db)
     version = datasets.ingest("iris", TableSource(iris)).version
     cycleml.configure(settings)
     try:
@@ -151,11 +151,11 @@ def test_loading_inside_a_run_records_the_input(
             datasets.load("datasets:/iris/1")
         tags = cycleml.get_run(run.run_id).data.tags
         assert tags["cycleml.input.iris"].startswith("datasets:/iris/1 ")
-        edges = store.lineage_edges("run", run.run_id)
+        edges = db.lineage_edges("run", run.run_id)
         assert ("dataset_version", "iris/1", "input_to") in {
             (e.src_kind, e.src_id, e.relation) for e in edges
         }
-        graph = store.walk_lineage("run", run.run_id, direction="upstream")
+        graph = db.walk_lineage("run", run.run_id, direction="upstream")
         assert ("source", "memory:iris") in graph.depth
         assert version.uri == "datasets:/iris/1"
     finally:

@@ -20,8 +20,10 @@ import pytest
 from cycleml.errors import InvalidInput, NotFound
 from cycleml.lifecycle._legacy_store import SqlMetadataStore
 from cycleml.monitoring import MonitorGauges, Monitors
-from cycleml.serving import PredictionLogger, record_feedback
+from cycleml.registry import ModelRepository
+from cycleml.serving import DeploymentRepository, PredictionLogger, record_feedback
 from cycleml.settings import Settings
+from cycleml.store import Database
 
 from .conftest import Receiver
 
@@ -30,11 +32,13 @@ T0 = 1_764_000_000_000 - 1_764_000_000_000 % HOUR  # an hour boundary (2025-11-2
 
 
 @pytest.fixture
-def deployed(store: SqlMetadataStore) -> SqlMetadataStore:
-    store.create_registered_model("churn")
-    store.create_model_version("churn", source="s3://b/1")
-    store.create_deployment("churn", "models:/churn/1")
-    return store
+def deployed(
+    db: Database, model_repo: ModelRepository, deployment_repo: DeploymentRepository
+) -> SqlMetadataStore:
+    model_repo.create_registered_model("churn")
+    model_repo.create_model_version("churn", source="s3://b/1")
+    deployment_repo.create_deployment("churn", "models:/churn/1")
+    return db
 
 
 def _frame(n: int, *, seed: int, shift: float = 0.0) -> pd.DataFrame:

@@ -21,10 +21,13 @@ from cycleml.monitoring import (
     AlertEngine,
     AlertRule,
     LogNotifier,
+    MonitorRepository,
     RetrainHook,
     WebhookNotifier,
     notifier_from_config,
 )
+from cycleml.registry import ModelRepository
+from cycleml.store import Database
 
 from .conftest import Receiver
 
@@ -179,16 +182,18 @@ def test_bad_webhooks(kwargs: dict[str, Any], match: str) -> None:
 
 
 @pytest.fixture
-def monitored(store: SqlMetadataStore) -> SqlMetadataStore:
+def monitored(
+    db: Database, model_repo: ModelRepository, monitor_repo: MonitorRepository
+) -> MonitorRepository:
     """A store with monitor ``mon`` (on ``models:/m/1``)."""
-    store.create_registered_model("m")
-    store.create_model_version("m", source="s3://bucket/m/1")
-    store.create_monitor("mon", "models:/m/1")
-    return store
+    model_repo.create_registered_model("m")
+    model_repo.create_model_version("m", source="s3://bucket/m/1")
+    monitor_repo.create_monitor("mon", "models:/m/1")
+    return monitor_repo
 
 
 def test_engine_with_a_webhook_that_fails_first(
-    monitored: SqlMetadataStore, receiver: Receiver, metadata_uri: str
+    monitored: MonitorRepository, receiver: Receiver, metadata_uri: str
 ) -> None:
     receiver.script = [503, 503]
     rule = AlertRule("drift", "drift_share", ">", 0.3, notify=("ops",))
@@ -265,7 +270,7 @@ WRITER = (
 )
 
 
-def test_retrain_command(monitored: SqlMetadataStore, tmp_path: Path) -> None:
+def test_retrain_command(monitored: MonitorRepository, tmp_path: Path, db: Database) -> None:
     out = tmp_path / "trigger.json"
     hook = RetrainHook([sys.executable, "-c", WRITER], env={"OUT": str(out)})
     assert hook.guarantee == "at-most-once"
@@ -285,7 +290,7 @@ def test_retrain_command(monitored: SqlMetadataStore, tmp_path: Path) -> None:
         "CYCLEML_ALERT_THRESHOLD": "0.3",
         "CYCLEML_ALERT_SEVERITY": "critical",
     }
-    [audit] = monitored.list_audit(entity_id="mon", action="monitor.retrain_trigger")
+    [audit] = db.list_audit(entity_id="mon", action="monitor.retrain_trigger")
     assert audit.payload["ok"] is True
     assert audit.payload["exit_code"] == 0
     assert audit.payload["hook"].startswith(sys.executable)
@@ -295,7 +300,9 @@ def test_retrain_command(monitored: SqlMetadataStore, tmp_path: Path) -> None:
     assert audit.payload["detail"]["stdout"].strip() == "retraining started"
 
 
-def test_retrain_command_failures_are_recorded(monitored: SqlMetadataStore, tmp_path: Path) -> None:
+def test_retrain_command_failures_are_recorded(
+    monitored: MonitorRepository, tmp_path: Path, db: Database
+) -> None:
     failing = RetrainHook(
         [sys.executable, "-c", WRITER], env={"OUT": str(tmp_path / "x"), "CODE": "3"}
     )
@@ -310,7 +317,7 @@ def test_retrain_command_failures_are_recorded(monitored: SqlMetadataStore, tmp_
     assert time.monotonic() - started < 4
     assert late.status == "failed"
     assert "longer than 0.2 s" in late.detail["error"]
-    audits = monitored.list_audit(entity_id="mon", action="monitor.retrain_trigger")
+    audits = db.list_audit(entity_id="mon", action="monitor.retrain_trigger")
     assert [(a.payload["ok"], a.payload["exit_code"]) for a in audits] == [
         (False, 3),
         (False, None),
@@ -318,7 +325,7 @@ def test_retrain_command_failures_are_recorded(monitored: SqlMetadataStore, tmp_
     ]
 
 
-def test_retrain_callable(monitored: SqlMetadataStore) -> None:
+def test_retrain_callable(monitored: MonitorRepository, db: Database) -> None:
     seen: list[Any] = []
     hook = RetrainHook(callable=seen.append)
     assert hook.send(PAYLOAD, store=monitored).status == "delivered"
@@ -330,7 +337,7 @@ def test_retrain_callable(monitored: SqlMetadataStore) -> None:
     failed = RetrainHook(callable=boom).send(PAYLOAD, store=monitored)
     assert failed.status == "failed"
     assert failed.detail["error"] == "RuntimeError: no GPU"
-    audits = monitored.list_audit(entity_id="mon", action="monitor.retrain_trigger")
+    audits = db.list_audit(entity_id="mon", action="monitor.retrain_trigger")
     assert [a.payload["ok"] for a in audits] == [True, False]
     assert audits[1].payload["hook"].endswith("boom")
 
@@ -345,7 +352,9 @@ def test_retrain_runs_when_an_alert_starts_firing() -> None:
     assert len(calls) == 1
 
 
-def test_retrain_hook_through_the_engine(monitored: SqlMetadataStore, tmp_path: Path) -> None:
+def test_retrain_hook_through_the_engine(
+    monitored: MonitorRepository, tmp_path: Path, db: Database
+) -> None:
     out = tmp_path / "trigger.json"
     hook = RetrainHook([sys.executable, "-c", WRITER], env={"OUT": str(out)})
     rule = AlertRule("drift", "drift_share", ">", 0.3, notify=("log", "retrain"))
@@ -355,7 +364,7 @@ def test_retrain_hook_through_the_engine(monitored: SqlMetadataStore, tmp_path: 
     assert json.loads(out.read_text())["event"]["id"] == fired.id
     [resolved] = engine.process("mon", [rule], {"drift_share": 0.1})
     assert resolved.deliveries == {"log": "delivered", "retrain": "skipped"}
-    audits = monitored.list_audit(entity_id="mon", action="monitor.retrain_trigger")
+    audits = db.list_audit(entity_id="mon", action="monitor.retrain_trigger")
     assert [a.payload["event_id"] for a in audits] == [fired.id]
 
 

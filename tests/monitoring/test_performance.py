@@ -16,7 +16,6 @@ from sklearn import metrics as skm
 from sklearn.calibration import calibration_curve
 
 from cycleml.errors import InvalidInput
-from cycleml.lifecycle._legacy_store import SqlMetadataStore
 from cycleml.monitoring import (
     CBPE_ASSUMPTIONS,
     estimate_performance,
@@ -25,8 +24,10 @@ from cycleml.monitoring import (
     prediction_arrays,
 )
 from cycleml.monitoring._cbpe import _expected_auc
+from cycleml.registry import ModelRepository
 from cycleml.serving import (
     PREDICTION_LOG_SCHEMA,
+    DeploymentRepository,
     PredictionLogger,
     feedback,
     join_feedback,
@@ -278,10 +279,12 @@ def test_joined_prediction_log() -> None:
             assert window.metrics[name] == pytest.approx(value, abs=TOL), name
 
 
-def test_prediction_log_from_the_store(settings: Settings, store: SqlMetadataStore) -> None:
-    store.create_registered_model("churn")
-    store.create_model_version("churn", source="s3://b/1")
-    store.create_deployment("churn", "models:/churn/1")
+def test_prediction_log_from_the_store(
+    settings: Settings, model_repo: ModelRepository, deployment_repo: DeploymentRepository
+) -> None:
+    model_repo.create_registered_model("churn")
+    model_repo.create_model_version("churn", source="s3://b/1")
+    deployment_repo.create_deployment("churn", "models:/churn/1")
     rng = np.random.default_rng(5)
     score = rng.random(300)
     truth = (rng.random(300) < score).astype(int)

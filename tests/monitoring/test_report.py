@@ -20,9 +20,11 @@ import pytest
 from cycleml.lifecycle._legacy_store import SqlMetadataStore
 from cycleml.monitoring import Monitors, build_report
 from cycleml.monitoring._report import served_models
+from cycleml.registry import ModelRepository
 from cycleml.reports import plotly_asset_name
-from cycleml.serving import PredictionLogger, record_feedback
+from cycleml.serving import DeploymentRepository, PredictionLogger, record_feedback
 from cycleml.settings import Settings
+from cycleml.store import Database
 
 HOUR = 3_600_000
 T0 = 1_764_000_000_000 - 1_764_000_000_000 % HOUR  # an hour boundary (2025-11-24T16:00Z)
@@ -91,13 +93,15 @@ def test_served_models_counts_rows_per_version_and_arm() -> None:
 
 # -- end to end --------------------------------------------------------------------------------
 @pytest.fixture
-def canary(store: SqlMetadataStore) -> SqlMetadataStore:
-    store.create_registered_model("churn")
+def canary(
+    db: Database, model_repo: ModelRepository, deployment_repo: DeploymentRepository
+) -> SqlMetadataStore:
+    model_repo.create_registered_model("churn")
     for source in ("s3://b/1", "s3://b/2"):
-        store.create_model_version("churn", source=source)
-    store.create_deployment("churn", "models:/churn/1", canary_uri="models:/churn/2",
+        model_repo.create_model_version("churn", source=source)
+    deployment_repo.create_deployment("churn", "models:/churn/1", canary_uri="models:/churn/2",
                             canary_percent=25.0)  # fmt: skip
-    return store
+    return db
 
 
 @pytest.fixture

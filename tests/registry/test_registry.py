@@ -8,11 +8,10 @@ from pathlib import Path
 import pytest
 
 from cycleml.errors import GateFailed, InvalidInput, InvalidState, NotFound
-from cycleml.lifecycle._legacy_store import SqlMetadataStore
 from cycleml.registry import ModelRegistry, Stage, check_gates
 from cycleml.settings import Settings
 from cycleml.spec import parse_spec
-from cycleml.store import now_ms
+from cycleml.store import Database, now_ms
 from cycleml.tracking import TrackingClient
 from cycleml.tracking._entities import Metric
 
@@ -27,13 +26,13 @@ metrics:
 
 
 @pytest.fixture
-def client(settings: Settings, store: SqlMetadataStore) -> TrackingClient:
-    return TrackingClient(settings, store=store)
+def client(settings: Settings, db: Database) -> TrackingClient:
+    return TrackingClient(settings, store=db)
 
 
 @pytest.fixture
-def registry(settings: Settings, store: SqlMetadataStore) -> ModelRegistry:
-    return ModelRegistry(settings, store=store, spec=parse_spec(SPEC))
+def registry(settings: Settings, db: Database) -> ModelRegistry:
+    return ModelRegistry(settings, store=db, spec=parse_spec(SPEC))
 
 
 def _run_with_model(client: TrackingClient, tmp_path: Path, metrics: dict[str, float]) -> str:
@@ -195,8 +194,8 @@ def test_aliases_and_uri_resolution(
         registry.delete_alias("churn", "champion")
 
 
-def test_spec_is_read_from_the_project(settings: Settings, store: SqlMetadataStore) -> None:
+def test_spec_is_read_from_the_project(settings: Settings, db: Database) -> None:
     (settings.home / "cycleml.yaml").write_text(SPEC, encoding="utf-8")
-    registry = ModelRegistry(settings, store=store)
+    registry = ModelRegistry(settings, store=db)
     assert [m.name for m in registry.deploy_gates()] == ["roc_auc", "log_loss"]
-    assert ModelRegistry(settings, store=store, spec=parse_spec("name: x")).deploy_gates() == []
+    assert ModelRegistry(settings, store=db, spec=parse_spec("name: x")).deploy_gates() == []

@@ -19,16 +19,17 @@ from cycleml.errors import (
     ModelIntegrityError,
     NotFound,
 )
-from cycleml.lifecycle._legacy_store import SqlMetadataStore
+from cycleml.registry import ModelRepository
 from cycleml.serving._deployments import Deployment, Deployments, route, route_point
 from cycleml.settings import Settings
-from cycleml.tracking import TrackingClient
+from cycleml.store import Database
+from cycleml.tracking import RunRepository, TrackingClient
 
 
-def _logged(settings: Settings, store: SqlMetadataStore, folder: Path) -> str:
+def _logged(settings: Settings, db: Database, folder: Path) -> str:
     """Log ``folder`` as a run's ``model`` artifacts; return ``runs:/<id>/model``."""
-    client = TrackingClient(settings, store=store)
-    found = store.get_experiment_by_name("models")
+    client = TrackingClient(settings, store=db)
+    found = client.repository.get_experiment_by_name("models")
     experiment = found.experiment_id if found else client.create_experiment("models")
     run = client.create_run(experiment).info.run_id
     client.log_artifacts(run, folder, "model")
@@ -36,14 +37,16 @@ def _logged(settings: Settings, store: SqlMetadataStore, folder: Path) -> str:
 
 
 @pytest.fixture
-def deployments(settings: Settings, store: SqlMetadataStore, exploding_folder: Path) -> Deployments:
+def deployments(
+    settings: Settings, model_repo: ModelRepository, exploding_folder: Path, db: Database
+) -> Deployments:
     """The service on SQLite and PostgreSQL, with ``churn`` versions 1-4 (``@champion`` -> 1),
     each a servable model package logged to a run."""
-    store.create_registered_model("churn")
-    source = _logged(settings, store, exploding_folder)
+    model_repo.create_registered_model("churn")
+    source = _logged(settings, db, exploding_folder)
     for _ in range(4):
-        store.create_model_version("churn", source=source)
-    store.set_alias("churn", "champion", 1)
+        model_repo.create_model_version("churn", source=source)
+    model_repo.set_alias("churn", "champion", 1)
     return Deployments(settings)
 
 
@@ -139,14 +142,16 @@ def test_apply_replaces_the_whole_configuration_and_audits_it(deployments: Deplo
     assert (back.model_version, back.canary_version, back.shadow_version) == (1, 2, 3)
 
 
-def _versions(store: SqlMetadataStore, *sources: str) -> list[int]:
-    return [store.create_model_version("churn", source=s).version for s in sources]
+def _versions(model_repo: ModelRepository, *sources: str) -> list[int]:
+    return [model_repo.create_model_version("churn", source=s).version for s in sources]
 
 
 def test_models_that_cannot_be_served_are_refused_before_anything_is_written(
     deployments: Deployments,
     settings: Settings,
-    store: SqlMetadataStore,
+    db: Database,
+    run_repo: RunRepository,
+    model_repo: ModelRepository,
     exploding_folder: Path,
     tmp_path: Path,
 ) -> None:
@@ -157,11 +162,13 @@ def test_models_that_cannot_be_served_are_refused_before_anything_is_written(
     shutil.copytree(exploding_folder, tampered)
     changed = next(p for p in tampered.iterdir() if p.name != "model.yaml")
     changed.write_bytes(changed.read_bytes() + b" ")
-    store.create_registered_model("other")
-    s3, bare, bad = _versions(store, "s3://bucket/churn/5", _logged(settings, store, no_yaml),
-                              _logged(settings, store, tampered))  # fmt: skip
+    model_repo.create_registered_model("other")
+    s3, bare, bad = _versions(
+        model_repo, "s3://bucket/churn/5", _logged(settings, db, no_yaml),
+        _logged(settings, db, tampered),
+    )  # fmt: skip
     deployments.create("live", "models:/churn/1")
-    before = (len(store.list_audit(limit=10_000)), deployments.revisions("live"))
+    before = (len(db.list_audit(limit=10_000)), deployments.revisions("live"))
     cases: list[tuple[Callable[[], object], type[CycleMLError], str]] = [
         (lambda: deployments.apply("new", f"models:/churn/{s3}"), NotFound, "not a run"),
         (lambda: deployments.apply("new", f"models:/churn/{bare}"), InvalidInput,
@@ -182,14 +189,14 @@ def test_models_that_cannot_be_served_are_refused_before_anything_is_written(
         assert "Cannot deploy 'models:/" in info.value.message
         assert "cycleml-check-" not in str(info.value)  # the URI, not a temporary folder
         assert info.value.hint
-    assert (len(store.list_audit(limit=10_000)), deployments.revisions("live")) == before
+    assert (len(db.list_audit(limit=10_000)), deployments.revisions("live")) == before
     with pytest.raises(NotFound):
         deployments.get("new")
 
 
-def test_service_on_an_open_store(store: SqlMetadataStore, settings: Settings) -> None:
-    service = Deployments(settings, store=store)
-    assert service.repository.db is store
+def test_service_on_an_open_store(db: Database, settings: Settings) -> None:
+    service = Deployments(settings, store=db)
+    assert service.repository.db is db
     service.close()  # does not close a store it was given
     assert service.list() == []
 

@@ -18,22 +18,31 @@ from fastapi.testclient import TestClient
 import cycleml
 import cycleml.tracking
 from cycleml.errors import InvalidInput, NotFound
-from cycleml.lifecycle._legacy_store import SqlMetadataStore
 from cycleml.models import log_model
-from cycleml.serving import BatchingOptions, Deployments, ServerOptions, deployment_app
+from cycleml.registry import ModelRepository
+from cycleml.serving import (
+    BatchingOptions,
+    DeploymentRepository,
+    Deployments,
+    ServerOptions,
+    deployment_app,
+)
 from cycleml.serving._feedback import feedback, join_feedback, record_feedback
 from cycleml.serving._predlog import PredictionLogger, prediction_log
 from cycleml.settings import Settings, resolve_settings
+from cycleml.store import Database
 
 T0 = 1_764_000_000_000
 
 
 @pytest.fixture
-def deployed(store: SqlMetadataStore) -> SqlMetadataStore:
-    store.create_registered_model("churn")
-    store.create_model_version("churn", source="s3://b/1")
-    store.create_deployment("churn", "models:/churn/1")
-    return store
+def deployed(
+    db: Database, model_repo: ModelRepository, deployment_repo: DeploymentRepository
+) -> DeploymentRepository:
+    model_repo.create_registered_model("churn")
+    model_repo.create_model_version("churn", source="s3://b/1")
+    deployment_repo.create_deployment("churn", "models:/churn/1")
+    return deployment_repo
 
 
 def _labels(settings: Settings) -> dict[str, Any]:
@@ -42,7 +51,7 @@ def _labels(settings: Settings) -> dict[str, Any]:
     return dict(zip(ids, labels, strict=True))
 
 
-def test_records_from_dicts(settings: Settings, deployed: SqlMetadataStore) -> None:
+def test_records_from_dicts(settings: Settings, deployed: DeploymentRepository) -> None:
     count = record_feedback(
         "churn",
         [
@@ -61,7 +70,7 @@ def test_records_from_dicts(settings: Settings, deployed: SqlMetadataStore) -> N
 
 
 def test_records_from_frames_and_files(
-    settings: Settings, deployed: SqlMetadataStore, tmp_path: Path
+    settings: Settings, deployed: DeploymentRepository, tmp_path: Path
 ) -> None:
     frame = pd.DataFrame(
         {
@@ -96,7 +105,7 @@ def test_records_from_frames_and_files(
     assert (stored["e"][0], stored["f"][0]) == (7, 8)
 
 
-def test_latest_label_wins(settings: Settings, deployed: SqlMetadataStore) -> None:
+def test_latest_label_wins(settings: Settings, deployed: DeploymentRepository) -> None:
     record_feedback(
         "churn",
         [
@@ -130,7 +139,7 @@ def test_latest_label_wins(settings: Settings, deployed: SqlMetadataStore) -> No
 
 
 def test_mixed_label_types_come_back_as_json(
-    settings: Settings, deployed: SqlMetadataStore
+    settings: Settings, deployed: DeploymentRepository
 ) -> None:
     record_feedback(
         "churn",
@@ -141,7 +150,7 @@ def test_mixed_label_types_come_back_as_json(
 
 
 def test_bad_feedback_writes_nothing(
-    settings: Settings, deployed: SqlMetadataStore, tmp_path: Path
+    settings: Settings, deployed: DeploymentRepository, tmp_path: Path
 ) -> None:
     bad: list[Any] = [
         [],
@@ -174,7 +183,7 @@ def test_bad_feedback_writes_nothing(
 
 
 def test_labels_for_unknown_request_ids_are_kept_and_reported(
-    settings: Settings, deployed: SqlMetadataStore
+    settings: Settings, deployed: DeploymentRepository
 ) -> None:
     with PredictionLogger(settings, "churn") as logger:
         logger.log([{"request_id": f"r{i}", "time": T0 + i} for i in range(10)])
@@ -195,7 +204,7 @@ def test_labels_for_unknown_request_ids_are_kept_and_reported(
 
 
 def test_labels_nested_too_deeply_are_refused(
-    settings: Settings, deployed: SqlMetadataStore
+    settings: Settings, deployed: DeploymentRepository
 ) -> None:
     label: Any = 1
     for _ in range(5000):
@@ -205,7 +214,7 @@ def test_labels_nested_too_deeply_are_refused(
     assert deployed.list_feedback("churn") == []
 
 
-def test_empty_feedback(settings: Settings, deployed: SqlMetadataStore) -> None:
+def test_empty_feedback(settings: Settings, deployed: DeploymentRepository) -> None:
     table = feedback("churn", settings=settings)
     assert table.num_rows == 0
     assert table.column_names == ["request_id", "label", "time"]
@@ -249,7 +258,7 @@ def test_join_feedback() -> None:
 
 
 def test_prediction_log_joined_with_feedback(
-    settings: Settings, deployed: SqlMetadataStore
+    settings: Settings, deployed: DeploymentRepository
 ) -> None:
     with PredictionLogger(settings, "churn", max_rows=100) as logger:
         logger.log(

@@ -19,7 +19,8 @@ import pyarrow as pa
 import pytest
 
 from cycleml.errors import InvalidInput, InvalidState, NotFound, StoreError
-from cycleml.lifecycle._legacy_store import SqlMetadataStore
+from cycleml.registry import ModelRepository
+from cycleml.serving import DeploymentRepository
 from cycleml.serving._predlog import (
     PREDICTION_LOG_SCHEMA,
     PredictionLogger,
@@ -28,25 +29,27 @@ from cycleml.serving._predlog import (
     to_ms,
 )
 from cycleml.settings import Settings
-from cycleml.store import ArtifactStore, Blob
+from cycleml.store import ArtifactStore, Blob, Database
 
 T0 = 1_764_000_000_000  # 2025-11-24T16:00:00Z in ms
 
 
 @pytest.fixture
-def deployed(store: SqlMetadataStore) -> SqlMetadataStore:
+def deployed(
+    db: Database, model_repo: ModelRepository, deployment_repo: DeploymentRepository
+) -> DeploymentRepository:
     """A deployment ``churn`` serving ``churn/1`` with the canary ``churn/2``."""
-    store.create_registered_model("churn")
-    store.create_model_version("churn", source="s3://b/1")
-    store.create_model_version("churn", source="s3://b/2")
-    store.create_deployment(
+    model_repo.create_registered_model("churn")
+    model_repo.create_model_version("churn", source="s3://b/1")
+    model_repo.create_model_version("churn", source="s3://b/2")
+    deployment_repo.create_deployment(
         "churn", "models:/churn/1", canary_uri="models:/churn/2", canary_percent=10
     )
-    return store
+    return deployment_repo
 
 
 @pytest.fixture
-def logger(settings: Settings, deployed: SqlMetadataStore) -> Iterator[PredictionLogger]:
+def logger(settings: Settings, deployed: DeploymentRepository) -> Iterator[PredictionLogger]:
     opened = PredictionLogger(settings, "churn", max_rows=1_000, max_delay_s=60)
     yield opened
     opened.close()
@@ -70,7 +73,9 @@ def _rows(
     ]
 
 
-def test_three_threads_30k_rows_none_lost(settings: Settings, deployed: SqlMetadataStore) -> None:
+def test_three_threads_30k_rows_none_lost(
+    settings: Settings, deployed: DeploymentRepository
+) -> None:
     logger = PredictionLogger(settings, "churn", max_rows=4_096, max_delay_s=0.05)
     errors: list[BaseException] = []
 
@@ -116,7 +121,9 @@ def test_three_threads_30k_rows_none_lost(settings: Settings, deployed: SqlMetad
     assert logging_s < 30  # log() only queues
 
 
-def test_background_writes_after_max_delay(settings: Settings, deployed: SqlMetadataStore) -> None:
+def test_background_writes_after_max_delay(
+    settings: Settings, deployed: DeploymentRepository
+) -> None:
     fast = PredictionLogger(settings, "churn", max_rows=1_000_000, max_delay_s=0.05)
     try:
         fast.log(_rows(10))
@@ -129,7 +136,7 @@ def test_background_writes_after_max_delay(settings: Settings, deployed: SqlMeta
         fast.close()
 
 
-def test_background_writes_at_max_rows(settings: Settings, deployed: SqlMetadataStore) -> None:
+def test_background_writes_at_max_rows(settings: Settings, deployed: DeploymentRepository) -> None:
     with PredictionLogger(settings, "churn", max_rows=50, max_delay_s=3600) as logger:
         logger.log(_rows(120))
         deadline = time.monotonic() + 10
@@ -191,7 +198,7 @@ def test_shadow_rows_only_on_request(logger: PredictionLogger, settings: Setting
 
 
 def test_empty_and_unknown(
-    settings: Settings, deployed: SqlMetadataStore, logger: PredictionLogger
+    settings: Settings, deployed: DeploymentRepository, logger: PredictionLogger
 ) -> None:
     empty = prediction_log("churn", settings=settings)
     assert empty.num_rows == 0
@@ -320,7 +327,7 @@ def test_failed_write_is_retried_and_loses_nothing(
 
 def test_background_retry_after_failures(
     settings: Settings,
-    deployed: SqlMetadataStore,
+    deployed: DeploymentRepository,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -368,20 +375,22 @@ def test_lost_acknowledgement_does_not_duplicate_rows(
     assert len(logger.repository.list_prediction_log_parts("churn")) == 1
 
 
-def test_parts_have_lineage_and_audit(logger: PredictionLogger, deployed: SqlMetadataStore) -> None:
+def test_parts_have_lineage_and_audit(
+    logger: PredictionLogger, deployed: DeploymentRepository, db: Database
+) -> None:
     logger.log(_rows(5))
     logger.flush()
     [part] = logger.parts
     assert part.path.startswith("predictions/churn/date=2025-11-24/part-")
     assert part.path.endswith(".parquet")
     assert (part.min_time, part.max_time, part.rows) == (T0, T0 + 4, 5)
-    graph = deployed.walk_lineage("model_version", "churn/1", direction="downstream")
+    graph = db.walk_lineage("model_version", "churn/1", direction="downstream")
     assert ("prediction_log", part.id) in graph.depth
-    [audit] = deployed.list_audit(action="deployment.log_predictions")
+    [audit] = db.list_audit(action="deployment.log_predictions")
     assert audit.payload["rows"] == 5
 
 
-def test_memory_artifact_store(settings: Settings, deployed: SqlMetadataStore) -> None:
+def test_memory_artifact_store(settings: Settings, deployed: DeploymentRepository) -> None:
     remote = replace(settings, artifact_uri=f"memory://predlog-{uuid.uuid4().hex}")
     with PredictionLogger(remote, "churn", max_rows=10) as logger:
         logger.log(_rows(25))
@@ -390,7 +399,7 @@ def test_memory_artifact_store(settings: Settings, deployed: SqlMetadataStore) -
     assert table.schema == PREDICTION_LOG_SCHEMA
 
 
-def test_bad_options(settings: Settings, deployed: SqlMetadataStore) -> None:
+def test_bad_options(settings: Settings, deployed: DeploymentRepository) -> None:
     for options in ({"max_rows": 0}, {"max_rows": 1.5}, {"max_delay_s": 0}, {"max_delay_s": -1}):
         with pytest.raises(InvalidInput):
             PredictionLogger(settings, "churn", **options)

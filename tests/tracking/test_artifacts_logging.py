@@ -8,6 +8,8 @@ from typing import Any
 
 import matplotlib
 
+from cycleml.store import Database
+
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
@@ -18,7 +20,6 @@ import yaml
 
 import cycleml
 from cycleml.errors import InvalidInput, NotFound
-from cycleml.lifecycle._legacy_store import SqlMetadataStore
 from cycleml.settings import Settings
 from cycleml.tracking import Tracker
 
@@ -164,7 +165,7 @@ def test_log_figure_wrong_type(sqlite_tracking: Tracker, figure: object) -> None
 
 
 def test_path_traversal_is_refused_and_nothing_recorded(
-    tracking: Tracker, tree: Path, store: SqlMetadataStore
+    tracking: Tracker, tree: Path, db: Database
 ) -> None:
     figure = go.Figure()
     with cycleml.start_run() as run:
@@ -182,7 +183,7 @@ def test_path_traversal_is_refused_and_nothing_recorded(
         with pytest.raises(InvalidInput, match="artifact path"):
             cycleml.log_text("x", "")
     assert tracking.client.list_artifacts(run.run_id) == []
-    assert store.list_audit(entity_id=run.run_id, action="run.log_artifacts") == []
+    assert db.list_audit(entity_id=run.run_id, action="run.log_artifacts") == []
     with pytest.raises(InvalidInput):
         tracking.client.read_artifact(run.run_id, "../a.txt")
 

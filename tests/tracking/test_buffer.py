@@ -19,20 +19,20 @@ import pytest
 from sqlalchemy import event
 
 import cycleml
-from cycleml.lifecycle._legacy_store import SqlMetadataStore
 from cycleml.settings import Settings
-from cycleml.tracking import ActiveRun, Tracker
+from cycleml.store import Database
+from cycleml.tracking import ActiveRun, RunRepository, Tracker
 from cycleml.tracking._buffer import PendingBatch, RunBuffer
 from cycleml.tracking._entities import Metric, RunStatus
 
 Configure = Callable[..., Tracker]
 
 
-def _batches(store: SqlMetadataStore, run_id: str) -> list[int]:
+def _batches(db: Database, run_id: str) -> list[int]:
     """Metric points per write transaction: ``run.log_batch`` audit rows, and the final
     batch that ``end_run`` writes with the ``run.update`` that ends the run."""
     sizes = []
-    for record in store.list_audit(entity_id=run_id):
+    for record in db.list_audit(entity_id=run_id):
         if record.action == "run.log_batch":
             sizes.append(int(record.payload["metric_points"]))
         elif record.action == "run.update" and "batch" in record.payload:
@@ -51,7 +51,7 @@ def _wait_for(condition: Any, timeout: float = 10.0) -> bool:
 
 # ---- few transactions, nothing lost -------------------------------------------------------
 def test_tight_loop_is_written_in_few_transactions(
-    configure_tracking: Configure, store: SqlMetadataStore
+    configure_tracking: Configure, db: Database, run_repo: RunRepository
 ) -> None:
     tracker = configure_tracking(flush_points=1000, flush_seconds=600)
     statements: list[str] = []
@@ -68,42 +68,46 @@ def test_tight_loop_is_written_in_few_transactions(
         finally:
             event.remove(engine, "before_cursor_execute", count)
         # 5 full buffers were written while logging, 1000 points per transaction
-        assert _batches(store, run.run_id) == [1000] * 5
+        assert _batches(db, run.run_id) == [1000] * 5
         assert tracker.buffer.pending(run.run_id) == 0
     assert 0 < len(statements) < 100, f"{len(statements)} statements for 5,000 log_metric calls"
-    history = store.get_metric_history(run.run_id, "loss")
+    history = run_repo.get_metric_history(run.run_id, "loss")
     assert [(m.step, m.value) for m in history] == [(s, 1.0 / (s + 1)) for s in range(5000)]
-    assert store.get_run(run.run_id).data.metrics["loss"] == 1.0 / 5000
+    assert run_repo.get_run(run.run_id).data.metrics["loss"] == 1.0 / 5000
 
 
-def test_flush_on_size_threshold(configure_tracking: Configure, store: SqlMetadataStore) -> None:
+def test_flush_on_size_threshold(
+    configure_tracking: Configure, db: Database, run_repo: RunRepository
+) -> None:
     tracker = configure_tracking(flush_points=100, flush_seconds=600)
     with cycleml.start_run() as run:
         for step in range(250):
             cycleml.log_metrics({"a": step, "b": -step}, step=step)  # 2 points per call
-        assert store.count_metric_points([run.run_id]) == 500
+        assert run_repo.count_metric_points([run.run_id]) == 500
         cycleml.log_metric("a", 1.5, step=250)
-        assert store.count_metric_points([run.run_id]) == 500  # below the threshold: waits
+        assert run_repo.count_metric_points([run.run_id]) == 500  # below the threshold: waits
         assert tracker.buffer.pending(run.run_id) == 1
-    assert store.count_metric_points([run.run_id]) == 501
-    assert _batches(store, run.run_id) == [100] * 5 + [1]
+    assert run_repo.count_metric_points([run.run_id]) == 501
+    assert _batches(db, run.run_id) == [100] * 5 + [1]
 
 
-def test_flush_on_time_threshold(configure_tracking: Configure, store: SqlMetadataStore) -> None:
+def test_flush_on_time_threshold(
+    configure_tracking: Configure, db: Database, run_repo: RunRepository
+) -> None:
     tracker = configure_tracking(flush_points=100_000, flush_seconds=0.3)
     run = cycleml.start_run()
     for step in range(7):
         cycleml.log_metric("loss", float(step), step=step)
-    assert store.count_metric_points([run.run_id]) == 0  # still waiting in the buffer
+    assert run_repo.count_metric_points([run.run_id]) == 0  # still waiting in the buffer
     # no flush, no end_run: the background thread writes them
-    assert _wait_for(lambda: store.count_metric_points([run.run_id]) == 7)
+    assert _wait_for(lambda: run_repo.count_metric_points([run.run_id]) == 7)
     assert tracker.buffer.pending() == 0
-    assert _batches(store, run.run_id) == [7]
-    assert store.get_run(run.run_id).info.status == RunStatus.RUNNING
+    assert _batches(db, run.run_id) == [7]
+    assert run_repo.get_run(run.run_id).info.status == RunStatus.RUNNING
     cycleml.end_run()
 
 
-def test_flush_on_exception_in_with_block(tracking: Tracker, store: SqlMetadataStore) -> None:
+def test_flush_on_exception_in_with_block(tracking: Tracker, run_repo: RunRepository) -> None:
     started: list[ActiveRun] = []
 
     def train() -> None:
@@ -116,16 +120,16 @@ def test_flush_on_exception_in_with_block(tracking: Tracker, store: SqlMetadataS
     with pytest.raises(RuntimeError, match="diverged"):
         train()
     run = started[0]
-    assert store.count_metric_points([run.run_id]) == 10
-    stored = store.get_run(run.run_id)
+    assert run_repo.count_metric_points([run.run_id]) == 10
+    stored = run_repo.get_run(run.run_id)
     assert stored.info.status == RunStatus.FAILED
     assert stored.data.metrics["loss"] == 1.0
 
 
-def test_search_and_get_run_see_buffered_points(tracking: Tracker, store: SqlMetadataStore) -> None:
+def test_search_and_get_run_see_buffered_points(tracking: Tracker, run_repo: RunRepository) -> None:
     with cycleml.start_run() as run:
         cycleml.log_metric("auc", 0.91)
-        assert store.count_metric_points([run.run_id]) == 0
+        assert run_repo.count_metric_points([run.run_id]) == 0
         found = cycleml.search_runs(filter_string="metrics.auc > 0.9")
         assert isinstance(found, list)
         assert [r.run_id for r in found] == [run.run_id]
@@ -133,14 +137,14 @@ def test_search_and_get_run_see_buffered_points(tracking: Tracker, store: SqlMet
 
 
 def test_closing_the_tracker_flushes_and_finishes(
-    configure_tracking: Configure, store: SqlMetadataStore
+    configure_tracking: Configure, run_repo: RunRepository
 ) -> None:
     configure_tracking()
     run = cycleml.start_run()
     cycleml.log_metric("m", 1.0)
     cycleml.tracking._default.replace(None)
-    assert store.count_metric_points([run.run_id]) == 1
-    assert store.get_run(run.run_id).info.status == RunStatus.FINISHED
+    assert run_repo.count_metric_points([run.run_id]) == 1
+    assert run_repo.get_run(run.run_id).info.status == RunStatus.FINISHED
 
 
 # ---- interpreter exit ---------------------------------------------------------------------
@@ -188,30 +192,30 @@ def _run_script(settings: Settings, tmp_path: Path, mode: str) -> tuple[str, str
 
 
 def test_flush_at_interpreter_exit(
-    settings: Settings, store: SqlMetadataStore, tmp_path: Path
+    settings: Settings, db: Database, run_repo: RunRepository, tmp_path: Path
 ) -> None:
     run_id, _ = _run_script(settings, tmp_path, "exit")
-    stored = store.get_run(run_id)
+    stored = run_repo.get_run(run_id)
     assert stored.info.status == RunStatus.FINISHED
     assert stored.info.end_time is not None
     assert stored.info.error is None
     assert stored.data.params == {"mode": "exit"}
-    history = store.get_metric_history(run_id, "loss")
+    history = run_repo.get_metric_history(run_id, "loss")
     assert [m.step for m in history] == list(range(2500))
     # two full buffers while running, the last 500 points by the exit hook
-    assert _batches(store, run_id) == [1000, 1000, 500]
+    assert _batches(db, run_id) == [1000, 1000, 500]
 
 
 def test_uncaught_exception_marks_run_failed(
-    settings: Settings, store: SqlMetadataStore, tmp_path: Path
+    settings: Settings, run_repo: RunRepository, tmp_path: Path
 ) -> None:
     run_id, stderr = _run_script(settings, tmp_path, "raise")
     assert "RuntimeError: fatal error in the training script" in stderr  # still printed
-    stored = store.get_run(run_id)
+    stored = run_repo.get_run(run_id)
     assert stored.info.status == RunStatus.FAILED
     assert stored.info.error is not None
     assert "RuntimeError: fatal error in the training script" in stored.info.error
-    assert store.count_metric_points([run_id]) == 2500
+    assert run_repo.count_metric_points([run_id]) == 2500
 
 
 # ---- RunBuffer on its own ----------------------------------------------------------------

@@ -10,8 +10,8 @@ import pytest
 
 import cycleml
 from cycleml.errors import InvalidInput, InvalidState, NotFound, ParamConflict
-from cycleml.lifecycle._legacy_store import SqlMetadataStore
-from cycleml.tracking import DEFAULT_EXPERIMENT, ActiveRun, Tracker
+from cycleml.store import Database
+from cycleml.tracking import DEFAULT_EXPERIMENT, ActiveRun, RunRepository, Tracker
 from cycleml.tracking._entities import RunStatus
 
 PARENT_TAG = "cycleml.parentRunId"
@@ -86,7 +86,7 @@ def test_nested_runs_record_parent(tracking: Tracker) -> None:
     }
 
 
-def test_ending_parent_ends_open_children(tracking: Tracker, store: SqlMetadataStore) -> None:
+def test_ending_parent_ends_open_children(tracking: Tracker, run_repo: RunRepository) -> None:
     parent = cycleml.start_run()
     child = cycleml.start_run(nested=True)
     cycleml.end_run()  # ends the child (innermost)
@@ -96,11 +96,11 @@ def test_ending_parent_ends_open_children(tracking: Tracker, store: SqlMetadataS
     tracking.end_run(run_id=parent.run_id)  # the open child ends with its parent
     assert cycleml.active_run() is None
     # read with a separate connection: the child's buffered point was flushed as it ended
-    assert [m.value for m in store.get_metric_history(second.run_id, "child_loss")] == [0.5]
+    assert [m.value for m in run_repo.get_metric_history(second.run_id, "child_loss")] == [0.5]
     assert tracking.buffer.pending() == 0
-    assert store.get_run(child.run_id).info.status == RunStatus.FINISHED
-    assert store.get_run(second.run_id).info.status == RunStatus.FINISHED
-    assert store.get_run(parent.run_id).info.status == RunStatus.FINISHED
+    assert run_repo.get_run(child.run_id).info.status == RunStatus.FINISHED
+    assert run_repo.get_run(second.run_id).info.status == RunStatus.FINISHED
+    assert run_repo.get_run(parent.run_id).info.status == RunStatus.FINISHED
 
 
 def test_second_run_without_nested_is_invalid_state(tracking: Tracker) -> None:
@@ -127,12 +127,12 @@ def test_logging_without_active_run_starts_one(tracking: Tracker) -> None:
     assert stored.data.metrics == {"loss": 0.25}
 
 
-def test_end_run_without_active_run_is_a_noop(tracking: Tracker, store: SqlMetadataStore) -> None:
+def test_end_run_without_active_run_is_a_noop(tracking: Tracker, db: Database) -> None:
     cycleml.end_run()
     cycleml.end_run("FAILED")
     assert cycleml.active_run() is None
-    assert store.list_audit(action="run.update") == []
-    assert store.list_audit(action="run.create") == []
+    assert db.list_audit(action="run.update") == []
+    assert db.list_audit(action="run.create") == []
 
 
 def test_end_run_with_status(sqlite_tracking: Tracker) -> None:
@@ -223,12 +223,12 @@ def test_end_run_by_id_leaves_other_threads_runs_alone(tracking: Tracker) -> Non
 
 
 # ---- params ------------------------------------------------------------------------------
-def test_params_are_immutable(tracking: Tracker, store: SqlMetadataStore) -> None:
+def test_params_are_immutable(tracking: Tracker, db: Database) -> None:
     with cycleml.start_run() as run:
         cycleml.log_params({"model": "rf", "depth": 5})
         cycleml.log_param("model", "rf")  # the same value again is fine
         cycleml.log_params({"depth": "5"})  # stored as text: "5" == str(5)
-        audit_before = len(store.list_audit(entity_id=run.run_id))
+        audit_before = len(db.list_audit(entity_id=run.run_id))
         with pytest.raises(ParamConflict, match="depth") as caught:
             cycleml.log_params({"new_key": "x", "depth": 6})
         assert caught.value.details["conflicts"] == {"depth": ["5", "6"]}
@@ -236,7 +236,7 @@ def test_params_are_immutable(tracking: Tracker, store: SqlMetadataStore) -> Non
         with pytest.raises(ParamConflict):
             cycleml.log_param("model", "xgb")
         # nothing of the refused batches was written, not even the audit row
-        assert len(store.list_audit(entity_id=run.run_id)) == audit_before
+        assert len(db.list_audit(entity_id=run.run_id)) == audit_before
     stored = cycleml.get_run(run.run_id)
     assert stored.data.params == {"model": "rf", "depth": "5"}
     assert "new_key" not in stored.data.params
@@ -367,7 +367,7 @@ def test_threads_have_their_own_active_runs(configure_tracking: Callable[..., Tr
 
 
 def test_closing_the_tracker_ends_open_runs_once(
-    configure_tracking: Callable[..., Tracker], store: SqlMetadataStore
+    configure_tracking: Callable[..., Tracker], db: Database, run_repo: RunRepository
 ) -> None:
     configure_tracking()
     parent = cycleml.start_run()
@@ -375,21 +375,21 @@ def test_closing_the_tracker_ends_open_runs_once(
     cycleml.log_metric("m", 1.0)
     cycleml.tracking._default.replace(None)
     for run in (parent, child):
-        assert store.get_run(run.run_id).info.status == RunStatus.FINISHED
-        updates = store.list_audit(entity_id=run.run_id, action="run.update")
+        assert run_repo.get_run(run.run_id).info.status == RunStatus.FINISHED
+        updates = db.list_audit(entity_id=run.run_id, action="run.update")
         assert len(updates) == 1, [u.payload for u in updates]
-    assert store.count_metric_points([child.run_id]) == 1
+    assert run_repo.count_metric_points([child.run_id]) == 1
 
 
 def test_run_ended_inside_its_with_block_keeps_its_status(
-    tracking: Tracker, store: SqlMetadataStore
+    tracking: Tracker, db: Database, run_repo: RunRepository
 ) -> None:
     with cycleml.start_run() as run:
         cycleml.end_run("KILLED")
         assert cycleml.active_run() is None
-    stored = store.get_run(run.run_id)
+    stored = run_repo.get_run(run.run_id)
     assert stored.info.status == RunStatus.KILLED
-    assert len(store.list_audit(entity_id=run.run_id, action="run.update")) == 1
+    assert len(db.list_audit(entity_id=run.run_id, action="run.update")) == 1
 
 
 def test_numpy_values_and_steps(sqlite_tracking: Tracker) -> None:
