@@ -11,6 +11,9 @@ Workloads (each system gets its own fresh temporary folder or PostgreSQL databas
            per metric: populating 10,000 runs x 500 points through MLflow would take ~25 min,
            and a search only reads the latest values).
 * ``w1pg`` w1 on PostgreSQL (a fresh database per store, dropped afterwards).
+* ``empty`` the fixed cost of a run: ``with start_run(): pass`` (SQLite), timed one run at a
+           time, median of 200 runs after 20 warm-up runs, for cycleml and for MLflow
+           (``mlflow.start_run()``, SQLite backend).
 
 Correctness is checked, not assumed: after logging, every store must hold exactly the
 expected number of metric points, and every search must return exactly the run names (in
@@ -19,7 +22,7 @@ in the JSON document, and makes the script exit with status 1.
 
 Run with ``make bench`` (``BENCH_ARGS="--quick"`` for a smoke run) or directly::
 
-    .venv-bench/bin/python bench/tracking.py --workload w1,w2,w1pg --json-out results.json
+    .venv-bench/bin/python bench/tracking.py --workload empty,w1,w2,w1pg --json-out results.json
 
 Prints a table, then one JSON document with every figure, to stdout; progress goes to stderr.
 """
@@ -88,8 +91,14 @@ METRIC_KEYS = ("m1", "m2", "m3", "m4", "m5")
 N_SEARCHES = 20
 MAX_RESULTS = 100
 ORDER_BY = ["metrics.m2 DESC"]
+# W1 cycleml points/s over MLflow's natural code (one log_batch per log_metrics call).
 W1_TARGET_RATIO = 100.0
+# W1 cycleml points/s over MLflow's best case, one MlflowClient.log_batch per run (issue 11).
+W1_TARGET_RATIO_LOG_BATCH = 50.0
 W2_TARGET_MEDIAN_MS = 20.0
+EMPTY_TARGET_MEDIAN_MS = 1.5  # an empty fluent run on SQLite (issue 11)
+EMPTY_RUNS = 200
+EMPTY_WARMUP = 20
 
 
 # ---- data ------------------------------------------------------------------------------
@@ -295,7 +304,7 @@ def pg_database(admin_uri: str, label: str) -> Iterator[str]:
 
 def count_rows(db_uri: str, table: str) -> int:
     """``SELECT COUNT(*)`` of a fixed table name, via SQL (used for MLflow's store)."""
-    if table not in ("metrics", "runs"):
+    if table not in ("metrics", "runs", "audit_log", "lineage_edges"):
         raise ValueError(table)
     engine = sqlalchemy.create_engine(db_uri)
     try:
@@ -333,7 +342,7 @@ def cycleml_w1(
     try:
         experiment = client.get_experiment_by_name("bench-w1")
         assert experiment is not None
-        stored = client.store.count_metric_points()
+        stored = client.repository.count_metric_points()
         checks.expect(
             stored == ds.n_points, f"{label}: stores {stored} metric points, expected {ds.n_points}"
         )
@@ -395,7 +404,7 @@ def cycleml_w2(
                 client.set_terminated(run.info.run_id)
                 bar.advance(task)
         populate_s = time.perf_counter() - start
-        stored = client.store.count_metric_points()
+        stored = client.repository.count_metric_points()
         checks.expect(
             stored == ds.n_points, f"cycleml w2: stores {stored} points, expected {ds.n_points}"
         )
@@ -408,6 +417,43 @@ def cycleml_w2(
     return {"populate_s": round(populate_s, 2), "runs_per_s": round(ds.n_runs / populate_s, 1)} | {
         "search": searches
     }
+
+
+def cycleml_empty(settings: Settings, n_runs: int, warmup: int, checks: Checks) -> dict[str, Any]:
+    """Time ``with cycleml.start_run(): pass`` one run at a time (after warm-up runs)."""
+    tracker = cycleml.configure(settings)
+    cycleml.set_experiment("bench-empty")  # opens and migrates the store: not timed
+    samples = []
+    for i in range(warmup + n_runs):
+        start = time.perf_counter()
+        with cycleml.start_run():
+            pass
+        if i >= warmup:
+            samples.append(time.perf_counter() - start)
+    tracker.close()
+    total = warmup + n_runs
+    uri = settings.metadata_uri
+    client = TrackingClient(settings)
+    try:
+        experiment = client.get_experiment_by_name("bench-empty")
+        assert experiment is not None
+        found = client.search_runs(experiment_ids=[experiment.experiment_id], max_results=total + 1)
+    finally:
+        client.close()
+    finished = sum(run.info.status == "FINISHED" for run in found)
+    checks.expect(
+        len(found) == total and finished == total,
+        f"cycleml empty: {len(found)} runs stored, {finished} FINISHED, expected {total}",
+    )
+    # Every start writes one audit row and one lineage edge (experiment contains run),
+    # every end one audit row: the fast path must not skip them.
+    audit, edges = count_rows(uri, "audit_log"), count_rows(uri, "lineage_edges")
+    checks.expect(
+        audit >= 2 * total and edges >= total,
+        f"cycleml empty: {audit} audit rows and {edges} lineage edges, expected at least "
+        f"{2 * total} and {total}",
+    )
+    return summarize_ms(samples) | {"runs": n_runs, "warmup_runs": warmup}
 
 
 # ---- MLflow ------------------------------------------------------------------------------
@@ -445,6 +491,25 @@ def mlflow_log_single_batch(ds: Dataset) -> None:
                 for key, value in values.items()
             ]
             client.log_batch(run.info.run_id, metrics=points)
+
+
+def mlflow_empty(
+    db_uri: str, folder: Path, n_runs: int, warmup: int, checks: Checks
+) -> dict[str, Any]:
+    """Time ``with mlflow.start_run(): pass`` one run at a time (after warm-up runs)."""
+    mlflow_open(db_uri, folder, "bench-empty")
+    samples = []
+    for i in range(warmup + n_runs):
+        start = time.perf_counter()
+        with mlflow.start_run():
+            pass
+        if i >= warmup:
+            samples.append(time.perf_counter() - start)
+    stored = count_rows(db_uri, "runs")
+    checks.expect(
+        stored == warmup + n_runs, f"mlflow empty: {stored} runs stored, expected {warmup + n_runs}"
+    )
+    return summarize_ms(samples) | {"runs": n_runs, "warmup_runs": warmup}
 
 
 def mlflow_search(experiment_id: str) -> SearchFn:
@@ -548,6 +613,7 @@ class Config:
     w1_steps: int
     w2_runs: int
     pg_admin_uri: str
+    empty_runs: int = EMPTY_RUNS
 
 
 def ratio(numerator: float, denominator: float) -> float:
@@ -618,6 +684,29 @@ def workload_w1(config: Config, checks: Checks, *, postgres: bool) -> dict[str, 
         "points": ds.n_points,
         "thresholds": thresholds,
         "backend": "postgresql" if postgres else "sqlite",
+    }
+    return results
+
+
+def workload_empty(config: Config, checks: Checks) -> dict[str, Any]:
+    n_runs, warmup = config.empty_runs, EMPTY_WARMUP
+    results: dict[str, Any] = {}
+    ERR.print(f"[bold]empty[/]: {warmup} + {n_runs} empty runs, cycleml then MLflow")
+    with temp_folder("empty-cycleml") as folder:
+        results["cycleml"] = cycleml_empty(cycleml_settings(folder, None), n_runs, warmup, checks)
+    with temp_folder("empty-mlflow") as folder:
+        results["mlflow"] = mlflow_empty(
+            f"sqlite:///{folder / 'mlflow.db'}", folder, n_runs, warmup, checks
+        )
+    results["ratios"] = {
+        "median_mlflow_over_cycleml": ratio(
+            results["mlflow"]["median_ms"], results["cycleml"]["median_ms"]
+        )
+    }
+    results["data"] = {
+        "code": "with start_run(): pass",
+        "backend": "sqlite",
+        "timed": "each run alone (perf_counter around the with block), median over the runs",
     }
     return results
 
@@ -732,6 +821,18 @@ def print_table(doc: dict[str, Any]) -> None:
                 fmt(s.get("search", {}).get(key)),
                 f"{fmt(r.get('search_median_mlflow_over_cycleml'))}x" if key == "median_ms" else "",
             )
+    res = doc["workloads"].get("empty")
+    if res:
+        c, m = res["cycleml"], res["mlflow"]
+        table.add_row(
+            "empty run",
+            "median ms",
+            fmt(c["median_ms"]),
+            fmt(m["median_ms"]),
+            "",
+            f"{fmt(res['ratios']['median_mlflow_over_cycleml'])}x",
+        )
+        table.add_row("", "p95 ms", fmt(c["p95_ms"]), fmt(m["p95_ms"]), "", "")
     res = doc["workloads"].get("w2")
     if res:
         c, m, r = res["cycleml"], res["mlflow"], res["ratios"]
@@ -754,7 +855,8 @@ def print_table(doc: dict[str, Any]) -> None:
         table.add_row("", "populate runs/s", fmt(c["runs_per_s"]), fmt(m["runs_per_s"]), "", "")
     OUT.print(table)
     OUT.print(
-        "ratio: log points/s = cycleml / MLflow (natural / single batch); search = MLflow / cycleml"
+        "ratio: log points/s = cycleml / MLflow (natural / single batch); "
+        "search and empty run = MLflow / cycleml"
     )
     for name, target in doc["targets"].items():
         colour = "green" if target["met"] else "red"
@@ -775,6 +877,22 @@ def targets(workloads: dict[str, Any]) -> dict[str, Any]:
             "measured": f"{measured}x",
             "met": measured >= W1_TARGET_RATIO,
         }
+    if w1 and "mlflow_single_batch" in w1:
+        measured = w1["ratios"]["points_per_s_cycleml_over_mlflow_single_batch"]
+        out["w1_points_per_s_vs_log_batch"] = {
+            "description": f"W1 cycleml points/s >= {W1_TARGET_RATIO_LOG_BATCH:g}x MLflow's "
+            "one-log_batch-per-run best case (same run)",
+            "measured": f"{measured}x",
+            "met": measured >= W1_TARGET_RATIO_LOG_BATCH,
+        }
+    empty = workloads.get("empty")
+    if empty:
+        measured_ms = empty["cycleml"]["median_ms"]
+        out["empty_run_median"] = {
+            "description": f"empty fluent run (SQLite) median <= {EMPTY_TARGET_MEDIAN_MS:g} ms",
+            "measured": f"{measured_ms} ms (MLflow {empty['mlflow']['median_ms']} ms)",
+            "met": measured_ms <= EMPTY_TARGET_MEDIAN_MS,
+        }
     w2 = workloads.get("w2")
     if w2:
         measured_ms = w2["cycleml"]["search"]["median_ms"]
@@ -790,8 +908,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--workload",
-        default="w1,w2,w1pg",
-        help="comma-separated workloads among w1, w2, w1pg (default: all)",
+        default="empty,w1,w2,w1pg",
+        help="comma-separated workloads among empty, w1, w2, w1pg (default: all)",
     )
     parser.add_argument("--runs-w2", type=int, default=10_000, help="runs in W2 (default 10,000)")
     parser.add_argument(
@@ -805,7 +923,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     args.workloads = [w.strip() for w in args.workload.split(",") if w.strip()]
-    unknown = set(args.workloads) - {"w1", "w2", "w1pg"}
+    unknown = set(args.workloads) - {"empty", "w1", "w2", "w1pg"}
     if unknown:
         parser.error(f"unknown workload(s): {', '.join(sorted(unknown))}")
     return args
@@ -820,13 +938,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         w1_steps=10 if args.quick else 100,
         w2_runs=min(args.runs_w2, 500) if args.quick else args.runs_w2,
         pg_admin_uri=args.pg_admin_uri,
+        empty_runs=50 if args.quick else EMPTY_RUNS,
     )
     checks = Checks()
     workloads: dict[str, Any] = {}
     started = time.perf_counter()
     load_at_start = [round(x, 2) for x in os.getloadavg()]
     for name in args.workloads:
-        if name == "w1":
+        if name == "empty":
+            workloads["empty"] = workload_empty(config, checks)
+        elif name == "w1":
             workloads["w1"] = workload_w1(config, checks, postgres=False)
         elif name == "w2":
             workloads["w2"] = workload_w2(config, checks)

@@ -34,6 +34,7 @@ from cycleml.store._database import (
     dialect_insert,
     open_database,
 )
+from cycleml.store._engine import driver_sql
 from cycleml.store._journal import json_safe, now_ms, record_audit, record_edges
 from cycleml.store._migrate import head_revisions
 from cycleml.store._records import ArtifactEntry, AuditRecord, LineageEdge, LineageGraph
@@ -60,6 +61,7 @@ __all__ = [
     "SqlRepository",
     "database_of",
     "dialect_insert",
+    "driver_sql",
     "head_revisions",
     "json_safe",
     "now_ms",

@@ -4,6 +4,13 @@ SQLite runs in WAL mode with a busy timeout, and write transactions start with
 ``BEGIN IMMEDIATE``: a deferred transaction that later tries to write can fail at once with
 "database is locked" when another process wrote in between, whatever the busy timeout, so
 writers take the lock up front and wait for it instead.
+
+The SQLite engine emits ``BEGIN`` itself (pysqlite's own transaction handling is off) from
+its dialect's ``do_begin``, not from a ``begin`` event listener: any engine-level listener
+makes SQLAlchemy dispatch events around every statement and transaction, which cost more than
+the small writes of the tracking hot path themselves. ``do_begin`` runs inside SQLAlchemy's
+error handling, so a lock timeout on ``BEGIN IMMEDIATE`` still arrives as an
+``OperationalError`` that :func:`retry_transient` retries.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,11 +30,18 @@ from sqlalchemy.pool import NullPool
 from cycleml._optional import require
 from cycleml.errors import InvalidInput, StoreError
 
-__all__ = ["BUSY_TIMEOUT_S", "make_engine", "read_connection", "write_connection"]
+__all__ = [
+    "BUSY_TIMEOUT_S",
+    "driver_sql",
+    "make_engine",
+    "read_connection",
+    "write_connection",
+]
 
 #: How long a writer waits for SQLite's lock before giving up.
 BUSY_TIMEOUT_S = 60.0
-_WRITE_OPTION = "cycleml_write"
+# Set by write_connection while it begins its transaction: SQLite's do_begin reads it.
+_IMMEDIATE: ContextVar[bool] = ContextVar("cycleml_begin_immediate", default=False)
 # Drivers cycleml ships with; any other (psycopg2, asyncpg ...) would fail on import.
 _DRIVERS = ("sqlite", "sqlite+pysqlite", "postgresql", "postgresql+psycopg")
 T = TypeVar("T")
@@ -53,7 +68,7 @@ def _sqlite_engine(uri: str) -> Engine:
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Let SQLAlchemy's begin event (below) emit BEGIN itself.
+        # Let the dialect's do_begin (below) emit BEGIN itself.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
@@ -66,11 +81,13 @@ def _sqlite_engine(uri: str) -> Engine:
         cursor.execute("PRAGMA mmap_size = 268435456")
         cursor.close()
 
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        immediate = conn.get_execution_options().get(_WRITE_OPTION, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    def do_begin(dbapi_connection: Any) -> None:
+        # Every transaction of this engine starts here (engine.begin() included), so
+        # atomicity never depends on going through read_connection or write_connection.
+        dbapi_connection.execute("BEGIN IMMEDIATE" if _IMMEDIATE.get() else "BEGIN")
 
+    # This engine's own dialect instance: no other engine is affected.
+    engine.dialect.do_begin = do_begin  # type: ignore[method-assign]
     return engine
 
 
@@ -115,6 +132,20 @@ def make_engine(uri: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
 
 
+def driver_sql(dialect: str, sql: str) -> str:
+    """Fixed SQL written with ``?`` placeholders, in the paramstyle of ``dialect``'s driver.
+
+    ``?`` for sqlite3, ``%s`` for psycopg. Hot writes run such text with
+    ``Connection.exec_driver_sql``: nothing is built, compiled or cache-keyed per call, and
+    errors are still wrapped by SQLAlchemy (retries and ``IntegrityError`` checks work).
+    Convert once (at import or first use), not per statement. ``sql`` must not contain
+    ``%`` or a ``?`` that is not a placeholder.
+    """
+    if "%" in sql:
+        raise ValueError(f"driver SQL must not contain '%': {sql!r}")
+    return sql.replace("?", "%s") if dialect == "postgresql" else sql
+
+
 def null_pool_engine(uri: str) -> Engine:
     """An engine without pooling, for one-off administrative connections."""
     return create_engine(make_url(uri), poolclass=NullPool)
@@ -142,9 +173,18 @@ def retry_transient(func: Callable[[], T], *, attempts: int = 5) -> T:
 
 @contextmanager
 def write_connection(engine: Engine) -> Iterator[Connection]:
-    """A connection in a write transaction, committed on success, rolled back on error."""
-    with engine.connect().execution_options(**{_WRITE_OPTION: True}) as conn, conn.begin():
-        yield conn
+    """A connection in a write transaction, committed on success, rolled back on error.
+
+    On SQLite the transaction starts with ``BEGIN IMMEDIATE`` (see the module docstring).
+    """
+    with engine.connect() as conn:
+        token = _IMMEDIATE.set(True)
+        try:
+            transaction = conn.begin()
+        finally:
+            _IMMEDIATE.reset(token)
+        with transaction:
+            yield conn
 
 
 @contextmanager

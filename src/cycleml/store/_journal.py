@@ -1,19 +1,23 @@
 """Lineage edges and the append-only audit log: the writers every mutation calls.
 
 Both are written inside the caller's transaction, so a failed mutation leaves neither an
-audit row nor an edge behind.
+audit row nor an edge behind. Every mutation of every stage calls them, so they run fixed
+driver-level SQL (:func:`~cycleml.store._engine.driver_sql`) rather than building an
+``INSERT`` per call: building and compiling it cost several times the insert itself.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Connection, and_, insert, or_, select
+from sqlalchemy import Connection, and_, or_, select
 
-from cycleml.store._tables import audit_log, lineage_edges
+from cycleml.store._engine import driver_sql
+from cycleml.store._tables import lineage_edges
 
 __all__ = ["json_safe", "now_ms", "record_audit", "record_edges"]
 
@@ -34,6 +38,34 @@ def json_safe(value: Any) -> Any:
     return value
 
 
+def _json_text(payload: Mapping[str, Any] | None) -> str:
+    """The payload as the JSON column stores it (``json.dumps``, as SQLAlchemy's JSON type)."""
+    if not payload:
+        return "{}"
+    try:
+        return json.dumps(payload, allow_nan=False)
+    except (TypeError, ValueError):  # NaN or infinities, or a Mapping that is not a dict
+        return json.dumps(json_safe(dict(payload)))
+
+
+_AUDIT_INSERT = (
+    "INSERT INTO audit_log (time, actor, action, entity_kind, entity_id, payload) "
+    "VALUES (?, ?, ?, ?, ?, {payload})"
+)
+_AUDIT_SQL = {
+    "sqlite": driver_sql("sqlite", _AUDIT_INSERT.format(payload="?")),
+    "postgresql": driver_sql("postgresql", _AUDIT_INSERT.format(payload="CAST(? AS JSON)")),
+}
+_EDGES_SQL = {
+    dialect: driver_sql(
+        dialect,
+        "INSERT INTO lineage_edges (src_kind, src_id, relation, dst_kind, dst_id, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    for dialect in ("sqlite", "postgresql")
+}
+
+
 def record_audit(
     conn: Connection,
     *,
@@ -45,15 +77,16 @@ def record_audit(
     at: int | None = None,
 ) -> None:
     """Append one audit row in the current transaction."""
-    conn.execute(
-        insert(audit_log).values(
-            time=at if at is not None else now_ms(),
-            actor=actor,
-            action=action,
-            entity_kind=entity_kind,
-            entity_id=entity_id,
-            payload=json_safe(dict(payload or {})),
-        )
+    conn.exec_driver_sql(
+        _AUDIT_SQL[conn.dialect.name],
+        (
+            at if at is not None else now_ms(),
+            actor,
+            action,
+            entity_kind,
+            entity_id,
+            _json_text(payload),
+        ),
     )
 
 
@@ -85,16 +118,8 @@ def record_edges(
         ).all()
         existing = {tuple(row) for row in found}
         edges = [edge for edge in edges if edge not in existing]
-    rows = [
-        {
-            "src_kind": src_kind,
-            "src_id": src_id,
-            "relation": relation,
-            "dst_kind": dst_kind,
-            "dst_id": dst_id,
-            "created_at": stamp,
-        }
-        for src_kind, src_id, relation, dst_kind, dst_id in edges
-    ]
-    if rows:
-        conn.execute(insert(lineage_edges), rows)
+    if edges:
+        conn.exec_driver_sql(
+            _EDGES_SQL[conn.dialect.name],
+            [(*edge, stamp) for edge in edges],
+        )

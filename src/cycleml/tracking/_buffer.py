@@ -6,30 +6,123 @@ when a run's buffer reaches ``max_items``, when its oldest entry is older than
 at interpreter exit; ``end_run`` takes what is left and writes it in the same transaction
 that ends the run. A failed background write keeps the entries and raises at the next
 foreground flush, so nothing is lost silently.
+
+Metric points wait column by column (:class:`MetricColumns`): a ``log_metrics`` call
+appends to four lists instead of creating a tuple per point, and the repository packs the
+columns into arrays without unzipping tuples first.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import overload
 
 from cycleml.tracking._entities import Metric
 
-__all__ = ["PendingBatch", "RunBuffer"]
+__all__ = ["MetricColumns", "PendingBatch", "RunBuffer"]
 
 
-@dataclass
+class MetricColumns(Sequence[Metric]):
+    """Metric points stored as four parallel lists: keys, values, steps, timestamps.
+
+    A read-only view of them is a sequence of :class:`Metric`, so anything that takes
+    ``Sequence[Metric]`` accepts it; the SQL repository reads the lists directly.
+    ``checked`` stays true while every point came through :meth:`add_step`, whose callers
+    validate what they add: the repository then does not check the points again.
+    """
+
+    __slots__ = ("checked", "keys", "stamps", "steps", "values")
+
+    def __init__(self, points: Iterable[Metric] = ()) -> None:
+        self.keys: list[str] = []
+        self.values: list[float] = []
+        self.steps: list[int] = []
+        self.stamps: list[int] = []
+        self.checked = True
+        self.extend(points)
+
+    def add_step(self, keys: Iterable[str], values: list[float], step: int, stamp: int) -> None:
+        """Append validated points of one step and time (``keys`` and ``values`` in order).
+
+        The caller guarantees valid metric keys, ``float`` values and 64-bit ``int`` step
+        and timestamp (``Tracker.log_metrics`` checks them).
+        """
+        self.keys.extend(keys)
+        self.values.extend(values)
+        repeat = len(values)
+        self.steps.extend([step] * repeat)
+        self.stamps.extend([stamp] * repeat)
+
+    def extend(self, points: Iterable[Metric]) -> None:
+        """Append points given as :class:`Metric` tuples (or other ``MetricColumns``)."""
+        if isinstance(points, MetricColumns):
+            self.checked = self.checked and points.checked
+            self.keys.extend(points.keys)
+            self.values.extend(points.values)
+            self.steps.extend(points.steps)
+            self.stamps.extend(points.stamps)
+            return
+        for key, value, step, stamp in points:
+            self.checked = False  # from any caller: the repository validates these
+            self.keys.append(key)
+            self.values.append(value)
+            self.steps.append(step)
+            self.stamps.append(stamp)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    @overload
+    def __getitem__(self, index: int) -> Metric: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Metric]: ...
+
+    def __getitem__(self, index: int | slice) -> Metric | list[Metric]:
+        if isinstance(index, slice):
+            return list(
+                map(
+                    Metric,
+                    self.keys[index],
+                    self.values[index],
+                    self.steps[index],
+                    self.stamps[index],
+                )
+            )
+        return Metric(self.keys[index], self.values[index], self.steps[index], self.stamps[index])
+
+    def __iter__(self) -> Iterator[Metric]:
+        return map(Metric, self.keys, self.values, self.steps, self.stamps)
+
+    def __repr__(self) -> str:
+        return f"MetricColumns({list(self)!r})"
+
+
 class PendingBatch:
     """What waits to be written for one run."""
 
-    metrics: list[Metric] = field(default_factory=list)
-    params: dict[str, str] = field(default_factory=dict)
-    tags: dict[str, str] = field(default_factory=dict)
+    __slots__ = ("metrics", "params", "tags")
+
+    def __init__(
+        self,
+        metrics: Iterable[Metric] = (),
+        params: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> None:
+        self.metrics = MetricColumns(metrics)
+        self.params: dict[str, str] = dict(params or {})
+        self.tags: dict[str, str] = dict(tags or {})
 
     def __len__(self) -> int:
-        return len(self.metrics) + len(self.params) + len(self.tags)
+        return len(self.metrics.keys) + len(self.params) + len(self.tags)
+
+    def __repr__(self) -> str:
+        return (
+            f"PendingBatch({len(self.metrics)} metric points, {len(self.params)} params, "
+            f"{len(self.tags)} tags)"
+        )
 
     def merge_back(self, newer: PendingBatch) -> None:
         """Put ``self`` (older, failed to write) before ``newer`` entries."""
@@ -67,6 +160,10 @@ class RunBuffer:
         if batch is None:
             batch = self._pending[run_id] = PendingBatch()
             self._since[run_id] = time.monotonic()
+            # Only entries that start waiting need the background thread: checking it
+            # here, not at every add, keeps Thread.is_alive off the per-call path.
+            if self._thread is None or not self._thread.is_alive():
+                self._start_thread()
         return batch
 
     def add(
@@ -80,14 +177,27 @@ class RunBuffer:
         """Queue entries of one run; flush it now if its buffer is full."""
         with self._lock:
             batch = self._queue(run_id)
-            batch.metrics.extend(metrics)
+            if metrics:
+                batch.metrics.extend(metrics)
             if params:
                 batch.params.update(params)
             if tags:
                 batch.tags.update(tags)
             full = len(batch) >= self.max_items
-        if self._thread is None or not self._thread.is_alive():
-            self._start_thread()
+        if full:
+            self.flush(run_id)
+
+    def add_step(
+        self, run_id: str, keys: Iterable[str], values: list[float], step: int, stamp: int
+    ) -> None:
+        """Queue validated metric points of one run at one step (``log_metrics``'s path)."""
+        with self._lock:
+            batch = self._pending.get(run_id)
+            if batch is None:
+                batch = self._queue(run_id)
+            cols = batch.metrics
+            cols.add_step(keys, values, step, stamp)
+            full = len(cols.keys) + len(batch.params) + len(batch.tags) >= self.max_items
         if full:
             self.flush(run_id)
 
@@ -114,6 +224,8 @@ class RunBuffer:
                 batch.merge_back(newer)
             self._pending[run_id] = batch
             self._since.setdefault(run_id, time.monotonic())
+        if self._thread is None or not self._thread.is_alive():
+            self._start_thread()
 
     def flush(self, run_id: str | None = None, *, raise_background: bool = True) -> None:
         """Write what waits for one run (or for all runs) now."""

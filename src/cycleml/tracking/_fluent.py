@@ -29,7 +29,7 @@ from cycleml.store import ArtifactEntry, now_ms
 from cycleml.tracking._buffer import PendingBatch, RunBuffer
 from cycleml.tracking._client import DEFAULT_EXPERIMENT, TrackingClient
 from cycleml.tracking._context import TAG_PREFIX, capture_context
-from cycleml.tracking._entities import DatasetInput, Experiment, Metric, Run, RunStatus
+from cycleml.tracking._entities import DatasetInput, Experiment, Run, RunStatus
 from cycleml.tracking._sql_runs import check_params, param_conflict
 from cycleml.validation import check_key
 
@@ -405,17 +405,22 @@ class Tracker:
         Points are validated here, not when the buffer is written: a bad point would
         otherwise fail the whole batch, good points with it.
         """
+        # The hot path of a training loop: a few C-level operations per call, no tuple per
+        # point (the buffer keeps columns), keys checked once per tracker.
         stamp = now_ms() if timestamp is None else _metric_step(timestamp)
         at = step if type(step) is int and _INT64_MIN <= step <= _INT64_MAX else _metric_step(step)
-        known = self._metric_keys
-        points = []
-        for key, value in metrics.items():
-            if key not in known:
+        if not metrics.keys() <= self._metric_keys:
+            for key in metrics:
                 check_key(key, "metric")
-                known.add(key)
-            number = value if type(value) is float else _metric_value(key, value)
-            points.append(Metric(key, number, at, stamp))
-        self.buffer.add(self._run_id(), points)
+            self._metric_keys.update(metrics)
+        values = list(metrics.values())
+        for value in values:
+            if type(value) is not float:
+                values = [_metric_value(k, v) for k, v in metrics.items()]
+                break
+        stack = self._stack()
+        run_id = stack[-1].run_id if stack else self._run_id()
+        self.buffer.add_step(run_id, metrics.keys(), values, at, stamp)
 
     def set_tag(self, key: str, value: Any) -> None:
         """Set one tag of the active run (buffered)."""

@@ -1,26 +1,32 @@
-"""Runs in the SQL run repository: create, log in batches, end, delete, artifacts, inputs."""
+"""Runs in the SQL run repository: create, log in batches, end, delete, artifacts, inputs.
+
+Starting a run, logging a batch and ending a run are the tracking hot path: a training
+script pays for them on every run. They run fixed SQL through ``exec_driver_sql``
+(:class:`_RunSql`, one set per dialect, built at import), so no statement is built,
+compiled or cache-keyed per call; everything else uses SQLAlchemy Core as usual. Each of
+them is still one transaction with its audit row and lineage edges.
+"""
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, and_, bindparam, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, func, select, update
 
 from cycleml.errors import InvalidInput, InvalidState, NotFound, ParamConflict
 from cycleml.ids import check_id, new_id
 from cycleml.store import (
     ArtifactEntry,
     SqlRepository,
-    dialect_insert,
+    driver_sql,
     now_ms,
     record_audit,
     record_edges,
 )
+from cycleml.tracking._buffer import MetricColumns
 from cycleml.tracking._entities import Metric, Run, RunData, RunInfo, RunStatus
 from cycleml.tracking._tables import (
     experiments,
@@ -44,18 +50,84 @@ _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1  # steps and timestamps are BIGINT 
 _NAME_MAX = 256  # run_name and user_id are VARCHAR(256)
 
 
-# Hot statements, built once (see _latest_upsert).
-_INSERT_CHUNK = insert(metric_chunks)
-_RUN_INSERT = insert(runs)
 _EXPERIMENT_STAGE = select(experiments.c.lifecycle_stage).where(
     experiments.c.experiment_id == bindparam("experiment_id")
 )
-_HEARTBEAT = (
-    update(runs)
-    .where(and_(runs.c.run_id == bindparam("rid"), runs.c.lifecycle_stage == "active"))
-    .values(heartbeat_time=bindparam("heartbeat_time"))
-)
-_RUN_ROW = select(runs).where(runs.c.run_id == bindparam("rid"))
+_FLOAT = frozenset({float})
+_INT = frozenset({int})
+Columns = tuple[Sequence[str], Sequence[float], Sequence[int], Sequence[int]]
+
+
+class _RunSql:
+    """The hot path's fixed SQL in one dialect's paramstyle (``?`` or ``%s``).
+
+    Column lists follow ``cycleml.tracking._tables``; a test executes every statement on
+    both backends. ``"key"`` is quoted: SQLite reserves the word.
+    """
+
+    def __init__(self, dialect: str) -> None:
+        def sql(text: str) -> str:
+            return driver_sql(dialect, text)
+
+        # The experiment's existence and stage are checked by the INSERT itself (it
+        # inserts nothing otherwise): starting a run costs one statement, not two. The
+        # casts type the SELECT list's parameters for PostgreSQL.
+        self.insert_run = sql(
+            "INSERT INTO runs (run_id, experiment_id, run_name, status, start_time, end_time, "
+            "heartbeat_time, lifecycle_stage, user_id, artifact_uri, parent_run_id, error) "
+            "SELECT CAST(? AS VARCHAR(32)), experiment_id, CAST(? AS VARCHAR(256)), "
+            "CAST(? AS VARCHAR(16)), CAST(? AS BIGINT), CAST(NULL AS BIGINT), "
+            "CAST(? AS BIGINT), 'active', CAST(? AS VARCHAR(256)), CAST(? AS TEXT), "
+            "CAST(? AS VARCHAR(32)), CAST(NULL AS TEXT) "
+            "FROM experiments WHERE experiment_id = ? AND lifecycle_stage = 'active'"
+        )
+        self.run_row = sql(
+            "SELECT run_id, experiment_id, run_name, status, start_time, end_time, "
+            "heartbeat_time, lifecycle_stage, user_id, artifact_uri, parent_run_id, error "
+            "FROM runs WHERE run_id = ?"
+        )
+        self.heartbeat = sql(
+            "UPDATE runs SET heartbeat_time = ? WHERE run_id = ? AND lifecycle_stage = 'active'"
+        )
+        self.insert_tags = sql('INSERT INTO run_tags (run_id, "key", value) VALUES (?, ?, ?)')
+        self.upsert_tags = sql(
+            'INSERT INTO run_tags (run_id, "key", value) VALUES (?, ?, ?) '
+            'ON CONFLICT (run_id, "key") DO UPDATE SET value = excluded.value'
+        )
+        self.run_params = sql('SELECT "key", value FROM params WHERE run_id = ?')
+        # Params are immutable: a key logged before keeps its row (and is compared after).
+        self.insert_params = sql(
+            'INSERT INTO params (run_id, "key", value) VALUES (?, ?, ?) '
+            'ON CONFLICT (run_id, "key") DO NOTHING'
+        )
+        self.insert_chunks = sql(
+            'INSERT INTO metric_chunks (run_id, "key", n_points, min_step, max_step, '
+            "step_blob, value_blob, time_blob) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        )
+        # Keep the newest point per (run, key): a higher step, or the same step and later.
+        self.upsert_latest = sql(
+            'INSERT INTO latest_metrics (run_id, "key", value, is_nan, step, timestamp) '
+            'VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, "key") DO UPDATE SET '
+            "value = excluded.value, is_nan = excluded.is_nan, step = excluded.step, "
+            "timestamp = excluded.timestamp WHERE excluded.step > latest_metrics.step OR "
+            "(excluded.step = latest_metrics.step "
+            "AND excluded.timestamp >= latest_metrics.timestamp)"
+        )
+        self._sql = sql
+        self._updates: dict[tuple[str, ...], str] = {}
+
+    def update_run(self, columns: tuple[str, ...]) -> str:
+        """``UPDATE runs SET <columns> WHERE run_id = ?`` (one text per set of columns)."""
+        text = self._updates.get(columns)
+        if text is None:
+            assignments = ", ".join(f"{column} = ?" for column in columns)
+            text = self._updates[columns] = self._sql(
+                f"UPDATE runs SET {assignments} WHERE run_id = ?"  # noqa: S608 (column names from update_run)
+            )
+        return text
+
+
+_SQL = {dialect: _RunSql(dialect) for dialect in ("sqlite", "postgresql")}
 
 
 def check_params(given: Mapping[str, Any]) -> dict[str, str]:
@@ -84,21 +156,40 @@ def param_conflict(run_id: str, conflicts: Mapping[str, tuple[str, str]]) -> Par
     )
 
 
-def _check_metrics(points: Sequence[Metric]) -> list[Metric]:
-    """Validate a batch: each distinct key once, the numbers column by column."""
+def _check_metrics(points: Sequence[Metric]) -> Columns:
+    """Validate a batch and return it column by column (keys, values, steps, stamps).
+
+    Each distinct key is checked once and the numbers column by column; only a batch with
+    other types than float values and int steps is checked (and converted) point by point.
+    The buffer's :class:`MetricColumns` are read as they are, never copied or changed, and
+    not checked again when the tracker validated every point as it was logged.
+    """
     if not points:
-        return []
-    keys, values, steps, stamps = zip(*points, strict=True)
+        return (), (), (), ()
+    if isinstance(points, MetricColumns) and points.checked:
+        return points.keys, points.values, points.steps, points.stamps
+    keys: Sequence[str]
+    values: Sequence[float]
+    steps: Sequence[int]
+    stamps: Sequence[int]
+    if isinstance(points, MetricColumns):
+        keys, values, steps, stamps = points.keys, points.values, points.steps, points.stamps
+    else:
+        keys, values, steps, stamps = zip(*points, strict=True)
     for key in set(keys):
         check_key(key, "metric")
-    typed = set(map(type, values)) <= {float} and set(map(type, steps)) | set(
-        map(type, stamps)
-    ) <= {int}
-    if typed:
-        low, high = min(min(steps), min(stamps)), max(max(steps), max(stamps))
-        if low >= _INT64_MIN and high <= _INT64_MAX:
-            return list(points)
-    return [_check_metric(point) for point in points]
+    if (
+        _FLOAT.issuperset(map(type, values))
+        and _INT.issuperset(map(type, steps))
+        and _INT.issuperset(map(type, stamps))
+        and min(min(steps), min(stamps)) >= _INT64_MIN
+        and max(max(steps), max(stamps)) <= _INT64_MAX
+    ):
+        return keys, values, steps, stamps
+    checked = [
+        _check_metric(Metric(*point)) for point in zip(keys, values, steps, stamps, strict=True)
+    ]
+    return tuple(zip(*checked, strict=True))  # type: ignore[return-value]
 
 
 def _check_metric(metric: Metric) -> Metric:
@@ -138,52 +229,126 @@ def _chunks(items: Sequence[str], size: int = _IN_CHUNK) -> Iterable[Sequence[st
         yield items[start : start + size]
 
 
-def _info_from_row(row: Any) -> RunInfo:
-    return RunInfo(
-        run_id=row.run_id,
-        run_name=row.run_name,
-        experiment_id=row.experiment_id,
-        status=row.status,
-        start_time=row.start_time,
-        end_time=row.end_time,
-        lifecycle_stage=row.lifecycle_stage,
-        user_id=row.user_id,
-        artifact_uri=row.artifact_uri,
-        parent_run_id=row.parent_run_id,
-        error=row.error,
-        heartbeat_time=row.heartbeat_time,
-    )
+def _info_from_row(row: Any, **changed: Any) -> RunInfo:
+    """A run's attributes from a ``runs`` row, with ``changed`` values instead of the row's."""
+    info = {
+        "run_id": row.run_id,
+        "run_name": row.run_name,
+        "experiment_id": row.experiment_id,
+        "status": row.status,
+        "start_time": row.start_time,
+        "end_time": row.end_time,
+        "lifecycle_stage": row.lifecycle_stage,
+        "user_id": row.user_id,
+        "artifact_uri": row.artifact_uri,
+        "parent_run_id": row.parent_run_id,
+        "error": row.error,
+        "heartbeat_time": row.heartbeat_time,
+    }
+    if changed:
+        info.update(changed)
+    return RunInfo(**info)
 
 
-# Upserts are built once per dialect: building ``excluded`` column proxies on every write
-# cost more than executing the statement.
-@functools.cache
-def _latest_upsert(dialect: str) -> Any:
-    """Keep the newest point per (run, key): a higher step, or the same step and later."""
-    stmt = dialect_insert(dialect, latest_metrics)
-    newer = (stmt.excluded.step > latest_metrics.c.step) | (
-        (stmt.excluded.step == latest_metrics.c.step)
-        & (stmt.excluded.timestamp >= latest_metrics.c.timestamp)
-    )
-    return stmt.on_conflict_do_update(
-        index_elements=[latest_metrics.c.run_id, latest_metrics.c.key],
-        set_={
-            "value": stmt.excluded.value,
-            "is_nan": stmt.excluded.is_nan,
-            "step": stmt.excluded.step,
-            "timestamp": stmt.excluded.timestamp,
-        },
-        where=newer,
-    )
+def _metric_rows(
+    run_id: str, points: Columns
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """A validated batch as ``metric_chunks`` rows and ``latest_metrics`` rows, one per key.
+
+    Keys come first-logged first; a key's chunk keeps its points in logging order.
+    """
+    keys, values, steps, stamps = points
+    all_steps = np.array(steps, dtype="<i8")
+    all_values = np.array(values, dtype="<f8")
+    all_stamps = np.array(stamps, dtype="<i8")
+    total = len(keys)
+    try:
+        width = keys.index(keys[0], 1)
+    except ValueError:
+        width = total
+    reps, rest = divmod(total, width)
+    head = list(keys[:width])
+    # log_metrics logs the same keys in the same order at every step: the batch is then a
+    # (steps x keys) matrix whose columns are the keys, and every figure of every key
+    # comes out of one numpy call.
+    if not rest and len(set(head)) == width and list(keys) == head * reps:
+        step_m = all_steps.reshape(reps, width)
+        value_m = all_values.reshape(reps, width)
+        stamp_m = all_stamps.reshape(reps, width)
+        # The last point of the highest (step, timestamp) is the latest value; lexsort is
+        # stable, so among equal (step, timestamp) the last logged wins.
+        best = np.lexsort((stamp_m, step_m), axis=0)[-1]
+        cols = np.arange(width)
+        return _rows(
+            run_id,
+            head,
+            reps,
+            np.ascontiguousarray(step_m.T),
+            np.ascontiguousarray(value_m.T),
+            np.ascontiguousarray(stamp_m.T),
+            step_m.min(axis=0).tolist(),
+            step_m.max(axis=0).tolist(),
+            value_m[best, cols].tolist(),
+            step_m[best, cols].tolist(),
+            stamp_m[best, cols].tolist(),
+        )
+    chunks, latest = [], []
+    key_arr = np.array(keys)
+    for key in dict.fromkeys(keys):
+        mask = key_arr == key
+        step_arr, value_arr, stamp_arr = all_steps[mask], all_values[mask], all_stamps[mask]
+        best_i = int(np.lexsort((stamp_arr, step_arr))[-1])
+        one = _rows(
+            run_id,
+            [key],
+            len(step_arr),
+            step_arr[None],
+            value_arr[None],
+            stamp_arr[None],
+            [int(step_arr.min())],
+            [int(step_arr.max())],
+            [float(value_arr[best_i])],
+            [int(step_arr[best_i])],
+            [int(stamp_arr[best_i])],
+        )
+        chunks += one[0]
+        latest += one[1]
+    return chunks, latest
 
 
-@functools.cache
-def _tag_upsert(dialect: str) -> Any:
-    stmt = dialect_insert(dialect, run_tags)
-    return stmt.on_conflict_do_update(
-        index_elements=[run_tags.c.run_id, run_tags.c.key],
-        set_={"value": stmt.excluded.value},
-    )
+def _rows(
+    run_id: str,
+    keys: list[str],
+    n_points: int,
+    steps: np.ndarray,
+    values: np.ndarray,
+    stamps: np.ndarray,
+    low: list[int],
+    high: list[int],
+    last_value: list[float],
+    last_step: list[int],
+    last_stamp: list[int],
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Chunk and latest rows of keys whose points are the rows of ``steps`` ... ``stamps``."""
+    chunks = []
+    latest = []
+    for j, key in enumerate(keys):
+        chunks.append(
+            (
+                run_id,
+                key,
+                n_points,
+                low[j],
+                high[j],
+                steps[j].tobytes(),
+                values[j].tobytes(),
+                stamps[j].tobytes(),
+            )
+        )
+        value = last_value[j]
+        nan = math.isnan(value)
+        latest.append((run_id, key, None if nan else value, nan, last_step[j], last_stamp[j]))
+    return chunks, latest
 
 
 class RunOps(SqlRepository):
@@ -209,38 +374,32 @@ class RunOps(SqlRepository):
         name = run_name or f"run-{run_id[:8]}"
         clean_tags = {check_key(k, "tag"): str(v) for k, v in (tags or {}).items()}
 
+        owner = user_id or self.actor
+        location = artifact_uri or f"runs:/{run_id}"
+        sql = _SQL[self.dialect]
+
         def write(conn: Connection) -> None:
-            stage = conn.execute(_EXPERIMENT_STAGE, {"experiment_id": experiment_id}).scalar()
-            if stage is None:
-                raise NotFound(f"No experiment with id {experiment_id!r} to create a run in.")
-            if stage != "active":
-                raise InvalidState(
-                    f"Experiment {experiment_id!r} is deleted; runs cannot be created in it.",
-                    hint="Restore it with `cycleml experiments restore`.",
-                )
             if parent_run_id is not None:
                 self._require_run(conn, parent_run_id)
-            conn.execute(
-                _RUN_INSERT,
-                {
-                    "run_id": run_id,
-                    "experiment_id": experiment_id,
-                    "run_name": name,
-                    "status": RunStatus.RUNNING.value,
-                    "start_time": stamp,
-                    "end_time": None,
-                    "heartbeat_time": stamp,
-                    "lifecycle_stage": "active",
-                    "user_id": user_id or self.actor,
-                    "artifact_uri": artifact_uri or f"runs:/{run_id}",
-                    "parent_run_id": parent_run_id,
-                    "error": None,
-                },
-            )
+            inserted = conn.exec_driver_sql(
+                sql.insert_run,
+                (
+                    run_id,
+                    name,
+                    RunStatus.RUNNING.value,
+                    stamp,
+                    stamp,
+                    owner,
+                    location,
+                    parent_run_id,
+                    experiment_id,
+                ),
+            ).rowcount
+            if inserted != 1:
+                self._refuse_run_in(conn, experiment_id)
             if clean_tags:
-                conn.execute(
-                    insert(run_tags),
-                    [{"run_id": run_id, "key": k, "value": v} for k, v in clean_tags.items()],
+                conn.exec_driver_sql(
+                    sql.insert_tags, [(run_id, k, v) for k, v in clean_tags.items()]
                 )
             edges = [("experiment", experiment_id, "contains", "run", run_id)]
             if parent_run_id is not None:
@@ -266,16 +425,27 @@ class RunOps(SqlRepository):
             start_time=stamp,
             end_time=None,
             lifecycle_stage="active",
-            user_id=user_id or self.actor,
-            artifact_uri=artifact_uri or f"runs:/{run_id}",
+            user_id=owner,
+            artifact_uri=location,
             parent_run_id=parent_run_id,
             heartbeat_time=stamp,
         )
         return Run(info=info, data=RunData(tags=clean_tags))
 
+    @staticmethod
+    def _refuse_run_in(conn: Connection, experiment_id: str) -> None:
+        """Raise why no run was inserted into ``experiment_id``: missing, or deleted."""
+        stage = conn.execute(_EXPERIMENT_STAGE, {"experiment_id": experiment_id}).scalar()
+        if stage is None:
+            raise NotFound(f"No experiment with id {experiment_id!r} to create a run in.")
+        raise InvalidState(
+            f"Experiment {experiment_id!r} is deleted; runs cannot be created in it.",
+            hint="Restore it with `cycleml experiments restore`.",
+        )
+
     def _require_run(self, conn: Connection, run_id: str, *, active: bool = False) -> Any:
         check_id(run_id, kind="run id")
-        row = conn.execute(_RUN_ROW, {"rid": run_id}).first()
+        row = conn.exec_driver_sql(_SQL[conn.dialect.name].run_row, (run_id,)).first()
         if row is None:
             raise NotFound(
                 f"No run with id {run_id!r}.",
@@ -375,12 +545,6 @@ class RunOps(SqlRepository):
             return int(conn.execute(query).scalar_one())
 
     # ---- logging ---------------------------------------------------------------------
-    def _latest_upsert(self) -> Any:
-        return _latest_upsert(self.dialect)
-
-    def _tag_upsert(self) -> Any:
-        return _tag_upsert(self.dialect)
-
     def log_batch(
         self,
         run_id: str,
@@ -397,7 +561,7 @@ class RunOps(SqlRepository):
         points = _check_metrics(metrics)
         new_params = check_params(params or {})
         new_tags = {check_key(k, "tag"): str(v) for k, v in (tags or {}).items()}
-        if not points and not new_params and not new_tags:
+        if not points[0] and not new_params and not new_tags:
             return
         stamp = now_ms()
         self._write(
@@ -408,17 +572,18 @@ class RunOps(SqlRepository):
         self,
         conn: Connection,
         run_id: str,
-        points: list[Metric],
+        points: Columns,
         new_params: dict[str, str],
         new_tags: dict[str, str],
         stamp: int,
     ) -> None:
         """Write one validated batch and its audit row inside the caller's transaction."""
         # The heartbeat update doubles as the existence check (one statement, not two).
-        touched = conn.execute(_HEARTBEAT, {"rid": run_id, "heartbeat_time": stamp}).rowcount
+        sql = _SQL[conn.dialect.name]
+        touched = conn.exec_driver_sql(sql.heartbeat, (stamp, run_id)).rowcount
         if touched != 1:
             self._require_run(conn, run_id, active=True)  # raises the precise error
-        if not points and not new_params and not new_tags:
+        if not points[0] and not new_params and not new_tags:
             return
         record_audit(
             conn,
@@ -434,90 +599,44 @@ class RunOps(SqlRepository):
         self,
         conn: Connection,
         run_id: str,
-        points: list[Metric],
+        points: Columns,
         new_params: dict[str, str],
         new_tags: dict[str, str],
     ) -> dict[str, Any]:
         """Insert a validated batch of a run known to be active; return its audit summary."""
+        sql = _SQL[conn.dialect.name]
         if new_params:
-            self._insert_params(conn, run_id, new_params)
+            self._insert_params(conn, sql, run_id, new_params)
         if new_tags:
-            conn.execute(
-                self._tag_upsert(),
-                [{"run_id": run_id, "key": k, "value": v} for k, v in new_tags.items()],
-            )
-        if points:
-            self._insert_metrics(conn, run_id, points)
+            conn.exec_driver_sql(sql.upsert_tags, [(run_id, k, v) for k, v in new_tags.items()])
+        keys = points[0]
+        if keys:
+            self._insert_metrics(conn, sql, run_id, points)
         return {
-            "metric_points": len(points),
-            "metric_keys": sorted({p.key for p in points}),
+            "metric_points": len(keys),
+            "metric_keys": sorted(set(keys)),
             "params": new_params,
             "tags": new_tags,
         }
 
-    def _insert_params(self, conn: Connection, run_id: str, given: dict[str, str]) -> None:
-        # All of the run's params, not an IN list: runs hold few params, and expanding an
-        # IN list costs more than the rows it saves.
-        existing = dict(
-            conn.execute(
-                select(params.c.key, params.c.value).where(params.c.run_id == run_id)
-            ).all()
-        )
-        conflicts = {
-            k: (existing[k], v) for k, v in given.items() if k in existing and existing[k] != v
-        }
+    @staticmethod
+    def _insert_params(conn: Connection, sql: _RunSql, run_id: str, given: dict[str, str]) -> None:
+        rows = [(run_id, k, v) for k, v in given.items()]
+        if conn.exec_driver_sql(sql.insert_params, rows).rowcount == len(rows):
+            return  # every key was new (sqlite3 and psycopg sum executemany's rowcounts)
+        # Some keys were logged before (or the driver did not count): compare them all. All
+        # of the run's params, not an IN list: runs hold few params, and expanding an IN
+        # list costs more than the rows it saves. A conflict rolls the whole batch back.
+        existing: dict[str, str] = dict(conn.exec_driver_sql(sql.run_params, (run_id,)).all())
+        conflicts = {k: (existing[k], v) for k, v in given.items() if existing.get(k, v) != v}
         if conflicts:
             raise param_conflict(run_id, conflicts)
-        fresh = [
-            {"run_id": run_id, "key": k, "value": v} for k, v in given.items() if k not in existing
-        ]
-        if fresh:
-            conn.execute(insert(params), fresh)
 
-    def _insert_metrics(self, conn: Connection, run_id: str, points: list[Metric]) -> None:
-        # Column-wise: one array per field, then one chunk row per key.
-        keys, values, steps, stamps = zip(*points, strict=True)
-        all_steps = np.array(steps, dtype="<i8")
-        all_values = np.array(values, dtype="<f8")
-        all_stamps = np.array(stamps, dtype="<i8")
-        chunks = []
-        latest = []
-        distinct = dict.fromkeys(keys)
-        key_arr = np.array(keys) if len(distinct) > 1 else None
-        for key in distinct:
-            if key_arr is None:
-                step_arr, value_arr, stamp_arr = all_steps, all_values, all_stamps
-            else:
-                mask = key_arr == key
-                step_arr, value_arr, stamp_arr = all_steps[mask], all_values[mask], all_stamps[mask]
-            chunks.append(
-                {
-                    "run_id": run_id,
-                    "key": key,
-                    "n_points": len(step_arr),
-                    "min_step": int(step_arr.min()),
-                    "max_step": int(step_arr.max()),
-                    "step_blob": step_arr.tobytes(),
-                    "value_blob": value_arr.tobytes(),
-                    "time_blob": stamp_arr.tobytes(),
-                }
-            )
-            # The last point of the highest (step, timestamp) is the latest value.
-            best = int(np.lexsort((stamp_arr, step_arr))[-1])  # stable: last logged wins ties
-            value = float(value_arr[best])
-            nan = math.isnan(value)
-            latest.append(
-                {
-                    "run_id": run_id,
-                    "key": key,
-                    "value": None if nan else value,
-                    "is_nan": nan,
-                    "step": int(step_arr[best]),
-                    "timestamp": int(stamp_arr[best]),
-                }
-            )
-        conn.execute(_INSERT_CHUNK, chunks)
-        conn.execute(self._latest_upsert(), latest)
+    @staticmethod
+    def _insert_metrics(conn: Connection, sql: _RunSql, run_id: str, points: Columns) -> None:
+        chunks, latest = _metric_rows(run_id, points)
+        conn.exec_driver_sql(sql.insert_chunks, chunks)
+        conn.exec_driver_sql(sql.upsert_latest, latest)
 
     def delete_run_tag(self, run_id: str, key: str) -> None:
         """Remove one tag from a run."""
@@ -572,7 +691,7 @@ class RunOps(SqlRepository):
         stamp = now_ms()
 
         def write(conn: Connection) -> RunInfo:
-            has_batch = bool(points or new_params or new_tags)
+            has_batch = bool(points[0] or new_params or new_tags)
             row = self._require_run(conn, run_id, active=has_batch)
             # The final batch shares the transaction and the audit row of the update.
             batch = (
@@ -587,7 +706,9 @@ class RunOps(SqlRepository):
                 values["error"] = error
             if run_name is not None:
                 values["run_name"] = run_name
-            conn.execute(update(runs).where(runs.c.run_id == run_id).values(**values))
+            conn.exec_driver_sql(
+                _SQL[conn.dialect.name].update_run(tuple(values)), (*values.values(), run_id)
+            )
             record_audit(
                 conn,
                 actor=self.actor,
@@ -601,7 +722,7 @@ class RunOps(SqlRepository):
                 },
                 at=stamp,
             )
-            return dataclasses.replace(_info_from_row(row), **values)
+            return _info_from_row(row, **values)
 
         return self._write(write)
 
