@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -15,6 +14,8 @@ import typer
 
 from cycleml.errors import InvalidInput
 from cycleml.settings import Settings
+from cycleml.time import parse_duration_ms as _parse_duration_ms
+from cycleml.time import to_ms
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -35,10 +36,6 @@ __all__ = [
     "plotlyjs_mode",
     "state",
 ]
-
-_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
-_UNIT_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
-
 
 #: Every ``typer.Typer`` of the CLI renders its help as plain text (click's formatter):
 #: typer's rich help would read ``[for N]`` in a help text as markup and drop it, render
@@ -214,28 +211,13 @@ def format_ms(stamp: int | None) -> str:
     return datetime.fromtimestamp(stamp / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def parse_duration_ms(text: str) -> int:
-    """``30s``, ``10m``, ``2h``, ``1d``, ``1w`` as milliseconds."""
-    match = _DURATION_RE.match(text or "")
-    if match is None:
-        raise InvalidInput(
-            f"Invalid duration {text!r}.",
-            hint="Use a number and a unit: 30s, 10m, 2h, 1d or 1w.",
-        )
-    return int(float(match[1]) * _UNIT_MS[match[2]])
+def parse_duration_ms(text: str, *, name: str = "duration") -> int:
+    """A duration option (``30s``, ``15min``, ``2h``, ``1d12h``, ``1w``) as milliseconds;
+    zero is allowed. The grammar is :mod:`cycleml.time`'s."""
+    return _parse_duration_ms(text, name=name)
 
 
-def parse_since(text: str, *, now_ms: int) -> int:
-    """``--since``: a duration back from now (``2h``) or an ISO date/time (UTC if naive)."""
-    if _DURATION_RE.match(text):
-        return now_ms - parse_duration_ms(text)
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise InvalidInput(
-            f"Invalid --since value {text!r}.",
-            hint="Use a duration such as 2h or 7d, or a date such as 2026-11-01T12:00.",
-        ) from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
+def parse_since(text: str, *, now_ms: int | None = None) -> int:
+    """``--since``: a duration back from ``now_ms`` (default: the clock; ``2h``, ``1d12h``)
+    or an ISO date/time (UTC if naive), as milliseconds since the epoch."""
+    return to_ms(text, name="--since", now=now_ms)

@@ -42,12 +42,6 @@ def _monitors(ctx: typer.Context) -> Monitors:
     return Monitors(state(ctx).settings)
 
 
-def _now_ms() -> int:
-    from cycleml.store import now_ms
-
-    return now_ms()
-
-
 @monitor_app.command("reference")
 def monitor_reference(
     ctx: typer.Context,
@@ -316,7 +310,7 @@ def monitor_history(
     as_json: JsonFlag = False,
 ) -> None:
     """The monitor's stored time series."""
-    since_ms = parse_since(since, now_ms=_now_ms()) if since else None
+    since_ms = parse_since(since) if since else None
     with _monitors(ctx) as monitors:
         points = monitors.history(name, metric or None, since=since_ms)
     if as_json:
@@ -334,7 +328,7 @@ def monitor_alerts(
     as_json: JsonFlag = False,
 ) -> None:
     """Alerts fired and resolved."""
-    since_ms = parse_since(since, now_ms=_now_ms()) if since else None
+    since_ms = parse_since(since) if since else None
     with _monitors(ctx) as monitors:
         events = monitors.alerts(name, since=since_ms)
     if as_json:

@@ -141,10 +141,10 @@ def audit(
     as_json: JsonFlag = False,
 ) -> None:
     """Show the append-only audit log, oldest first: who did what, when, to which entity."""
-    from cycleml.store import now_ms, open_database
+    from cycleml.store import open_database
 
     store = open_database(state(ctx).settings)
-    since_ms = parse_since(since, now_ms=now_ms()) if since else None
+    since_ms = parse_since(since) if since else None
     rows = store.list_audit(
         since_ms=since_ms,
         entity_kind=entity,

@@ -28,8 +28,9 @@ def parse_duration_ms(value: str | float | int | timedelta, *, what: str = "dura
 
 def parse_window(value: int | str | timedelta | np.integer[Any]) -> tuple[str, int]:
     """``("rows", n)`` for a row window, ``("time", ms)`` for a duration."""
-    counted = isinstance(value, int | np.integer) and not isinstance(value, bool)
-    if counted or (isinstance(value, str) and value.strip().isdigit()):
+    if isinstance(value, bool):
+        raise _window_error(value)
+    if isinstance(value, int | np.integer) or (isinstance(value, str) and value.strip().isdigit()):
         rows = int(value)
         if rows < 1:
             raise invalid_parameter("window", value, "a row window of at least 1 row")
@@ -37,10 +38,14 @@ def parse_window(value: int | str | timedelta | np.integer[Any]) -> tuple[str, i
     try:
         return "time", parse_duration_ms(value, what="window")
     except InvalidInput as exc:
-        raise invalid_parameter(
-            "window",
-            value,
-            "a number of rows, or a duration such as '15min', '1h', '1d' or '1w'",
-            hint="Duration units: ms, s, m or min, h, d, w, several in a row for a compound "
-            "('1d12h'); months vary in length, so write '30d'.",
-        ) from exc
+        raise _window_error(value) from exc
+
+
+def _window_error(value: object) -> InvalidInput:
+    return invalid_parameter(
+        "window",
+        value,
+        "a number of rows, or a duration such as '15min', '1h', '1d' or '1w'",
+        hint="Duration units: ms, s, m or min, h, d, w, several in a row for a compound "
+        "('1d12h'); months vary in length, so write '30d'.",
+    )

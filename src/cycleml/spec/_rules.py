@@ -47,6 +47,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from cycleml.errors import InvalidInput
+from cycleml.time import format_duration, parse_duration
 
 __all__ = [
     "AGGREGATE_RULES",
@@ -86,50 +87,10 @@ _TYPE_ALIASES = {"integer": "int", "double": "float", "str": "string", "boolean"
 Scalar = bool | int | float | str | dt.datetime | dt.date
 Issue = tuple[tuple[str | int, ...], str, list[Any] | None]
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(w|d|h|m|s)")
-_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
-
 
 def _issues_error(issues: list[Issue]) -> PydanticCustomError:
     text = "; ".join(f"{'.'.join(map(str, loc)) or '<root>'}: {msg}" for loc, msg, _ in issues)
     return PydanticCustomError("spec_issues", "{text}", {"text": text, "issues": issues})
-
-
-def parse_duration(value: str | int | float | dt.timedelta) -> dt.timedelta:
-    """Parse a duration: ``"2d"``, ``"6h"``, ``"30m"``, ``"45s"``, ``"1w"``, ``"1d12h"``, or
-    a number of seconds.
-
-    Raises:
-        ValueError: Not a non-negative duration in that form.
-    """
-    if isinstance(value, dt.timedelta):
-        seconds = value.total_seconds()
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
-    elif isinstance(value, str) and value.strip():
-        text = value.strip().lower().replace(" ", "")
-        parts = _DURATION.findall(text)
-        if "".join(n + u for n, u in parts) != text:
-            raise ValueError(f"invalid duration {value!r}; use e.g. '2d', '6h', '30m', '45s'")
-        seconds = sum(float(n) * _UNITS[u] for n, u in parts)
-    else:
-        raise ValueError(f"invalid duration {value!r}; use e.g. '2d', '6h', '30m' or seconds")
-    if not math.isfinite(seconds) or seconds < 0:
-        raise ValueError(f"a duration must be a finite, non-negative time, got {value!r}")
-    return dt.timedelta(seconds=seconds)
-
-
-def format_duration(value: dt.timedelta) -> str:
-    """Render a duration compactly (``"2d"``, ``"1d6h"``, ``"90s"``); inverse of
-    :func:`parse_duration`."""
-    seconds = value.total_seconds()
-    if seconds != int(seconds):
-        return f"{seconds:g}s"
-    rest, out = int(seconds), ""
-    for unit in ("d", "h", "m", "s"):
-        count, rest = divmod(rest, _UNITS[unit])
-        out += f"{count}{unit}" if count else ""
-    return out or "0s"
 
 
 class _Rule(BaseModel):
@@ -388,8 +349,8 @@ class RowCountRule(_Rule):
 class FreshnessRule(_ColumnField, _Rule):
     """The newest timestamp in ``column`` is at most ``max_age`` old (aggregate rule).
 
-    ``max_age`` is ``"2d"``, ``"6h"``, ``"30m"``, ``"45s"`` or a number of seconds. Naive
-    timestamps are taken as UTC.
+    ``max_age`` is a duration (``"2d"``, ``"6h"``, ``"30m"``, ``"1d12h"``, see
+    :mod:`cycleml.time`) or a number of seconds. Naive timestamps are taken as UTC.
     """
 
     row_level: ClassVar[bool] = False
@@ -400,9 +361,11 @@ class FreshnessRule(_ColumnField, _Rule):
     @classmethod
     def _duration(cls, value: Any) -> dt.timedelta:
         try:
-            return parse_duration(value)
-        except ValueError as exc:
-            raise PydanticCustomError("duration", "{reason}", {"reason": str(exc)}) from exc
+            return parse_duration(value, name="max_age")
+        except InvalidInput as exc:
+            # One line per problem: the grammar follows the message, not as a second "Hint:".
+            reason = " ".join(filter(None, (exc.message, exc.hint)))
+            raise PydanticCustomError("duration", "{reason}", {"reason": reason}) from exc
 
     @field_serializer("max_age")
     def _dump_duration(self, value: dt.timedelta) -> str:
