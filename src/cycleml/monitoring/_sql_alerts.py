@@ -12,6 +12,10 @@ delivery. A claim whose sender died stays ``sending``; once it is older than the
 lease it can be claimed again (at-least-once notifiers) or given up as ``unknown``
 (at-most-once notifiers) - see :mod:`cycleml.monitoring` for the policy.
 
+The rules are pure functions this module calls inside its transactions: the delivery state
+machine in :mod:`cycleml.monitoring._delivery`, the state's version and window mark in
+:mod:`cycleml.monitoring._watermarks`.
+
 Audit rows (entity ``monitor``): ``alert.fired`` / ``alert.resolved`` for every event,
 ``alert.deliver`` for every finished delivery, ``monitor.retrain_trigger`` for retraining
 hooks. Counter-only state updates (one more breaching window, no event) are not audited:
@@ -29,10 +33,27 @@ from typing import Any, Literal, Protocol
 from sqlalchemy import Connection, and_, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from cycleml.errors import InvalidInput, InvalidState, NotFound
+from cycleml.errors import InvalidInput, NotFound
 from cycleml.ids import check_id, new_id
+from cycleml.monitoring._delivery import (
+    DELIVERY_STATUSES,
+    AlertDelivery,
+    DeliveryStatus,
+    check_final_status,
+    claim_delivery,
+    deliveries_open,
+    delivery_from_dict,
+    finish_delivery,
+    new_deliveries,
+)
 from cycleml.monitoring._sql_monitors import check_json, check_limit, check_metric, require_monitor
 from cycleml.monitoring._tables import alert_events, alert_states
+from cycleml.monitoring._watermarks import (
+    RuleMark,
+    alert_state_conflict,
+    check_expected_version,
+    next_rule_mark,
+)
 from cycleml.store import NAME_LEN, SqlRepository, json_safe, now_ms, record_audit
 
 __all__ = [
@@ -42,23 +63,12 @@ __all__ = [
     "AlertOps",
     "AlertStateLike",
     "AlertStateRecord",
+    "DeliveryStatus",
     "NewAlertEvent",
 ]
 
 #: An event fires or resolves an alert.
 EventKind = Literal["fired", "resolved"]
-#: Where a delivery stands; the last four are final.
-DeliveryStatus = Literal["pending", "sending", "delivered", "failed", "skipped", "unknown"]
-DELIVERY_STATUSES: tuple[str, ...] = (
-    "pending",
-    "sending",
-    "delivered",
-    "failed",
-    "skipped",
-    "unknown",
-)
-_FINAL = frozenset({"delivered", "failed", "skipped", "unknown"})
-_OPEN = frozenset({"pending", "sending"})
 
 
 class AlertStateLike(Protocol):
@@ -120,32 +130,6 @@ class NewAlertEvent:
     notifiers: tuple[str, ...] = ()
     details: Mapping[str, Any] = field(default_factory=dict)
     event_id: str | None = None
-
-
-@dataclass(frozen=True)
-class AlertDelivery:
-    """One notifier's delivery of one event.
-
-    ``claim`` identifies the sender holding it while ``sending``; ``attempts`` counts the
-    claims; ``detail`` is what the notifier reported (status code, exit code, error ...).
-    """
-
-    notifier: str
-    status: str
-    attempts: int = 0
-    claim: str | None = None
-    claimed_at: int | None = None
-    finished_at: int | None = None
-    detail: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def final(self) -> bool:
-        """True once delivered, failed, skipped or given up as unknown."""
-        return self.status in _FINAL
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return dict(json_safe(dict(self.__dict__)))
 
 
 @dataclass(frozen=True)
@@ -277,7 +261,7 @@ def _check_event(event: NewAlertEvent) -> dict[str, Any]:
         "severity": event.severity,
         "time": time,
         "details": check_json(event.details, "event details"),
-        "deliveries": {name: AlertDelivery(name, "pending").to_dict() for name in names},
+        "deliveries": new_deliveries(names),
         "pending": bool(names),
     }
 
@@ -296,18 +280,6 @@ def _state(row: Any) -> AlertStateRecord:
     )
 
 
-def _delivery(name: str, data: Mapping[str, Any]) -> AlertDelivery:
-    return AlertDelivery(
-        notifier=name,
-        status=str(data.get("status", "pending")),
-        attempts=int(data.get("attempts") or 0),
-        claim=data.get("claim"),
-        claimed_at=data.get("claimed_at"),
-        finished_at=data.get("finished_at"),
-        detail=dict(data.get("detail") or {}),
-    )
-
-
 def _event(row: Any) -> AlertEventRecord:
     return AlertEventRecord(
         id=row.id,
@@ -320,7 +292,7 @@ def _event(row: Any) -> AlertEventRecord:
         severity=row.severity,
         time=int(row.time),
         details=dict(row.details or {}),
-        deliveries={k: _delivery(k, v) for k, v in dict(row.deliveries or {}).items()},
+        deliveries={k: delivery_from_dict(k, v) for k, v in dict(row.deliveries or {}).items()},
         pending=bool(row.pending),
     )
 
@@ -391,26 +363,10 @@ class AlertOps(SqlRepository):
         _check_rule_name(rule_name)
         values = _check_state(state)
         mark = _optional_ms(window_end, "window end")
-        if expected_version is not None and (
-            isinstance(expected_version, bool)
-            or not isinstance(expected_version, int)
-            or expected_version < 0
-        ):
-            raise InvalidInput(
-                f"Invalid expected version {expected_version!r}: expected an integer >= 0.",
-                hint="Pass the version get_alert_states returned (0 when there was none).",
-            )
+        check_expected_version(expected_version)
         new_event = None if event is None else _check_event(event)
         who = actor or self.actor
         stamp = now_ms()
-
-        def conflict(found: int) -> InvalidState:
-            return InvalidState(
-                f"The state of alert rule {rule_name!r} of monitor {monitor_name!r} changed "
-                f"meanwhile (version {found}, expected {expected_version}).",
-                hint="Another evaluator applied this window; read the states again.",
-                details={"version": found, "expected": expected_version},
-            )
 
         def write(conn: Connection) -> tuple[AlertStateRecord, AlertEventRecord | None]:
             require_monitor(conn, monitor_name)
@@ -418,14 +374,18 @@ class AlertOps(SqlRepository):
                 alert_states.c.monitor_name == monitor_name, alert_states.c.rule_name == rule_name
             )
             row = conn.execute(select(alert_states).where(key).with_for_update()).first()
-            version = 0 if row is None else int(row.version)
-            if expected_version is not None and version != expected_version:
-                raise conflict(version)
+            next_mark = next_rule_mark(
+                monitor_name,
+                rule_name,
+                None if row is None else RuleMark(int(row.version), row.window_end),
+                window_end=mark,
+                expected_version=expected_version,
+            )
             stored = AlertStateRecord(
                 monitor_name=monitor_name,
                 rule_name=rule_name,
-                window_end=mark if mark is not None or row is None else row.window_end,
-                version=version + 1,
+                window_end=next_mark.window_end,
+                version=next_mark.version,
                 updated_at=stamp,
                 **values,
             )
@@ -465,7 +425,9 @@ class AlertOps(SqlRepository):
                 rule_name=rule_name,
                 **{
                     **new_event,
-                    "deliveries": {k: _delivery(k, v) for k, v in new_event["deliveries"].items()},
+                    "deliveries": {
+                        k: delivery_from_dict(k, v) for k, v in new_event["deliveries"].items()
+                    },
                 },
             )
             return stored, record
@@ -473,7 +435,7 @@ class AlertOps(SqlRepository):
         try:
             return self._write(write)
         except IntegrityError as exc:  # a concurrent first write of the same rule's state
-            raise conflict(-1) from exc
+            raise alert_state_conflict(monitor_name, rule_name, -1, expected_version) from exc
 
     def get_alert_event(self, event_id: str) -> AlertEventRecord:
         """One alert event with its deliveries."""
@@ -527,22 +489,12 @@ class AlertOps(SqlRepository):
 
         def write(conn: Connection) -> AlertDelivery | None:
             row = _event_row(conn, event_id, lock=True)
-            current = _notifier_of(row, notifier)
-            status = current.get("status")
-            if status == "sending":
-                claimed = int(current.get("claimed_at") or 0)
-                if stale is None or stamp - claimed < stale:
-                    return None
-            elif status != "pending":
-                return None
-            claimed_delivery = AlertDelivery(
-                notifier=notifier,
-                status="sending",
-                attempts=int(current.get("attempts") or 0) + 1,
-                claim=new_id(),
-                claimed_at=stamp,
-                detail=dict(current.get("detail") or {}),
+            current = delivery_from_dict(notifier, _notifier_of(row, notifier))
+            claimed_delivery = claim_delivery(
+                current, now=stamp, claim=new_id(), stale_after_ms=stale
             )
+            if claimed_delivery is None:
+                return None
             deliveries = dict(row.deliveries)
             deliveries[notifier] = claimed_delivery.to_dict()
             conn.execute(
@@ -577,46 +529,20 @@ class AlertOps(SqlRepository):
             InvalidState: The delivery is already final, or claimed by another sender.
         """
         check_id(event_id, kind="event id")
-        if status not in _FINAL:
-            raise InvalidInput(
-                f"Invalid delivery status {status!r}: expected one of {', '.join(sorted(_FINAL))}.",
-                hint="Claim a delivery with claim_alert_delivery before sending it.",
-            )
+        check_final_status(status)
         clean = check_json({} if detail is None else detail, "delivery detail")
         who = actor or self.actor
         stamp = now_ms()
 
         def write(conn: Connection) -> AlertEventRecord:
             row = _event_row(conn, event_id, lock=True)
-            current = _delivery(notifier, _notifier_of(row, notifier))
-            if current.final:
-                raise InvalidState(
-                    f"The delivery of alert event {event_id} to {notifier!r} is already "
-                    f"{current.status}.",
-                    hint="A delivery is finished once.",
-                )
-            if (
-                current.status == "sending"
-                and status != "unknown"
-                and (claim is None or claim != current.claim)
-            ):
-                raise InvalidState(
-                    f"The delivery of alert event {event_id} to {notifier!r} is claimed by "
-                    "another sender.",
-                    hint="Its claim went stale and was taken over; the new sender records it.",
-                )
-            finished = AlertDelivery(
-                notifier=notifier,
-                status=status,
-                attempts=current.attempts,
-                claim=current.claim,
-                claimed_at=current.claimed_at,
-                finished_at=stamp,
-                detail=clean,
+            current = delivery_from_dict(notifier, _notifier_of(row, notifier))
+            finished = finish_delivery(
+                event_id, current, status, now=stamp, claim=claim, detail=clean
             )
             deliveries = dict(row.deliveries)
             deliveries[notifier] = finished.to_dict()
-            still_open = any(d.get("status") in _OPEN for d in deliveries.values())
+            still_open = deliveries_open(deliveries)
             conn.execute(
                 update(alert_events)
                 .where(alert_events.c.id == event_id)
@@ -641,7 +567,7 @@ class AlertOps(SqlRepository):
             )
             return replace(
                 _event(row),
-                deliveries={k: _delivery(k, v) for k, v in deliveries.items()},
+                deliveries={k: delivery_from_dict(k, v) for k, v in deliveries.items()},
                 pending=still_open,
             )
 

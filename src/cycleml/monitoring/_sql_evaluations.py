@@ -5,7 +5,8 @@ row, one ``monitor_values`` row per metric (a bulk insert), the lineage edges
 ``<source> --read_by--> monitor_evaluation`` and ``monitor --evaluated_as-->
 monitor_evaluation``, the monitor's new watermark and the audit row (``monitor.evaluate``).
 A metric's history is then one range scan of the ``(monitor_name, metric, window_end)``
-index (:meth:`EvaluationOps.monitor_history`).
+index (:meth:`EvaluationOps.monitor_history`). The window and watermark rules are pure
+functions of :mod:`cycleml.monitoring._watermarks`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import Connection, func, insert, select, update
 
-from cycleml.errors import AlreadyExists, InvalidInput, InvalidState, NotFound
+from cycleml.errors import AlreadyExists, InvalidInput, NotFound
 from cycleml.ids import check_id, new_id
 from cycleml.monitoring._sql_monitors import (
     check_int,
@@ -30,6 +31,7 @@ from cycleml.monitoring._sql_monitors import (
     require_monitor,
 )
 from cycleml.monitoring._tables import monitor_evaluations, monitor_values, monitors
+from cycleml.monitoring._watermarks import check_window, evaluation_watermark
 from cycleml.store import SqlRepository, json_safe, now_ms, record_audit, record_edges
 
 __all__ = [
@@ -150,11 +152,7 @@ class EvaluationOps(SqlRepository):
         """
         check_int(window_start, "window start")
         check_int(window_end, "window end")
-        if window_end < window_start:
-            raise InvalidInput(
-                f"Invalid window {window_start}..{window_end}: it ends before it starts.",
-                hint="window_end must be no earlier than window_start (ms since the epoch).",
-            )
+        check_window(window_start, window_end)
         check_int(rows, "row count")
         if status not in EVALUATION_STATUSES:
             raise InvalidInput(
@@ -180,14 +178,9 @@ class EvaluationOps(SqlRepository):
         def write(conn: Connection) -> None:
             row = require_monitor(conn, monitor_name, lock=True)
             previous = row.watermark
-            if mark is not None and previous is not None and mark <= int(previous):
-                raise InvalidState(
-                    f"Monitor {monitor_name!r} has already been evaluated up to {previous} "
-                    f"(this evaluation would set its watermark to {mark}).",
-                    hint="Another evaluator recorded this window; read the monitor again, or "
-                    "move the watermark back with set_monitor_watermark to re-evaluate.",
-                    details={"watermark": int(previous), "requested": mark},
-                )
+            advanced = evaluation_watermark(
+                monitor_name, None if previous is None else int(previous), mark
+            )
             if conn.execute(
                 select(monitor_evaluations.c.id).where(monitor_evaluations.c.id == eval_id)
             ).first():
@@ -224,9 +217,11 @@ class EvaluationOps(SqlRepository):
             edges = [(kind, ref, "read_by", "monitor_evaluation", eval_id) for kind, ref in inputs]
             edges.append(("monitor", monitor_name, "evaluated_as", "monitor_evaluation", eval_id))
             record_edges(conn, edges, at=stamp)
-            if mark is not None:
+            if advanced is not None:
                 conn.execute(
-                    update(monitors).where(monitors.c.name == monitor_name).values(watermark=mark)
+                    update(monitors)
+                    .where(monitors.c.name == monitor_name)
+                    .values(watermark=advanced)
                 )
             record_audit(
                 conn,

@@ -18,7 +18,8 @@ lineage edges in the same transaction:
 
 The monitor's ``watermark`` (ms) says up to when the prediction log has been evaluated; the
 evaluation that advances it moves it in the same transaction, and only forwards, so two
-evaluators racing over the same window cannot both record it.
+evaluators racing over the same window cannot both record it (the rules:
+:mod:`cycleml.monitoring._watermarks`).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from cycleml.monitoring._tables import (
     monitor_values,
     monitors,
 )
+from cycleml.monitoring._watermarks import watermark_changed
 from cycleml.store import (
     KEY_LEN,
     Database,
@@ -685,7 +687,7 @@ class MonitorOps(SqlRepository):
 
         def write(conn: Connection) -> Monitor:
             current = _monitor(require_monitor(conn, name, lock=True))
-            if mark == current.watermark:
+            if not watermark_changed(current.watermark, mark):
                 return current
             conn.execute(update(monitors).where(monitors.c.name == name).values(watermark=mark))
             record_audit(

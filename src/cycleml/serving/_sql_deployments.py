@@ -8,23 +8,41 @@ append-only history so a rollback can restore an earlier configuration.
 
 Each mutation writes its audit row (entity ``deployment``) and its lineage edges in the same
 transaction: ``model_version --deployed_as|canary_of|shadow_of--> deployment``. The
-prediction log index and feedback live in :mod:`cycleml.store._predictions`.
+prediction log index and feedback live in :mod:`cycleml.serving._sql_predictions`.
+
+The rules (what a configuration may hold, what an argument left out means, promotion and
+which revision a rollback restores) are pure functions of
+:mod:`cycleml.serving._deployment_rules`; this module reads the rows, calls them inside its
+transaction and writes what they return.
 """
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import EllipsisType
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from cycleml.errors import AlreadyExists, InvalidInput, InvalidState, NotFound
+from cycleml.errors import AlreadyExists, InvalidInput, NotFound
 from cycleml.registry import ModelRepository, ModelVersion, SqlModelRepository
+from cycleml.serving._deployment_rules import (
+    CONFIG_FIELDS,
+    Target,
+    check_description,
+    check_percent,
+    check_revision_number,
+    config_targets,
+    deployment_config,
+    promote_config,
+    recorded_config,
+    replace_config,
+    require_primary,
+    rollback_target,
+    update_config,
+)
 from cycleml.serving._tables import deployment_revisions, deployments
 from cycleml.store import Database, ModelUri, SqlRepository, now_ms, record_audit, record_edges
 from cycleml.validation import check_name
@@ -40,19 +58,6 @@ __all__ = [
 #: whole configuration given anew), ``promote`` or ``rollback``.
 RevisionAction = Literal["create", "update", "replace", "promote", "rollback"]
 
-_CONFIG_FIELDS = (
-    "model_uri",
-    "model_name",
-    "model_version",
-    "canary_uri",
-    "canary_name",
-    "canary_version",
-    "canary_percent",
-    "shadow_uri",
-    "shadow_name",
-    "shadow_version",
-    "description",
-)
 _URI_HINT = "Name a registered version, e.g. models:/churn@champion or models:/churn/3."
 
 
@@ -108,7 +113,7 @@ class Deployment:
 
     def config(self) -> dict[str, Any]:
         """The configuration a revision records (models, canary share, description)."""
-        return {key: getattr(self, key) for key in _CONFIG_FIELDS}
+        return {key: getattr(self, key) for key in CONFIG_FIELDS}
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -136,12 +141,6 @@ class DeploymentRevision:
         return dict(self.__dict__)
 
 
-class _Target(NamedTuple):
-    uri: str
-    name: str
-    version: int
-
-
 def _deployment(row: Any) -> Deployment:
     return Deployment(
         name=row.name,
@@ -161,86 +160,6 @@ def _deployment(row: Any) -> Deployment:
         creation_time=int(row.creation_time),
         last_updated_time=int(row.last_updated_time),
     )
-
-
-def _check_percent(percent: object) -> float:
-    if (
-        isinstance(percent, bool)
-        or not isinstance(percent, numbers.Real)
-        or not math.isfinite(float(percent))
-        or not 0 <= float(percent) <= 100
-    ):
-        raise InvalidInput(
-            f"Invalid canary percent {percent!r}: expected a number from 0 to 100.",
-            hint="For example 10 sends one request in ten to the canary.",
-        )
-    return float(percent)
-
-
-def _check_description(description: object) -> str:
-    if not isinstance(description, str):
-        raise InvalidInput(
-            f"Invalid description {description!r}: expected a string.",
-            hint="Describe the deployment in words, e.g. 'churn scoring for the CRM'.",
-        )
-    return description
-
-
-def _config(
-    primary: _Target,
-    canary: _Target | None,
-    percent: float | None,
-    shadow: _Target | None,
-    description: str,
-) -> dict[str, Any]:
-    """Check a whole configuration and return it as a revision records it."""
-    if canary is None and percent not in (None, 0):
-        raise InvalidInput(
-            f"A canary percent ({percent:g}) needs a canary model.",
-            hint="Pass the canary model too, e.g. --canary models:/churn/7 --percent 10.",
-        )
-    if canary is not None and (canary.name, canary.version) == (primary.name, primary.version):
-        raise InvalidInput(
-            f"The canary {canary.uri!r} is the primary model itself "
-            f"({primary.name}/{primary.version}).",
-            hint="A canary must be another model version.",
-        )
-    for other, role in ((primary, "primary"), (canary, "canary")):
-        if (
-            shadow is not None
-            and other is not None
-            and (shadow.name, shadow.version) == (other.name, other.version)
-        ):
-            raise InvalidInput(
-                f"The shadow {shadow.uri!r} is the {role} model ({other.name}/{other.version}).",
-                hint="A shadow must be a model version the deployment does not serve already.",
-            )
-    return {
-        "model_uri": primary.uri,
-        "model_name": primary.name,
-        "model_version": primary.version,
-        "canary_uri": canary.uri if canary else None,
-        "canary_name": canary.name if canary else None,
-        "canary_version": canary.version if canary else None,
-        "canary_percent": (percent or 0.0) if canary else None,
-        "shadow_uri": shadow.uri if shadow else None,
-        "shadow_name": shadow.name if shadow else None,
-        "shadow_version": shadow.version if shadow else None,
-        "description": description,
-    }
-
-
-def _targets(config: Mapping[str, Any]) -> tuple[_Target, _Target | None, _Target | None]:
-    def target(prefix: str) -> _Target | None:
-        if config.get(f"{prefix}_name") is None:
-            return None
-        return _Target(
-            config[f"{prefix}_uri"], config[f"{prefix}_name"], int(config[f"{prefix}_version"])
-        )
-
-    primary = target("model")
-    assert primary is not None
-    return primary, target("canary"), target("shadow")
 
 
 def _not_found(name: str) -> NotFound:
@@ -263,7 +182,7 @@ class DeploymentOps(SqlRepository):
         return self.models.resolve_model_uri(uri)
 
     # ---- helpers -----------------------------------------------------------------------
-    def _target(self, uri: object, role: str) -> _Target:
+    def _target(self, uri: object, role: str) -> Target:
         """Resolve a ``models:/`` URI to the version it names now."""
         if not isinstance(uri, str) or not uri.startswith("models:/"):
             raise InvalidInput(
@@ -277,10 +196,18 @@ class DeploymentOps(SqlRepository):
                 hint=exc.hint or _URI_HINT,
                 details={"uri": uri, "role": role},
             ) from exc
-        return _Target(uri, found.name, found.version)
+        return Target(uri, found.name, found.version)
 
-    def _optional_target(self, uri: str | None, role: str) -> _Target | None:
+    def _optional_target(self, uri: str | None, role: str) -> Target | None:
         return None if uri is None else self._target(uri, role)
+
+    def _kept_or_target(
+        self, uri: str | EllipsisType | None, role: str
+    ) -> Target | EllipsisType | None:
+        """An arm of an update: kept (``...``), removed (``None``) or resolved anew."""
+        if uri is ... or uri is None:
+            return uri
+        return self._target(uri, role)
 
     @staticmethod
     def _locked_row(conn: Connection, name: str) -> Any:
@@ -300,7 +227,7 @@ class DeploymentOps(SqlRepository):
 
     def _edges(self, conn: Connection, name: str, config: Mapping[str, Any], stamp: int) -> None:
         """Lineage from the configuration's model versions to the deployment (new ones only)."""
-        primary, canary, shadow = _targets(config)
+        primary, canary, shadow = config_targets(config)
         wanted = [
             ("model_version", f"{t.name}/{t.version}", relation, "deployment", name)
             for t, relation in (
@@ -387,15 +314,10 @@ class DeploymentOps(SqlRepository):
             AlreadyExists: The name is taken.
         """
         check_deployment_name(name)
-        if model_uri is None or model_uri == "":
-            raise InvalidInput(
-                f"Deployment {name!r} needs a primary model; a canary or shadow alone is "
-                "not a deployment.",
-                hint="Pass --model models:/<model>@<alias>.",
-            )
-        description = _check_description(description)
-        percent = None if canary_percent is None else _check_percent(canary_percent)
-        config = _config(
+        require_primary(name, model_uri)
+        description = check_description(description)
+        percent = None if canary_percent is None else check_percent(canary_percent)
+        config = deployment_config(
             self._target(model_uri, "primary"),
             self._optional_target(canary_uri, "canary"),
             percent,
@@ -482,21 +404,16 @@ class DeploymentOps(SqlRepository):
             NotFound: A URI names no registered model version.
         """
         check_deployment_name(name)
-        if model_uri is None or model_uri == "":
-            raise InvalidInput(
-                f"Deployment {name!r} needs a primary model; a canary or shadow alone is "
-                "not a deployment.",
-                hint="Pass --model models:/<model>@<alias>.",
-            )
+        require_primary(name, model_uri)
         if description is not ...:
-            _check_description(description)
-        percent = None if canary_percent is None else _check_percent(canary_percent)
+            check_description(description)
+        percent = None if canary_percent is None else check_percent(canary_percent)
         primary = self._target(model_uri, "primary")
         canary = self._optional_target(canary_uri, "canary")
         shadow = self._optional_target(shadow_uri, "shadow")
         given = None if description is ... else description
         # Check the combination before any transaction (refusals write nothing).
-        _config(primary, canary, percent, shadow, given or "")
+        deployment_config(primary, canary, percent, shadow, given or "")
         who = actor or self.actor
 
         def write(conn: Connection) -> None:
@@ -504,25 +421,17 @@ class DeploymentOps(SqlRepository):
                 select(deployments).where(deployments.c.name == name).with_for_update()
             ).first()
             if row is None:
-                config = _config(primary, canary, percent, shadow, given or "")
+                config = deployment_config(primary, canary, percent, shadow, given or "")
                 self._insert(conn, name, config, who=who, reason=reason)
                 return
-            current = _deployment(row)
-            keep = current.description if given is None else given
-            config = _config(primary, canary, percent, shadow, keep)
-            if config == current.config():
+            change = replace_config(
+                _deployment(row).config(), primary, canary, percent, shadow, given
+            )
+            if change is None:
                 return
-            removed = [
-                arm
-                for arm, before, after in (
-                    ("canary", current.canary_name, config["canary_name"]),
-                    ("shadow", current.shadow_name, config["shadow_name"]),
-                )
-                if before is not None and after is None
-            ]
             self._new_revision(
-                conn, row, config, action="replace", reason=reason, actor=who,
-                extra={"removed": removed},
+                conn, row, change.config, action="replace", reason=reason, actor=who,
+                extra={"removed": list(change.removed)},
             )  # fmt: skip
 
         try:
@@ -564,40 +473,30 @@ class DeploymentOps(SqlRepository):
         ``models:/churn@champion`` picks up where the alias points now). ``canary_uri=None``
         or ``shadow_uri=None`` removes that arm. Nothing is written when nothing changes.
         """
-        if model_uri is None or model_uri == "":
-            raise InvalidInput(
-                f"Deployment {name!r} needs a primary model; it cannot be removed.",
-                hint="Pass another models:/ URI to replace it.",
-            )
-        primary = None if model_uri is ... else self._target(model_uri, "primary")
-        canary = None if canary_uri in (..., None) else self._target(canary_uri, "canary")
-        shadow = None if shadow_uri in (..., None) else self._target(shadow_uri, "shadow")
+        require_primary(name, model_uri, existing=True)
+        primary = ... if model_uri is ... else self._target(model_uri, "primary")
+        canary = self._kept_or_target(canary_uri, "canary")
+        shadow = self._kept_or_target(shadow_uri, "shadow")
         percent = (
             canary_percent
             if canary_percent is ... or canary_percent is None
-            else _check_percent(canary_percent)
+            else check_percent(canary_percent)
         )
         if description is not ...:
-            _check_description(description)
+            check_description(description)
         who = actor or self.actor
 
         def write(conn: Connection) -> bool:
             row = self._locked_row(conn, name)
-            current = _deployment(row)
-            old_primary, old_canary, old_shadow = _targets(current.config())
-            new_canary = old_canary if canary_uri is ... else canary
-            if percent is ...:
-                new_percent = current.canary_percent if new_canary is not None else None
-            else:
-                new_percent = percent
-            config = _config(
-                primary or old_primary,
-                new_canary,
-                new_percent,
-                old_shadow if shadow_uri is ... else shadow,
-                current.description if description is ... else description,
+            config = update_config(
+                _deployment(row).config(),
+                primary=primary,
+                canary=canary,
+                percent=percent,
+                shadow=shadow,
+                description=description,
             )
-            if config == current.config():
+            if config is None:
                 return False
             self._new_revision(conn, row, config, action="update", reason=reason, actor=who)
             return True
@@ -617,16 +516,7 @@ class DeploymentOps(SqlRepository):
 
         def write(conn: Connection) -> None:
             row = self._locked_row(conn, name)
-            current = _deployment(row)
-            _, canary, shadow = _targets(current.config())
-            if canary is None:
-                raise InvalidState(
-                    f"Deployment {name!r} has no canary to promote "
-                    f"(it serves {current.model_version_uri} only).",
-                    hint="Add a canary first (`cycleml deploy NAME --model URI --canary URI "
-                    "--percent 10`).",
-                )
-            config = _config(canary, None, None, shadow, current.description)
+            config = promote_config(name, _deployment(row).config())
             self._new_revision(conn, row, config, action="promote", reason=reason, actor=who)
 
         self._write(write)
@@ -651,59 +541,31 @@ class DeploymentOps(SqlRepository):
             NotFound: ``to_revision`` does not exist.
             InvalidInput: ``to_revision`` is the current revision or not a positive integer.
         """
-        if to_revision is not None and (
-            isinstance(to_revision, bool) or not isinstance(to_revision, int) or to_revision < 1
-        ):
-            raise InvalidInput(
-                f"Invalid revision {to_revision!r}: expected a positive integer.",
-                hint="List them with `cycleml deploy history NAME`.",
-            )
+        check_revision_number(to_revision)
         who = actor or self.actor
 
         def write(conn: Connection) -> None:
             row = self._locked_row(conn, name)
             history = {
-                r.revision: r
+                int(r.revision): r
                 for r in conn.execute(
                     select(deployment_revisions).where(deployment_revisions.c.name == name)
                 )
             }
-
-            def base(revision: int) -> int:
-                restored = history[revision].restored_revision
-                return int(restored) if restored is not None else revision
-
-            current = int(row.revision)
-            if to_revision is None:
-                target = base(current) - 1
-                if target < 1 or target not in history:
-                    raise InvalidState(
-                        f"Deployment {name!r} has no earlier configuration to roll back to "
-                        f"(revision {current} restores the first one).",
-                        hint=f"Change it with `cycleml deploy {name} --model URI` instead.",
-                    )
-            else:
-                if to_revision not in history:
-                    raise NotFound(
-                        f"Deployment {name!r} has no revision {to_revision} "
-                        f"(revisions 1-{current}).",
-                        hint="List them with `cycleml deploy history NAME`.",
-                    )
-                if to_revision == current:
-                    raise InvalidInput(
-                        f"Revision {to_revision} is the current revision of deployment {name!r}.",
-                        hint="Name an earlier revision.",
-                    )
-                target = to_revision
-            config = {key: history[target].config.get(key) for key in _CONFIG_FIELDS}
+            target = rollback_target(
+                name,
+                int(row.revision),
+                {revision: r.restored_revision for revision, r in history.items()},
+                to_revision,
+            )
             self._new_revision(
                 conn,
                 row,
-                config,
+                recorded_config(history[target.revision].config),
                 action="rollback",
                 reason=reason,
                 actor=who,
-                restored=base(target),
+                restored=target.restores,
             )
 
         self._write(write)
