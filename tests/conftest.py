@@ -3,12 +3,19 @@
 PostgreSQL comes from ``CYCLEML_TEST_POSTGRES_URI`` (default: the local server, user
 postgres, trust auth). When it is unreachable the PostgreSQL cases skip, except when
 ``CI=true``: then they fail, so CI never passes without them.
+
+Each test gets an empty, migrated store without paying for a migration: on SQLite a copy
+of a template file migrated once per session (per pytest-xdist worker); on PostgreSQL the
+worker's own database, migrated once and emptied before each test (see
+:func:`_empty_postgres`).
 """
 
 from __future__ import annotations
 
 import ast
+import functools
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -16,13 +23,15 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+import cycleml
+import cycleml.tracking
 from cycleml.data import DatasetRepository, SqlDatasetRepository
 from cycleml.lifecycle._legacy_store import SqlMetadataStore
 from cycleml.monitoring import MonitorRepository, SqlMonitorRepository
@@ -30,9 +39,13 @@ from cycleml.registry import ModelRepository, SqlModelRepository
 from cycleml.serving import DeploymentRepository, SqlDeploymentRepository
 from cycleml.settings import Settings
 from cycleml.store import Database
-from cycleml.tracking import RunRepository, SqlRunRepository
+from cycleml.store._migrate import upgrade_to_head
+from cycleml.tracking import RunRepository, SqlRunRepository, Tracker
 from cycleml.tracking._entities import Experiment, Run
 from tables import all_tables
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 POSTGRES_ADMIN_URI = os.environ.get(
     "CYCLEML_TEST_POSTGRES_URI", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -89,39 +102,111 @@ def scratch_postgres(postgres_database: str) -> Callable[[str], AbstractContextM
     return lambda prefix: scratch_database(postgres_database, prefix)
 
 
-def _truncate_postgres(uri: str) -> None:
-    engine = create_engine(uri)
-    tables = ", ".join(f'"{table.name}"' for table in all_tables())
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite metadata database migrated once for this session (per xdist worker).
+
+    Closing the database checkpoints its write-ahead log into the main file and removes
+    ``-wal`` and ``-shm``, so a plain copy of that one file is a complete, migrated store
+    (still in WAL mode, as cycleml opens it).
+    """
+    path = tmp_path_factory.mktemp("sqlite-template") / "metadata.db"
+    Database(f"sqlite:///{path}", actor="setup").close()
+    leftovers = sorted(p.name for p in path.parent.iterdir() if p != path)
+    assert not leftovers, f"the template left {leftovers}: copying one file would lose them"
+    return path
+
+
+def _sqlite_uri(template: Path, folder: Path) -> str:
+    """A migrated, empty SQLite store at ``folder/metadata.db``: a copy of the template."""
+    path = folder / "metadata.db"
+    shutil.copyfile(template, path)
+    return f"sqlite:///{path}"
+
+
+@functools.cache
+def _empty_tables_sql() -> str:
+    """One server-side statement that empties every table and restarts the used sequences.
+
+    ``DELETE`` of the few rows a test writes costs milliseconds where ``TRUNCATE`` of every
+    table costs tens of them (TRUNCATE gives each table new files); a table left with many
+    rows is truncated as well, so later tests do not scan dead rows. ``RESTART IDENTITY``'s
+    share is done by restarting the sequences that have handed out a value. The audit log
+    refuses DELETE and TRUNCATE by trigger; this transaction alone bypasses triggers
+    (``session_replication_role = replica``, local to it), which a superuser may do.
+    """
+    names = ", ".join(f"'{table.name}'" for table in all_tables())
+    return f"""
+DO $$
+DECLARE
+    name text;
+    deleted bigint;
+    used record;
+BEGIN
+    PERFORM set_config('session_replication_role', 'replica', true);
+    FOREACH name IN ARRAY ARRAY[{names}] LOOP
+        EXECUTE format('DELETE FROM %I', name);
+        GET DIAGNOSTICS deleted = ROW_COUNT;
+        IF deleted > 1000 THEN
+            EXECUTE format('TRUNCATE %I', name);
+        END IF;
+    END LOOP;
+    FOR used IN SELECT schemaname, sequencename FROM pg_sequences
+                WHERE last_value IS NOT NULL LOOP
+        EXECUTE format('ALTER SEQUENCE %I.%I RESTART', used.schemaname, used.sequencename);
+    END LOOP;
+END
+$$"""
+
+
+@pytest.fixture(scope="session")
+def _postgres_engine(postgres_database: str) -> Iterator[Engine]:
+    """One connection to the session's database, for migrating and emptying it."""
+    engine = create_engine(postgres_database, pool_size=1, max_overflow=0, pool_pre_ping=True)
+    try:
+        yield engine
+    finally:
+        engine.dispose()  # before postgres_database drops the database
+
+
+def _empty_postgres(engine: Engine) -> None:
+    # A no-op read when the schema is at every head; migrates again if a test rolled a
+    # branch back.
+    upgrade_to_head(engine)
     with engine.begin() as conn:
-        # The audit log refuses TRUNCATE by trigger; a superuser test session may bypass
-        # triggers (replica role) to reset the tables between tests.
-        conn.execute(text("SET LOCAL session_replication_role = replica"))
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    engine.dispose()
+        conn.execute(text(_empty_tables_sql()))
 
 
 @pytest.fixture(params=BACKENDS)
-def metadata_uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A metadata store URI with an empty schema, once per backend."""
+def metadata_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A metadata store URI with an empty, migrated schema, once per backend."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'metadata.db'}"
-        return
+        return _sqlite_uri(request.getfixturevalue("sqlite_template"), tmp_path)
     uri: str = request.getfixturevalue("postgres_database")
-    SqlMetadataStore(uri, actor="setup").close()  # migrate once, then empty the tables
-    _truncate_postgres(uri)
-    yield uri
+    _empty_postgres(request.getfixturevalue("_postgres_engine"))
+    return uri
+
+
+def _project_settings(home: Path, uri: str) -> Settings:
+    return Settings(
+        home=home,
+        metadata_uri=uri,
+        artifact_uri=(home / "artifacts").as_uri(),
+        tracking_uri=uri,
+        actor="tester",
+    )
 
 
 @pytest.fixture
 def settings(metadata_uri: str, tmp_path: Path) -> Settings:
     """Settings for a project in ``tmp_path`` on the parametrized metadata store."""
-    return Settings(
-        home=tmp_path,
-        metadata_uri=metadata_uri,
-        artifact_uri=(tmp_path / "artifacts").as_uri(),
-        tracking_uri=metadata_uri,
-        actor="tester",
-    )
+    return _project_settings(tmp_path, metadata_uri)
+
+
+@pytest.fixture
+def sqlite_settings(sqlite_template: Path, tmp_path: Path) -> Settings:
+    """Settings for a project in ``tmp_path`` on SQLite only (backend-independent tests)."""
+    return _project_settings(tmp_path, _sqlite_uri(sqlite_template, tmp_path))
 
 
 @pytest.fixture
@@ -130,6 +215,46 @@ def store(settings: Settings) -> Iterator[SqlMetadataStore]:
     opened = SqlMetadataStore(settings.metadata_uri, actor=settings.actor)
     yield opened
     opened.close()
+
+
+# ---- the default tracker behind cycleml.start_run, cycleml.log_metric ... ------------------
+#: ``configure(**arguments of cycleml.configure)``: point the default tracker somewhere.
+ConfigureDefault = Callable[..., Tracker]
+
+
+@contextmanager
+def _default_tracker() -> Iterator[ConfigureDefault]:
+    try:
+        yield cycleml.configure
+    finally:
+        # Closes the tracker (its open runs end, buffered points are written) and turns
+        # autologging off, so nothing leaks into the next test.
+        cycleml.tracking._default.replace(None)
+
+
+@pytest.fixture
+def default_tracker() -> Iterator[ConfigureDefault]:
+    """``default_tracker(settings=...)`` or ``default_tracker(home=...)`` (the arguments of
+    ``cycleml.configure``): point the module-level API at this test's project. It is reset
+    after the test: its runs end and autologging turns off."""
+    with _default_tracker() as configure:
+        yield configure
+
+
+@pytest.fixture(scope="session")
+def default_tracker_scope() -> Callable[[], AbstractContextManager[ConfigureDefault]]:
+    """``with default_tracker_scope() as configure:``, for fixtures wider than one test."""
+    return _default_tracker
+
+
+# ---- real data shared by the model tests ----------------------------------------------------
+@pytest.fixture(scope="session")
+def cancer() -> tuple[pd.DataFrame, pd.Series]:
+    """scikit-learn's breast-cancer features (30 float columns) and the 0/1 target."""
+    from sklearn.datasets import load_breast_cancer
+
+    x, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    return x, y
 
 
 # ---- repositories: every backend runs the same repository tests ------------------------------

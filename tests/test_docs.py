@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import shlex
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,9 +23,9 @@ import pytest
 
 import cycleml
 import cycleml.cli
-import cycleml.tracking
 from cycleml.settings import ENV_VARS
 from cycleml.spec import list_metrics
+from cycleml.tracking import Tracker
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -106,15 +106,16 @@ def _matches_shown(shown: str, actual: str) -> bool:
 
 
 @pytest.fixture
-def doc_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def doc_project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, default_tracker: Callable[..., Tracker]
+) -> Iterator[Path]:
     """A fresh project folder as the working directory, with a default tracker on it."""
     for var in ENV_VARS:
         monkeypatch.delenv(var.name, raising=False)
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.chdir(tmp_path)
-    cycleml.configure(home=tmp_path)
+    default_tracker(home=tmp_path)
     yield tmp_path
-    cycleml.tracking._default.replace(None)
     if "matplotlib.pyplot" in sys.modules:
         sys.modules["matplotlib.pyplot"].close("all")
 

@@ -6,7 +6,8 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,9 @@ import pytest
 from cycleml.cli import main
 from cycleml.lifecycle import DemoResult, run_demo
 from cycleml.lifecycle._legacy_store import open_metadata_store
-from cycleml.tracking import _default
+from cycleml.tracking import Tracker
+
+TrackerScope = Callable[[], AbstractContextManager[Callable[..., Tracker]]]
 
 
 def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -27,13 +30,14 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoResult]:
+def demo(
+    tmp_path_factory: pytest.TempPathFactory, default_tracker_scope: TrackerScope
+) -> Iterator[DemoResult]:
     home = tmp_path_factory.mktemp("demo")
     from rich.console import Console
 
-    result = run_demo(home, console=Console(file=open(os.devnull, "w")))  # noqa: SIM115
-    yield result
-    _default.replace(None)
+    with default_tracker_scope():
+        yield run_demo(home, console=Console(file=open(os.devnull, "w")))  # noqa: SIM115
 
 
 @pytest.fixture
@@ -359,19 +363,16 @@ def test_console_script_over_a_real_process(in_demo: DemoResult) -> None:
 
 
 def test_runs_list_ids_prints_one_run_id_per_line_for_scripts(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, default_tracker_scope: TrackerScope
 ) -> None:
     import cycleml
-    import cycleml.tracking
 
-    cycleml.configure(home=tmp_path)
-    try:
+    with default_tracker_scope() as configure:
+        configure(home=tmp_path)
         for auc in (0.7, 0.9, 0.8):
             with cycleml.start_run():
                 cycleml.log_metric("auc", auc)
         best = cycleml.search_runs(order_by=["metrics.auc DESC"])[0].info.run_id
-    finally:
-        cycleml.tracking._default.replace(None)
     with pytest.raises(SystemExit) as done:
         main(["--home", str(tmp_path), "runs", "list", "--order-by", "metrics.auc DESC",
               "--max-results", "1", "--ids"])  # fmt: skip

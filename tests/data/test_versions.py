@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from cycleml.data._versions import Datasets, canonical_digest
 from cycleml.errors import InvalidInput, NotFound
 from cycleml.settings import Settings
 from cycleml.store import Database
+from cycleml.tracking import Tracker
 
 
 class TableSource:
@@ -141,25 +143,22 @@ def test_tags_move_and_are_validated(datasets: Datasets, iris: pa.Table) -> None
 
 
 def test_loading_inside_a_run_records_the_input(
-    settings: Settings, db: Database, iris: pa.Table
+    settings: Settings, db: Database, iris: pa.Table, default_tracker: Callable[..., Tracker]
 ) -> None:
     datasets = Datasets(settings, store=db)
     version = datasets.ingest("iris", TableSource(iris)).version
-    cycleml.configure(settings)
-    try:
-        with cycleml.start_run() as run:
-            datasets.load("datasets:/iris/1")
-        tags = cycleml.get_run(run.run_id).data.tags
-        assert tags["cycleml.input.iris"].startswith("datasets:/iris/1 ")
-        edges = db.lineage_edges("run", run.run_id)
-        assert ("dataset_version", "iris/1", "input_to") in {
-            (e.src_kind, e.src_id, e.relation) for e in edges
-        }
-        graph = db.walk_lineage("run", run.run_id, direction="upstream")
-        assert ("source", "memory:iris") in graph.depth
-        assert version.uri == "datasets:/iris/1"
-    finally:
-        cycleml.tracking._default.replace(None)
+    default_tracker(settings)
+    with cycleml.start_run() as run:
+        datasets.load("datasets:/iris/1")
+    tags = cycleml.get_run(run.run_id).data.tags
+    assert tags["cycleml.input.iris"].startswith("datasets:/iris/1 ")
+    edges = db.lineage_edges("run", run.run_id)
+    assert ("dataset_version", "iris/1", "input_to") in {
+        (e.src_kind, e.src_id, e.relation) for e in edges
+    }
+    graph = db.walk_lineage("run", run.run_id, direction="upstream")
+    assert ("source", "memory:iris") in graph.depth
+    assert version.uri == "datasets:/iris/1"
 
 
 KILL_SCRIPT = textwrap.dedent(

@@ -1,28 +1,26 @@
 """Fixtures for the model packaging tests: real datasets, fitted models, a SQLite project.
 
-``project`` configures the default tracker (``cycleml.start_run`` ...) on a SQLite store
-in ``tmp_path`` and resets it afterwards; packaging does not depend on the backend.
+``project`` points the default tracker (``cycleml.start_run`` ...) at the root
+``sqlite_settings`` and resets it afterwards; packaging does not depend on the backend.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.datasets import load_breast_cancer, load_diabetes
+from sklearn.datasets import load_diabetes
 
-import cycleml
-import cycleml.tracking
 from cycleml.settings import Settings
+from cycleml.tracking import Tracker
 
 
 @pytest.fixture(scope="session")
-def cancer() -> tuple[pd.DataFrame, pd.Series]:
-    """Breast-cancer features with an added categorical column, and the 0/1 target."""
-    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+def cancer_with_size(cancer: tuple[pd.DataFrame, pd.Series]) -> tuple[pd.DataFrame, pd.Series]:
+    """The root ``cancer`` features with an added categorical column, and the 0/1 target."""
+    X, y = cancer
     X = X.copy()
     X["size"] = pd.Categorical(
         np.where(
@@ -41,23 +39,7 @@ def diabetes() -> tuple[pd.DataFrame, pd.Series]:
 
 
 @pytest.fixture
-def project_settings(tmp_path: Path) -> Settings:
-    """Settings on a SQLite store in ``tmp_path``."""
-    uri = f"sqlite:///{tmp_path / 'metadata.db'}"
-    return Settings(
-        home=tmp_path,
-        metadata_uri=uri,
-        artifact_uri=(tmp_path / "artifacts").as_uri(),
-        tracking_uri=uri,
-        actor="tester",
-    )
-
-
-@pytest.fixture
-def project(project_settings: Settings) -> Iterator[Settings]:
-    """The default tracker configured on ``project_settings``; reset afterwards."""
-    cycleml.configure(settings=project_settings)
-    try:
-        yield project_settings
-    finally:
-        cycleml.tracking._default.replace(None)
+def project(sqlite_settings: Settings, default_tracker: Callable[..., Tracker]) -> Settings:
+    """The default tracker configured on ``sqlite_settings``; reset afterwards."""
+    default_tracker(settings=sqlite_settings)
+    return sqlite_settings

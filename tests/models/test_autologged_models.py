@@ -34,9 +34,9 @@ def _only_run_id() -> str:
 
 
 def test_an_autologged_model_registers_loads_and_predicts(
-    autologging: Settings, cancer: tuple[pd.DataFrame, pd.Series]
+    autologging: Settings, cancer_with_size: tuple[pd.DataFrame, pd.Series]
 ) -> None:
-    X, y = cancer
+    X, y = cancer_with_size
     X = X.drop(columns=["size"])
     model = LogisticRegression(max_iter=5000).fit(X, y)
     run_id = _only_run_id()
@@ -55,9 +55,9 @@ def test_an_autologged_model_registers_loads_and_predicts(
 
 
 def test_the_signature_is_typed_from_all_training_rows(
-    autologging: Settings, cancer: tuple[pd.DataFrame, pd.Series]
+    autologging: Settings, cancer_with_size: tuple[pd.DataFrame, pd.Series]
 ) -> None:
-    X, y = cancer
+    X, y = cancer_with_size
     X = X.drop(columns=["size"]).copy()
     X.loc[300, "mean radius"] = np.nan  # far past the five example rows
     HistGradientBoostingClassifier(max_iter=10).fit(X, y)
@@ -71,9 +71,9 @@ def test_the_signature_is_typed_from_all_training_rows(
 
 
 def test_an_autologged_model_serves(
-    autologging: Settings, cancer: tuple[pd.DataFrame, pd.Series]
+    autologging: Settings, cancer_with_size: tuple[pd.DataFrame, pd.Series]
 ) -> None:
-    X, y = cancer
+    X, y = cancer_with_size
     X = X.drop(columns=["size"])
     model = LogisticRegression(max_iter=5000).fit(X, y)
     ModelRegistry(autologging).register_model(f"runs:/{_only_run_id()}/model", "cancer")
@@ -89,9 +89,9 @@ def test_an_autologged_model_serves(
 
 
 def test_tracking_autolog_alone_warns_that_it_logs_no_model(
-    project: Settings, cancer: tuple[pd.DataFrame, pd.Series]
+    project: Settings, cancer_with_size: tuple[pd.DataFrame, pd.Series]
 ) -> None:
-    X, y = cancer
+    X, y = cancer_with_size
     with pytest.warns(DeprecationWarning, match=r"cycleml\.autolog\(\)"):
         cycleml.tracking.autolog()
     LogisticRegression(max_iter=5000).fit(X.drop(columns=["size"]), y)

@@ -30,8 +30,8 @@ def _classifier(X: pd.DataFrame, y: pd.Series) -> object:
     return make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000)).fit(numeric, y)
 
 
-def test_log_register_and_load_back(cancer: Data, project: Settings) -> None:
-    X, y = cancer
+def test_log_register_and_load_back(cancer_with_size: Data, project: Settings) -> None:
+    X, y = cancer_with_size
     numeric = X.drop(columns="size")
     model = _classifier(X, y)
     with cycleml.start_run(run_name="logreg") as run:
@@ -83,8 +83,10 @@ def test_log_register_and_load_back(cancer: Data, project: Settings) -> None:
     assert load_model("models:/tumours/latest").version == 1
 
 
-def test_each_flavor_through_the_registry(cancer: Data, diabetes: Data, project: Settings) -> None:
-    X, y = cancer
+def test_each_flavor_through_the_registry(
+    cancer_with_size: Data, diabetes: Data, project: Settings
+) -> None:
+    X, y = cancer_with_size
     Xd, yd = diabetes
     classifier = lightgbm.LGBMClassifier(n_estimators=10, verbose=-1).fit(X, y)
     regressor = RandomForestRegressor(n_estimators=5, random_state=0).fit(Xd, yd)

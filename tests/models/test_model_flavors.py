@@ -55,8 +55,8 @@ def _no_pickles(folder: Path) -> None:
     assert not [p for p in folder.rglob("*") if p.suffix in (".pkl", ".pickle", ".joblib")]
 
 
-def test_sklearn_pipeline_round_trip(cancer: Data, tmp_path: Path) -> None:
-    X, y = cancer
+def test_sklearn_pipeline_round_trip(cancer_with_size: Data, tmp_path: Path) -> None:
+    X, y = cancer_with_size
     model = _pipeline(X, y)
     folder = save_model(model, tmp_path / "pipe", input_example=X.head(10))
     assert folder == tmp_path / "pipe"
@@ -87,8 +87,8 @@ def test_sklearn_pipeline_round_trip(cancer: Data, tmp_path: Path) -> None:
     assert signature.outputs == [ColumnSpec("prediction", "int")]
 
 
-def test_model_yaml_contents(cancer: Data, tmp_path: Path) -> None:
-    X, y = cancer
+def test_model_yaml_contents(cancer_with_size: Data, tmp_path: Path) -> None:
+    X, y = cancer_with_size
     folder = save_model(_pipeline(X, y), tmp_path / "pipe", input_example=X.head(150))
     meta = _yaml(folder)
     assert meta == read_model_file(folder)
@@ -149,8 +149,8 @@ def test_trusted_pickles_and_says_so(diabetes: Data, tmp_path: Path) -> None:
     np.testing.assert_allclose(load_model(folder).predict(X), model.predict(X))
 
 
-def test_xgboost_classifier_round_trip(cancer: Data, tmp_path: Path) -> None:
-    X, y = cancer
+def test_xgboost_classifier_round_trip(cancer_with_size: Data, tmp_path: Path) -> None:
+    X, y = cancer_with_size
     model = xgboost.XGBClassifier(n_estimators=20, enable_categorical=True, max_depth=3)
     model.fit(X, y)
     folder = save_model(model, tmp_path / "xgb", input_example=X.head())
@@ -185,8 +185,10 @@ def test_xgboost_regressor_and_booster_on_numpy(diabetes: Data, tmp_path: Path) 
     np.testing.assert_allclose(loaded.predict(values), expected, rtol=1e-6)
 
 
-def test_lightgbm_classifier_keeps_labels_and_probabilities(cancer: Data, tmp_path: Path) -> None:
-    X, y = cancer
+def test_lightgbm_classifier_keeps_labels_and_probabilities(
+    cancer_with_size: Data, tmp_path: Path
+) -> None:
+    X, y = cancer_with_size
     labels = y.map({0: "malignant", 1: "benign"})
     model = lightgbm.LGBMClassifier(n_estimators=20, verbose=-1).fit(X, labels)
     folder = save_model(model, tmp_path / "lgbm", input_example=X.head())
@@ -220,8 +222,8 @@ def test_lightgbm_multiclass_and_regressor(diabetes: Data, tmp_path: Path) -> No
         loaded.predict_proba(X)
 
 
-def test_predict_enforces_the_signature(cancer: Data, tmp_path: Path) -> None:
-    X, y = cancer
+def test_predict_enforces_the_signature(cancer_with_size: Data, tmp_path: Path) -> None:
+    X, y = cancer_with_size
     loaded = load_model(save_model(_pipeline(X, y), tmp_path / "pipe", input_example=X.head()))
     bad = X.head(2).drop(columns=["mean radius"]).assign(size=["huge", "small"])
     with pytest.raises(SignatureError) as caught:
@@ -275,8 +277,8 @@ def test_extra_requirements_override_pinned_ones(diabetes: Data, tmp_path: Path)
     assert not any(r.startswith("numpy==") for r in requirements)
 
 
-def test_refusals_leave_nothing_behind(cancer: Data, tmp_path: Path) -> None:
-    X, y = cancer
+def test_refusals_leave_nothing_behind(cancer_with_size: Data, tmp_path: Path) -> None:
+    X, y = cancer_with_size
     model = LogisticRegression(max_iter=10)
     with pytest.raises(InvalidInput, match="not fitted"):
         save_model(model, tmp_path / "unfitted", signature=None)
@@ -298,9 +300,9 @@ def test_refusals_leave_nothing_behind(cancer: Data, tmp_path: Path) -> None:
 
 
 def test_a_classifier_without_probabilities_is_not_served_as_one(
-    cancer: Data, tmp_path: Path
+    cancer_with_size: Data, tmp_path: Path
 ) -> None:
-    X, y = cancer
+    X, y = cancer_with_size
     numeric = X.drop(columns="size")
     model = LinearSVC(max_iter=100).fit(StandardScaler().fit_transform(numeric), y)
     loaded = load_model(save_model(model, tmp_path / "svc", signature=None))
@@ -311,8 +313,8 @@ def test_a_classifier_without_probabilities_is_not_served_as_one(
         loaded.predict_proba(numeric.to_numpy())
 
 
-def test_predict_is_safe_from_many_threads(cancer: Data, tmp_path: Path) -> None:
-    X, y = cancer
+def test_predict_is_safe_from_many_threads(cancer_with_size: Data, tmp_path: Path) -> None:
+    X, y = cancer_with_size
     model = lightgbm.LGBMClassifier(n_estimators=10, verbose=-1).fit(X, y)
     loaded = load_model(save_model(model, tmp_path / "lgbm", input_example=X.head()))
     expected = model.predict_proba(X)

@@ -1,5 +1,5 @@
-"""Fixtures for the model-server tests: real models on scikit-learn's bundled data, and
-``cycleml serve`` running them on loopback."""
+"""Fixtures for the model-server tests: real models on scikit-learn's bundled data (the root
+``cancer``), and ``cycleml serve`` running them on loopback."""
 
 from __future__ import annotations
 
@@ -16,17 +16,10 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.datasets import load_breast_cancer
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
 from cycleml.models import PythonModel, PythonModelContext, save_model
-
-
-@pytest.fixture(scope="session")
-def cancer() -> tuple[pd.DataFrame, pd.Series]:
-    x, y = load_breast_cancer(return_X_y=True, as_frame=True)
-    return x, y
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@ and ``POST /feedback`` on a deployment's server."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 import cycleml
-import cycleml.tracking
 from cycleml.errors import InvalidInput, NotFound
 from cycleml.models import log_model
 from cycleml.registry import ModelRepository
@@ -31,6 +30,7 @@ from cycleml.serving._feedback import feedback, join_feedback, record_feedback
 from cycleml.serving._predlog import PredictionLogger, prediction_log
 from cycleml.settings import Settings, resolve_settings
 from cycleml.store import Database
+from cycleml.tracking import Tracker
 
 T0 = 1_764_000_000_000
 
@@ -289,21 +289,22 @@ HELD = ServerOptions(batching=BatchingOptions(predict_process=False), log_max_ro
 
 
 @pytest.fixture
-def live(tmp_path: Path, cancer: tuple[pd.DataFrame, pd.Series]) -> Iterator[Settings]:
+def live(
+    tmp_path: Path,
+    cancer: tuple[pd.DataFrame, pd.Series],
+    default_tracker: Callable[..., Tracker],
+) -> Settings:
     """A project with the deployment ``tumours-live`` of a logistic regression."""
     from sklearn.linear_model import LogisticRegression
 
     x, y = cancer
     project = resolve_settings(home=tmp_path)
-    cycleml.configure(settings=project)
-    try:
-        with cycleml.start_run():
-            log_model(LogisticRegression(max_iter=5000).fit(x, y), "model",
-                      input_example=x.head(), registered_model_name="tumours")  # fmt: skip
-        Deployments(project).create("tumours-live", "models:/tumours/1")
-        yield project
-    finally:
-        cycleml.tracking._default.replace(None)
+    default_tracker(settings=project)
+    with cycleml.start_run():
+        log_model(LogisticRegression(max_iter=5000).fit(x, y), "model",
+                  input_example=x.head(), registered_model_name="tumours")  # fmt: skip
+    Deployments(project).create("tumours-live", "models:/tumours/1")
+    return project
 
 
 def test_feedback_nested_too_deeply_is_a_400(live: Settings) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -12,9 +14,13 @@ from hypothesis import HealthCheck, settings
 from cycleml.serving import BatchingOptions, ServerOptions, model_app
 from cycleml.settings import resolve_settings
 
-# Built at import (the schema is read at collection), in this process's own temporary
-# folder: pytest-xdist workers collect the module at the same time.
+# Built at import, because schemathesis reads the schema at collection (its fixture-based
+# loader, schemathesis.pytest.from_fixture, fails on pytest 9: it reads Function._nodeid).
+# Every pytest-xdist worker collects this module, and only one runs it, so each process
+# builds its model in a temporary folder of its own, outside the source tree, and removes it
+# when it exits, whether or not it ran the test.
 _SCRATCH = Path(tempfile.mkdtemp(prefix="cycleml-fuzz-"))
+atexit.register(shutil.rmtree, _SCRATCH, ignore_errors=True)
 _FOLDER = _SCRATCH / "model"
 
 
@@ -25,12 +31,11 @@ def _app() -> object:
 
     from cycleml.models import save_model
 
-    if not (_FOLDER / "model.yaml").exists():
-        x, y = load_breast_cancer(return_X_y=True, as_frame=True)
-        x = x.iloc[:, :5]
-        x["grade"] = pd.Categorical(["low", "high"] * (len(x) // 2) + ["low"] * (len(x) % 2))
-        model = LogisticRegression(max_iter=2000).fit(x.drop(columns="grade"), y)
-        save_model(model, _FOLDER, input_example=x.drop(columns="grade").head())
+    x, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    x = x.iloc[:, :5]
+    x["grade"] = pd.Categorical(["low", "high"] * (len(x) // 2) + ["low"] * (len(x) % 2))
+    model = LogisticRegression(max_iter=2000).fit(x.drop(columns="grade"), y)
+    save_model(model, _FOLDER, input_example=x.drop(columns="grade").head())
     # schemathesis runs the app's lifespan once per operation: the batcher must restart.
     batching = BatchingOptions(predict_process=False)
     options = ServerOptions(batching=batching, max_body_bytes=65536)
@@ -40,14 +45,6 @@ def _app() -> object:
 
 schema = schemathesis.openapi.from_asgi("/openapi.json", _app())
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::RuntimeWarning")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _cleanup() -> object:
-    yield
-    import shutil
-
-    shutil.rmtree(_SCRATCH, ignore_errors=True)
 
 
 @schema.parametrize()

@@ -12,7 +12,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -23,10 +23,10 @@ import pandas as pd
 import pytest
 
 import cycleml
-import cycleml.tracking
 from cycleml.models import load_model, log_model
 from cycleml.serving import Deployments, feedback, join_feedback, prediction_log
 from cycleml.settings import Settings, resolve_settings
+from cycleml.tracking import Tracker
 
 from .conftest import CLI, served
 
@@ -70,13 +70,10 @@ def test_cli_server_merges_concurrent_requests_and_stops_on_sigterm(
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Iterator[Settings]:
+def project(tmp_path: Path, default_tracker: Callable[..., Tracker]) -> Settings:
     settings = resolve_settings(home=tmp_path)  # what `cycleml --home tmp_path` opens
-    cycleml.configure(settings=settings)
-    try:
-        yield settings
-    finally:
-        cycleml.tracking._default.replace(None)
+    default_tracker(settings=settings)
+    return settings
 
 
 def register(settings: Settings, x: pd.DataFrame, y: pd.Series) -> None:

@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -20,29 +20,30 @@ import pandas as pd
 import pytest
 
 import cycleml
-import cycleml.tracking
 from cycleml.models import log_model
 from cycleml.registry import ModelRegistry
 from cycleml.settings import Settings, resolve_settings
+from cycleml.tracking import Tracker
 
 from .conftest import CLI, free_port, served
 
 
 @pytest.fixture
-def registered(tmp_path: Path, cancer: tuple[pd.DataFrame, pd.Series]) -> Iterator[Settings]:
+def registered(
+    tmp_path: Path,
+    cancer: tuple[pd.DataFrame, pd.Series],
+    default_tracker: Callable[..., Tracker],
+) -> Settings:
     """``models:/tumours/1`` (a logistic regression) in a project at ``tmp_path``."""
     from sklearn.linear_model import LogisticRegression
 
     x, y = cancer
     settings = resolve_settings(home=tmp_path)
-    cycleml.configure(settings=settings)
-    try:
-        with cycleml.start_run():
-            log_model(LogisticRegression(max_iter=5000).fit(x, y), "model",
-                      input_example=x.head(), registered_model_name="tumours")  # fmt: skip
-        yield settings
-    finally:
-        cycleml.tracking._default.replace(None)
+    default_tracker(settings=settings)
+    with cycleml.start_run():
+        log_model(LogisticRegression(max_iter=5000).fit(x, y), "model",
+                  input_example=x.head(), registered_model_name="tumours")  # fmt: skip
+    return settings
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])

@@ -2,41 +2,36 @@
 
 ``tracking`` configures the module-level API (``cycleml.start_run`` ...) on the
 parametrized ``settings`` (SQLite and PostgreSQL); ``sqlite_tracking`` does the same on
-SQLite only, for tests where the backend does not matter. Both reset the default tracker
-afterwards, which also ends its runs and turns autologging off.
+``sqlite_settings`` (SQLite only), for tests where the backend does not matter. Both come
+from the root ``default_tracker``, which resets the default tracker afterwards (that also
+ends its runs and turns autologging off).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
-import cycleml
-import cycleml.tracking
 from cycleml.settings import Settings
 from cycleml.tracking import Tracker
 
 Configure = Callable[..., Tracker]
 
 
-def _configurer(settings: Settings) -> Iterator[Configure]:
+def _configurer(settings: Settings, default_tracker: Configure) -> Configure:
     def configure(*, flush_points: int = 1000, flush_seconds: float = 60.0) -> Tracker:
-        return cycleml.configure(
+        return default_tracker(
             settings=settings, flush_points=flush_points, flush_seconds=flush_seconds
         )
 
-    try:
-        yield configure
-    finally:
-        cycleml.tracking._default.replace(None)
+    return configure
 
 
 @pytest.fixture
-def configure_tracking(settings: Settings) -> Iterator[Configure]:
+def configure_tracking(settings: Settings, default_tracker: Configure) -> Configure:
     """Call it to (re)configure the default tracker on ``settings`` (both backends)."""
-    yield from _configurer(settings)
+    return _configurer(settings, default_tracker)
 
 
 @pytest.fixture
@@ -46,22 +41,9 @@ def tracking(configure_tracking: Configure) -> Tracker:
 
 
 @pytest.fixture
-def sqlite_settings(tmp_path: Path) -> Settings:
-    """Settings on a SQLite store in ``tmp_path`` (for backend-independent tests)."""
-    uri = f"sqlite:///{tmp_path / 'metadata.db'}"
-    return Settings(
-        home=tmp_path,
-        metadata_uri=uri,
-        artifact_uri=(tmp_path / "artifacts").as_uri(),
-        tracking_uri=uri,
-        actor="tester",
-    )
-
-
-@pytest.fixture
-def sqlite_configure(sqlite_settings: Settings) -> Iterator[Configure]:
+def sqlite_configure(sqlite_settings: Settings, default_tracker: Configure) -> Configure:
     """Like ``configure_tracking`` but on SQLite only."""
-    yield from _configurer(sqlite_settings)
+    return _configurer(sqlite_settings, default_tracker)
 
 
 @pytest.fixture
