@@ -80,13 +80,6 @@ def split(percent: float, request_key: str | None, *, rng: random.Random | None 
     return "canary" if point < percent else "primary"
 
 
-def _opened(db: Database | None) -> Database:
-    """``db``, which the constructor has opened whenever a SQL repository needs it."""
-    if db is None:  # pragma: no cover - guarded by the constructor's logic
-        raise AssertionError("a SQL repository needs a database")
-    return db
-
-
 class Deployments:
     """Create and change deployments (the models a ``cycleml serve --deployment`` serves).
 
@@ -113,14 +106,13 @@ class Deployments:
     ) -> None:
         self.settings = settings or project_settings()
         self._owns_store = store is None and repository is None
-        db = store or database_of(repository)
-        if db is None and (repository is None or models is None):
-            db = open_database(self.settings)
+        if repository is None or models is None:
+            db = store or database_of(repository) or open_database(self.settings)
+            models = models or SqlModelRepository(db)
+            repository = repository or SqlDeploymentRepository(db, models=models)
         #: The registry the deployments' ``models:/`` URIs are resolved in.
-        self.models: ModelRepository = models or SqlModelRepository(_opened(db))
-        self.repository: DeploymentRepository = repository or SqlDeploymentRepository(
-            _opened(db), models=self.models
-        )
+        self.models: ModelRepository = models
+        self.repository: DeploymentRepository = repository
         self._artifacts = artifacts
 
     def check_servable(self, uri: str, role: str = "primary") -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -18,13 +17,9 @@ from sqlalchemy import Connection, and_, or_, select
 
 from cycleml.store._engine import driver_sql
 from cycleml.store._tables import lineage_edges
+from cycleml.time import now_ms  # the one clock; re-exported as cycleml.store.now_ms
 
 __all__ = ["json_safe", "now_ms", "record_audit", "record_edges"]
-
-
-def now_ms() -> int:
-    """Milliseconds since the epoch, the time unit of every stored timestamp."""
-    return time.time_ns() // 1_000_000
 
 
 def json_safe(value: Any) -> Any:
