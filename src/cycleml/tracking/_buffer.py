@@ -190,13 +190,21 @@ class RunBuffer:
     def add_step(
         self, run_id: str, keys: Iterable[str], values: list[float], step: int, stamp: int
     ) -> None:
-        """Queue validated metric points of one run at one step (``log_metrics``'s path)."""
+        """Queue validated metric points of one run at one step (``log_metrics``'s path).
+
+        The caller guarantees what :meth:`MetricColumns.add_step` requires.
+        """
+        repeat = len(values)
         with self._lock:
             batch = self._pending.get(run_id)
             if batch is None:
                 batch = self._queue(run_id)
+            # MetricColumns.add_step, inlined: this runs once per log_metrics call.
             cols = batch.metrics
-            cols.add_step(keys, values, step, stamp)
+            cols.keys.extend(keys)
+            cols.values.extend(values)
+            cols.steps.extend([step] * repeat)
+            cols.stamps.extend([stamp] * repeat)
             full = len(cols.keys) + len(batch.params) + len(batch.tags) >= self.max_items
         if full:
             self.flush(run_id)

@@ -19,13 +19,14 @@ import traceback
 import weakref
 from collections.abc import Mapping
 from pathlib import Path
+from time import time_ns
 from types import TracebackType
 from typing import Any, Literal
 
 from cycleml.errors import InvalidInput, InvalidState
 from cycleml.settings import PROJECT_FILE, Settings
 from cycleml.spec import ProjectSpec, check_gates, load_project, load_spec
-from cycleml.store import ArtifactEntry, now_ms
+from cycleml.store import ArtifactEntry
 from cycleml.tracking._buffer import PendingBatch, RunBuffer
 from cycleml.tracking._client import DEFAULT_EXPERIMENT, TrackingClient
 from cycleml.tracking._context import TAG_PREFIX, capture_context
@@ -72,6 +73,7 @@ class ActiveRun:
     def __init__(self, run: Run, tracker: Tracker) -> None:
         self._run = run
         self._tracker = tracker
+        self._run_id = run.info.run_id  # read by every log_metrics call
 
     @property
     def info(self) -> Any:
@@ -86,7 +88,7 @@ class ActiveRun:
     @property
     def run_id(self) -> str:
         """The run's id."""
-        return self._run.info.run_id
+        return self._run_id
 
     def __repr__(self) -> str:
         return f"<ActiveRun run_id={self.run_id} name={self._run.info.run_name!r}>"
@@ -407,19 +409,20 @@ class Tracker:
         """
         # The hot path of a training loop: a few C-level operations per call, no tuple per
         # point (the buffer keeps columns), keys checked once per tracker.
-        stamp = now_ms() if timestamp is None else _metric_step(timestamp)
+        # now_ms(), inlined: milliseconds since the epoch.
+        stamp = time_ns() // 1_000_000 if timestamp is None else _metric_step(timestamp)
         at = step if type(step) is int and _INT64_MIN <= step <= _INT64_MAX else _metric_step(step)
         if not metrics.keys() <= self._metric_keys:
             for key in metrics:
                 check_key(key, "metric")
             self._metric_keys.update(metrics)
-        values = list(metrics.values())
+        values = [*metrics.values()]
         for value in values:
             if type(value) is not float:
                 values = [_metric_value(k, v) for k, v in metrics.items()]
                 break
-        stack = self._stack()
-        run_id = stack[-1].run_id if stack else self._run_id()
+        stack: list[ActiveRun] | None = getattr(self._local, "stack", None)
+        run_id = stack[-1]._run_id if stack else self._run_id()
         self.buffer.add_step(run_id, metrics.keys(), values, at, stamp)
 
     def set_tag(self, key: str, value: Any) -> None:

@@ -1,10 +1,10 @@
 """Runs in the SQL run repository: create, log in batches, end, delete, artifacts, inputs.
 
 Starting a run, logging a batch and ending a run are the tracking hot path: a training
-script pays for them on every run. They run fixed SQL through ``exec_driver_sql``
-(:class:`_RunSql`, one set per dialect, built at import), so no statement is built,
-compiled or cache-keyed per call; everything else uses SQLAlchemy Core as usual. Each of
-them is still one transaction with its audit row and lineage edges.
+script pays for them on every run. They run the fixed SQL of ``_run_writes`` through
+``exec_driver_sql``, so no statement is built, compiled or cache-keyed per call; everything
+else uses SQLAlchemy Core as usual. Each of them is still one transaction with its audit
+row and lineage edges.
 """
 
 from __future__ import annotations
@@ -21,13 +21,12 @@ from cycleml.ids import check_id, new_id
 from cycleml.store import (
     ArtifactEntry,
     SqlRepository,
-    driver_sql,
     now_ms,
     record_audit,
     record_edges,
 )
-from cycleml.tracking._buffer import MetricColumns
 from cycleml.tracking._entities import Metric, Run, RunData, RunInfo, RunStatus
+from cycleml.tracking._run_writes import RUN_SQL, Columns, RunSql, check_metrics, metric_rows
 from cycleml.tracking._tables import (
     experiments,
     latest_metrics,
@@ -43,91 +42,12 @@ __all__ = ["PARAM_VALUE_MAX", "RunOps", "check_params", "param_conflict"]
 #: Longest param value accepted (MLflow's limit, so its clients keep working).
 PARAM_VALUE_MAX = 6000
 _IN_CHUNK = 500
-# Windowed metric-ordered search: at least this many best-valued runs, at most this deep.
-_WINDOW_MIN = 1000
-_WINDOW_MAX = 20000  # bound parameters per IN (...) list
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1  # steps and timestamps are BIGINT columns
 _NAME_MAX = 256  # run_name and user_id are VARCHAR(256)
 
 
 _EXPERIMENT_STAGE = select(experiments.c.lifecycle_stage).where(
     experiments.c.experiment_id == bindparam("experiment_id")
 )
-_FLOAT = frozenset({float})
-_INT = frozenset({int})
-Columns = tuple[Sequence[str], Sequence[float], Sequence[int], Sequence[int]]
-
-
-class _RunSql:
-    """The hot path's fixed SQL in one dialect's paramstyle (``?`` or ``%s``).
-
-    Column lists follow ``cycleml.tracking._tables``; a test executes every statement on
-    both backends. ``"key"`` is quoted: SQLite reserves the word.
-    """
-
-    def __init__(self, dialect: str) -> None:
-        def sql(text: str) -> str:
-            return driver_sql(dialect, text)
-
-        # The experiment's existence and stage are checked by the INSERT itself (it
-        # inserts nothing otherwise): starting a run costs one statement, not two. The
-        # casts type the SELECT list's parameters for PostgreSQL.
-        self.insert_run = sql(
-            "INSERT INTO runs (run_id, experiment_id, run_name, status, start_time, end_time, "
-            "heartbeat_time, lifecycle_stage, user_id, artifact_uri, parent_run_id, error) "
-            "SELECT CAST(? AS VARCHAR(32)), experiment_id, CAST(? AS VARCHAR(256)), "
-            "CAST(? AS VARCHAR(16)), CAST(? AS BIGINT), CAST(NULL AS BIGINT), "
-            "CAST(? AS BIGINT), 'active', CAST(? AS VARCHAR(256)), CAST(? AS TEXT), "
-            "CAST(? AS VARCHAR(32)), CAST(NULL AS TEXT) "
-            "FROM experiments WHERE experiment_id = ? AND lifecycle_stage = 'active'"
-        )
-        self.run_row = sql(
-            "SELECT run_id, experiment_id, run_name, status, start_time, end_time, "
-            "heartbeat_time, lifecycle_stage, user_id, artifact_uri, parent_run_id, error "
-            "FROM runs WHERE run_id = ?"
-        )
-        self.heartbeat = sql(
-            "UPDATE runs SET heartbeat_time = ? WHERE run_id = ? AND lifecycle_stage = 'active'"
-        )
-        self.insert_tags = sql('INSERT INTO run_tags (run_id, "key", value) VALUES (?, ?, ?)')
-        self.upsert_tags = sql(
-            'INSERT INTO run_tags (run_id, "key", value) VALUES (?, ?, ?) '
-            'ON CONFLICT (run_id, "key") DO UPDATE SET value = excluded.value'
-        )
-        self.run_params = sql('SELECT "key", value FROM params WHERE run_id = ?')
-        # Params are immutable: a key logged before keeps its row (and is compared after).
-        self.insert_params = sql(
-            'INSERT INTO params (run_id, "key", value) VALUES (?, ?, ?) '
-            'ON CONFLICT (run_id, "key") DO NOTHING'
-        )
-        self.insert_chunks = sql(
-            'INSERT INTO metric_chunks (run_id, "key", n_points, min_step, max_step, '
-            "step_blob, value_blob, time_blob) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-        )
-        # Keep the newest point per (run, key): a higher step, or the same step and later.
-        self.upsert_latest = sql(
-            'INSERT INTO latest_metrics (run_id, "key", value, is_nan, step, timestamp) '
-            'VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, "key") DO UPDATE SET '
-            "value = excluded.value, is_nan = excluded.is_nan, step = excluded.step, "
-            "timestamp = excluded.timestamp WHERE excluded.step > latest_metrics.step OR "
-            "(excluded.step = latest_metrics.step "
-            "AND excluded.timestamp >= latest_metrics.timestamp)"
-        )
-        self._sql = sql
-        self._updates: dict[tuple[str, ...], str] = {}
-
-    def update_run(self, columns: tuple[str, ...]) -> str:
-        """``UPDATE runs SET <columns> WHERE run_id = ?`` (one text per set of columns)."""
-        text = self._updates.get(columns)
-        if text is None:
-            assignments = ", ".join(f"{column} = ?" for column in columns)
-            text = self._updates[columns] = self._sql(
-                f"UPDATE runs SET {assignments} WHERE run_id = ?"  # noqa: S608 (column names from update_run)
-            )
-        return text
-
-
-_SQL = {dialect: _RunSql(dialect) for dialect in ("sqlite", "postgresql")}
 
 
 def check_params(given: Mapping[str, Any]) -> dict[str, str]:
@@ -154,65 +74,6 @@ def param_conflict(run_id: str, conflicts: Mapping[str, tuple[str, str]]) -> Par
         hint="Log the new value under another key, or start a new run.",
         details={"run_id": run_id, "conflicts": {k: list(v) for k, v in conflicts.items()}},
     )
-
-
-def _check_metrics(points: Sequence[Metric]) -> Columns:
-    """Validate a batch and return it column by column (keys, values, steps, stamps).
-
-    Each distinct key is checked once and the numbers column by column; only a batch with
-    other types than float values and int steps is checked (and converted) point by point.
-    The buffer's :class:`MetricColumns` are read as they are, never copied or changed, and
-    not checked again when the tracker validated every point as it was logged.
-    """
-    if not points:
-        return (), (), (), ()
-    if isinstance(points, MetricColumns) and points.checked:
-        return points.keys, points.values, points.steps, points.stamps
-    keys: Sequence[str]
-    values: Sequence[float]
-    steps: Sequence[int]
-    stamps: Sequence[int]
-    if isinstance(points, MetricColumns):
-        keys, values, steps, stamps = points.keys, points.values, points.steps, points.stamps
-    else:
-        keys, values, steps, stamps = zip(*points, strict=True)
-    for key in set(keys):
-        check_key(key, "metric")
-    if (
-        _FLOAT.issuperset(map(type, values))
-        and _INT.issuperset(map(type, steps))
-        and _INT.issuperset(map(type, stamps))
-        and min(min(steps), min(stamps)) >= _INT64_MIN
-        and max(max(steps), max(stamps)) <= _INT64_MAX
-    ):
-        return keys, values, steps, stamps
-    checked = [
-        _check_metric(Metric(*point)) for point in zip(keys, values, steps, stamps, strict=True)
-    ]
-    return tuple(zip(*checked, strict=True))  # type: ignore[return-value]
-
-
-def _check_metric(metric: Metric) -> Metric:
-    check_key(metric.key, "metric")
-    value = metric.value
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        try:
-            value = float(value)
-        except (TypeError, ValueError) as exc:
-            raise InvalidInput(
-                f"Invalid value for metric {metric.key!r}: expected a number, got {value!r}."
-            ) from exc
-    for what, number in (("step", metric.step), ("timestamp", metric.timestamp)):
-        if (
-            not isinstance(number, int)
-            or isinstance(number, bool)
-            or not _INT64_MIN <= number <= _INT64_MAX
-        ):
-            raise InvalidInput(
-                f"Invalid {what} for metric {metric.key!r}: expected a 64-bit integer, "
-                f"got {number!r}."
-            )
-    return Metric(metric.key, float(value), metric.step, metric.timestamp)
 
 
 def _check_name(value: str | None, what: str) -> str | None:
@@ -250,107 +111,6 @@ def _info_from_row(row: Any, **changed: Any) -> RunInfo:
     return RunInfo(**info)
 
 
-def _metric_rows(
-    run_id: str, points: Columns
-) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """A validated batch as ``metric_chunks`` rows and ``latest_metrics`` rows, one per key.
-
-    Keys come first-logged first; a key's chunk keeps its points in logging order.
-    """
-    keys, values, steps, stamps = points
-    all_steps = np.array(steps, dtype="<i8")
-    all_values = np.array(values, dtype="<f8")
-    all_stamps = np.array(stamps, dtype="<i8")
-    total = len(keys)
-    try:
-        width = keys.index(keys[0], 1)
-    except ValueError:
-        width = total
-    reps, rest = divmod(total, width)
-    head = list(keys[:width])
-    # log_metrics logs the same keys in the same order at every step: the batch is then a
-    # (steps x keys) matrix whose columns are the keys, and every figure of every key
-    # comes out of one numpy call.
-    if not rest and len(set(head)) == width and list(keys) == head * reps:
-        step_m = all_steps.reshape(reps, width)
-        value_m = all_values.reshape(reps, width)
-        stamp_m = all_stamps.reshape(reps, width)
-        # The last point of the highest (step, timestamp) is the latest value; lexsort is
-        # stable, so among equal (step, timestamp) the last logged wins.
-        best = np.lexsort((stamp_m, step_m), axis=0)[-1]
-        cols = np.arange(width)
-        return _rows(
-            run_id,
-            head,
-            reps,
-            np.ascontiguousarray(step_m.T),
-            np.ascontiguousarray(value_m.T),
-            np.ascontiguousarray(stamp_m.T),
-            step_m.min(axis=0).tolist(),
-            step_m.max(axis=0).tolist(),
-            value_m[best, cols].tolist(),
-            step_m[best, cols].tolist(),
-            stamp_m[best, cols].tolist(),
-        )
-    chunks, latest = [], []
-    key_arr = np.array(keys)
-    for key in dict.fromkeys(keys):
-        mask = key_arr == key
-        step_arr, value_arr, stamp_arr = all_steps[mask], all_values[mask], all_stamps[mask]
-        best_i = int(np.lexsort((stamp_arr, step_arr))[-1])
-        one = _rows(
-            run_id,
-            [key],
-            len(step_arr),
-            step_arr[None],
-            value_arr[None],
-            stamp_arr[None],
-            [int(step_arr.min())],
-            [int(step_arr.max())],
-            [float(value_arr[best_i])],
-            [int(step_arr[best_i])],
-            [int(stamp_arr[best_i])],
-        )
-        chunks += one[0]
-        latest += one[1]
-    return chunks, latest
-
-
-def _rows(
-    run_id: str,
-    keys: list[str],
-    n_points: int,
-    steps: np.ndarray,
-    values: np.ndarray,
-    stamps: np.ndarray,
-    low: list[int],
-    high: list[int],
-    last_value: list[float],
-    last_step: list[int],
-    last_stamp: list[int],
-) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """Chunk and latest rows of keys whose points are the rows of ``steps`` ... ``stamps``."""
-    chunks = []
-    latest = []
-    for j, key in enumerate(keys):
-        chunks.append(
-            (
-                run_id,
-                key,
-                n_points,
-                low[j],
-                high[j],
-                steps[j].tobytes(),
-                values[j].tobytes(),
-                stamps[j].tobytes(),
-            )
-        )
-        value = last_value[j]
-        nan = math.isnan(value)
-        latest.append((run_id, key, None if nan else value, nan, last_step[j], last_stamp[j]))
-    return chunks, latest
-
-
 class RunOps(SqlRepository):
     """Run operations of the SQL metadata store."""
 
@@ -376,7 +136,7 @@ class RunOps(SqlRepository):
 
         owner = user_id or self.actor
         location = artifact_uri or f"runs:/{run_id}"
-        sql = _SQL[self.dialect]
+        sql = RUN_SQL[self.dialect]
 
         def write(conn: Connection) -> None:
             if parent_run_id is not None:
@@ -445,7 +205,7 @@ class RunOps(SqlRepository):
 
     def _require_run(self, conn: Connection, run_id: str, *, active: bool = False) -> Any:
         check_id(run_id, kind="run id")
-        row = conn.exec_driver_sql(_SQL[conn.dialect.name].run_row, (run_id,)).first()
+        row = conn.exec_driver_sql(RUN_SQL[conn.dialect.name].run_row, (run_id,)).first()
         if row is None:
             raise NotFound(
                 f"No run with id {run_id!r}.",
@@ -558,7 +318,7 @@ class RunOps(SqlRepository):
         Params are immutable: logging a key again with the same value is a no-op, with a
         different value it raises :class:`ParamConflict` and nothing of the batch is written.
         """
-        points = _check_metrics(metrics)
+        points = check_metrics(metrics)
         new_params = check_params(params or {})
         new_tags = {check_key(k, "tag"): str(v) for k, v in (tags or {}).items()}
         if not points[0] and not new_params and not new_tags:
@@ -579,7 +339,7 @@ class RunOps(SqlRepository):
     ) -> None:
         """Write one validated batch and its audit row inside the caller's transaction."""
         # The heartbeat update doubles as the existence check (one statement, not two).
-        sql = _SQL[conn.dialect.name]
+        sql = RUN_SQL[conn.dialect.name]
         touched = conn.exec_driver_sql(sql.heartbeat, (stamp, run_id)).rowcount
         if touched != 1:
             self._require_run(conn, run_id, active=True)  # raises the precise error
@@ -604,7 +364,7 @@ class RunOps(SqlRepository):
         new_tags: dict[str, str],
     ) -> dict[str, Any]:
         """Insert a validated batch of a run known to be active; return its audit summary."""
-        sql = _SQL[conn.dialect.name]
+        sql = RUN_SQL[conn.dialect.name]
         if new_params:
             self._insert_params(conn, sql, run_id, new_params)
         if new_tags:
@@ -620,7 +380,7 @@ class RunOps(SqlRepository):
         }
 
     @staticmethod
-    def _insert_params(conn: Connection, sql: _RunSql, run_id: str, given: dict[str, str]) -> None:
+    def _insert_params(conn: Connection, sql: RunSql, run_id: str, given: dict[str, str]) -> None:
         rows = [(run_id, k, v) for k, v in given.items()]
         if conn.exec_driver_sql(sql.insert_params, rows).rowcount == len(rows):
             return  # every key was new (sqlite3 and psycopg sum executemany's rowcounts)
@@ -633,8 +393,8 @@ class RunOps(SqlRepository):
             raise param_conflict(run_id, conflicts)
 
     @staticmethod
-    def _insert_metrics(conn: Connection, sql: _RunSql, run_id: str, points: Columns) -> None:
-        chunks, latest = _metric_rows(run_id, points)
+    def _insert_metrics(conn: Connection, sql: RunSql, run_id: str, points: Columns) -> None:
+        chunks, latest = metric_rows(run_id, points)
         conn.exec_driver_sql(sql.insert_chunks, chunks)
         conn.exec_driver_sql(sql.upsert_latest, latest)
 
@@ -685,7 +445,7 @@ class RunOps(SqlRepository):
                 f"{', '.join(s.value for s in RunStatus)}.",
             ) from exc
         _check_name(run_name, "run name")
-        points = _check_metrics(metrics)
+        points = check_metrics(metrics)
         new_params = check_params(params or {})
         new_tags = {check_key(k, "tag"): str(v) for k, v in (tags or {}).items()}
         stamp = now_ms()
@@ -707,7 +467,7 @@ class RunOps(SqlRepository):
             if run_name is not None:
                 values["run_name"] = run_name
             conn.exec_driver_sql(
-                _SQL[conn.dialect.name].update_run(tuple(values)), (*values.values(), run_id)
+                RUN_SQL[conn.dialect.name].update_run(tuple(values)), (*values.values(), run_id)
             )
             record_audit(
                 conn,
