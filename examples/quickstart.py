@@ -1,4 +1,4 @@
-"""Quickstart: track a small hyper-parameter sweep, register the best model, promote it.
+"""Quickstart: track a small hyper-parameter sweep, register the best model, move it to Production.
 
 Run it from any folder; it creates a cycleml project in ``./quickstart-project``:
 
@@ -17,12 +17,13 @@ from sklearn.model_selection import train_test_split
 
 import cycleml
 from cycleml.errors import GateFailed
-from cycleml.registry import ModelRegistry
+from cycleml.models import register_model
+from cycleml.registry import Models
 from cycleml.spec import init_project, project_settings
 
 
 def main(directory: Path) -> None:
-    """Create the project (if needed), train three forests, register and promote the best."""
+    """Create the project (if needed), train three forests, register the best, gate it."""
     if not (directory / "cycleml.yaml").exists():
         init_project(directory, name="quickstart")  # gates: roc_auc >= 0.8, f1 >= 0.6
     settings = project_settings(home=directory)
@@ -43,14 +44,15 @@ def main(directory: Path) -> None:
             )
 
     best = cycleml.search_runs(order_by=["metrics.roc_auc DESC"], max_results=1)[0]
-    registry = ModelRegistry(settings)
-    version = registry.register_model(f"runs:/{best.info.run_id}/model", "quickstart-forest")
+    # The version keeps the run's metrics as the snapshot the deploy gates check.
+    version = register_model(f"runs:/{best.info.run_id}/model", "quickstart-forest")
+    models = Models(settings)
     try:
-        registry.promote(version.name, version.version, to="Production", reason="best roc_auc")
+        models.transition(version.name, version.version, "Production", reason="best roc_auc")
     except GateFailed as refused:
         print(f"not promoted: {refused.message}")
         return
-    registry.set_alias(version.name, "champion", version.version)
+    models.set_alias(version.name, version.version, "champion")
     print(f"{best.info.run_name}: roc_auc={best.data.metrics['roc_auc']:.4f}")
     print(f"promoted {version.uri} to Production as models:/{version.name}@champion")
 

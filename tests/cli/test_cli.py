@@ -242,14 +242,14 @@ def test_models_commands_with_gates(
     code, out, _ = cli(capsys, "models", "register", f"runs:/{weak}/model", "cli-model", "--json")
     assert code == 0
     assert json.loads(out)["version"] == 1
-    code, _, err = cli(capsys, "models", "promote", "cli-model", "1", "--to", "Staging")
+    code, _, err = cli(capsys, "models", "transition", "cli-model", "1", "--to", "Staging")
     assert code == 1
     assert "roc_auc = 0.5 < threshold 0.97" in err
     assert "Traceback" not in err
     code, out, _ = cli(
         capsys,
         "models",
-        "promote",
+        "transition",
         "cli-model",
         "1",
         "--to",
@@ -264,12 +264,20 @@ def test_models_commands_with_gates(
     assert "Deploy gates overridden (--force): 2 failed: roc_auc = 0.5 < threshold 0.97" in flat
     assert "f1 = 0 < threshold 0.9" in flat
     assert "recorded in the audit log" in flat
-    code, out, _ = cli(capsys, "models", "promote", "cli-model", "1", "--to", "Production",
+    code, out, _ = cli(capsys, "models", "transition", "cli-model", "1", "--to", "Production",
                        "--force", "--json")  # fmt: skip
     assert [g["metric"] for g in json.loads(out)["overridden_gates"]] == ["roc_auc", "f1"]
-    code, out, _ = cli(capsys, "models", "promote", "cli-model", "1", "--to", "Archived",
-                       "--force", "--json")  # fmt: skip
+    # `models promote`, the old name, still works (hidden) and says it is deprecated.
+    code, out, err = cli(capsys, "models", "promote", "cli-model", "1", "--to", "Archived",
+                         "--force", "--json")  # fmt: skip
+    assert code == 0
     assert json.loads(out)["overridden_gates"] == []  # Archived has no gates to override
+    assert json.loads(out)["current_stage"] == "Archived"
+    assert "`cycleml models promote` is deprecated" in err
+    assert "use `cycleml models transition`" in err
+    code, out, _ = cli(capsys, "models", "--help")
+    assert "transition" in out
+    assert "promote" not in out  # hidden: the deprecated name is not advertised
     code, out, _ = cli(capsys, "models", "alias", "cli-model", "challenger", "1")
     assert code == 0
     assert "challenger" in out

@@ -191,9 +191,9 @@ LISTINGS: dict[Path_, list[list[str]]] = {
 #: Commands whose --json output is one object (or a listing that cannot be empty).
 OBJECTS = {
     ("runs", "show"), ("runs", "compare"), ("models", "show"), ("models", "register"),
-    ("models", "promote"), ("data", "ingest"), ("data", "show"), ("data", "head"),
-    ("data", "validate"), ("data", "profile"), ("data", "diff"), ("monitor", "reference"),
-    ("monitor", "create"), ("monitor", "report"), ("predict",),
+    ("models", "transition"), ("models", "promote"), ("data", "ingest"), ("data", "show"),
+    ("data", "head"), ("data", "validate"), ("data", "profile"), ("data", "diff"),
+    ("monitor", "reference"), ("monitor", "create"), ("monitor", "report"), ("predict",),
 }  # fmt: skip
 
 

@@ -14,8 +14,7 @@ from sklearn.linear_model import LogisticRegression
 import cycleml
 import cycleml.tracking
 from cycleml.errors import InvalidInput
-from cycleml.models import load_model
-from cycleml.registry import ModelRegistry
+from cycleml.models import load_model, register_model
 from cycleml.serving import BatchingOptions, ServerOptions, model_app
 from cycleml.settings import Settings
 
@@ -40,7 +39,7 @@ def test_an_autologged_model_registers_loads_and_predicts(
     X = X.drop(columns=["size"])
     model = LogisticRegression(max_iter=5000).fit(X, y)
     run_id = _only_run_id()
-    version = ModelRegistry(autologging).register_model(f"runs:/{run_id}/model", "cancer")
+    version = register_model(f"runs:/{run_id}/model", "cancer")
     assert version.version == 1
     assert version.signature is not None  # the registry read it from model.yaml
 
@@ -76,7 +75,7 @@ def test_an_autologged_model_serves(
     X, y = cancer_with_size
     X = X.drop(columns=["size"])
     model = LogisticRegression(max_iter=5000).fit(X, y)
-    ModelRegistry(autologging).register_model(f"runs:/{_only_run_id()}/model", "cancer")
+    register_model(f"runs:/{_only_run_id()}/model", "cancer")
     in_thread = ServerOptions(batching=BatchingOptions(predict_process=False))
     app = model_app("models:/cancer/1", settings=autologging, options=in_thread)
     with TestClient(app) as client:

@@ -17,8 +17,8 @@ from sklearn.preprocessing import StandardScaler
 
 import cycleml
 from cycleml.errors import AlreadyExists, InvalidInput, InvalidState, ModelIntegrityError, NotFound
-from cycleml.models import MODEL_FILE, ModelInfo, Signature, load_model, log_model
-from cycleml.registry import ModelRegistry
+from cycleml.models import MODEL_FILE, ModelInfo, Signature, load_model, log_model, register_model
+from cycleml.registry import Models
 from cycleml.settings import Settings
 from cycleml.tracking import TrackingClient
 
@@ -49,7 +49,7 @@ def test_log_register_and_load_back(cancer_with_size: Data, project: Settings) -
     assert info.model_version.version == 1
 
     # The registry's version carries the signature (and the metric snapshot).
-    registry = ModelRegistry(project)
+    registry = Models(project)
     version = registry.get_version("tumours", 1)
     assert version.signature == info.signature.to_dict()
     assert version.source == info.model_uri
@@ -70,7 +70,7 @@ def test_log_register_and_load_back(cancer_with_size: Data, project: Settings) -
     )
     np.testing.assert_array_equal(by_version.predict(numeric), expected)
 
-    registry.set_alias("tumours", "champion", 1)
+    registry.set_alias("tumours", 1, "champion")
     by_alias = load_model("models:/tumours@champion", settings=project)
     assert (by_alias.name, by_alias.version) == ("tumours", 1)
     np.testing.assert_allclose(
@@ -78,7 +78,7 @@ def test_log_register_and_load_back(cancer_with_size: Data, project: Settings) -
         model.predict_proba(numeric),  # type: ignore[attr-defined]
     )
 
-    registry.promote("tumours", 1, to="Staging")
+    registry.transition("tumours", 1, "Staging")
     assert load_model("models:/tumours/staging").version == 1
     assert load_model("models:/tumours/latest").version == 1
 
@@ -99,7 +99,7 @@ def test_each_flavor_through_the_registry(
     np.testing.assert_array_equal(lgbm.predict(X), classifier.predict(X))
     rf = load_model("models:/m/2")
     np.testing.assert_allclose(rf.predict(Xd), regressor.predict(Xd))
-    registry = ModelRegistry(project)
+    registry = Models(project)
     assert (
         registry.get_version("m", 2).signature
         == Signature.from_dict(rf.metadata["signature"]).to_dict()
@@ -115,7 +115,7 @@ def test_log_model_without_registering(diabetes: Data, project: Settings) -> Non
     assert info.registered_version is None
     assert info.model_version is None
     assert info.signature is None
-    assert ModelRegistry(project).list_models() == []
+    assert Models(project).list() == []
     assert load_model(info.model_uri).signature is None
 
 
@@ -155,7 +155,7 @@ def test_bad_input_leaves_nothing_behind(diabetes: Data, project: Settings) -> N
         log_model(model, "model", signature=None)
         with pytest.raises(AlreadyExists, match="already has files under 'model'"):
             log_model(model, "model", signature=None)
-    assert ModelRegistry(project).list_models() == []
+    assert Models(project).list() == []
 
 
 def test_a_tampered_download_is_refused(
@@ -193,10 +193,32 @@ def test_register_model_takes_a_signature(diabetes: Data, project: Settings) -> 
     signature = Signature.from_dict(
         {"inputs": [{"name": "age", "type": "float", "nullable": False}], "outputs": None}
     )
-    registry = ModelRegistry(project)
-    version = registry.register_model(info.model_uri, "explicit", signature=signature.to_dict())
+    version = register_model(info.model_uri, "explicit", signature=signature.to_dict())
     assert version.signature == signature.to_dict()
-    assert registry.register_model(info.model_uri, "explicit").signature is None
+    assert register_model(info.model_uri, "explicit").signature is None
+
+
+def test_register_model_snapshots_the_run_metrics(diabetes: Data, project: Settings) -> None:
+    X, y = diabetes
+    model = RandomForestRegressor(n_estimators=2).fit(X, y)
+    with cycleml.start_run() as run:
+        cycleml.log_metric("rmse", 60.0)
+        cycleml.log_metric("rmse", 55.0, step=1)
+        cycleml.log_metric("r2", 0.4)
+        info = log_model(model, "model", signature=None)
+        version = register_model(info.model_uri, "snap", description="first", tags={"k": "v"})
+        cycleml.log_metric("rmse", 1.0, step=2)  # after registering: not in the snapshot
+    assert version.metrics == {"rmse": 55.0, "r2": 0.4}  # latest values, buffered ones too
+    assert (version.run_id, version.description, version.tags) == (run.run_id, "first", {"k": "v"})
+    models = Models(project)
+    assert models.get_version("snap", 1).metrics == {"rmse": 55.0, "r2": 0.4}
+    # Models.register reads no runs: it keeps the snapshot it is given, or none.
+    assert models.register("snap", info.model_uri).metrics == {}
+    assert models.register("snap", info.model_uri, metrics={"r2": 0.5}).metrics == {"r2": 0.5}
+    with pytest.raises(NotFound):
+        register_model(f"runs:/{'0' * 32}/model", "snap")
+    with pytest.raises(InvalidInput, match="only runs:/"):
+        register_model("models:/snap/1", "snap")
 
 
 def test_a_downloaded_model_is_removed_with_the_object(diabetes: Data, project: Settings) -> None:

@@ -1,14 +1,15 @@
-"""The model registry service: registration, gates, promotion, aliases, URIs (both backends)."""
+"""The model registry service: registration, gates, transitions, aliases, URIs (both backends)."""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from cycleml.errors import GateFailed, InvalidInput, InvalidState, NotFound
-from cycleml.registry import ModelRegistry, Stage, check_gates
+from cycleml.registry import Models, Stage, check_gates
 from cycleml.settings import Settings
 from cycleml.spec import parse_spec
 from cycleml.store import Database, now_ms
@@ -31,8 +32,8 @@ def client(settings: Settings, db: Database) -> TrackingClient:
 
 
 @pytest.fixture
-def registry(settings: Settings, db: Database) -> ModelRegistry:
-    return ModelRegistry(settings, store=db, spec=parse_spec(SPEC))
+def registry(settings: Settings, db: Database) -> Models:
+    return Models(settings, store=db, spec=parse_spec(SPEC))
 
 
 def _run_with_model(client: TrackingClient, tmp_path: Path, metrics: dict[str, float]) -> str:
@@ -47,37 +48,46 @@ def _run_with_model(client: TrackingClient, tmp_path: Path, metrics: dict[str, f
     return run.info.run_id
 
 
-def test_register_snapshots_metrics_and_links_lineage(
-    client: TrackingClient, registry: ModelRegistry, tmp_path: Path
+def _register(
+    registry: Models, client: TrackingClient, tmp_path: Path, metrics: dict[str, float]
+) -> int:
+    """A run with ``metrics`` and a model folder, registered as the next version of churn."""
+    run_id = _run_with_model(client, tmp_path, metrics)
+    return registry.register("churn", f"runs:/{run_id}/model", metrics=metrics).version
+
+
+def test_register_keeps_the_given_snapshot_and_links_lineage(
+    client: TrackingClient, registry: Models, tmp_path: Path
 ) -> None:
     run_id = _run_with_model(client, tmp_path, {"roc_auc": 0.95, "log_loss": 0.2})
-    version = registry.register_model(f"runs:/{run_id}/model", "churn", description="first")
+    version = registry.register(
+        "churn", f"runs:/{run_id}/model", description="first", metrics={"roc_auc": 0.9}
+    )
     assert (version.name, version.version, version.current_stage) == ("churn", 1, "None")
-    assert version.metrics == {"roc_auc": 0.95, "log_loss": 0.2}
+    assert version.metrics == {"roc_auc": 0.9}  # the snapshot given, not the run's
     assert version.run_id == run_id
     assert version.description == "first"
-    # Later metrics on the run do not change the snapshot.
-    client.log_metric(run_id, "roc_auc", 0.1, step=5)
-    assert registry.get_version("churn", 1).metrics["roc_auc"] == 0.95
-    second = registry.register_model(f"runs:/{run_id}/model", "churn")
-    assert second.version == 2
+    # The registry reads no runs: without a snapshot the version has none.
+    second = registry.register("churn", f"runs:/{run_id}/model")
+    assert (second.version, second.metrics, second.description) == (2, {}, "")
+    assert registry.get_version("churn", 1).metrics == {"roc_auc": 0.9}
     edges = registry.repository.db.lineage_edges("model_version", "churn/1")
     assert [(e.src_kind, e.src_id, e.relation) for e in edges] == [("run", run_id, "produced")]
 
 
 def test_register_refuses_bad_sources(
-    client: TrackingClient, registry: ModelRegistry, tmp_path: Path
+    client: TrackingClient, registry: Models, tmp_path: Path
 ) -> None:
     run_id = _run_with_model(client, tmp_path, {"roc_auc": 0.95})
     with pytest.raises(InvalidInput, match="only runs:/"):
-        registry.register_model("models:/churn/1", "churn")
+        registry.register("churn", "models:/churn/1")
     with pytest.raises(NotFound, match="no artifacts at 'nothing-here'"):
-        registry.register_model(f"runs:/{run_id}/nothing-here", "churn")
+        registry.register("churn", f"runs:/{run_id}/nothing-here")
     with pytest.raises(NotFound):
-        registry.register_model(f"runs:/{'0' * 32}/model", "churn")
+        registry.register("churn", f"runs:/{'0' * 32}/model")
     with pytest.raises(InvalidInput):
-        registry.register_model(f"runs:/{run_id}/model", "bad name with spaces")
-    assert registry.list_models() == []
+        registry.register("bad name with spaces", f"runs:/{run_id}/model")
+    assert registry.list() == []
 
 
 def test_check_gates_names_each_failure() -> None:
@@ -98,14 +108,13 @@ def test_check_gates_names_each_failure() -> None:
     assert ok.passed  # thresholds are inclusive
 
 
-def test_promote_refuses_failing_version_and_writes_nothing(
-    client: TrackingClient, registry: ModelRegistry, tmp_path: Path
+def test_transition_refuses_failing_version_and_writes_nothing(
+    client: TrackingClient, registry: Models, tmp_path: Path
 ) -> None:
-    run_id = _run_with_model(client, tmp_path, {"roc_auc": 0.7, "log_loss": 0.9})
-    version = registry.register_model(f"runs:/{run_id}/model", "churn")
+    version = _register(registry, client, tmp_path, {"roc_auc": 0.7, "log_loss": 0.9})
     audit_before = len(registry.repository.db.list_audit())
     with pytest.raises(GateFailed) as refused:
-        registry.promote("churn", version.version, to="Production")
+        registry.transition("churn", version, "Production")
     message = str(refused.value)
     assert "roc_auc = 0.7 < threshold 0.9" in message
     assert "log_loss = 0.9 > threshold 0.3" in message
@@ -116,20 +125,19 @@ def test_promote_refuses_failing_version_and_writes_nothing(
         "log_loss": (0.9, 0.3),
     }
     assert registry.get_version("churn", 1).current_stage == "None"
-    assert registry.stage_history("churn", 1) == []
+    assert registry.list_transitions("churn", 1) == []
     assert len(registry.repository.db.list_audit()) == audit_before
     # Archiving needs no gate.
-    assert registry.promote("churn", 1, to="Archived").current_stage == "Archived"
+    assert registry.transition("churn", 1, Stage.ARCHIVED).current_stage == "Archived"
 
 
-def test_force_promotion_is_recorded_in_audit_and_history(
-    client: TrackingClient, registry: ModelRegistry, tmp_path: Path
+def test_forced_transition_is_recorded_in_audit_and_history(
+    client: TrackingClient, registry: Models, tmp_path: Path
 ) -> None:
-    run_id = _run_with_model(client, tmp_path, {"roc_auc": 0.7, "log_loss": 0.1})
-    registry.register_model(f"runs:/{run_id}/model", "churn")
-    moved = registry.promote("churn", 1, to="Staging", force=True, reason="hotfix")
+    _register(registry, client, tmp_path, {"roc_auc": 0.7, "log_loss": 0.1})
+    moved = registry.transition("churn", 1, "Staging", force=True, reason="hotfix")
     assert moved.current_stage == "Staging"
-    (transition,) = registry.stage_history("churn", 1)
+    (transition,) = registry.list_transitions("churn", 1)
     assert (transition.from_stage, transition.to_stage, transition.forced) == (
         "None",
         "Staging",
@@ -144,36 +152,33 @@ def test_force_promotion_is_recorded_in_audit_and_history(
     assert record.payload["overridden_failures"] == ["roc_auc"]
 
 
-def test_promotion_path_with_archive_existing(
-    client: TrackingClient, registry: ModelRegistry, tmp_path: Path
+def test_transition_path_with_archive_existing(
+    client: TrackingClient, registry: Models, tmp_path: Path
 ) -> None:
-    good = {"roc_auc": 0.95, "log_loss": 0.1}
-    first = _run_with_model(client, tmp_path, good)
-    second = _run_with_model(client, tmp_path, {"roc_auc": 0.97, "log_loss": 0.05})
-    registry.register_model(f"runs:/{first}/model", "churn")
-    registry.register_model(f"runs:/{second}/model", "churn")
-    registry.promote("churn", 1, to="Staging")
-    registry.promote("churn", 1, to="Production")
+    _register(registry, client, tmp_path, {"roc_auc": 0.95, "log_loss": 0.1})
+    _register(registry, client, tmp_path, {"roc_auc": 0.97, "log_loss": 0.05})
+    registry.transition("churn", 1, "Staging")
+    registry.transition("churn", 1, "Production")
     with pytest.raises(InvalidState, match="already in stage Production"):
-        registry.promote("churn", 1, to="production")
-    registry.promote("churn", 2, to="Production", archive_existing=True, reason="better")
+        registry.transition("churn", 1, "production")
+    registry.transition("churn", 2, "Production", archive_existing=True, reason="better")
     assert registry.get_version("churn", 1).current_stage == Stage.ARCHIVED
     assert registry.get_version("churn", 2).current_stage == Stage.PRODUCTION
-    history = [(h.from_stage, h.to_stage) for h in registry.stage_history("churn", 1)]
+    history = [(h.from_stage, h.to_stage) for h in registry.list_transitions("churn", 1)]
     assert history == [("None", "Staging"), ("Staging", "Production"), ("Production", "Archived")]
     with pytest.raises(InvalidInput, match="Invalid stage"):
-        registry.promote("churn", 2, to="Live")
+        registry.transition("churn", 2, "Live")
 
 
 def test_aliases_and_uri_resolution(
-    client: TrackingClient, registry: ModelRegistry, tmp_path: Path
+    client: TrackingClient, registry: Models, tmp_path: Path
 ) -> None:
     run_id = _run_with_model(client, tmp_path, {"roc_auc": 0.95, "log_loss": 0.1})
-    registry.register_model(f"runs:/{run_id}/model", "churn")
-    registry.register_model(f"runs:/{run_id}/model", "churn")
-    registry.set_alias("churn", "champion", 1)
-    assert registry.get_model("churn").aliases == {"champion": 1}
-    registry.set_alias("churn", "champion", 2)  # moves
+    registry.register("churn", f"runs:/{run_id}/model")
+    registry.register("churn", f"runs:/{run_id}/model")
+    registry.set_alias("churn", 1, "champion")
+    assert registry.get("churn").aliases == {"champion": 1}
+    registry.set_alias("churn", "2", "champion")  # moves
     assert registry.get_version("churn", 2).aliases == ("champion",)
     assert registry.get_version("churn", 1).aliases == ()
     for uri in ("models:/churn@champion", "models:/churn/2", "models:/churn/latest"):
@@ -188,14 +193,84 @@ def test_aliases_and_uri_resolution(
     with pytest.raises(InvalidInput, match="Invalid URI"):
         registry.resolve("models:/")
     with pytest.raises(InvalidInput, match="Invalid alias"):
-        registry.set_alias("churn", "7", 1)
+        registry.set_alias("churn", 1, "7")
     registry.delete_alias("churn", "champion")
     with pytest.raises(NotFound):
         registry.delete_alias("churn", "champion")
 
 
+def test_set_alias_in_the_old_order_is_refused_with_the_order(
+    client: TrackingClient, registry: Models, tmp_path: Path
+) -> None:
+    run_id = _run_with_model(client, tmp_path, {})
+    registry.register("churn", f"runs:/{run_id}/model")
+    for call in (
+        lambda: registry.set_alias("churn", "champion", 1),  # type: ignore[arg-type]
+        lambda: registry.set_alias("churn", "champion", "1"),
+    ):
+        with pytest.raises(InvalidInput, match=r"set_alias takes \(name, version, alias\)") as bad:
+            call()
+        assert "old order (name, alias, version)" in str(bad.value)
+        assert "For example set_alias('churn', " in str(bad.value)  # in the right order
+    assert registry.get("churn").aliases == {}
+
+
 def test_spec_is_read_from_the_project(settings: Settings, db: Database) -> None:
     (settings.home / "cycleml.yaml").write_text(SPEC, encoding="utf-8")
-    registry = ModelRegistry(settings, store=db)
-    assert [m.name for m in registry.deploy_gates()] == ["roc_auc", "log_loss"]
-    assert ModelRegistry(settings, store=db, spec=parse_spec("name: x")).deploy_gates() == []
+    registry = Models(settings, store=db)
+    assert [m.name for m in registry.get_deploy_gates()] == ["roc_auc", "log_loss"]
+    assert Models(settings, store=db, spec=parse_spec("name: x")).get_deploy_gates() == []
+
+
+# ---- the deprecated ModelRegistry (kept one release) -----------------------------------------
+@pytest.fixture
+def legacy(settings: Settings, db: Database) -> Any:
+    with pytest.deprecated_call(match=r"ModelRegistry is deprecated.*cycleml\.registry\.Models"):
+        from cycleml.registry import ModelRegistry
+
+        found = ModelRegistry(settings, store=db, spec=parse_spec(SPEC))
+    assert isinstance(found, Models)
+    return found
+
+
+def test_model_registry_is_no_longer_exported() -> None:
+    import cycleml.registry
+
+    assert "ModelRegistry" not in cycleml.registry.__all__
+    assert "Models" in cycleml.registry.__all__
+    with pytest.raises(AttributeError):
+        cycleml.registry.NoSuchName  # noqa: B018
+
+
+def test_model_registry_register_model_snapshots_the_run(
+    client: TrackingClient, legacy: Any, tmp_path: Path
+) -> None:
+    run_id = _run_with_model(client, tmp_path, {"roc_auc": 0.95, "log_loss": 0.2})
+    version = legacy.register_model(f"runs:/{run_id}/model", "churn", description="first")
+    assert version.metrics == {"roc_auc": 0.95, "log_loss": 0.2}  # the run's, read here
+    assert version.description == "first"
+    client.log_metric(run_id, "roc_auc", 0.1, step=5)  # later metrics: snapshot unchanged
+    assert legacy.get_version("churn", 1).metrics["roc_auc"] == 0.95
+    with pytest.raises(NotFound):
+        legacy.register_model(f"runs:/{'0' * 32}/model", "churn")
+
+
+def test_model_registry_old_methods_still_work(
+    client: TrackingClient, legacy: Any, tmp_path: Path
+) -> None:
+    run_id = _run_with_model(client, tmp_path, {"roc_auc": 0.95, "log_loss": 0.1})
+    legacy.register_model(f"runs:/{run_id}/model", "churn")
+    assert [m.name for m in legacy.list_models()] == ["churn"]
+    assert legacy.set_alias("churn", "champion", 1).version == 1  # (name, alias, version)
+    assert legacy.get_model("churn").aliases == {"champion": 1}
+    assert [m.name for m in legacy.deploy_gates()] == ["roc_auc", "log_loss"]
+    assert legacy.promote("churn", 1, to="Staging", reason="r").current_stage == "Staging"
+    assert legacy.promote("churn", 1).current_stage == "Production"  # default: Production
+    assert [(h.to_stage, h.reason) for h in legacy.stage_history("churn", 1)] == [
+        ("Staging", "r"),
+        ("Production", ""),
+    ]
+    assert legacy.check("churn", 1).passed
+    assert legacy.resolve("models:/churn@champion").run_id == run_id
+    legacy.delete_alias("churn", "champion")
+    assert legacy.get_model("churn").aliases == {}

@@ -21,7 +21,7 @@ import pytest
 
 import cycleml
 from cycleml.models import log_model
-from cycleml.registry import ModelRegistry
+from cycleml.registry import Models
 from cycleml.settings import Settings, resolve_settings
 from cycleml.tracking import Tracker
 
@@ -124,7 +124,7 @@ def test_an_unguarded_main_script_is_refused_before_it_runs_twice(
     done = subprocess.run(
         [sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=180
     )
-    versions = ModelRegistry(resolve_settings(home=tmp_path)).list_versions("tumours")
+    versions = Models(resolve_settings(home=tmp_path)).list_versions("tumours")
     assert len(versions) == 1  # the script's top level ran once, never in the child
     if guarded:
         assert done.returncode == 0, done.stderr
@@ -151,7 +151,7 @@ def test_the_docs_serving_example_runs_as_a_saved_script(tmp_path: Path) -> None
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "422 signature_mismatch"
-    versions = ModelRegistry(resolve_settings(home=tmp_path)).list_versions("tumours")
+    versions = Models(resolve_settings(home=tmp_path)).list_versions("tumours")
     assert [v.version for v in versions] == [1, 2]
 
 

@@ -9,18 +9,18 @@ import typer
 from cycleml.cli._common import command_group, console, emit_json, format_ms, make_table, state
 
 if TYPE_CHECKING:
-    from cycleml.registry import ModelRegistry, ModelVersion
+    from cycleml.registry import Models, ModelVersion
 
 __all__ = ["models_app"]
 
-models_app = command_group("Register, alias and promote models.")
+models_app = command_group("Register, alias and move models between stages.")
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
-def _registry(ctx: typer.Context) -> ModelRegistry:
-    from cycleml.registry import ModelRegistry
+def _registry(ctx: typer.Context) -> Models:
+    from cycleml.registry import Models
 
-    return ModelRegistry(state(ctx).settings)
+    return Models(state(ctx).settings)
 
 
 def _version_dict(version: ModelVersion) -> dict[str, object]:
@@ -34,7 +34,7 @@ def _metrics_text(metrics: dict[str, float]) -> str:
 @models_app.command("list")
 def models_list(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """List registered models with their latest version and aliases."""
-    found = _registry(ctx).list_models()
+    found = _registry(ctx).list()
     if as_json:
         emit_json([{**m.__dict__} for m in found])
         return
@@ -63,7 +63,7 @@ def models_show(
     registry = _registry(ctx)
     if version is not None:
         found = registry.get_version(name, version)
-        history = registry.stage_history(name, version)
+        history = registry.list_transitions(name, version)
         report = registry.check(name, version)
         if as_json:
             emit_json(
@@ -90,7 +90,7 @@ def models_show(
             )
         console().print(tree)
         return
-    model = registry.get_model(name)
+    model = registry.get(name)
     versions = registry.list_versions(name)
     if as_json:
         emit_json({**model.__dict__, "versions": [_version_dict(v) for v in versions]})
@@ -124,7 +124,9 @@ def models_register(
     as_json: JsonFlag = False,
 ) -> None:
     """Register a run's model as the next version of NAME."""
-    version = _registry(ctx).register_model(model_uri, name, description=description)
+    from cycleml.models._registering import register_run_model
+
+    version = register_run_model(_registry(ctx), model_uri, name, description=description)
     if as_json:
         emit_json(_version_dict(version))
         return
@@ -152,25 +154,27 @@ def models_alias(
             "models alias needs a VERSION (or --delete).",
             hint=f"For example `cycleml models alias {name} {alias} 3`.",
         )
-    found = registry.set_alias(name, alias, version)
+    found = registry.set_alias(name, version, alias)
     console().print(f"models:/{name}@{alias} -> version {found.version}.")
 
 
-@models_app.command("promote")
-def models_promote(
+ToOption = Annotated[str, typer.Option("--to", help="Staging, Production, Archived or None.")]
+ReasonOption = Annotated[str, typer.Option(help="Why; kept in the stage history.")]
+ForceFlag = Annotated[
+    bool, typer.Option("--force", help="Override failing gates (recorded in the audit log).")
+]
+ArchiveFlag = Annotated[bool, typer.Option(help="Archive other versions in the target stage.")]
+
+
+@models_app.command("transition")
+def models_transition(
     ctx: typer.Context,
     name: str,
     version: int,
-    to: Annotated[
-        str, typer.Option("--to", help="Staging, Production, Archived or None.")
-    ] = "Production",
-    reason: Annotated[str, typer.Option(help="Why; kept in the stage history.")] = "",
-    force: Annotated[
-        bool, typer.Option("--force", help="Override failing gates (recorded in the audit log).")
-    ] = False,
-    archive_existing: Annotated[
-        bool, typer.Option(help="Archive other versions in the target stage.")
-    ] = False,
+    to: ToOption = "Production",
+    reason: ReasonOption = "",
+    force: ForceFlag = False,
+    archive_existing: ArchiveFlag = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Move a version to a stage; Staging and Production must pass the spec's deploy gates.
@@ -182,8 +186,8 @@ def models_promote(
 
     registry = _registry(ctx)
     before = registry.check(name, version) if force else None
-    moved = registry.promote(
-        name, version, to=to, reason=reason, force=force, archive_existing=archive_existing
+    moved = registry.transition(
+        name, version, to, reason=reason, force=force, archive_existing=archive_existing
     )
     gated = moved.current_stage in {stage.value for stage in GATED_STAGES}
     overridden = before.failures if before is not None and gated else []
@@ -200,3 +204,32 @@ def models_promote(
             highlight=False,
         )
     console().print(f"{moved.uri} is now in stage [bold]{moved.current_stage}[/].")
+
+
+@models_app.command("promote", hidden=True)
+def models_promote(
+    ctx: typer.Context,
+    name: str,
+    version: int,
+    to: ToOption = "Production",
+    reason: ReasonOption = "",
+    force: ForceFlag = False,
+    archive_existing: ArchiveFlag = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Deprecated: use `cycleml models transition` (the same command, removed after one release)."""
+    typer.echo(
+        "Note: `cycleml models promote` is deprecated and will be removed in the next release; "
+        "use `cycleml models transition`.",
+        err=True,
+    )
+    models_transition(
+        ctx,
+        name,
+        version,
+        to=to,
+        reason=reason,
+        force=force,
+        archive_existing=archive_existing,
+        as_json=as_json,
+    )

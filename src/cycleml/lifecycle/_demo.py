@@ -127,7 +127,8 @@ def run_demo(
     directory: str | Path, *, fresh: bool = False, console: Console | None = None
 ) -> DemoResult:
     """Run the lifecycle demo in ``directory`` and print where everything is."""
-    from cycleml.registry import ModelRegistry
+    from cycleml.models._registering import register_run_model
+    from cycleml.registry import Models
 
     out = console or Console()
     home = Path(directory).resolve()
@@ -191,32 +192,34 @@ def run_demo(
     best = ranked[0]
     result.best_run_id = best.info.run_id
 
-    registry = ModelRegistry(settings, store=database_of(tracker.client.repository), spec=spec)
+    registry = Models(settings, store=database_of(tracker.client.repository), spec=spec)
 
-    weak = registry.register_model(
+    weak = register_run_model(
+        registry,
         f"runs:/{result.run_ids['baseline-dummy']}/{PACKAGE}",
         MODEL_NAME,
         description="majority-class baseline",
     )
     try:
-        registry.promote(MODEL_NAME, weak.version, to="Staging", reason="demo: try the baseline")
+        registry.transition(MODEL_NAME, weak.version, "Staging", reason="demo: try the baseline")
     except GateFailed as refusal:
         result.refused = refusal.message
         out.print(f"4. Gate refused the baseline ({weak.uri}): [red]{refusal.message}[/]")
-    version = registry.register_model(
+    version = register_run_model(
+        registry,
         f"runs:/{best.info.run_id}/{PACKAGE}",
         MODEL_NAME,
         description=f"best of {len(ranked)} candidates by validation roc_auc",
     )
-    registry.promote(MODEL_NAME, version.version, to="Staging", reason="best validation roc_auc")
-    registry.promote(
+    registry.transition(MODEL_NAME, version.version, "Staging", reason="best validation roc_auc")
+    registry.transition(
         MODEL_NAME,
         version.version,
-        to="Production",
+        "Production",
         reason="passed deploy gates",
         archive_existing=True,
     )
-    registry.set_alias(MODEL_NAME, "champion", version.version)
+    registry.set_alias(MODEL_NAME, version.version, "champion")
     result.model_uri = f"models:/{MODEL_NAME}@champion"
     out.print(
         f"5. Registered {best.info.run_name} as {version.uri}, promoted through the gates to "
@@ -232,7 +235,8 @@ def run_demo(
         f"{len(champion.signature.inputs) if champion.signature else 0} columns): validation "
         f"accuracy {accuracy:.3f}."
     )
-    challenger = registry.register_model(
+    challenger = register_run_model(
+        registry,
         f"runs:/{ranked[1].info.run_id}/{PACKAGE}",
         MODEL_NAME,
         description="runner-up, served as a canary",

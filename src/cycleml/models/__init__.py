@@ -1,6 +1,6 @@
 """Model packaging with signatures (lifecycle stage 8).
 
-    from cycleml.models import infer_signature, load_model, log_model
+    from cycleml.models import infer_signature, load_model, log_model, register_model
 
     with cycleml.start_run():
         model.fit(X_train, y_train)
@@ -8,6 +8,7 @@
                          registered_model_name="churn")
     champion = load_model("models:/churn/1")         # checks every file's sha256
     champion.predict(records)                        # checks the signature first
+    register_model(f"runs:/{run_id}/model", "churn")  # a logged model, registered later
 
 A model folder holds ``model.yaml`` (flavor, signature, input example, pinned
 requirements, sha256 of every file) and the model's files: scikit-learn estimators and
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     )
     from cycleml.models._package import ModelInfo, log_model, save_model
     from cycleml.models._python import PythonModel, PythonModelContext
+    from cycleml.models._registering import register_model
     from cycleml.models._signature import (
         COLUMN_TYPES,
         ColumnSpec,
@@ -64,6 +66,7 @@ __all__ = [
     "load_model",
     "log_model",
     "read_model_file",
+    "register_model",
     "save_model",
     "verify_model_folder",
 ]
@@ -87,6 +90,7 @@ __getattr__, __dir__ = lazy_exports(
         ),
         **dict.fromkeys(["ModelInfo", "log_model", "save_model"], "cycleml.models._package"),
         **dict.fromkeys(["PythonModel", "PythonModelContext"], "cycleml.models._python"),
+        **dict.fromkeys(["register_model"], "cycleml.models._registering"),
         **dict.fromkeys(
             ["COLUMN_TYPES", "ColumnSpec", "ColumnType", "Signature", "infer_signature"],
             "cycleml.models._signature",

@@ -46,8 +46,9 @@ from cycleml.models._loading import (
     verify_model_folder,
     walk_folder,
 )
+from cycleml.models._registering import register_run_model
 from cycleml.models._signature import Signature, as_frame, infer_signature
-from cycleml.registry import ModelRegistry
+from cycleml.registry import Models
 from cycleml.registry._entities import ModelVersion
 from cycleml.registry._sql_models import check_model_name
 from cycleml.store import database_of, safe_relpath
@@ -421,8 +422,8 @@ def log_model(
     version = None
     if registered_model_name is not None:
         tracker.flush()  # the version snapshots the run's metrics: write buffered ones first
-        registry = ModelRegistry(client.settings, store=database_of(client.repository))
-        version = registry.register_model(uri, registered_model_name, signature=saved)
+        models = Models(client.settings, store=database_of(client.repository))
+        version = register_run_model(models, uri, registered_model_name, signature=saved)
     return ModelInfo(
         model_uri=uri,
         run_id=run.run_id,

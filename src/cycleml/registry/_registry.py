@@ -1,9 +1,10 @@
-"""The model registry service: register versions, aliases, stages and promotion gates."""
+"""The model registry service: register versions, aliases, stages and deploy gates."""
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cycleml.errors import GateFailed, InvalidInput, NotFound
 from cycleml.registry._entities import ModelVersion, RegisteredModel, Stage, StageTransition
@@ -11,20 +12,10 @@ from cycleml.registry._repository import ArtifactLocation, ModelRepository, SqlM
 from cycleml.registry._sql_models import parse_stage
 from cycleml.settings import PROJECT_FILE, Settings
 from cycleml.spec import GateReport, MetricSpec, ProjectSpec, check_gates, load_project, load_spec
+from cycleml.store import ArtifactEntry, Database, RunUri, open_database, parse_uri
+from cycleml.validation import invalid_parameter
 
-if TYPE_CHECKING:
-    from cycleml.tracking import SqlRunRepository
-
-from cycleml.store import (
-    ArtifactEntry,
-    Database,
-    RunUri,
-    database_of,
-    open_database,
-    parse_uri,
-)
-
-__all__ = ["GATED_STAGES", "ModelRegistry"]
+__all__ = ["GATED_STAGES", "Models"]
 
 #: A model folder's metadata file (cycleml.models writes it; the registry only reads it).
 MODEL_FILE = "model.yaml"
@@ -33,14 +24,18 @@ MODEL_FILE = "model.yaml"
 GATED_STAGES = (Stage.STAGING, Stage.PRODUCTION)
 
 
-class ModelRegistry:
-    """Register model versions from runs, name them with aliases, and promote them.
+class Models:
+    """The registered models: register versions, name them with aliases, move their stages.
+
+    The registry reads no runs: :meth:`register` keeps the metrics snapshot it is given.
+    :func:`cycleml.models.register_model` registers a run's model with the run's latest
+    metrics as that snapshot.
 
     Args:
         settings: Where the stores are; default: resolved from the environment.
         repository: The repository to use; default: :class:`SqlModelRepository` on ``store``.
         store: An open database to use instead of opening one from settings.
-        spec: The project spec whose ``applies_to: deploy`` metrics gate promotions;
+        spec: The project spec whose ``applies_to: deploy`` metrics gate transitions;
             default: ``cycleml.yaml`` in the settings' project folder, if there is one.
     """
 
@@ -64,21 +59,34 @@ class ModelRegistry:
         self.spec = spec
 
     # ---- registering -------------------------------------------------------------------
-    def register_model(
+    def register(
         self,
-        model_uri: str,
         name: str,
+        model_uri: str,
         *,
-        description: str = "",
+        description: str | None = None,
         tags: Mapping[str, str] | None = None,
         signature: Mapping[str, Any] | None = None,
+        metrics: Mapping[str, float] | None = None,
     ) -> ModelVersion:
-        """Register ``runs:/<run_id>/<path>`` as the next version of ``name``.
+        """Register the model folder ``runs:/<run_id>/<path>`` as the next version of ``name``.
 
-        The model is created when missing. The version keeps a snapshot of the run's
-        latest metrics, which promotion gates check later, and the model's signature
-        (``Signature.to_dict()``, plain JSON): the one given, else the one recorded in the
-        folder's ``model.yaml``.
+        The model is created when missing. The version keeps ``metrics`` as its snapshot,
+        which the deploy gates check later (none given: an empty snapshot, which gated
+        stages refuse), and the model's signature (``Signature.to_dict()``, plain JSON):
+        the one given, else the one recorded in the folder's ``model.yaml``.
+
+        Args:
+            name: Registered model name.
+            model_uri: ``runs:/<run_id>/<path>``; the run must have files under ``path``.
+            description: The version's description.
+            tags: The version's tags.
+            signature: The model's signature; default: the one in ``model.yaml``.
+            metrics: The metrics snapshot the deploy gates check.
+
+        Raises:
+            InvalidInput: The URI is not a ``runs:/`` URI, or the name is invalid.
+            NotFound: The run has no files at the URI.
         """
         parsed = parse_uri(model_uri)
         if not isinstance(parsed, RunUri):
@@ -87,14 +95,14 @@ class ModelRegistry:
                 "registered.",
                 hint="Register the run's model folder, e.g. runs:/<run_id>/model.",
             )
-        runs = self._runs()
-        run = runs.get_run(parsed.run_id)
-        files = runs.list_artifacts(parsed.run_id, parsed.path)
-        if parsed.path and not files:
+        try:
+            files = list(self.repository.resolve_artifact_uri(model_uri).entries)
+        except NotFound as missing:
+            where = f" at {parsed.path!r}" if parsed.path else ""
             raise NotFound(
-                f"Run {parsed.run_id} has no artifacts at {parsed.path!r}.",
+                f"Cannot register {model_uri!r}: run {parsed.run_id} has no artifacts{where}.",
                 hint="Log the model first (autolog logs it under 'model').",
-            )
+            ) from missing
         if signature is None:
             signature = self._folder_signature(files, parsed.path)
         try:
@@ -105,20 +113,14 @@ class ModelRegistry:
             name,
             source=model_uri,
             run_id=parsed.run_id,
-            metrics=run.data.metrics,
-            description=description,
+            metrics=metrics,
+            description=description or "",
             tags=tags,
             signature=signature,
         )
 
-    def _runs(self) -> SqlRunRepository:
-        """The runs a version is registered from (their metrics snapshot and files)."""
-        from cycleml.tracking import SqlRunRepository
-
-        return SqlRunRepository(database_of(self.repository) or open_database(self.settings))
-
     def _folder_signature(
-        self, files: list[ArtifactEntry], folder: str
+        self, files: builtins.list[ArtifactEntry], folder: str
     ) -> Mapping[str, Any] | None:
         """The signature in the folder's ``model.yaml``, read as plain YAML (no model code)."""
         wanted = f"{folder}/{MODEL_FILE}" if folder else MODEL_FILE
@@ -137,20 +139,21 @@ class ModelRegistry:
         signature = found.get("signature") if isinstance(found, dict) else None
         return signature if isinstance(signature, dict) else None
 
-    def get_model(self, name: str) -> RegisteredModel:
-        """A registered model."""
+    # ---- reading -----------------------------------------------------------------------
+    def get(self, name: str) -> RegisteredModel:
+        """A registered model (raise :class:`NotFound`)."""
         return self.repository.get_registered_model(name)
 
-    def list_models(self) -> list[RegisteredModel]:
-        """Every registered model."""
+    def list(self) -> builtins.list[RegisteredModel]:
+        """Every registered model, by name."""
         return self.repository.list_registered_models()
 
     def get_version(self, name: str, version: int | str) -> ModelVersion:
-        """One version of a model."""
+        """One version of a model (raise :class:`NotFound`)."""
         return self.repository.get_model_version(name, version)
 
-    def list_versions(self, name: str) -> list[ModelVersion]:
-        """Every version of a model."""
+    def list_versions(self, name: str) -> builtins.list[ModelVersion]:
+        """Every version of a model, oldest first."""
         return self.repository.list_model_versions(name)
 
     def resolve(self, uri: str) -> ArtifactLocation:
@@ -158,30 +161,44 @@ class ModelRegistry:
         return self.repository.resolve_artifact_uri(uri)
 
     # ---- aliases -----------------------------------------------------------------------
-    def set_alias(self, name: str, alias: str, version: int | str) -> ModelVersion:
-        """Point ``name@alias`` at a version."""
+    def set_alias(self, name: str, version: int | str, alias: str) -> ModelVersion:
+        """Point ``name@alias`` at a version (moving it if it pointed elsewhere).
+
+        Raises:
+            InvalidInput: The alias is invalid, or the arguments are in the order
+                ``(name, alias, version)`` of ``ModelRegistry.set_alias``.
+        """
+        if not isinstance(alias, str) or (isinstance(version, str) and not version.isdigit()):
+            raise invalid_parameter(
+                "version",
+                version,
+                "a version number: set_alias takes (name, version, alias)",
+                hint="The arguments look like the old order (name, alias, version) of "
+                "ModelRegistry.set_alias.",
+                example=f"set_alias({name!r}, {alias!r}, {version!r})",
+            )
         return self.repository.set_alias(name, alias, version)
 
     def delete_alias(self, name: str, alias: str) -> None:
-        """Remove ``name@alias``."""
+        """Remove ``name@alias`` (raise :class:`NotFound`)."""
         self.repository.delete_alias(name, alias)
 
     # ---- stages and gates --------------------------------------------------------------
-    def deploy_gates(self) -> list[MetricSpec]:
+    def get_deploy_gates(self) -> builtins.list[MetricSpec]:
         """The spec's metrics with ``applies_to: deploy`` (none without a spec)."""
         return self.spec.metrics_for("deploy") if self.spec is not None else []
 
     def check(self, name: str, version: int | str) -> GateReport:
         """Check a version against the deploy gates without changing anything."""
         found = self.repository.get_model_version(name, version)
-        return check_gates(found.metrics, self.deploy_gates(), name=name, version=found.version)
+        return check_gates(found.metrics, self.get_deploy_gates(), name=name, version=found.version)
 
-    def promote(
+    def transition(
         self,
         name: str,
         version: int | str,
+        stage: Stage | str,
         *,
-        to: str = "Production",
         reason: str = "",
         force: bool = False,
         archive_existing: bool = False,
@@ -191,15 +208,16 @@ class ModelRegistry:
         Args:
             name: Registered model name.
             version: Version number.
-            to: Target stage: None, Staging, Production or Archived.
+            stage: Target stage: None, Staging, Production or Archived (any case).
             reason: Why; kept in the stage history.
-            force: Promote even though gates fail; the override is recorded in the audit log.
+            force: Move even though gates fail; the override is recorded in the audit log.
             archive_existing: Move other versions in the target stage to Archived.
 
         Raises:
             GateFailed: A gate refused the version (``details['failures']`` lists each).
+            InvalidState: The version is already in that stage.
         """
-        target = parse_stage(to)
+        target = parse_stage(stage)
         report = self.check(name, version)
         gated = target in GATED_STAGES
         if gated and not report.passed and not force:
@@ -224,8 +242,8 @@ class ModelRegistry:
             audit_payload=audit,
         )
 
-    def stage_history(self, name: str, version: int | str) -> list[StageTransition]:
-        """Who moved a version between stages, when and why."""
+    def list_transitions(self, name: str, version: int | str) -> builtins.list[StageTransition]:
+        """Who moved a version between stages, when and why, oldest first."""
         return self.repository.get_stage_history(name, version)
 
     def close(self) -> None:

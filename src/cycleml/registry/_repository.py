@@ -26,7 +26,7 @@ class ArtifactLocation:
 
 
 class ModelRepository(Protocol):
-    """Where registered models and their versions live: what ModelRegistry needs.
+    """Where registered models and their versions live: what :class:`Models` needs.
 
     :class:`SqlModelRepository` keeps them in SQLite or PostgreSQL; the server issue adds a
     REST implementation. Every implementation runs the same tests.
