@@ -18,8 +18,7 @@ from hypothesis import strategies as st
 from cycleml.cli._common import parse_duration_ms as cli_duration_ms
 from cycleml.cli._common import parse_since
 from cycleml.errors import InvalidInput
-from cycleml.monitoring import parse_duration_ms as monitor_duration_ms
-from cycleml.monitoring import parse_window
+from cycleml.monitoring import parse_cooldown, parse_window
 from cycleml.spec._rules import FreshnessRule, parse_rules
 from cycleml.time import (
     DURATION_UNITS,
@@ -134,7 +133,7 @@ def _max_age_ms(text: str) -> int:
 
 PARSERS: dict[str, Callable[[str], int]] = {
     "spec": _max_age_ms,
-    "monitoring": monitor_duration_ms,
+    "monitoring": lambda text: round((parse_cooldown(text) or 0.0) * 1000),
     "cli": cli_duration_ms,
     "window": lambda text: parse_window(text)[1],
 }
@@ -157,8 +156,11 @@ def test_spec_monitoring_and_cli_refuse_alike(where: str) -> None:
 
 def test_each_caller_keeps_its_own_rules_on_zero_and_names() -> None:
     assert cli_duration_ms("0s") == 0  # `runs mark-stale --older-than 0s`
-    with pytest.raises(InvalidInput, match=r"^Invalid cooldown '0s': expected a positive"):
-        monitor_duration_ms("0s", what="cooldown")
+    assert parse_cooldown("0s") == 0.0  # re-notify every window, as a cooldown of 0 does
+    with pytest.raises(InvalidInput, match=r"^Invalid cooldown -1: expected a duration of zero"):
+        parse_cooldown(-1)
+    with pytest.raises(InvalidInput, match=r"^Invalid window '0s': expected a number of"):
+        parse_window("0s")  # a window is positive
     with pytest.raises(InvalidInput, match=r"^Invalid duration 'soon'"):
         cli_duration_ms("soon")
     assert parse_window("250") == ("rows", 250)  # digits alone are rows, not seconds

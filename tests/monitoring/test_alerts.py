@@ -10,6 +10,7 @@ import math
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -88,7 +89,8 @@ def test_operators(operator: str, breaching: float, calm: float) -> None:
 @pytest.mark.parametrize(
     ("value", "seconds"),
     [(None, None), (0, 0.0), (90, 90.0), (1.5, 1.5), ("90s", 90.0), ("30m", 1800.0),
-     ("1h", 3600.0), (" 2d ", 172800.0), ("500ms", 0.5), ("1w", 604800.0)],
+     ("1h", 3600.0), (" 2d ", 172800.0), ("500ms", 0.5), ("1w", 604800.0), ("0s", 0.0),
+     (timedelta(minutes=5), 300.0), ("1h30m", 5400.0)],
 )  # fmt: skip
 def test_parse_cooldown(value: float | str | None, seconds: float | None) -> None:
     assert parse_cooldown(value) == seconds
@@ -235,6 +237,17 @@ def test_renotify_edge_cases() -> None:
     assert (event.kind, event.consecutive) == ("fired", 6)
 
 
+def test_step_reads_now_as_any_time_but_not_a_duration() -> None:
+    moment = datetime(2026, 11, 27, 10, tzinfo=UTC)
+    expected = int(moment.timestamp() * 1000)
+    for now in (moment, moment.replace(tzinfo=None), "2026-11-27T10:00:00Z", expected):
+        state, event = step(RULE, AlertState(), 0.5, now)
+        assert event is not None
+        assert (event.time, state.last_fired_at) == (expected, expected)
+    with pytest.raises(InvalidInput, match=r"^Invalid now '1h'"):
+        step(RULE, AlertState(), 0.5, "1h")  # pure: no clock to go back from
+
+
 values = st.one_of(st.none(), st.just(math.nan), st.floats(-1, 1, allow_nan=False))
 
 
@@ -370,8 +383,11 @@ def test_engine_fires_once_and_remembers(monitored: SqlMetadataStore) -> None:
     assert engine.process("mon", [rule], {"drift_share": 0.6}, now=2000, window_end=2000) == []
     assert len(hook.sent) == 1
     assert monitored.get_alert_states("mon")["drift"].consecutive == 2
-    # calm again: resolved
-    [resolved] = engine.process("mon", [rule], {"drift_share": 0.1}, now=3000, window_end=3000)
+    # calm again: resolved (now in any form cycleml.time.to_ms reads)
+    [resolved] = engine.process(
+        "mon", [rule], {"drift_share": 0.1}, now="1970-01-01T00:00:03Z", window_end=3000
+    )
+    assert resolved.time == 3000
     assert resolved.kind == "resolved"
     assert hook.sent[-1]["kind"] == "resolved"
     assert hook.sent[-1]["summary"].startswith("drift_share = 0.1, no longer > 0.3")

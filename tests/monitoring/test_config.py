@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cycleml.errors import InvalidInput
-from cycleml.monitoring import MonitorConfig, parse_duration_ms, parse_window
+from cycleml.monitoring import MonitorConfig, parse_window
 
 
 @pytest.mark.parametrize(
@@ -13,14 +13,27 @@ from cycleml.monitoring import MonitorConfig, parse_duration_ms, parse_window
     [("500ms", 500), ("30s", 30_000), ("15m", 900_000), ("1h", 3_600_000), ("1d", 86_400_000),
      ("2w", 1_209_600_000), (1.5, 1_500), ("0.5h", 1_800_000)],
 )  # fmt: skip
-def test_durations(text: str | float, ms: int) -> None:
-    assert parse_duration_ms(text) == ms
+def test_duration_windows(text: str | float, ms: int) -> None:
+    assert parse_window(text) == ("time", ms)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("bad", ["", "1 fortnight", "h", "-1h", 0, -3, True])
-def test_bad_durations_say_how_to_write_one(bad: object) -> None:
-    with pytest.raises(InvalidInput):
-        parse_duration_ms(bad)  # type: ignore[arg-type]
+@pytest.mark.parametrize("bad", ["", "1 fortnight", "h", "-1h", "0s", 0, -3, True])
+def test_bad_windows_say_how_to_write_one(bad: object) -> None:
+    with pytest.raises(InvalidInput, match="window") as info:
+        parse_window(bad)  # type: ignore[arg-type]
+    assert info.value.message.startswith("Invalid window")
+
+
+def test_deprecated_parse_duration_ms_warns_and_still_works() -> None:
+    import cycleml.monitoring
+
+    with pytest.warns(DeprecationWarning, match=r"cycleml\.time\.parse_duration_ms"):
+        parse_duration_ms = cycleml.monitoring.parse_duration_ms
+    assert parse_duration_ms("1h") == 3_600_000
+    assert parse_duration_ms(1.5) == 1_500
+    with pytest.raises(InvalidInput, match=r"^Invalid cooldown '0s': expected a positive"):
+        parse_duration_ms("0s", what="cooldown")  # positive, as before
+    assert "parse_duration_ms" not in cycleml.monitoring.__all__
 
 
 def test_windows_are_rows_or_durations() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -109,17 +110,25 @@ def test_hourly_windows_are_evaluated_once_and_stored(
     ]
     assert monitors.get("churn-watch").watermark == T0 + 2 * HOUR
     assert monitors.run("churn-watch", now=T0 + 2 * HOUR + HOUR // 2) == []  # nothing new
-    later = monitors.run("churn-watch", now=T0 + 3 * HOUR)
+    at = datetime.fromtimestamp((T0 + 3 * HOUR) / 1000, tz=UTC)
+    later = monitors.run("churn-watch", now=at.replace(tzinfo=None))  # naive means UTC
     assert [r.window_start for r in later] == [T0 + 2 * HOUR]
     edges = monitors.repository.db.lineage_edges("monitor_evaluation", runs[0].evaluation_id)
     upstream = {(e.src_kind, e.relation) for e in edges}
     assert ("prediction_log", "read_by") in upstream
     assert ("model_version", "read_by") in upstream
-    history = monitors.history("churn-watch", "drift.share")
+    history = monitors.get_history("churn-watch", "drift.share")
     assert [p.window_end for p in history] == [T0 + HOUR, T0 + 2 * HOUR, T0 + 3 * HOUR]
     assert all(p.value < 0.5 for p in history)  # same distribution: no drift
-    rows = monitors.history("churn-watch", "quality.rows")
+    rows = monitors.get_history("churn-watch", "quality.rows")
     assert [p.value for p in rows] == [400.0, 400.0, 400.0]
+    # since: ms, a datetime, ISO-8601 text or a duration back from now all read the same way
+    for since in (T0 + 2 * HOUR, at - timedelta(hours=1), (at - timedelta(hours=1)).isoformat()):
+        recent = monitors.get_history("churn-watch", "drift.share", since=since)
+        assert [p.window_end for p in recent] == [T0 + 2 * HOUR, T0 + 3 * HOUR]
+    assert monitors.get_history("churn-watch", "drift.share", since="1h") == []  # 2025 is long ago
+    with pytest.raises(InvalidInput, match=r"^Invalid since 'soon'"):
+        monitors.get_history("churn-watch", since="soon")
 
 
 def test_a_shift_fires_one_webhook_and_a_restart_sends_no_duplicate(
@@ -146,8 +155,26 @@ def test_a_shift_fires_one_webhook_and_a_restart_sends_no_duplicate(
         again = restarted.run("churn-watch", now=T0 + 3 * HOUR)
     assert [r.status for r in again] == ["ok"]  # still breaching, no new event
     assert len(receiver.requests) == 1
-    events = monitors.alerts("churn-watch")
+    events = monitors.list_alerts("churn-watch")
     assert [(e.rule_name, e.kind) for e in events] == [("drifted", "fired")]
+    assert monitors.list_alerts("churn-watch", since="2025-11-24T16:00:00Z") == events
+    assert monitors.list_alerts(since="1h") == []  # the alert fired at T0 + 2h, in 2025
+
+
+def test_deprecated_method_names_warn_and_still_work(
+    settings: Settings, monitors: Monitors
+) -> None:
+    _create(monitors)
+    _log_hour(settings, 0, _frame(400, seed=3), seed=3)
+    monitors.run("churn-watch", now=T0 + HOUR)
+    renamed = {"config": "get_config", "history": "get_history", "alerts": "list_alerts"}
+    for old, new in renamed.items():
+        with pytest.warns(DeprecationWarning, match=rf"Monitors\.{old} is deprecated.*"
+                          rf"use Monitors\.{new}\."):  # fmt: skip
+            value = getattr(monitors, old)("churn-watch")
+        assert value == getattr(monitors, new)("churn-watch")
+    with pytest.warns(DeprecationWarning, match="Monitors.history"):
+        assert len(monitors.history("churn-watch", "quality.rows", since=T0, limit=1)) == 1
 
 
 def test_row_windows_and_the_final_partial_window(settings: Settings, monitors: Monitors) -> None:
@@ -174,7 +201,8 @@ def test_late_labels_give_performance_and_the_report_recomputes_it(
     assert 0.0 <= runs[0].values["performance.accuracy"] <= 1.0
     assert "performance" in runs[1].errors  # no labels yet for the second hour
 
-    report = monitors.report("churn-watch", now=T0 + 2 * HOUR)
+    report = monitors.report("churn-watch", now="2025-11-24T18:00:00Z")  # T0 + 2h
+    assert report["now"] == "2025-11-24T18:00:00+00:00"
     assert report["monitor"]["name"] == "churn-watch"
     assert report["drift"]["columns"]
     assert report["quality"] is not None

@@ -71,6 +71,31 @@ def test_csv_input_and_the_cli_with_a_dataset_version(
     assert pq.read_metadata(tmp_path / "ds.parquet").num_rows == len(x)
 
 
+def test_destination_by_keyword_and_the_deprecated_output_keyword(
+    forest_folder: Path, cancer: tuple[pd.DataFrame, pd.Series], tmp_path: Path
+) -> None:
+    x, _ = cancer
+    source = tmp_path / "patients.parquet"
+    x.head(20).to_parquet(source)
+    settings = resolve_settings(home=tmp_path)
+    report = score_batch(str(forest_folder), source, destination=tmp_path / "a.parquet",
+                         settings=settings)  # fmt: skip
+    assert (report.output, report.rows) == (tmp_path / "a.parquet", 20)
+    with pytest.warns(DeprecationWarning, match=r"score_batch\(output=\.\.\.\) is deprecated.*"
+                      r"use score_batch\(destination=\.\.\.\)"):  # fmt: skip
+        old = score_batch(str(forest_folder), source, output=tmp_path / "b.parquet",
+                          settings=settings)  # fmt: skip
+    assert (old.output, old.rows) == (tmp_path / "b.parquet", 20)
+    assert pq.read_table(old.output).equals(pq.read_table(report.output))
+    with pytest.raises(InvalidInput, match="once"):
+        score_batch(str(forest_folder), source, tmp_path / "c.parquet",
+                    output=tmp_path / "d.parquet", settings=settings)  # fmt: skip
+    with pytest.raises(InvalidInput, match="needs the Parquet file to write"):
+        score_batch(str(forest_folder), source, settings=settings)
+    assert not (tmp_path / "c.parquet").exists()
+    assert not (tmp_path / "d.parquet").exists()
+
+
 def test_bad_input_leaves_no_output(
     forest_folder: Path, cancer: tuple[pd.DataFrame, pd.Series], tmp_path: Path
 ) -> None:

@@ -93,7 +93,7 @@ def test_canary_shadow_promote_rollback(deployments: Deployments) -> None:
     no_canary = deployments.set_canary("churn", None, 0)
     assert no_shadow.shadow_name is None
     assert no_canary.canary_name is None
-    history = deployments.revisions("churn")
+    history = deployments.list_revisions("churn")
     assert [r.action for r in history] == [
         "create",
         "update",
@@ -131,7 +131,7 @@ def test_apply_replaces_the_whole_configuration_and_audits_it(deployments: Deplo
     assert (replaced.model_version, replaced.revision) == (4, 2)
     assert (replaced.canary_name, replaced.shadow_name) == (None, None)  # not given: removed
     assert replaced.description == "live churn"  # kept unless given
-    (revision,) = [r for r in deployments.revisions("churn") if r.revision == 2]
+    (revision,) = [r for r in deployments.list_revisions("churn") if r.revision == 2]
     assert (revision.action, revision.reason) == ("replace", "v4 alone")
     (audit,) = deployments.repository.db.list_audit(entity_id="churn", action="deployment.replace")
     assert audit.payload["removed"] == ["canary", "shadow"]
@@ -168,7 +168,7 @@ def test_models_that_cannot_be_served_are_refused_before_anything_is_written(
         _logged(settings, db, tampered),
     )  # fmt: skip
     deployments.create("live", "models:/churn/1")
-    before = (len(db.list_audit(limit=10_000)), deployments.revisions("live"))
+    before = (len(db.list_audit(limit=10_000)), deployments.list_revisions("live"))
     cases: list[tuple[Callable[[], object], type[CycleMLError], str]] = [
         (lambda: deployments.apply("new", f"models:/churn/{s3}"), NotFound, "not a run"),
         (lambda: deployments.apply("new", f"models:/churn/{bare}"), InvalidInput,
@@ -189,9 +189,29 @@ def test_models_that_cannot_be_served_are_refused_before_anything_is_written(
         assert "Cannot deploy 'models:/" in info.value.message
         assert "cycleml-check-" not in str(info.value)  # the URI, not a temporary folder
         assert info.value.hint
-    assert (len(db.list_audit(limit=10_000)), deployments.revisions("live")) == before
+    assert (len(db.list_audit(limit=10_000)), deployments.list_revisions("live")) == before
     with pytest.raises(NotFound):
         deployments.get("new")
+    # the check is internal now; its old public name warns for one release
+    with pytest.warns(DeprecationWarning, match="Deployments.check_servable is deprecated"):
+        deployments.check_servable("models:/churn/1")
+    with (
+        pytest.warns(DeprecationWarning, match="check_servable"),
+        pytest.raises(InvalidInput, match="as the canary model"),
+    ):
+        deployments.check_servable(f"models:/churn/{bare}", "canary")
+
+
+def test_deprecated_revisions_warns_and_still_works(deployments: Deployments) -> None:
+    deployments.create("churn", "models:/churn/1")
+    deployments.set_canary("churn", "models:/churn/2", 10)
+    with pytest.warns(
+        DeprecationWarning,
+        match=r"Deployments\.revisions is deprecated.*use Deployments\.list_revisions\.",
+    ):
+        old = deployments.revisions("churn")
+    assert old == deployments.list_revisions("churn")
+    assert [r.revision for r in old] == [1, 2]
 
 
 def test_service_on_an_open_store(db: Database, settings: Settings) -> None:

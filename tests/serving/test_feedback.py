@@ -136,6 +136,14 @@ def test_latest_label_wins(settings: Settings, deployed: DeploymentRepository) -
     assert len(deployed.list_feedback("churn")) == 5  # append-only: every label is kept
     since = feedback("churn", T0 + 6, settings=settings)
     assert since.column("request_id").to_pylist() == ["r1"]
+    # since: any time cycleml.time.to_ms reads, a duration meaning that long ago too
+    at = datetime.fromtimestamp((T0 + 6) / 1000, UTC)
+    assert feedback("churn", at, settings=settings) == since
+    assert feedback("churn", at.isoformat(), settings=settings) == since
+    assert feedback("churn", since="36500d", settings=settings).num_rows == 2
+    assert feedback("churn", since="1h", settings=settings).num_rows == 0  # labelled in 2025
+    with pytest.raises(InvalidInput, match=r"^Invalid since 'soon'"):
+        feedback("churn", since="soon", settings=settings)
 
 
 def test_mixed_label_types_come_back_as_json(

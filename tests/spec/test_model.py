@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from cycleml.errors import InvalidInput, NotFound, SpecError
 from cycleml.spec import (
-    STAGES,
+    GATE_STAGES,
     MetricSpec,
     ProjectSpec,
     dump_spec,
@@ -66,7 +66,30 @@ def test_metric_defaults_direction_from_registry_and_all_stages() -> None:
     assert spec.metric("log_loss").direction == "minimize"
     accuracy = spec.metric("accuracy")
     assert accuracy.threshold is None
-    assert accuracy.applies_to == list(STAGES)
+    assert accuracy.applies_to == list(GATE_STAGES)
+
+
+@pytest.mark.parametrize(("old", "new"), [("Stage", "GateStage"), ("STAGES", "GATE_STAGES")])
+def test_deprecated_stage_names_warn_and_still_work(old: str, new: str) -> None:
+    import cycleml.spec
+
+    with pytest.warns(DeprecationWarning, match=rf"cycleml\.spec\.{old} is deprecated.*"
+                      rf"use cycleml\.spec\.{new}\."):  # fmt: skip
+        value = getattr(cycleml.spec, old)
+    assert value is getattr(cycleml.spec, new)
+    assert old not in cycleml.spec.__all__
+    with pytest.raises(AttributeError, match="has no attribute 'nope'"):
+        cycleml.spec.nope  # noqa: B018
+
+
+def test_gate_stages_are_not_the_registry_stage() -> None:
+    from typing import get_args
+
+    import cycleml.registry
+    from cycleml.spec import GateStage
+
+    assert get_args(GateStage) == GATE_STAGES == ("train", "deploy", "monitor")
+    assert cycleml.registry.Stage is not GateStage
 
 
 def test_explicit_direction_overrides_natural_one() -> None:

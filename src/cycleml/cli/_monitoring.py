@@ -312,7 +312,7 @@ def monitor_history(
     """The monitor's stored time series."""
     since_ms = parse_since(since) if since else None
     with _monitors(ctx) as monitors:
-        points = monitors.history(name, metric or None, since=since_ms)
+        points = monitors.get_history(name, metric or None, since=since_ms)
     if as_json:
         emit_json([p._asdict() for p in points])
         return
@@ -330,7 +330,7 @@ def monitor_alerts(
     """Alerts fired and resolved."""
     since_ms = parse_since(since) if since else None
     with _monitors(ctx) as monitors:
-        events = monitors.alerts(name, since=since_ms)
+        events = monitors.list_alerts(name, since=since_ms)
     if as_json:
         emit_json([e.to_dict() for e in events])
         return

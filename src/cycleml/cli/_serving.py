@@ -156,7 +156,7 @@ def _deploy(
                 hint=f"e.g. `cycleml deploy {target} churn`; `cycleml deploy list` lists them.",
             )
         if target == "history":
-            revisions = deployments.revisions(name)
+            revisions = deployments.list_revisions(name)
             if as_json:
                 emit_json([r.to_dict() for r in revisions])
                 return

@@ -135,7 +135,7 @@ def monitor_demo(
             path = monitors.write_report(
                 report, home / "reports" / "monitoring.html", include_plotlyjs="shared"
             )
-            events = monitors.alerts(MONITOR)
+            events = monitors.list_alerts(MONITOR)
     finally:
         receiver.shutdown()
         receiver.server_close()

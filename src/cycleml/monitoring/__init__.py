@@ -9,9 +9,17 @@ retraining hook) when a monitored metric crosses its threshold::
     ref = reference(training_frame)            # compact, storable; no raw data needed later
     report = drift(ref, current_frame)         # one row per column, plus the dataset verdict
     report.to_pandas()
+
+Times (``since``, ``now``) are read by :func:`cycleml.time.to_ms` and durations by
+:func:`cycleml.time.parse_duration`; ``parse_duration_ms`` here is deprecated (one release)
+for ``cycleml.time.parse_duration_ms(value, positive=True)``.
 """
 
 from __future__ import annotations
+
+from typing import Any
+
+from cycleml._api import warn_renamed
 
 # --- reference profiles and drift (_inputs, _reference, _stats, _drift, _multivariate) ---
 from cycleml.monitoring._drift import ColumnDrift, DriftReport, drift, prediction_drift
@@ -69,7 +77,7 @@ from cycleml.monitoring._alerts import (
 
 # --- monitor service (_config, _durations, _gauges, _monitors) ---
 from cycleml.monitoring._config import CHECKS, MonitorConfig, parse_alert
-from cycleml.monitoring._durations import parse_duration_ms, parse_window
+from cycleml.monitoring._durations import parse_window
 from cycleml.monitoring._evaluate import WindowResult, evaluate_window
 from cycleml.monitoring._gauges import MonitorGauges
 from cycleml.monitoring._logs import expand_log
@@ -159,7 +167,6 @@ __all__: list[str] = [
     "notifier_from_config",
     "parse_alert",
     "parse_cooldown",
-    "parse_duration_ms",
     "parse_window",
     "performance",
     "prediction_arrays",
@@ -168,3 +175,16 @@ __all__: list[str] = [
     "row_count_check",
     "step",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The names deprecated in this release, for one release, with a DeprecationWarning."""
+    if name == "parse_duration_ms":
+        from cycleml.monitoring import _durations
+
+        warn_renamed(
+            "cycleml.monitoring.parse_duration_ms",
+            "cycleml.time.parse_duration_ms(value, name=..., positive=True)",
+        )
+        return _durations.parse_duration_ms
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -50,11 +50,11 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from cycleml.errors import InvalidInput, InvalidState
-from cycleml.monitoring._durations import parse_duration_ms
 from cycleml.monitoring._notify import Delivery, LogNotifier, Notifier
 from cycleml.monitoring._repository import MonitorRepository
 from cycleml.monitoring._sql_alerts import AlertEventRecord, NewAlertEvent
 from cycleml.store import now_ms
+from cycleml.time import DurationLike, TimeLike, parse_duration, to_ms
 
 __all__ = [
     "OPERATORS",
@@ -85,20 +85,17 @@ _Final = Literal["delivered", "failed", "skipped", "unknown"]
 _FINAL = frozenset({"delivered", "failed", "skipped", "unknown"})
 
 
-def parse_cooldown(value: float | str | None) -> float | None:
-    """Seconds in a cooldown: a number of seconds, a duration such as ``"30m"`` or
-    ``"1h"``, or ``None`` (no re-notification)."""
+def parse_cooldown(value: DurationLike | None) -> float | None:
+    """Seconds in a cooldown, or ``None`` (no re-notification): any duration
+    :func:`cycleml.time.parse_duration` reads (a number of seconds, a ``timedelta``, text
+    such as ``"30m"`` or ``"1h"``), zero or more.
+
+    Raises:
+        InvalidInput: Not a duration, or a negative one.
+    """
     if value is None:
         return None
-    if isinstance(value, str):
-        return parse_duration_ms(value, what="cooldown") / 1000.0
-    seconds = _finite(value)
-    if seconds is None or seconds < 0:
-        raise InvalidInput(
-            f"Invalid cooldown {value!r}: expected seconds >= 0, a duration or None.",
-            hint='For example 1800, "30m" or "1h"; None notifies once per incident.',
-        )
-    return seconds
+    return parse_duration(value, name="cooldown").total_seconds()
 
 
 def _finite(value: object) -> float | None:
@@ -293,13 +290,16 @@ class AlertEvent:
 
 
 def step(
-    rule: AlertRule, state: AlertState, value: float | None, now: int
+    rule: AlertRule, state: AlertState, value: float | None, now: TimeLike
 ) -> tuple[AlertState, AlertEvent | None]:
-    """Apply one window's ``value`` to a rule's ``state`` at time ``now`` (ms).
+    """Apply one window's ``value`` to a rule's ``state`` at time ``now``: ms since the
+    epoch, a datetime (naive = UTC) or ISO-8601 text (:func:`cycleml.time.to_ms`; not a
+    duration, which would need the clock).
 
     Returns the new state and the event it emits, if any (see the module docstring). Pure:
     it reads no clock and writes nothing.
     """
+    now = to_ms(now, name="now", ago=False)
     if value is None or math.isnan(value):
         return state, None
     value = float(value)
@@ -415,7 +415,7 @@ class AlertEngine:
         rules: Sequence[AlertRule],
         values: Mapping[str, float | None],
         *,
-        now: int | None = None,
+        now: TimeLike | None = None,
         window_end: int | None = None,
         evaluation_id: str | None = None,
         links: Mapping[str, str] | None = None,
@@ -428,7 +428,9 @@ class AlertEngine:
             monitor: The monitor's name.
             rules: Its alert rules.
             values: The evaluation's metric values (a missing metric is a missing value).
-            now: The time of the evaluation (ms); default: the clock.
+            now: The time of the evaluation: ms since the epoch, a datetime (naive = UTC),
+                ISO-8601 text, or a duration meaning that long ago
+                (:func:`cycleml.time.to_ms`); default: the clock.
             window_end: The evaluated window; a rule already stepped on this window (or a
                 later one) is left alone, so re-running a window never counts it twice.
             evaluation_id: Recorded in the events.
@@ -442,7 +444,7 @@ class AlertEngine:
             NotFound: No such monitor.
         """
         self._check(rules)
-        stamp = self.clock() if now is None else int(now)
+        stamp = self.clock() if now is None else to_ms(now, name="now", now=self.clock())
         self.deliver_pending(monitor)
         states = self.store.get_alert_states(monitor)
         emitted: list[tuple[AlertEvent, AlertEventRecord]] = []

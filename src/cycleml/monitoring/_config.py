@@ -15,10 +15,10 @@ from typing import Any
 
 from cycleml.errors import InvalidInput
 from cycleml.monitoring._alerts import AlertRule
-from cycleml.monitoring._durations import parse_duration_ms, parse_window
+from cycleml.monitoring._durations import parse_window
 from cycleml.monitoring._notify import notifier_from_config
 
-__all__ = ["CHECKS", "MonitorConfig", "parse_alert", "parse_duration_ms", "parse_window"]
+__all__ = ["CHECKS", "MonitorConfig", "parse_alert", "parse_window"]
 
 #: The checks a monitor can run on each window.
 CHECKS = (

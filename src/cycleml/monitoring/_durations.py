@@ -1,8 +1,11 @@
-"""Durations (``"30s"``, ``"15min"``, ``"1d12h"``) and windows (rows or a duration), for
-monitor settings, alert cooldowns and the windows of :func:`cycleml.monitoring.performance`.
+"""Monitor windows: a number of rows or a duration (``"15min"``, ``"1h"``, ``"1d12h"``), for
+monitor settings and the windows of :func:`cycleml.monitoring.performance`.
 
-The grammar is :mod:`cycleml.time`'s, shared with the spec and the CLI; this module adds
-what is monitoring's own: durations here are positive, and a window may be a row count.
+Durations are read by :mod:`cycleml.time`, shared with the spec and the CLI; what is
+monitoring's own is that a window may be a row count, and a duration window is positive.
+``parse_duration_ms`` here is the deprecated spelling of
+``cycleml.time.parse_duration_ms(value, positive=True)`` (``cycleml.monitoring`` gives it
+out for one release, with a ``DeprecationWarning``).
 """
 
 from __future__ import annotations
@@ -13,21 +16,22 @@ from typing import Any
 import numpy as np
 
 from cycleml.errors import InvalidInput
+from cycleml.time import DurationLike
 from cycleml.time import parse_duration_ms as _parse_duration_ms
 from cycleml.validation import invalid_parameter
 
-__all__ = ["parse_duration_ms", "parse_window"]
+__all__ = ["parse_window"]
 
 
-def parse_duration_ms(value: str | float | int | timedelta, *, what: str = "duration") -> int:
-    """Milliseconds in ``value``, which must be positive: a number of seconds, a
-    ``timedelta``, or text such as ``"30s"``, ``"15min"``, ``"1h"``, ``"1d12h"`` (units ms,
-    s/sec, m/min, h/hr, d, w; see :mod:`cycleml.time`)."""
+def parse_duration_ms(value: DurationLike, *, what: str = "duration") -> int:
+    """Deprecated: :func:`cycleml.time.parse_duration_ms` with ``positive=True`` (removed
+    after one release)."""
     return _parse_duration_ms(value, name=what, positive=True)
 
 
 def parse_window(value: int | str | timedelta | np.integer[Any]) -> tuple[str, int]:
-    """``("rows", n)`` for a row window, ``("time", ms)`` for a duration."""
+    """``("rows", n)`` for a row window (an integer, or digits as text), ``("time", ms)``
+    for a positive duration (:func:`cycleml.time.parse_duration_ms`)."""
     if isinstance(value, bool):
         raise _window_error(value)
     if isinstance(value, int | np.integer) or (isinstance(value, str) and value.strip().isdigit()):
@@ -36,7 +40,7 @@ def parse_window(value: int | str | timedelta | np.integer[Any]) -> tuple[str, i
             raise invalid_parameter("window", value, "a row window of at least 1 row")
         return "rows", rows
     try:
-        return "time", parse_duration_ms(value, what="window")
+        return "time", _parse_duration_ms(value, name="window", positive=True)
     except InvalidInput as exc:
         raise _window_error(value) from exc
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import builtins
 import itertools
 import logging
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cycleml._api import deprecated_method
 from cycleml.data import Datasets
 from cycleml.errors import InvalidInput, NotFound
 from cycleml.ids import new_id
@@ -37,6 +37,7 @@ from cycleml.monitoring._performance import performance
 from cycleml.monitoring._reference import ReferenceProfile, reference
 from cycleml.monitoring._report import build_report, served_models
 from cycleml.monitoring._repository import MonitorRepository, SqlMonitorRepository
+from cycleml.monitoring._sql_alerts import AlertEventRecord
 from cycleml.monitoring._sql_evaluations import MonitorPoint
 from cycleml.monitoring._sql_monitors import Monitor, MonitorReference
 from cycleml.reports import IncludePlotlyJS, render_monitoring_html, write_html
@@ -56,6 +57,7 @@ from cycleml.spec import (
     project_settings,
 )
 from cycleml.store import ArtifactStore, Database, database_of, open_artifact_store, open_database
+from cycleml.time import TimeLike, now_ms, to_ms
 
 __all__ = ["MonitorRun", "Monitors"]
 
@@ -246,9 +248,11 @@ class Monitors:
         lineage keep what it did)."""
         self.repository.delete_monitor(name)
 
-    def config(self, name: str) -> MonitorConfig:
+    def get_config(self, name: str) -> MonitorConfig:
         """The monitor's configuration."""
         return MonitorConfig.from_dict(self.get(name).config)
+
+    config = deprecated_method(get_config, "config", "Monitors")
 
     def _with_spec_rules(self, cfg: MonitorConfig) -> MonitorConfig:
         """Add alert rules for the project's thresholds: its metrics that apply to
@@ -283,7 +287,7 @@ class Monitors:
         name: str,
         *,
         data: Any = None,
-        now: int | None = None,
+        now: TimeLike | None = None,
         final: bool = False,
     ) -> builtins.list[MonitorRun]:
         """Evaluate the monitor's complete windows that are new since its watermark.
@@ -293,7 +297,9 @@ class Monitors:
             data: For batch use: evaluate this table (any form :func:`reference` accepts,
                 with ``label``/``prediction`` columns where the checks need them) as one
                 window, instead of reading the prediction log.
-            now: The current time in ms (tests); default: the clock.
+            now: The time to evaluate at: ms since the epoch, a datetime (naive = UTC), a
+                date, ISO-8601 text, or a duration meaning that long ago
+                (:func:`cycleml.time.to_ms`); default: the clock.
             final: Also evaluate the last, incomplete window (e.g. when traffic stopped).
 
         Returns:
@@ -302,7 +308,7 @@ class Monitors:
         monitor = self.get(name)
         cfg = MonitorConfig.from_dict(monitor.config)
         profile = self.load_reference(monitor.reference_id) if monitor.reference_id else None
-        stamp = int(time.time() * 1000) if now is None else int(now)
+        stamp = _now(now)
         if data is not None:
             readable, sources = self._readable(data)
             table = as_table(readable)
@@ -470,36 +476,55 @@ class Monitors:
         return {**built, **self._extra_notifiers}
 
     # ---- reading ---------------------------------------------------------------------------
-    def history(
+    def get_history(
         self,
         name: str,
         metric: str | Sequence[str] | None = None,
         *,
-        since: int | None = None,
+        since: TimeLike | None = None,
         limit: int | None = None,
     ) -> builtins.list[MonitorPoint]:
-        """The monitor's stored time series (all metrics, or the ones named)."""
-        self.get(name)
-        return self.repository.monitor_history(name, metric, since=since, limit=limit)
+        """The monitor's stored time series (all metrics, or the ones named).
 
-    def alerts(self, name: str | None = None, *, since: int | None = None) -> builtins.list[Any]:
-        """Alert events (fired and resolved), newest last."""
-        return self.repository.list_alert_events(monitor_name=name, since=since)
+        Args:
+            name: The monitor.
+            metric: A metric name or several; default: every metric.
+            since: Only windows ending from then on: ms since the epoch, a datetime (naive
+                = UTC), a date, ISO-8601 text, or a duration meaning that long ago
+                (``"7d"``; :func:`cycleml.time.to_ms`).
+            limit: At most this many points (the latest).
+        """
+        self.get(name)
+        return self.repository.monitor_history(name, metric, since=_since(since), limit=limit)
+
+    def list_alerts(
+        self, name: str | None = None, *, since: TimeLike | None = None
+    ) -> builtins.list[AlertEventRecord]:
+        """Alert events (fired and resolved), newest last.
+
+        Args:
+            name: One monitor's events; default: every monitor's.
+            since: Only events from then on, in any form :meth:`get_history` reads.
+        """
+        return self.repository.list_alert_events(monitor_name=name, since=_since(since))
+
+    history = deprecated_method(get_history, "history", "Monitors")
+    alerts = deprecated_method(list_alerts, "alerts", "Monitors")
 
     # ---- reports ---------------------------------------------------------------------------
-    def report(self, name: str, *, data: Any = None, now: int | None = None) -> dict[str, Any]:
+    def report(self, name: str, *, data: Any = None, now: TimeLike | None = None) -> dict[str, Any]:
         """The monitor's report document (JSON-ready; :meth:`write_report` renders it).
 
         The checks run again, without storing anything, on ``data`` if given, else on the
         window of the latest evaluation (or, before the first, the latest window of the
         prediction log). Performance is recomputed over every window with the labels that
-        have arrived by now, so late labels show up; the history and alerts come from the
-        store.
+        have arrived by ``now`` (any form :meth:`run` reads; default: the clock), so late
+        labels show up; the history and alerts come from the store.
         """
         monitor = self.get(name)
         cfg = MonitorConfig.from_dict(monitor.config)
         profile = self.load_reference(monitor.reference_id) if monitor.reference_id else None
-        stamp = int(time.time() * 1000) if now is None else int(now)
+        stamp = _now(now)
         window: dict[str, Any] | None = None
         full_log: pa.Table | None = None
         if data is not None:
@@ -548,8 +573,8 @@ class Monitors:
             window=window,
             reports=result.reports,
             performance_over_time=over_time,
-            history=((p.window_end, p.metric, p.value) for p in self.history(name)),
-            alerts=[event.to_dict() for event in self.alerts(name)],
+            history=((p.window_end, p.metric, p.value) for p in self.get_history(name)),
+            alerts=[event.to_dict() for event in self.list_alerts(name)],
             deployment=self._deployment(monitor),
             rules=cfg.rules,
             now=stamp,
@@ -601,6 +626,14 @@ class Monitors:
         if not len(times):
             return now, now
         return int(times[max(len(times) - size, 0)]), int(times[-1]) + 1
+
+
+def _now(now: TimeLike | None) -> int:
+    return now_ms() if now is None else to_ms(now, name="now")
+
+
+def _since(since: TimeLike | None) -> int | None:
+    return None if since is None else to_ms(since, name="since")
 
 
 def _versions(window: pa.Table) -> builtins.list[tuple[str, str]]:

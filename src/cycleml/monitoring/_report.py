@@ -16,8 +16,10 @@ from typing import Any
 
 import pyarrow as pa
 
+from cycleml.errors import InvalidInput
 from cycleml.monitoring._alerts import AlertRule
 from cycleml.monitoring._durations import parse_window
+from cycleml.time import TimeLike, now_ms, to_ms
 
 __all__ = ["HISTORY_METRICS", "build_report", "served_models"]
 
@@ -40,16 +42,12 @@ def _clean(value: Any) -> Any:
 
 
 def _ms(value: Any) -> int | None:
-    """Epoch milliseconds from milliseconds or an ISO 8601 string (``None`` if neither)."""
-    if isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp() * 1000)
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return int(value)
-    return None
+    """Epoch milliseconds from a time :func:`cycleml.time.to_ms` reads (milliseconds, an
+    ISO 8601 string; not a duration), ``None`` if it is none."""
+    try:
+        return to_ms(value, ago=False)
+    except InvalidInput:
+        return None
 
 
 def _iso(ms: int) -> str:
@@ -136,7 +134,7 @@ def build_report(
     alerts: Sequence[Mapping[str, Any]] = (),
     deployment: Mapping[str, Any] | None = None,
     rules: Sequence[Mapping[str, Any]] = (),
-    now: int | None = None,
+    now: TimeLike | None = None,
 ) -> dict[str, Any]:
     """The report document (see :func:`cycleml.reports.render_monitoring_html`).
 
@@ -153,10 +151,15 @@ def build_report(
             its primary, canary and shadow models become ``monitor.models`` with the share
             of requests each answers.
         rules: The monitor's alert rules (``monitor.rules``, drawn on the history charts).
-        now: The time of the report (epoch ms; default: the clock). A performance window
-            that ends later is still open: its end is clamped to ``now``, marked ``partial``.
+        now: The time of the report: ms since the epoch, a datetime (naive = UTC), ISO-8601
+            text, or a duration meaning that long ago (:func:`cycleml.time.to_ms`); default:
+            the clock. A performance window that ends later is still open: its end is
+            clamped to ``now``, marked ``partial``.
+
+    Raises:
+        InvalidInput: A bad ``now``.
     """
-    stamp = int(datetime.now(UTC).timestamp() * 1000) if now is None else int(now)
+    stamp = now_ms() if now is None else to_ms(now, name="now")
     series: dict[str, list[list[Any]]] = {}
     for window_end, metric, value in history:
         if HISTORY_METRICS.match(metric):

@@ -15,7 +15,9 @@ from itertools import pairwise
 from numbers import Integral, Real
 from typing import Any
 
+from cycleml.errors import InvalidInput
 from cycleml.reports._html import _COLORS, _LAYOUT, _finite, _fmt, _hist_trace, _label
+from cycleml.time import to_ms
 
 PALETTE = (*_COLORS, "#4a9b5e", "#8a5fb3", "#c0392b", "#7f8c8d")
 _DAY_MS = 86_400_000.0
@@ -55,18 +57,12 @@ def _points(value: Any) -> str:
 
 
 def _stamp(value: Any) -> float | None:
-    """Epoch milliseconds from a number of milliseconds or an ISO 8601 string."""
-    if isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        return moment.timestamp() * 1000.0
-    if isinstance(value, bool):
+    """Epoch milliseconds from a number of milliseconds or an ISO 8601 string (naive means
+    UTC; :func:`cycleml.time.to_ms`), ``None`` from anything else."""
+    try:
+        return float(to_ms(value, ago=False))
+    except InvalidInput:
         return None
-    return _finite(value)
 
 
 def _iso(ms: Any) -> str | None:

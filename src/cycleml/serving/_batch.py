@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from cycleml._api import warn_renamed
 from cycleml.errors import InvalidInput, ValidationFailed
 from cycleml.hashing import hash_file
 from cycleml.models import LoadedModel, load_model
@@ -66,32 +67,47 @@ class BatchScoringReport:
 def score_batch(
     model_uri: str,
     inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | pa.RecordBatchReader,
-    output: str | os.PathLike[str],
+    destination: str | os.PathLike[str] | None = None,
     *,
     settings: Settings | None = None,
     chunk_rows: int = 65_536,
     input_refs: Sequence[tuple[str, str]] = (),
     progress: Callable[[int, int | None], None] | None = None,
     model: LoadedModel | None = None,
+    output: str | os.PathLike[str] | None = None,
 ) -> BatchScoringReport:
-    """Score Parquet/CSV ``inputs`` with ``model_uri`` into the Parquet file ``output``.
+    """Score Parquet/CSV ``inputs`` with ``model_uri`` into the Parquet file ``destination``.
 
     Args:
         model_uri: ``models:/...``, ``runs:/...`` or a model folder.
         inputs: Parquet or CSV files (not mixed), or an Arrow stream of record batches
             (e.g. ``cycleml.data.FileSource(path).open()``, whose errors name the line).
-        output: The Parquet file to write (replaced if it exists, only on success).
+        destination: The Parquet file to write (replaced if it exists, only on success).
         settings: The project whose stores the model and lineage live in.
         chunk_rows: Rows per chunk (the memory bound).
         input_refs: Lineage nodes of the input, e.g. ``[("dataset_version", "churn/3")]``;
             files are recorded as ``("file", "<path>")`` when not given (a stream: none).
         progress: Called with (rows done, total rows or ``None``) after each chunk.
         model: An already loaded model (skips loading ``model_uri``).
+        output: Deprecated keyword spelling of ``destination`` (``output=`` names a return
+            format elsewhere in cycleml); removed after one release.
 
     Raises:
         InvalidInput: Missing or unreadable input, a signature mismatch (with the chunk's
-            first row number), or a bad ``chunk_rows``.
+            first row number), a bad ``chunk_rows``, or no ``destination``.
     """
+    if output is not None:
+        if destination is not None:
+            raise InvalidInput(
+                "Pass the file to write once, as destination (output= is its old name)."
+            )
+        warn_renamed("score_batch(output=...)", "score_batch(destination=...)")
+        destination = output
+    if destination is None:
+        raise InvalidInput(
+            "score_batch needs the Parquet file to write.",
+            hint='Pass it third: score_batch(model_uri, inputs, "scored.parquet").',
+        )
     if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
         raise InvalidInput(f"chunk_rows must be a positive integer, got {chunk_rows!r}.")
     settings = settings or resolve_settings()
@@ -105,7 +121,7 @@ def score_batch(
     if stream is None:
         _check_inputs(paths)
     loaded = model if model is not None else load_model(model_uri, settings=settings)
-    target = Path(output)
+    target = Path(destination)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial")
     started, done = time.perf_counter(), 0

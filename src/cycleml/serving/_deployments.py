@@ -5,9 +5,9 @@ answers ``canary_percent`` % of the requests and an optional shadow that scores 
 background. :func:`route` picks the arm of one request: the same request key always lands
 on the same arm (sticky routing), requests without a key are split at random.
 
-Every model a change names is checked first (:meth:`Deployments.check_servable`): its URI
-must resolve to a cycleml model folder whose ``model.yaml`` lists its files with matching
-sha256 hashes, so a server never picks up a configuration it cannot load.
+Every model a change names is checked first: its URI must resolve to a cycleml model folder
+whose ``model.yaml`` lists its files with matching sha256 hashes, so a server never picks up
+a configuration it cannot load.
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ import builtins
 import hashlib
 import random
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Literal
 
+from cycleml._api import deprecated_method
 from cycleml.errors import InvalidInput, ModelIntegrityError, NotFound
 from cycleml.registry import ModelRepository, SqlModelRepository
 from cycleml.serving._repository import DeploymentRepository, SqlDeploymentRepository
@@ -85,8 +87,8 @@ class Deployments:
 
     Every change is a new revision in an append-only history (audited, with lineage from
     the model versions to the deployment); a running server picks it up without a restart.
-    A change that names a model which is not servable (:meth:`check_servable`) is refused
-    before anything is written.
+    A change that names a model which is not servable (its URI does not resolve to a
+    verified cycleml model folder) is refused before anything is written.
 
     Args:
         settings: Where the stores are; default: the project's settings.
@@ -115,7 +117,7 @@ class Deployments:
         self.repository: DeploymentRepository = repository
         self._artifacts = artifacts
 
-    def check_servable(self, uri: str, role: str = "primary") -> None:
+    def _check_servable(self, uri: str, role: str = "primary") -> None:
         """Check that ``uri`` names a model a server can load, without loading it.
 
         The URI must resolve (alias and all) to a registered version whose source is a
@@ -169,7 +171,7 @@ class Deployments:
     def _check_all(self, *arms: tuple[str | None, str]) -> None:
         for uri, role in arms:
             if uri is not None:
-                self.check_servable(uri, role)
+                self._check_servable(uri, role)
 
     def create(
         self,
@@ -197,7 +199,7 @@ class Deployments:
 
         Raises:
             InvalidInput: Bad name, URI or percent; a canary or shadow equal to the primary;
-                a model that is not servable (:meth:`check_servable`).
+                a model that is not servable (not a verified cycleml model folder).
             NotFound: A URI names no registered version.
             AlreadyExists: The name is taken.
         """
@@ -232,8 +234,8 @@ class Deployments:
         its next revision (action ``replace``, audited as ``deployment.replace`` with the
         previous configuration): a canary or shadow left out is removed (the audit row names
         it, and ``rollback`` brings it back), every URI is resolved again, and the
-        description is kept unless given. Every model is checked first
-        (:meth:`check_servable`). Nothing is written if the result is the same.
+        description is kept unless given. Every model is checked first (as in
+        :meth:`create`). Nothing is written if the result is the same.
         """
         percent_ = _percent(canary, percent)
         self._check_all((model, "primary"), (canary, "canary"), (shadow, "shadow"))
@@ -330,9 +332,27 @@ class Deployments:
             name, to_revision=to_revision, reason=reason, actor=actor
         )
 
-    def revisions(self, name: str) -> builtins.list[DeploymentRevision]:
+    def list_revisions(self, name: str) -> builtins.list[DeploymentRevision]:
         """The deployment's configurations, oldest first."""
         return self.repository.list_deployment_revisions(name)
+
+    revisions = deprecated_method(list_revisions, "revisions", "Deployments")
+
+    def check_servable(self, uri: str, role: str = "primary") -> None:
+        """Deprecated (removed after one release): every change checks its models itself.
+
+        Raises:
+            NotFound, InvalidInput, ModelIntegrityError: As :meth:`create` does for a model
+                that is not servable.
+        """
+        warnings.warn(
+            "Deployments.check_servable is deprecated and will be removed in the next "
+            "release; create, apply, update, set_canary and set_shadow check every model "
+            "they name before writing anything.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        self._check_servable(uri, role)
 
     def close(self) -> None:
         """Release the metadata store's connections (unless the store was passed in)."""

@@ -35,6 +35,8 @@ from cycleml.serving._repository import SqlDeploymentRepository
 from cycleml.settings import Settings
 from cycleml.spec import project_settings
 from cycleml.store import ArtifactStore, Database, open_database
+from cycleml.time import TimeLike
+from cycleml.time import to_ms as time_ms
 
 __all__ = ["RecordedFeedback", "feedback", "join_feedback", "record_feedback"]
 
@@ -288,12 +290,20 @@ def _label_array(labels: list[Any]) -> pa.Array:
 
 def feedback(
     deployment: str,
-    since: Any = None,
+    since: TimeLike | None = None,
     *,
     settings: Settings | None = None,
     store: Database | None = None,
 ) -> pa.Table:
     """The latest label of every request id of ``deployment`` (labels from ``since`` on).
+
+    Args:
+        deployment: The deployment's name.
+        since: Only labels observed from then on: ms since the epoch, a datetime (naive =
+            UTC), a date, an ISO-8601 string, or a duration (``"7d"``, ``timedelta``)
+            meaning that long ago (:func:`cycleml.time.to_ms`); default: every label.
+        settings: Where the stores are; default: the project's settings.
+        store: An open metadata store to use.
 
     Returns:
         Columns ``request_id`` (string), ``label`` (inferred type) and ``time``
@@ -301,8 +311,9 @@ def feedback(
 
     Raises:
         NotFound: No such deployment.
+        InvalidInput: A bad ``since``.
     """
-    since_ms = None if since is None else to_ms(since, what="since")
+    since_ms = None if since is None else time_ms(since, name="since")
     meta = SqlDeploymentRepository(store or open_database(settings or project_settings()))
     try:
         stored = meta.list_feedback(deployment, since_ms=since_ms)

@@ -60,6 +60,7 @@ from cycleml.store import (
     open_artifact_store,
     open_database,
 )
+from cycleml.time import TimeLike
 from cycleml.time import to_ms as _to_ms
 
 __all__ = [
@@ -143,7 +144,7 @@ def to_ms(value: Any, *, what: str = "time") -> int:
     return _to_ms(value, name=what, ago=False)
 
 
-def _window_ms(value: Any, what: str) -> int | None:
+def _window_ms(value: TimeLike | None, what: str) -> int | None:
     """A window end: any time :func:`to_ms` reads, or a duration meaning that long ago
     (``timedelta(hours=1)`` or ``"1h"``)."""
     return None if value is None else _to_ms(value, name=what)
@@ -620,8 +621,8 @@ def _local_path(artifacts: ArtifactStore, digest: str) -> str | None:
 def prediction_log(
     deployment: str,
     *,
-    since: Any = None,
-    until: Any = None,
+    since: TimeLike | None = None,
+    until: TimeLike | None = None,
     settings: Settings | None = None,
     include_shadow: bool = False,
     store: Database | None = None,
@@ -632,8 +633,8 @@ def prediction_log(
     Args:
         deployment: The deployment's name.
         since: Start of the window (inclusive): ms since the epoch, a datetime (naive =
-            UTC), an ISO-8601 string, or a duration (``timedelta(hours=1)``, ``"1h"``,
-            ``"1d12h"``) meaning "that long ago".
+            UTC), a date, an ISO-8601 string, or a duration (``timedelta(hours=1)``,
+            ``"1h"``, ``"1d12h"``) meaning "that long ago" (:func:`cycleml.time.to_ms`).
         until: End of the window (exclusive), same forms.
         settings: Where the stores are; default: the project's settings.
         include_shadow: Also return the shadow model's rows (never returned to callers).

@@ -6,18 +6,25 @@ reported as a :class:`~cycleml.errors.SpecError` naming the file, line, field pa
 valid values. The metric registry (:func:`get_metric`, :func:`list_metrics`) maps metric
 names to scikit-learn computations with a natural direction. ``init_project`` writes a
 commented starter spec and the ``.cycleml/`` state folder.
+
+``Stage`` and ``STAGES`` (where a metric's threshold applies) are now :data:`GateStage` and
+:data:`GATE_STAGES`; the old names work for one release with a ``DeprecationWarning``
+(``cycleml.registry.Stage`` is the one ``Stage``: a model version's stage).
 """
 
+from typing import Any
+
+from cycleml._api import warn_renamed
 from cycleml.spec._gates import GateCheck, GateReport, check_gates
 from cycleml.spec._load import dump_spec, find_spec, load_spec, parse_spec
 from cycleml.spec._metrics import Direction, MetricDef, MetricInputs, MetricKind, Task
 from cycleml.spec._model import (
     FAIRNESS_METRICS,
-    STAGES,
+    GATE_STAGES,
+    GateStage,
     MetricSpec,
     ProblemSpec,
     ProjectSpec,
-    Stage,
     StorageSpec,
 )
 from cycleml.spec._project import load_project, project_settings
@@ -35,11 +42,12 @@ from cycleml.spec._template import init_project, render_template
 __all__ = [
     "DEFAULT_METRICS",
     "FAIRNESS_METRICS",
-    "STAGES",
+    "GATE_STAGES",
     "Direction",
     "FileSourceSpec",
     "GateCheck",
     "GateReport",
+    "GateStage",
     "MetricDef",
     "MetricInputs",
     "MetricKind",
@@ -51,7 +59,6 @@ __all__ = [
     "Rule",
     "SourceSpec",
     "SqlSourceSpec",
-    "Stage",
     "StorageSpec",
     "Task",
     "ValidationSpec",
@@ -69,3 +76,14 @@ __all__ = [
     "register_metric",
     "render_template",
 ]
+
+_RENAMED = {"Stage": "GateStage", "STAGES": "GATE_STAGES"}
+
+
+def __getattr__(name: str) -> Any:
+    """The names renamed in this release, for one release, with a DeprecationWarning."""
+    new = _RENAMED.get(name)
+    if new is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warn_renamed(f"cycleml.spec.{name}", f"cycleml.spec.{new}")
+    return globals()[new]

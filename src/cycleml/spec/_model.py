@@ -34,11 +34,11 @@ from cycleml.spec._sources import SourceSpec
 
 __all__ = [
     "FAIRNESS_METRICS",
-    "STAGES",
+    "GATE_STAGES",
+    "GateStage",
     "MetricSpec",
     "ProblemSpec",
     "ProjectSpec",
-    "Stage",
     "StorageSpec",
 ]
 
@@ -51,10 +51,11 @@ FAIRNESS_METRICS: dict[str, Direction] = {
     "equalized_odds_difference": "minimize",
 }
 
-#: Where a metric's threshold is enforced: run gate, promotion gate, monitoring alert.
-Stage = Literal["train", "deploy", "monitor"]
-#: The lifecycle stages a metric can apply to.
-STAGES: tuple[Stage, ...] = ("train", "deploy", "monitor")
+#: Where a metric's threshold is enforced: run gate, promotion gate, monitoring alert. (Not
+#: a model's registry stage, which is :class:`cycleml.registry.Stage`.)
+GateStage = Literal["train", "deploy", "monitor"]
+#: The gate stages a metric can apply to.
+GATE_STAGES: tuple[GateStage, ...] = ("train", "deploy", "monitor")
 
 
 Issue = tuple[tuple[str | int, ...], str, list[Any] | None]
@@ -188,7 +189,7 @@ class MetricSpec(BaseModel):
     name: str
     direction: Direction = "maximize"
     threshold: float | None = None
-    applies_to: list[Stage] = Field(default_factory=lambda: list(STAGES), min_length=1)
+    applies_to: list[GateStage] = Field(default_factory=lambda: list(GATE_STAGES), min_length=1)
 
     @model_validator(mode="before")
     @classmethod
@@ -229,10 +230,10 @@ class MetricSpec(BaseModel):
 
     @field_validator("applies_to")
     @classmethod
-    def _unique_stages(cls, value: list[Stage]) -> list[Stage]:
+    def _unique_stages(cls, value: list[GateStage]) -> list[GateStage]:
         for i, stage in enumerate(value):
             if stage in value[:i]:
-                raise _issues_error([((i,), f"stage {stage!r} is listed twice", list(STAGES))])
+                raise _issues_error([((i,), f"stage {stage!r} is listed twice", list(GATE_STAGES))])
         return value
 
     def definition(self, registry: MetricRegistry | None = None) -> MetricDef:
@@ -355,10 +356,10 @@ class ProjectSpec(BaseModel):
 
     def metrics_for(self, stage: str) -> list[MetricSpec]:
         """The metrics whose ``applies_to`` includes ``stage`` (train, deploy or monitor)."""
-        if stage not in STAGES:
+        if stage not in GATE_STAGES:
             raise InvalidInput(
-                f"Unknown stage {stage!r}; valid stages: {', '.join(STAGES)}.",
-                details={"valid": list(STAGES)},
+                f"Unknown stage {stage!r}; valid stages: {', '.join(GATE_STAGES)}.",
+                details={"valid": list(GATE_STAGES)},
             )
         return [m for m in self.metrics if stage in m.applies_to]
 
