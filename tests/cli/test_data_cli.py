@@ -24,7 +24,7 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 def project(tmp_path: Path) -> str:
     datasets = Datasets(resolve_settings(home=tmp_path))
     table = pa.table({"id": list(range(30)), "city": ["Oslo", "Lima", "Pune"] * 10})
-    datasets.ingest("cities", FrameSource(table), tags=["prod"])
+    datasets.ingest("cities", FrameSource(table), aliases=["prod"])
     datasets.ingest("cities", FrameSource(table.slice(0, 12)))
     datasets.close()
     return str(tmp_path)

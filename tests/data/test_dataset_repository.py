@@ -1,6 +1,6 @@
 """The dataset repository, on every backend (SQLite and PostgreSQL; see tests/conftest.py).
 
-Versions are content-addressed and immutable; tags move; every write is one transaction with
+Versions are content-addressed and immutable; aliases move; every write is one transaction with
 its audit row and lineage edges, and a refused write leaves every table as it was.
 """
 
@@ -52,12 +52,12 @@ def test_the_same_content_is_the_same_version(
     assert table_counts() == before  # nothing written, not even an audit row
 
 
-def test_tags_move_and_resolve(dataset_repo: DatasetRepository) -> None:
+def test_aliases_move_and_resolve(dataset_repo: DatasetRepository) -> None:
     _create(dataset_repo, "points", "1" * 64)
     _create(dataset_repo, "points", "2" * 64)
-    assert dataset_repo.set_dataset_tag("points", "train", 1).tags == ("train",)
+    assert dataset_repo.set_dataset_alias("points", 1, "train").tags == ("train",)
     assert dataset_repo.resolve_dataset_uri("datasets:/points@train").version == 1
-    dataset_repo.set_dataset_tag("points", "train", 2)
+    dataset_repo.set_dataset_alias("points", 2, "train")
     assert dataset_repo.resolve_dataset_uri("datasets:/points@train").version == 2
     assert dataset_repo.get_dataset_version("points", 1).tags == ()
     assert dataset_repo.resolve_dataset_uri("datasets:/points/1").version == 1
@@ -84,9 +84,9 @@ def test_bad_names_and_tags_write_nothing(
         _create(dataset_repo, "../escape", "2" * 64)
     for tag in ("latest", "has space", ""):
         with pytest.raises(InvalidInput, match="dataset tag"):
-            dataset_repo.set_dataset_tag("points", tag, 1)
+            dataset_repo.set_dataset_alias("points", 1, tag)
     with pytest.raises(NotFound):
-        dataset_repo.set_dataset_tag("points", "train", 7)
+        dataset_repo.set_dataset_alias("points", 7, "train")
     assert table_counts() == before
 
 
@@ -95,7 +95,7 @@ def test_writes_are_audited_with_their_lineage(
 ) -> None:
     _create(dataset_repo, "points", "1" * 64, source_identity="file:/data/a.csv")
     _create(dataset_repo, "points", "2" * 64, parent_version=1)
-    dataset_repo.set_dataset_tag("points", "train", 2)
+    dataset_repo.set_dataset_alias("points", 2, "train")
     assert [(r.action, r.entity_id) for r in db.list_audit()] == [
         ("dataset.create", "points"),
         ("dataset_version.create", "points/1"),
@@ -107,3 +107,13 @@ def test_writes_are_audited_with_their_lineage(
         ("dataset_version", "points/1", "parent_of"),
         ("source", "file:/data/a.csv", "ingested_into"),
     }
+
+
+def test_set_dataset_tag_is_a_deprecated_alias_with_the_old_argument_order(
+    dataset_repo: DatasetRepository,
+) -> None:
+    _create(dataset_repo, "points", "1" * 64)
+    with pytest.warns(DeprecationWarning, match=r"set_dataset_alias\(name, version, alias\)"):
+        tagged = dataset_repo.set_dataset_tag("points", "train", 1)  # type: ignore[attr-defined]
+    assert tagged.tags == ("train",)
+    assert dataset_repo.resolve_dataset_uri("datasets:/points@train").version == 1

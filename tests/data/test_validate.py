@@ -257,6 +257,13 @@ def test_freshness_against_a_fixed_now(people: pa.Table) -> None:
     aware = dt.datetime(2024, 3, 10, 14, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))
     result = validate(people, [{"rule": "freshness", "column": "ts", "max_age": "12h"}], now=aware)
     assert result.results[0].observed["age_seconds"] == 43200.0
+    # now is a TimeLike: ISO-8601 text, ms since the epoch, a date (its midnight, UTC)
+    for same in ("2024-03-10T12:00:00Z", 1_710_072_000_000):
+        at = validate(people, [{"rule": "freshness", "column": "ts", "max_age": "12h"}], now=same)
+        assert at.results[0].observed["age_seconds"] == 43200.0
+    midnight = validate(people, [{"rule": "freshness", "column": "ts", "max_age": "1h"}],
+                        now=dt.date(2024, 3, 10))  # fmt: skip
+    assert midnight.results[0].observed["age_seconds"] == 0.0
 
 
 def test_freshness_on_tz_aware_and_date_columns_and_nulls() -> None:
@@ -348,8 +355,8 @@ def test_bad_rules_and_arguments_raise_invalid_input(people: pa.Table) -> None:
         validate(people, [{"rule": "nul", "column": "a"}])
     with pytest.raises(InvalidInput, match="max_samples"):
         validate(people, [], max_samples=-1)
-    with pytest.raises(InvalidInput, match="now must be a datetime"):
-        validate(people, [], now="2024-01-01")  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="Invalid now 'soon'"):
+        validate(people, [], now="soon")
     with pytest.raises(InvalidInput, match="Cannot validate a dict"):
         validate({"a": [1]}, [])  # type: ignore[arg-type]
 

@@ -1,4 +1,4 @@
-"""Dataset versions: content addressing, append with a watermark, tags, load, lineage."""
+"""Dataset versions: content addressing, append with a watermark, aliases, load, lineage."""
 
 from __future__ import annotations
 
@@ -58,13 +58,13 @@ def datasets(settings: Settings, db: Database) -> Datasets:
 
 
 def test_same_rows_same_version_whatever_the_batching(datasets: Datasets, iris: pa.Table) -> None:
-    first = datasets.ingest("iris", TableSource(iris, chunk=7), tags=["prod"])
+    first = datasets.ingest("iris", TableSource(iris, chunk=7), aliases=["prod"])
     assert first.created
     assert (first.version.version, first.version.row_count) == (1, 150)
     again = datasets.ingest("iris", TableSource(iris, chunk=100))
     assert not again.created
     assert again.version.version_id == first.version.version_id
-    assert len(datasets.versions("iris")) == 1
+    assert len(datasets.list_versions("iris")) == 1
     other = datasets.ingest("iris", TableSource(iris.slice(0, 149)))
     assert other.created
     assert other.version.version == 2
@@ -73,7 +73,7 @@ def test_same_rows_same_version_whatever_the_batching(datasets: Datasets, iris: 
 
 
 def test_load_outputs_and_uris(datasets: Datasets, iris: pa.Table) -> None:
-    datasets.ingest("iris", TableSource(iris), tags=["prod"])
+    datasets.ingest("iris", TableSource(iris), aliases=["prod"])
     datasets.ingest("iris", TableSource(iris.slice(0, 100)))
     assert datasets.load("datasets:/iris@prod").equals(iris)
     assert datasets.load("datasets:/iris/latest").num_rows == 100
@@ -127,17 +127,17 @@ def test_append_with_another_schema_is_refused(datasets: Datasets, iris: pa.Tabl
     with pytest.raises(InvalidInput, match="differ from its latest version"):
         datasets.ingest("iris", TableSource(changed), mode="append", watermark="id")
     assert len(datasets.repository.db.list_audit()) == before
-    assert len(datasets.versions("iris")) == 1
+    assert len(datasets.list_versions("iris")) == 1
 
 
-def test_tags_move_and_are_validated(datasets: Datasets, iris: pa.Table) -> None:
+def test_aliases_move_and_are_validated(datasets: Datasets, iris: pa.Table) -> None:
     datasets.ingest("iris", TableSource(iris))
     datasets.ingest("iris", TableSource(iris.slice(0, 10)))
-    assert datasets.tag("iris", 1, "prod").tags == ("prod",)
-    assert datasets.tag("iris", 2, "prod").tags == ("prod",)
+    assert datasets.set_alias("iris", 1, "prod").tags == ("prod",)
+    assert datasets.set_alias("iris", 2, "prod").tags == ("prod",)
     assert datasets.repository.get_dataset_version("iris", 1).tags == ()
     with pytest.raises(InvalidInput, match="Invalid dataset tag"):
-        datasets.tag("iris", 1, "latest")
+        datasets.set_alias("iris", 1, "latest")
     with pytest.raises(InvalidInput, match="Invalid dataset name"):
         datasets.ingest("bad name!", TableSource(iris))
 
@@ -287,3 +287,119 @@ def test_csv_with_second_precision_timestamps(datasets: Datasets, tmp_path: Path
         f["type"] for f in version.schema if f["name"] == "at"
     )
     assert not datasets.ingest("events", str(csv)).created  # stable digest
+
+
+# ---- the spec's validation.<name>, applied by Datasets.ingest ------------------------------
+SPEC_WITH_VALIDATION = """\
+name: versions
+validation:
+  iris:
+    policy: quarantine
+    rules:
+      - {rule: range, column: petal length (cm), max: 6.5}
+"""
+
+
+def test_ingest_applies_the_spec_validation_of_the_dataset(
+    settings: Settings, db: Database, iris: pa.Table
+) -> None:
+    from cycleml.errors import ValidationFailed
+
+    (settings.home / "cycleml.yaml").write_text(SPEC_WITH_VALIDATION, encoding="utf-8")
+    datasets = Datasets(settings, store=db)  # reads cycleml.yaml of the settings' project
+    assert datasets.spec is not None
+    held = datasets.ingest("iris", TableSource(iris))  # the spec's rules and policy
+    assert held.version.row_count == 146
+    assert held.quarantine is not None
+    assert held.quarantine.row_count == 4
+    warned = datasets.ingest("iris", TableSource(iris), policy="warn")  # the spec's rules
+    assert warned.version.row_count == 150
+    assert warned.quarantine is None
+    assert warned.report is not None
+    assert warned.report["passed"] is False
+    with pytest.raises(ValidationFailed, match=r"range\(id\)"):  # own rules: policy fail
+        datasets.ingest(
+            "iris", TableSource(iris), rules=[{"rule": "range", "column": "id", "max": 9}]
+        )
+    other = datasets.ingest("roses", TableSource(iris))  # validation declares no roses
+    assert other.report is None
+    assert other.version.row_count == 150
+
+
+def test_an_explicit_spec_applies_and_no_spec_file_applies_none(
+    settings: Settings, db: Database, iris: pa.Table
+) -> None:
+    from cycleml.spec import parse_spec
+
+    bare = Datasets(settings, store=db)  # explicit settings, no cycleml.yaml
+    assert bare.spec is None
+    assert bare.ingest("iris", TableSource(iris)).report is None
+    given = Datasets(settings, store=db, spec=parse_spec(SPEC_WITH_VALIDATION))
+    held = given.ingest("iris", TableSource(iris))
+    assert held.version.row_count == 146
+    assert held.quarantine is not None
+
+
+def test_module_level_ingest_and_load_are_the_methods(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, iris: pa.Table
+) -> None:
+    import inspect
+
+    import cycleml.data as data
+
+    for shortcut, method in ((data.ingest, Datasets.ingest), (data.load, Datasets.load)):
+        assert shortcut.__wrapped__ is method  # type: ignore[attr-defined]
+        assert shortcut.__doc__ == method.__doc__
+        own = list(inspect.signature(method).parameters.values())[1:]
+        assert inspect.signature(shortcut) == inspect.signature(method).replace(parameters=own)
+    (tmp_path / "cycleml.yaml").write_text(SPEC_WITH_VALIDATION, encoding="utf-8")
+    monkeypatch.setenv("CYCLEML_HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    held = data.ingest("iris", TableSource(iris))  # Datasets() of the project: its spec
+    assert held.quarantine is not None
+    assert data.load("datasets:/iris/1").num_rows == 146
+
+
+# ---- deprecated names (kept one release) ------------------------------------------------
+def test_tag_is_a_deprecated_alias_of_set_alias(datasets: Datasets, iris: pa.Table) -> None:
+    datasets.ingest("iris", TableSource(iris))
+    with pytest.warns(DeprecationWarning, match=r"Datasets\.tag .* use Datasets\.set_alias") as got:
+        assert datasets.tag("iris", 1, "prod").tags == ("prod",)
+    assert got[0].filename == __file__  # points at the caller
+    with pytest.warns(DeprecationWarning, match=r"Datasets\.set_alias"):
+        assert datasets.tag(name="iris", version=1, tag="old").tags == ("old", "prod")
+    assert datasets.get("datasets:/iris@old").version == 1
+
+
+def test_versions_is_a_deprecated_alias_of_list_versions(
+    datasets: Datasets, iris: pa.Table
+) -> None:
+    datasets.ingest("iris", TableSource(iris))
+    with pytest.warns(DeprecationWarning, match=r"Datasets\.versions .* Datasets\.list_versions"):
+        assert [v.version for v in datasets.versions("iris")] == [1]
+
+
+def test_part_paths_is_a_deprecated_alias_of_list_part_paths(
+    datasets: Datasets, iris: pa.Table
+) -> None:
+    version = datasets.ingest("iris", TableSource(iris)).version
+    with pytest.warns(
+        DeprecationWarning, match=r"Datasets\.part_paths .* Datasets\.list_part_paths"
+    ):
+        assert datasets.part_paths(version) == datasets.list_part_paths(version)
+
+
+def test_ingest_tags_is_a_deprecated_spelling_of_aliases(
+    datasets: Datasets, iris: pa.Table
+) -> None:
+    with pytest.warns(
+        DeprecationWarning, match=r"ingest\(tags=\.\.\.\) .* Datasets\.ingest\(aliases="
+    ) as got:
+        result = datasets.ingest("iris", TableSource(iris), tags=["prod"])
+    assert got[0].filename == __file__
+    assert result.version.tags == ("prod",)
+    with (
+        pytest.warns(DeprecationWarning, match=r"ingest\(tags=\.\.\.\)"),
+        pytest.raises(InvalidInput, match="aliases= only"),
+    ):
+        datasets.ingest("iris", TableSource(iris), aliases=["a"], tags=["b"])

@@ -66,7 +66,7 @@ def data_ingest(
     cli_state = state(ctx)
     datasets = Datasets(cli_state.settings)
     if source is None:
-        spec = load_project(home=cli_state.settings.home)[1]
+        spec = datasets.spec  # cycleml.yaml of the settings' project folder, if any
         declared = spec.sources.get(name) if spec is not None else None
         if declared is None:
             raise InvalidInput(
@@ -81,8 +81,6 @@ def data_ingest(
         reader = source
     if mode not in (None, "replace", "append"):
         raise InvalidInput(f"Invalid --mode {mode!r}: expected replace or append.")
-    spec = load_project(home=cli_state.settings.home)[1]
-    checks = spec.validation.get(name) if spec is not None else None
     with Progress(
         SpinnerColumn(),
         TextColumn("[bold]ingest[/] {task.description}"),
@@ -98,11 +96,9 @@ def data_ingest(
             reader,
             mode="append" if mode == "append" else "replace",
             watermark=watermark,
-            tags=tag or (),
+            aliases=tag or (),
             progress=lambda rows: bar.advance(task, rows),
-            rules=checks.rules if checks is not None else None,
-            policy=checks.policy if checks is not None else "fail",
-        )
+        )  # validation.NAME of cycleml.yaml applies: Datasets reads the project's spec
     version = result.version
     if as_json:
         emit_json(
@@ -161,7 +157,7 @@ def data_show(
 
     datasets = _datasets(ctx)
     if not ref.startswith("datasets:/"):
-        versions = datasets.versions(ref)
+        versions = datasets.list_versions(ref)
         if as_json:
             emit_json([v.to_dict() for v in versions])
             return
@@ -240,7 +236,7 @@ def data_tag(
     tag: str,
 ) -> None:
     """Point datasets:/NAME@TAG at VERSION (moving the tag if it pointed elsewhere)."""
-    tagged = _datasets(ctx).tag(name, version, tag)
+    tagged = _datasets(ctx).set_alias(name, version, tag)
     console().print(f"datasets:/{name}@{tag} -> version {tagged.version}.")
 
 
@@ -324,7 +320,7 @@ def data_profile(
         disable=as_json,
     ):
         found = profile(
-            datasets.part_paths(version),
+            datasets.list_part_paths(version),
             target=target,
             task=problem.task if problem is not None and target else None,
         )

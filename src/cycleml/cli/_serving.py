@@ -244,7 +244,7 @@ def predict(
 
         datasets = Datasets(settings)
         version = datasets.get(input_)
-        inputs = datasets.part_paths(version)
+        inputs = datasets.list_part_paths(version)
         refs = [("dataset_version", f"{version.name}/{version.version}")]
     elif not input_.lower().endswith(_PARQUET):
         # CSV, TSV, JSON Lines, globs: the reader `cycleml data ingest` uses, so a ragged

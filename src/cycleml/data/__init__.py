@@ -5,14 +5,16 @@
     version = data.ingest("churn", "raw/churn-*.csv")          # a new immutable version
     frame = data.load("datasets:/churn/latest", output="pandas")
 
+``ingest`` and ``load`` are exactly ``Datasets().ingest(...)`` and ``Datasets().load(...)``
+on the current project; ``profile`` and ``validate`` work on in-memory tables and files
+(``Datasets.profile`` and ``Datasets.validate`` take a stored version).
+
 Everything streams through Arrow and DuckDB in bounded memory.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Literal
-
+from cycleml._api import shortcut
 from cycleml.data._compare import Alert, ColumnProfile, Profile, ProfileComparison
 from cycleml.data._compare import compare as compare_profiles
 from cycleml.data._entities import DatasetPart, DatasetVersion
@@ -32,11 +34,9 @@ from cycleml.data._versions import (
     CANONICAL_BATCH_ROWS,
     Datasets,
     IngestResult,
-    Output,
     as_source,
     canonical_digest,
 )
-from cycleml.spec import Policy, load_project
 
 __all__ = [
     "CANONICAL_BATCH_ROWS",
@@ -70,50 +70,7 @@ __all__ = [
 ]
 
 
-def ingest(
-    name: str,
-    source: Any,
-    *,
-    mode: Literal["replace", "append"] = "replace",
-    watermark: str | None = None,
-    tags: Sequence[str] = (),
-    rules: Any = None,
-    policy: Policy | None = None,
-) -> IngestResult:
-    """Ingest a source into a new version of ``name`` in the current project.
-
-    See :meth:`Datasets.ingest`; ``source`` may be a path, glob, folder, URI, an in-memory
-    table or a :class:`Source`. Without ``rules``, the spec's ``validation.<name>`` rules
-    and policy apply (when the project declares them).
-    """
-    settings, spec = load_project()
-    declared = spec.validation.get(name) if spec is not None else None
-    if rules is None and declared is not None:
-        rules, policy = declared.rules, policy or declared.policy
-    datasets = Datasets(settings)
-    try:
-        return datasets.ingest(
-            name,
-            source,
-            mode=mode,
-            watermark=watermark,
-            tags=tags,
-            rules=rules,
-            policy=policy or "fail",
-        )
-    finally:
-        datasets.close()
-
-
-def load(
-    ref: str | DatasetVersion, *, output: Output = "arrow", columns: Sequence[str] | None = None
-) -> Any:
-    """Load ``datasets:/name/N`` (or ``@tag``, ``/latest``, a bare name) of the current project.
-
-    Inside an active run the read is recorded as the run's input.
-    """
-    datasets = Datasets()
-    try:
-        return datasets.load(ref, output=output, columns=columns)
-    finally:
-        datasets.close()
+#: ``Datasets().ingest(...)`` on the current project (see :meth:`Datasets.ingest`).
+ingest = shortcut(Datasets, Datasets.ingest)
+#: ``Datasets().load(...)`` on the current project (see :meth:`Datasets.load`).
+load = shortcut(Datasets, Datasets.load)

@@ -1,4 +1,4 @@
-"""The data stage's repository: datasets, their immutable versions, parts and tags."""
+"""The data stage's repository: datasets, their immutable versions, parts and aliases."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ class DatasetRepository(Protocol):
         ...
 
     def resolve_dataset_uri(self, uri: str | DatasetUri) -> DatasetVersion:
-        """Resolve ``datasets:/name/3``, ``datasets:/name/latest`` or ``datasets:/name@tag``."""
+        """Resolve ``datasets:/name/3``, ``datasets:/name/latest`` or ``datasets:/name@alias``."""
         ...
 
     def list_datasets(self) -> list[DatasetVersion]:
@@ -58,8 +58,8 @@ class DatasetRepository(Protocol):
         """Every version of a dataset, oldest first."""
         ...
 
-    def set_dataset_tag(self, name: str, tag: str, version: int) -> DatasetVersion:
-        """Point ``datasets:/name@tag`` at a version (moving the tag if it existed)."""
+    def set_dataset_alias(self, name: str, version: int, alias: str) -> DatasetVersion:
+        """Point ``datasets:/name@alias`` at a version (moving the alias if it existed)."""
         ...
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, insert, select, update
 
+from cycleml._api import warn_renamed
 from cycleml.data._entities import DatasetPart, DatasetVersion
 from cycleml.data._tables import dataset_parts, dataset_tags, dataset_versions, datasets
 from cycleml.errors import NotFound
@@ -277,32 +278,46 @@ class DatasetOps(SqlRepository):
             ).all()
             return [self._dataset_version_from_row(conn, row) for row in rows]
 
-    # ---- tags and inputs ---------------------------------------------------------------
-    def set_dataset_tag(self, name: str, tag: str, version: int) -> DatasetVersion:
-        """Point ``datasets:/name@tag`` at a version (moving the tag if it existed)."""
-        _check_tag(tag)
+    # ---- aliases -----------------------------------------------------------------------
+    def set_dataset_alias(self, name: str, version: int, alias: str) -> DatasetVersion:
+        """Point ``datasets:/name@alias`` at a version (moving the alias if it existed).
+
+        Stored as the dataset's tags (table ``dataset_tags``, audit action
+        ``dataset.set_tag``): the storage keeps its names.
+        """
+        _check_tag(alias)
         target = self.get_dataset_version(name, version)
 
         def write(conn: Connection) -> None:
             before = conn.execute(
                 select(dataset_tags.c.version).where(
-                    and_(dataset_tags.c.name == name, dataset_tags.c.tag == tag)
+                    and_(dataset_tags.c.name == name, dataset_tags.c.tag == alias)
                 )
             ).scalar()
             conn.execute(
                 dataset_tags.delete().where(
-                    and_(dataset_tags.c.name == name, dataset_tags.c.tag == tag)
+                    and_(dataset_tags.c.name == name, dataset_tags.c.tag == alias)
                 )
             )
-            conn.execute(insert(dataset_tags).values(name=name, tag=tag, version=target.version))
+            conn.execute(insert(dataset_tags).values(name=name, tag=alias, version=target.version))
             record_audit(
                 conn,
                 actor=self.actor,
                 action="dataset.set_tag",
                 entity_kind="dataset",
                 entity_id=name,
-                payload={"tag": tag, "version": target.version, "previous_version": before},
+                payload={"tag": alias, "version": target.version, "previous_version": before},
             )
 
         self._write(write)
         return self.get_dataset_version(name, target.version)
+
+    def set_dataset_tag(self, name: str, tag: str, version: int) -> DatasetVersion:
+        """Deprecated alias of :meth:`set_dataset_alias`, with the old argument order."""
+        warn_renamed(
+            f"{type(self).__name__}.set_dataset_tag(name, tag, version)",
+            f"{type(self).__name__}.set_dataset_alias(name, version, alias)",
+        )
+        return self.set_dataset_alias(name, version, tag)
+
+    set_dataset_tag.__deprecated__ = "set_dataset_alias"  # type: ignore[attr-defined]

@@ -50,6 +50,7 @@ from cycleml.spec._rules import (
     format_duration,
     parse_rules,
 )
+from cycleml.time import TimeLike, to_ms
 
 __all__ = ["DataInput", "RuleResult", "ValidationReport", "split_failing", "validate"]
 
@@ -216,7 +217,7 @@ def validate(
     data: DataInput,
     rules: RulesInput,
     *,
-    now: dt.datetime | None = None,
+    now: TimeLike | None = None,
     max_samples: int = 20,
     strict: bool = False,
 ) -> ValidationReport:
@@ -225,7 +226,8 @@ def validate(
     Args:
         data: A ``pyarrow.Table``, a DuckDB relation, or Parquet/CSV path(s) or glob(s).
         rules: Rule models, rule mappings (as in ``cycleml.yaml``) or a ``ValidationSpec``.
-        now: The time freshness is judged against (default: now, UTC; naive means UTC).
+        now: The time freshness is judged against: a datetime (naive means UTC), a date,
+            ms since the epoch, ISO-8601 text, or a duration ago (``"2h"``); default: now.
         max_samples: Failing rows kept per rule (with their 1-based row numbers).
         strict: Raise instead of failing a rule that names a missing column or a column of
             an unusable type.
@@ -261,7 +263,7 @@ def split_failing(
     data: DataInput,
     rules: RulesInput,
     *,
-    now: dt.datetime | None = None,
+    now: TimeLike | None = None,
     batch_size: int = 65_536,
 ) -> tuple[pa.RecordBatchReader, pa.Table]:
     """Split ``data`` into the rows that pass every row-level rule and the rows that don't.
@@ -338,11 +340,13 @@ def _rules(rules: RulesInput) -> list[Rule]:
     return parse_rules(rules)
 
 
-def _utc(now: dt.datetime | None) -> dt.datetime:
-    if now is not None and not isinstance(now, dt.datetime):
-        raise InvalidInput(f"now must be a datetime, got {type(now).__name__}.")
-    now = dt.datetime.now(dt.UTC) if now is None else now
-    return now.replace(tzinfo=dt.UTC) if now.tzinfo is None else now.astimezone(dt.UTC)
+def _utc(now: TimeLike | None) -> dt.datetime:
+    """``now`` as an aware UTC datetime (a datetime keeps its microseconds)."""
+    if now is None:
+        return dt.datetime.now(dt.UTC)
+    if isinstance(now, dt.datetime):
+        return now.replace(tzinfo=dt.UTC) if now.tzinfo is None else now.astimezone(dt.UTC)
+    return _EPOCH + dt.timedelta(milliseconds=to_ms(now, name="now"))
 
 
 def _ident(name: str) -> str:

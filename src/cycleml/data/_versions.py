@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
+from cycleml._api import deprecated_method, warn_renamed
 from cycleml._optional import require
 from cycleml.data._compare import Profile, ProfileComparison
 from cycleml.data._compare import compare as compare_profiles
@@ -36,10 +37,16 @@ from cycleml.data._repository import DatasetRepository, SqlDatasetRepository
 from cycleml.data._sources import FileSource, FrameSource, Source
 from cycleml.data._validate import RulesInput, ValidationReport, split_failing, validate
 from cycleml.errors import InvalidInput, NotFound
-from cycleml.settings import Settings
-from cycleml.spec import Policy, project_settings
+from cycleml.settings import PROJECT_FILE, Settings
+from cycleml.spec import Policy, ProjectSpec, load_project, load_spec
 from cycleml.spec._rules import ROW_LEVEL_RULES
-from cycleml.store import ArtifactStore, Database, open_artifact_store, open_database
+from cycleml.store import (
+    ArtifactStore,
+    Database,
+    notify_dataset_read,
+    open_artifact_store,
+    open_database,
+)
 
 if TYPE_CHECKING:
     import duckdb
@@ -157,13 +164,16 @@ class _Staged:
 
 
 class Datasets:
-    """Ingest, load, tag and list dataset versions of one project.
+    """Ingest, load, alias and list dataset versions of one project.
 
     Args:
         settings: Where the stores are; default: the project's settings.
         repository: The repository to use; default: :class:`SqlDatasetRepository` on ``store``.
         store: An open database to use instead of opening one from settings.
         artifacts: An open artifact store to use.
+        spec: The project spec whose ``validation.<name>`` rules and policy :meth:`ingest`
+            applies when it is given no rules; default: ``cycleml.yaml`` in the settings'
+            project folder, if there is one.
     """
 
     def __init__(
@@ -173,8 +183,15 @@ class Datasets:
         repository: DatasetRepository | None = None,
         store: Database | None = None,
         artifacts: ArtifactStore | None = None,
+        spec: ProjectSpec | None = None,
     ) -> None:
-        self.settings = settings or project_settings()
+        if settings is None:
+            settings, found = load_project()
+            spec = spec if spec is not None else found
+        elif spec is None and (settings.home / PROJECT_FILE).is_file():
+            spec = load_spec(settings.home / PROJECT_FILE)
+        self.settings = settings
+        self.spec = spec
         self.repository: DatasetRepository = repository or SqlDatasetRepository(
             store or open_database(self.settings)
         )
@@ -199,13 +216,17 @@ class Datasets:
         *,
         mode: Literal["replace", "append"] = "replace",
         watermark: str | None = None,
-        tags: Sequence[str] = (),
+        aliases: Sequence[str] = (),
         part_rows: int = _PART_ROWS,
         progress: Callable[[int], object] | None = None,
         rules: RulesInput | None = None,
-        policy: Policy = "fail",
+        policy: Policy | None = None,
+        tags: Sequence[str] | None = None,
     ) -> IngestResult:
         """Store a source's rows as a new version of ``name`` (or return the identical one).
+
+        Without ``rules``, the ``validation.<name>`` rules and policy of the project's spec
+        apply, when it declares them.
 
         Args:
             name: Dataset name.
@@ -215,17 +236,33 @@ class Datasets:
                 rows newer than the latest version's watermark (and, for files, only files
                 not ingested before) are read and stored as new parts of a new version.
             watermark: Column whose largest value marks how far ingestion got.
-            tags: Tags to point at the version (``datasets:/name@tag``).
+            aliases: Aliases to point at the version (``datasets:/name@alias``).
             part_rows: Rows per Parquet part.
             progress: Called with the number of rows of each batch read (progress bars).
-            rules: Validation rules checked on the rows being ingested.
+            rules: Validation rules checked on the rows being ingested; default: the spec's
+                ``validation.<name>.rules``, if it declares them (else no validation).
             policy: When a rule fails: ``fail`` (raise ValidationFailed, store nothing),
                 ``quarantine`` (store the passing rows; the failing ones, with the rules each
                 broke, become a version of ``<name>.quarantine``) or ``warn`` (store all).
+                Default: the spec's ``validation.<name>.policy`` when the spec's rules
+                apply, else ``fail``.
+            tags: Deprecated spelling of ``aliases`` (removed after one release).
 
         Raises:
             ValidationFailed: A rule failed under the ``fail`` policy; nothing was stored.
         """
+        if tags is not None:
+            warn_renamed("Datasets.ingest(tags=...)", "Datasets.ingest(aliases=...)")
+            if aliases:
+                raise InvalidInput(
+                    "Datasets.ingest got both aliases= and tags=; pass aliases= only.",
+                    hint="tags= is the deprecated spelling of aliases=.",
+                )
+            aliases = tags
+        declared = self.spec.validation.get(name) if self.spec is not None else None
+        if rules is None and declared is not None:
+            rules, policy = declared.rules, policy or declared.policy
+        policy = policy or "fail"
         if mode not in ("replace", "append"):
             raise InvalidInput(f"Invalid mode {mode!r}: expected 'replace' or 'append'.")
         if policy not in ("fail", "quarantine", "warn"):
@@ -265,7 +302,7 @@ class Datasets:
             if rules is not None and staged.rows:
                 report, staged, quarantine = self._check(name, source, staged, rules, policy)
             result = self._commit(
-                name, source, staged, parent=parent, watermark=watermark, tags=tags
+                name, source, staged, parent=parent, watermark=watermark, aliases=aliases
             )
             if report is not None:
                 result = replace(result, report=report.to_dict(), quarantine=quarantine)
@@ -307,7 +344,7 @@ class Datasets:
                 held,
                 parent=None,
                 watermark=None,
-                tags=(),
+                aliases=(),
             ).version
         return report, clean, quarantine
 
@@ -319,7 +356,7 @@ class Datasets:
         *,
         parent: DatasetVersion | None,
         watermark: str | None,
-        tags: Sequence[str],
+        aliases: Sequence[str],
     ) -> IngestResult:
         assert staged.schema is not None
         schema_json = _schema_json(staged.schema)
@@ -360,8 +397,8 @@ class Datasets:
             files=files,
             validation=staged.validation,
         )
-        for tag in tags:
-            version = self.repository.set_dataset_tag(name, tag, version.version)
+        for alias in aliases:
+            version = self.repository.set_dataset_alias(name, version.version, alias)
         return IngestResult(version, created=created, rows_read=staged.rows)
 
     def _column_max(self, version: DatasetVersion, column: str) -> Any:
@@ -370,19 +407,20 @@ class Datasets:
                 f"Watermark column {column!r} is not a column of {version.uri}.",
                 hint=f"Pick one of: {', '.join(f['name'] for f in version.schema)}.",
             )
-        table = pads.dataset(self.part_paths(version), format="parquet").to_table(columns=[column])
+        paths = self.list_part_paths(version)
+        table = pads.dataset(paths, format="parquet").to_table(columns=[column])
         return pc.max(table.column(column)).as_py()
 
     # ---- reading -----------------------------------------------------------------------
     def get(self, ref: str | DatasetVersion) -> DatasetVersion:
-        """Resolve ``datasets:/name/3``, ``datasets:/name@tag``, a bare name (latest)."""
+        """Resolve ``datasets:/name/3``, ``datasets:/name@alias``, a bare name (latest)."""
         if isinstance(ref, DatasetVersion):
             return ref
         if not ref.startswith("datasets:/"):
             ref = f"datasets:/{ref}"
         return self.repository.resolve_dataset_uri(ref)
 
-    def part_paths(self, version: DatasetVersion) -> list[str]:
+    def list_part_paths(self, version: DatasetVersion) -> list[str]:
         """Local paths of a version's Parquet parts (downloaded to a cache when remote)."""
         paths = []
         cache = self.settings.state_dir / "cache" / "parts"
@@ -411,8 +449,10 @@ class Datasets:
     ) -> Any:
         """A version's rows as Arrow (default), pandas, polars, a DuckDB relation or a reader.
 
-        Inside an active run, the read is recorded with ``log_input`` (lineage version -> run).
-        ``output="polars"`` needs the ``polars`` extra (``pip install "cycleml[polars]"``).
+        Inside an active run, the read is recorded as the run's input (lineage version ->
+        run): the version is announced with :func:`cycleml.store.notify_dataset_read`, which
+        tracking subscribes to. ``output="polars"`` needs the ``polars`` extra
+        (``pip install "cycleml[polars]"``).
 
         Raises:
             InvalidInput: ``output`` is unknown, or is ``"polars"`` without polars
@@ -433,11 +473,8 @@ class Datasets:
             else None
         )
         version = self.get(ref)
-        from cycleml import tracking  # the one stage import DESIGN.md's issue asks for
-
-        if tracking.active_run() is not None:
-            tracking.log_input(version)
-        paths = self.part_paths(version)
+        notify_dataset_read(version)  # tracking records it as the active run's input
+        paths = self.list_part_paths(version)
         schema = (
             pa.schema(
                 [
@@ -469,7 +506,7 @@ class Datasets:
 
     def profile(self, ref: str | DatasetVersion, **options: Any) -> Profile:
         """Profile a version (see :func:`cycleml.data.profile` for the options)."""
-        return profile(self.part_paths(self.get(ref)), **options)
+        return profile(self.list_part_paths(self.get(ref)), **options)
 
     def compare(self, old: str | DatasetVersion, new: str | DatasetVersion) -> ProfileComparison:
         """Schema and statistic differences between two versions, side by side."""
@@ -477,23 +514,34 @@ class Datasets:
 
     def validate(self, ref: str | DatasetVersion, rules: RulesInput) -> ValidationReport:
         """Check a stored version against rules (nothing is changed)."""
-        return validate(self.part_paths(self.get(ref)), rules)
+        return validate(self.list_part_paths(self.get(ref)), rules)
 
-    def versions(self, name: str) -> list[DatasetVersion]:
-        """Every version of a dataset."""
+    def list_versions(self, name: str) -> list[DatasetVersion]:
+        """Every version of a dataset, oldest first."""
         return self.repository.list_dataset_versions(name)
 
     def list(self) -> list[DatasetVersion]:
         """The latest version of every dataset."""
         return self.repository.list_datasets()
 
-    def tag(self, name: str, version: int, tag: str) -> DatasetVersion:
-        """Point ``datasets:/name@tag`` at a version."""
-        return self.repository.set_dataset_tag(name, tag, version)
+    def set_alias(self, name: str, version: int, alias: str) -> DatasetVersion:
+        """Point ``datasets:/name@alias`` at a version (moving the alias if it existed)."""
+        return self.repository.set_dataset_alias(name, version, alias)
 
     def close(self) -> None:
         """Release the store."""
         self.repository.close()
+
+    # ---- deprecated names (removed after one release) -----------------------------------
+    def tag(self, name: str, version: int, tag: str) -> DatasetVersion:
+        """Deprecated alias of :meth:`set_alias` (removed after one release)."""
+        warn_renamed("Datasets.tag", "Datasets.set_alias")
+        return self.set_alias(name, version, tag)
+
+    tag.__deprecated__ = "set_alias"  # type: ignore[attr-defined]
+
+    versions = deprecated_method(list_versions, "versions", "Datasets")
+    part_paths = deprecated_method(list_part_paths, "part_paths", "Datasets")
 
 
 class _Origin(Protocol):

@@ -76,7 +76,7 @@ def prepare_data(home: Path, settings: Settings, spec: ProjectSpec, out: Console
         source_from_spec(spec.sources[DATASET], base_dir=home),
         rules=checks.rules,
         policy=checks.policy,
-        tags=["train"],
+        aliases=["train"],
     )
     version = result.version
     held = result.quarantine.row_count if result.quarantine is not None else 0
@@ -88,7 +88,7 @@ def prepare_data(home: Path, settings: Settings, spec: ProjectSpec, out: Console
     )
     problem = spec.problem
     found = profile(
-        datasets.part_paths(version),
+        datasets.list_part_paths(version),
         target=problem.target if problem else None,
         task=problem.task if problem else None,
     )

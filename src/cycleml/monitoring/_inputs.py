@@ -155,7 +155,7 @@ def open_table(data: Any) -> Table:
 
         datasets = Datasets()
         try:
-            paths = datasets.part_paths(datasets.get(data))
+            paths = datasets.list_part_paths(datasets.get(data))
         finally:
             datasets.close()
         if not paths:

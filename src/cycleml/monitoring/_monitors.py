@@ -193,7 +193,7 @@ class Monitors:
         if isinstance(data, str) and data.startswith("datasets:/"):
             datasets = Datasets(self.settings, store=self.db, artifacts=self.artifacts)
             version = datasets.get(data)
-            paths = datasets.part_paths(version)
+            paths = datasets.list_part_paths(version)
             if not paths:
                 raise InvalidInput(f"Dataset version {data!r} has no rows.")
             return paths, [("dataset_version", version.version_id)]

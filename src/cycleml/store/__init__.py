@@ -6,7 +6,10 @@
   they record (:func:`record_audit`, :func:`record_edges`) and read back
   (:meth:`Database.list_audit`, :meth:`Database.walk_lineage`);
 - the artifact store (content-addressed blobs) and its index of owners' files;
-- URIs (``runs:/``, ``models:/``, ``datasets:/``) and their parsing.
+- URIs (``runs:/``, ``models:/``, ``datasets:/``) and their parsing;
+- events between stages that may not import each other: a stage announces that a dataset
+  version was read (:func:`notify_dataset_read`), another subscribes
+  (:func:`subscribe_dataset_reads`).
 
 Stage tables, entities and rules live in the stages, each with a repository on
 :class:`SqlRepository`. The names that used to live here (``SqlMetadataStore``, the stage
@@ -35,6 +38,12 @@ from cycleml.store._database import (
     open_database,
 )
 from cycleml.store._engine import driver_sql
+from cycleml.store._events import (
+    DatasetRead,
+    Subscription,
+    notify_dataset_read,
+    subscribe_dataset_reads,
+)
 from cycleml.store._journal import json_safe, now_ms, record_audit, record_edges
 from cycleml.store._migrate import head_revisions
 from cycleml.store._records import ArtifactEntry, AuditRecord, LineageEdge, LineageGraph
@@ -52,6 +61,7 @@ __all__ = [
     "AutoId",
     "Blob",
     "Database",
+    "DatasetRead",
     "DatasetUri",
     "Direction",
     "LineageEdge",
@@ -59,11 +69,13 @@ __all__ = [
     "ModelUri",
     "RunUri",
     "SqlRepository",
+    "Subscription",
     "database_of",
     "dialect_insert",
     "driver_sql",
     "head_revisions",
     "json_safe",
+    "notify_dataset_read",
     "now_ms",
     "open_artifact_store",
     "open_database",
@@ -73,6 +85,7 @@ __all__ = [
     "record_edges",
     "register_artifact_backend",
     "safe_relpath",
+    "subscribe_dataset_reads",
     "table_metadata",
 ]
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from cycleml.errors import InvalidInput
 from cycleml.settings import Settings
 from cycleml.spec import project_settings
-from cycleml.store import ArtifactEntry
+from cycleml.store import ArtifactEntry, DatasetRead, Subscription, subscribe_dataset_reads
 from cycleml.tracking._autolog import MODEL_DIR, Autologger, ModelLogger, data_digest
 from cycleml.tracking._client import DEFAULT_EXPERIMENT, TrackingClient, runs_to_frame
 from cycleml.tracking._entities import (
@@ -91,27 +91,56 @@ __all__ = [
 
 
 class _DefaultTracker:
-    """Holds the process's default tracker; the one piece of state the fluent API needs."""
+    """Holds the process's default tracker; the one piece of state the fluent API needs.
+
+    While it holds one, it subscribes to the kernel's dataset reads
+    (:func:`cycleml.store.subscribe_dataset_reads`): a version read inside the tracker's
+    active run on the reading thread is recorded with ``log_input``, so ``cycleml.data``
+    records run inputs without importing tracking.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._tracker: Tracker | None = None
         self._autologger: Autologger | None = None
+        self._reads: Subscription | None = None
 
     def get(self) -> Tracker:
+        tracker = self._tracker  # one attribute read: the path of every fluent call
+        if tracker is not None:
+            return tracker
         with self._lock:
-            if self._tracker is None:
-                self._tracker = Tracker()
-            return self._tracker
+            tracker = self._tracker
+            if tracker is None:
+                tracker = Tracker()
+                self._set(tracker)
+            return tracker
 
     def replace(self, tracker: Tracker | None) -> None:
         with self._lock:
             if self._autologger is not None:
                 self._autologger.disable()
                 self._autologger = None
-            old, self._tracker = self._tracker, tracker
+            old = self._tracker
+            self._set(tracker)
         if old is not None:
             old.close()
+
+    def _set(self, tracker: Tracker | None) -> None:
+        """Hold ``tracker`` (under the lock), subscribed to dataset reads while there is one."""
+        self._tracker = tracker
+        if tracker is not None and self._reads is None:
+            self._reads = subscribe_dataset_reads(self._dataset_read)
+        elif tracker is None and self._reads is not None:
+            self._reads.close()
+            self._reads = None
+
+    def _dataset_read(self, dataset: DatasetRead) -> None:
+        """A dataset version was read: the input of this thread's active run, if any."""
+        with self._lock:
+            tracker = self._tracker
+        if tracker is not None and tracker.active_run() is not None:
+            tracker.log_input(dataset)
 
     def autologger(self) -> Autologger:
         tracker = self.get()
