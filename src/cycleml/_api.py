@@ -17,7 +17,9 @@ import warnings
 from collections.abc import Callable
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
-__all__ = ["deprecated_method", "shortcut", "warn_renamed"]
+from cycleml.errors import InvalidInput
+
+__all__ = ["deprecated_method", "renamed_parameters", "shortcut", "warn_renamed"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -83,3 +85,36 @@ def deprecated_method(
     alias.__doc__ = f"Deprecated alias of :meth:`{new.__name__}` (removed after one release)."
     alias.__deprecated__ = new.__name__  # type: ignore[attr-defined]
     return alias
+
+
+def renamed_parameters(**renamed: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Accept each old keyword (``old="new"``) for one release, warning, as the new one.
+
+    The signature shows only the new names; passing both spellings is an
+    :class:`~cycleml.errors.InvalidInput`. ``__renamed_parameters__`` lists the old names
+    (the API test reads it).
+    """
+
+    def decorate(func: Callable[P, R]) -> Callable[P, R]:
+        where = func.__qualname__
+        params = list(inspect.signature(func).parameters)
+        # A new name passed by position counts as given: where it sits among the arguments.
+        position = {new: params.index(new) for new in renamed.values()}
+
+        @functools.wraps(func)
+        def call(*args: P.args, **kwargs: P.kwargs) -> R:
+            for old, new in renamed.items():
+                if old in kwargs:
+                    warn_renamed(f"{where}({old}=...)", f"{where}({new}=...)")
+                    if new in kwargs or len(args) > position[new]:
+                        raise InvalidInput(
+                            f"{where} got both {new}= and {old}=; pass {new}= only.",
+                            hint=f"{old}= is the deprecated spelling of {new}=.",
+                        )
+                    kwargs[new] = kwargs.pop(old)
+            return func(*args, **kwargs)
+
+        call.__renamed_parameters__ = dict(renamed)  # type: ignore[attr-defined]
+        return call
+
+    return decorate

@@ -45,7 +45,7 @@ def models(
     model_repo.create_registered_model("churn")
     for i in range(3):
         model_repo.create_model_version("churn", source=f"s3://bucket/churn/{i + 1}")
-    model_repo.set_alias("churn", "champion", 2)
+    model_repo.set_alias("churn", 2, "champion")
     deployment_repo.create_deployment("churn-prod", "models:/churn/1")
 
 

@@ -101,7 +101,7 @@ def test_unknown_model(model_repo: ModelRepository, run: Run, table_counts: Tabl
     with pytest.raises(NotFound, match="nope"):
         model_repo.list_model_versions("nope")
     with pytest.raises(NotFound, match="nope"):
-        model_repo.set_alias("nope", "champion", 1)
+        model_repo.set_alias("nope", 1, "champion")
     with pytest.raises(NotFound, match="nope"):
         model_repo.transition_stage("nope", 1, to_stage="Staging")
     assert table_counts() == before
@@ -222,20 +222,20 @@ def three_versions(model_repo: ModelRepository, run: Run) -> str:
 
 
 def test_set_move_and_delete_alias(model_repo: ModelRepository, three_versions: str) -> None:
-    tagged = model_repo.set_alias("churn", "champion", 1)
+    tagged = model_repo.set_alias("churn", 1, "champion")
     assert tagged.version == 1
     assert tagged.aliases == ("champion",)
-    model_repo.set_alias("churn", "challenger", "2")
+    model_repo.set_alias("churn", "2", "challenger")
     assert model_repo.get_registered_model("churn").aliases == {"champion": 1, "challenger": 2}
     assert model_repo.get_version_by_alias("churn", "champion").version == 1
 
-    moved = model_repo.set_alias("churn", "champion", 3)  # move
+    moved = model_repo.set_alias("churn", 3, "champion")  # move
     assert moved.aliases == ("champion",)
     assert model_repo.get_model_version("churn", 1).aliases == ()
     assert model_repo.get_version_by_alias("churn", "champion").version == 3
     assert model_repo.get_registered_model("churn").aliases == {"champion": 3, "challenger": 2}
 
-    model_repo.set_alias("churn", "a_first", 3)
+    model_repo.set_alias("churn", 3, "a_first")
     assert model_repo.get_model_version("churn", 3).aliases == ("a_first", "champion")
 
     model_repo.delete_alias("churn", "champion")
@@ -249,10 +249,10 @@ def test_set_move_and_delete_alias(model_repo: ModelRepository, three_versions: 
 def test_alias_errors_write_nothing(
     model_repo: ModelRepository, three_versions: str, table_counts: TableCounts
 ) -> None:
-    model_repo.set_alias("churn", "champion", 1)
+    model_repo.set_alias("churn", 1, "champion")
     before = table_counts()
     with pytest.raises(NotFound, match="no version 9"):
-        model_repo.set_alias("churn", "champion", 9)
+        model_repo.set_alias("churn", 9, "champion")
     with pytest.raises(NotFound):
         model_repo.get_version_by_alias("churn", "unknown")
     assert table_counts() == before
@@ -268,7 +268,7 @@ def test_bad_aliases(
     before = table_counts()
     for alias in ["", "latest", "LATEST", "3", "1abc", "-x", "a b", "a/b", "a@b", "champ\n", None]:
         with subtests.test(alias=alias), pytest.raises(InvalidInput, match="alias"):
-            model_repo.set_alias("churn", alias, 1)  # type: ignore[arg-type]
+            model_repo.set_alias("churn", 1, alias)  # type: ignore[arg-type]
     assert table_counts() == before
 
 

@@ -87,7 +87,10 @@ def test_destination_by_keyword_and_the_deprecated_output_keyword(
                           settings=settings)  # fmt: skip
     assert (old.output, old.rows) == (tmp_path / "b.parquet", 20)
     assert pq.read_table(old.output).equals(pq.read_table(report.output))
-    with pytest.raises(InvalidInput, match="once"):
+    with (
+        pytest.warns(DeprecationWarning, match="output"),
+        pytest.raises(InvalidInput, match="both destination= and output="),
+    ):
         score_batch(str(forest_folder), source, tmp_path / "c.parquet",
                     output=tmp_path / "d.parquet", settings=settings)  # fmt: skip
     with pytest.raises(InvalidInput, match="needs the Parquet file to write"):

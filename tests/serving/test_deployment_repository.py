@@ -27,7 +27,7 @@ def models(model_repo: ModelRepository) -> None:
     model_repo.create_registered_model("churn")
     for i in range(4):
         model_repo.create_model_version("churn", source=f"s3://bucket/churn/{i + 1}")
-    model_repo.set_alias("churn", "champion", 1)
+    model_repo.set_alias("churn", 1, "champion")
     model_repo.create_registered_model("other")
     model_repo.create_model_version("other", source="s3://bucket/other/1")
 
@@ -125,7 +125,7 @@ def test_alias_is_resolved_when_deployed(
     models: None, model_repo: ModelRepository, deployment_repo: DeploymentRepository
 ) -> None:
     deployment_repo.create_deployment("d", "models:/churn@champion")
-    model_repo.set_alias("churn", "champion", 4)
+    model_repo.set_alias("churn", 4, "champion")
     assert deployment_repo.get_deployment("d").model_version == 1  # pinned until the next change
     updated = deployment_repo.update_deployment("d", model_uri="models:/churn@champion")
     assert (updated.model_version, updated.revision) == (4, 2)
@@ -279,7 +279,7 @@ def test_update_keeps_what_is_not_passed(
     deployment_repo.create_deployment(
         "d", "models:/churn@champion", canary_uri="models:/churn/2", canary_percent=10
     )
-    model_repo.set_alias("churn", "champion", 3)
+    model_repo.set_alias("churn", 3, "champion")
     updated = deployment_repo.update_deployment("d", shadow_uri="models:/churn/4", reason="try v4")
     assert (updated.model_uri, updated.model_version) == ("models:/churn@champion", 1)
     assert (updated.canary_version, updated.canary_percent) == (2, 10.0)
@@ -356,7 +356,7 @@ def test_replace_without_change_writes_nothing(
     )
     assert same.revision == 1
     assert table_counts() == before
-    model_repo.set_alias("churn", "champion", 3)  # the alias moved: resolved again, a new revision
+    model_repo.set_alias("churn", 3, "champion")  # the alias moved: resolved again, a new revision
     moved = deployment_repo.replace_deployment(
         "d", "models:/churn@champion", canary_uri="models:/churn/2"
     )

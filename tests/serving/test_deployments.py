@@ -46,7 +46,7 @@ def deployments(
     source = _logged(settings, db, exploding_folder)
     for _ in range(4):
         model_repo.create_model_version("churn", source=source)
-    model_repo.set_alias("churn", "champion", 1)
+    model_repo.set_alias("churn", 1, "champion")
     return Deployments(settings)
 
 

@@ -38,7 +38,7 @@ def test_every_mutation_is_audited(
     run_repo.restore_runs([run])
     model_repo.create_registered_model("churn")
     model_repo.create_model_version("churn", source=f"runs:/{run}/model", run_id=run)
-    model_repo.set_alias("churn", "champion", 1)
+    model_repo.set_alias("churn", 1, "champion")
     model_repo.delete_alias("churn", "champion")
     model_repo.transition_stage("churn", 1, to_stage="Staging")
     run_repo.delete_experiment(exp)
@@ -91,8 +91,8 @@ def test_audit_payloads(db: Database, run_repo: RunRepository, model_repo: Model
         "churn", source=f"runs:/{run}/model", run_id=run, metrics={"auc": 0.9}
     )
     model_repo.create_model_version("churn", source=f"runs:/{run}/model", run_id=run)
-    model_repo.set_alias("churn", "champion", 1)
-    model_repo.set_alias("churn", "champion", 2)
+    model_repo.set_alias("churn", 1, "champion")
+    model_repo.set_alias("churn", 2, "champion")
     model_repo.transition_stage("churn", 2, to_stage="Production", reason="why", forced=True)
 
     def payload(action: str, index: int = 0) -> dict[str, Any]:

@@ -127,7 +127,7 @@ def registry(
     model_repo.create_model_version("churn", source=f"runs:/{two}/model", run_id=two)
     model_repo.transition_stage("churn", 1, to_stage="Production")
     model_repo.transition_stage("churn", 2, to_stage="Staging")
-    model_repo.set_alias("churn", "champion", 1)
+    model_repo.set_alias("churn", 1, "champion")
     model_repo.create_registered_model("external")
     model_repo.create_model_version("external", source="s3://bucket/model")
     return {"one": run.run_id, "two": two}
@@ -182,7 +182,7 @@ def test_resolve_model_uris(
 def test_alias_moves_change_resolution(
     model_repo: ModelRepository, registry: dict[str, Any]
 ) -> None:
-    model_repo.set_alias("churn", "champion", 3)
+    model_repo.set_alias("churn", 3, "champion")
     moved = model_repo.resolve_artifact_uri("models:/churn@champion").model_version
     assert moved is not None
     assert moved.version == 3

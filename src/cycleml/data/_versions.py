@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
-from cycleml._api import deprecated_method, warn_renamed
+from cycleml._api import deprecated_method, renamed_parameters, warn_renamed
 from cycleml._optional import require
 from cycleml.data._compare import Profile, ProfileComparison
 from cycleml.data._compare import compare as compare_profiles
@@ -209,6 +209,7 @@ class Datasets:
         folder.mkdir()
         return folder
 
+    @renamed_parameters(tags="aliases")
     def ingest(
         self,
         name: str,
@@ -221,7 +222,6 @@ class Datasets:
         progress: Callable[[int], object] | None = None,
         rules: RulesInput | None = None,
         policy: Policy | None = None,
-        tags: Sequence[str] | None = None,
     ) -> IngestResult:
         """Store a source's rows as a new version of ``name`` (or return the identical one).
 
@@ -246,19 +246,10 @@ class Datasets:
                 broke, become a version of ``<name>.quarantine``) or ``warn`` (store all).
                 Default: the spec's ``validation.<name>.policy`` when the spec's rules
                 apply, else ``fail``.
-            tags: Deprecated spelling of ``aliases`` (removed after one release).
 
         Raises:
             ValidationFailed: A rule failed under the ``fail`` policy; nothing was stored.
         """
-        if tags is not None:
-            warn_renamed("Datasets.ingest(tags=...)", "Datasets.ingest(aliases=...)")
-            if aliases:
-                raise InvalidInput(
-                    "Datasets.ingest got both aliases= and tags=; pass aliases= only.",
-                    hint="tags= is the deprecated spelling of aliases=.",
-                )
-            aliases = tags
         declared = self.spec.validation.get(name) if self.spec is not None else None
         if rules is None and declared is not None:
             rules, policy = declared.rules, policy or declared.policy

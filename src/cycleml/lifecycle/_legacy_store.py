@@ -131,6 +131,10 @@ class SqlMetadataStore(Database):
             SqlMonitorRepository(self, models=self.models, deployments=self.deployments),
         )
 
+    def set_alias(self, name: str, alias: str, version: int | str) -> Any:
+        """Point ``name@alias`` at a version, in the old ``(name, alias, version)`` order."""
+        return self.models.set_alias(name, version, alias)
+
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)

@@ -177,7 +177,7 @@ class Models:
                 "ModelRegistry.set_alias.",
                 example=f"set_alias({name!r}, {alias!r}, {version!r})",
             )
-        return self.repository.set_alias(name, alias, version)
+        return self.repository.set_alias(name, version, alias)
 
     def delete_alias(self, name: str, alias: str) -> None:
         """Remove ``name@alias`` (raise :class:`NotFound`)."""

@@ -80,7 +80,7 @@ class ModelRepository(Protocol):
         """Every version of a model, oldest first."""
         ...
 
-    def set_alias(self, name: str, alias: str, version: int | str) -> ModelVersion:
+    def set_alias(self, name: str, version: int | str, alias: str) -> ModelVersion:
         """Point ``alias`` at a version (moving it if it pointed elsewhere)."""
         ...
 

@@ -347,7 +347,7 @@ class ModelOps(SqlRepository):
             return [self._version_from_row(conn, row) for row in rows]
 
     # ---- aliases -----------------------------------------------------------------------
-    def set_alias(self, name: str, alias: str, version: int | str) -> ModelVersion:
+    def set_alias(self, name: str, version: int | str, alias: str) -> ModelVersion:
         """Point ``alias`` at a version (moving it if it pointed elsewhere)."""
         check_alias(alias)
         target = self.get_model_version(name, version)

@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from cycleml._api import warn_renamed
+from cycleml._api import renamed_parameters
 from cycleml.errors import InvalidInput, ValidationFailed
 from cycleml.hashing import hash_file
 from cycleml.models import LoadedModel, load_model
@@ -64,6 +64,7 @@ class BatchScoringReport:
     dropped_columns: tuple[str, ...] = ()
 
 
+@renamed_parameters(output="destination")
 def score_batch(
     model_uri: str,
     inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | pa.RecordBatchReader,
@@ -74,7 +75,6 @@ def score_batch(
     input_refs: Sequence[tuple[str, str]] = (),
     progress: Callable[[int, int | None], None] | None = None,
     model: LoadedModel | None = None,
-    output: str | os.PathLike[str] | None = None,
 ) -> BatchScoringReport:
     """Score Parquet/CSV ``inputs`` with ``model_uri`` into the Parquet file ``destination``.
 
@@ -89,20 +89,11 @@ def score_batch(
             files are recorded as ``("file", "<path>")`` when not given (a stream: none).
         progress: Called with (rows done, total rows or ``None``) after each chunk.
         model: An already loaded model (skips loading ``model_uri``).
-        output: Deprecated keyword spelling of ``destination`` (``output=`` names a return
-            format elsewhere in cycleml); removed after one release.
 
     Raises:
         InvalidInput: Missing or unreadable input, a signature mismatch (with the chunk's
             first row number), a bad ``chunk_rows``, or no ``destination``.
     """
-    if output is not None:
-        if destination is not None:
-            raise InvalidInput(
-                "Pass the file to write once, as destination (output= is its old name)."
-            )
-        warn_renamed("score_batch(output=...)", "score_batch(destination=...)")
-        destination = output
     if destination is None:
         raise InvalidInput(
             "score_batch needs the Parquet file to write.",

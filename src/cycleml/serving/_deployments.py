@@ -354,6 +354,8 @@ class Deployments:
         )
         self._check_servable(uri, role)
 
+    check_servable.__deprecated__ = "create"  # type: ignore[attr-defined]
+
     def close(self) -> None:
         """Release the metadata store's connections (unless the store was passed in)."""
         if self._owns_store:
