@@ -50,11 +50,11 @@ def main(directory: Path) -> None:
     try:
         models.transition(version.name, version.version, "Production", reason="best roc_auc")
     except GateFailed as refused:
-        print(f"not promoted: {refused.message}")
+        print(f"not moved to Production: {refused.message}")
         return
     models.set_alias(version.name, version.version, "champion")
     print(f"{best.info.run_name}: roc_auc={best.data.metrics['roc_auc']:.4f}")
-    print(f"promoted {version.uri} to Production as models:/{version.name}@champion")
+    print(f"moved {version.uri} to Production as models:/{version.name}@champion")
 
 
 if __name__ == "__main__":

@@ -8,13 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from cycleml.lifecycle._legacy_store import open_metadata_store
+from cycleml.registry import SqlModelRepository
+from cycleml.store import open_database
+from cycleml.tracking import SqlRunRepository
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 @pytest.mark.slow
-def test_quickstart_example_promotes_the_best_forest(tmp_path: Path) -> None:
+def test_quickstart_example_moves_the_best_forest_to_production(tmp_path: Path) -> None:
     project = tmp_path / "project"
     done = subprocess.run(
         [sys.executable, str(EXAMPLES / "quickstart.py"), str(project)],
@@ -25,12 +27,14 @@ def test_quickstart_example_promotes_the_best_forest(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
-    assert "promoted models:/quickstart-forest/1 to Production" in done.stdout
-    store = open_metadata_store(f"sqlite:///{project / '.cycleml' / 'metadata.db'}")
-    champion = store.resolve_model_uri("models:/quickstart-forest@champion")
+    assert "moved models:/quickstart-forest/1 to Production" in done.stdout
+    with open_database(f"sqlite:///{project / '.cycleml' / 'metadata.db'}") as db:
+        champion = SqlModelRepository(db).resolve_model_uri("models:/quickstart-forest@champion")
+        run_repo = SqlRunRepository(db)
+        experiments = [e.experiment_id for e in run_repo.list_experiments()]
+        runs, _ = run_repo.search_runs(experiment_ids=experiments)
     assert champion.current_stage == "Production"
     assert champion.metrics["roc_auc"] >= 0.8
-    runs, _ = store.search_runs(experiment_ids=[e.experiment_id for e in store.list_experiments()])
     assert sorted(r.info.run_name for r in runs) == [
         "forest-depth2",
         "forest-depth4",

@@ -13,7 +13,7 @@ callers already catch (``KeyError`` for a missing thing, ``ValueError`` for bad 
     ├── NotFound (KeyError)                       404   unknown run, experiment, model, ...
     ├── AlreadyExists                             409   a unique name is taken
     ├── InvalidState                              409   the entity is not in a state that allows it
-    │   └── GateFailed                            409   a promotion gate refused a model version
+    │   └── GateFailed                            409   a deploy gate refused a model version
     ├── ValidationFailed                          422   data or model failed validation
     │   ├── SignatureError                        422   model input does not match the signature
     │   └── ModelIntegrityError                   422   a model folder's files fail their sha256
@@ -142,7 +142,7 @@ class InvalidState(CycleMLError):
 
 
 class GateFailed(InvalidState):
-    """A promotion gate refused a model version; ``details['failures']`` lists why."""
+    """A deploy gate refused a model version; ``details['failures']`` lists why."""
 
     code = "gate_failed"
 

@@ -3,7 +3,7 @@
 It runs the stages built so far on a real dataset that ships with scikit-learn (the
 Wisconsin breast cancer data, 569 tumours, 30 features): a project spec with metric gates,
 tracked training of several models, registration of the best, a gate refusing a weak model,
-promotion of the best through the gates, an alias, and a deployment served with a canary,
+the best moved to Production through the gates, an alias, and a deployment served with a canary,
 its prediction log and ground truth joined back. Later stages join here.
 """
 
@@ -222,7 +222,7 @@ def run_demo(
     registry.set_alias(MODEL_NAME, version.version, "champion")
     result.model_uri = f"models:/{MODEL_NAME}@champion"
     out.print(
-        f"5. Registered {best.info.run_name} as {version.uri}, promoted through the gates to "
+        f"5. Registered {best.info.run_name} as {version.uri}, moved through the gates to "
         f"Production, alias [bold]{result.model_uri}[/]."
     )
 

@@ -1,7 +1,7 @@
 """Metric gates: a spec's thresholds checked against a run's or model version's metrics.
 
 The same check serves as a training gate (``applies_to: train``, tagged on runs when they
-end), a deployment gate (``deploy``, enforced by promotions) and later a monitoring alert.
+end), a deployment gate (``deploy``, enforced by stage transitions) and later a monitoring alert.
 """
 
 from __future__ import annotations

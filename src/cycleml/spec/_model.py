@@ -51,7 +51,7 @@ FAIRNESS_METRICS: dict[str, Direction] = {
     "equalized_odds_difference": "minimize",
 }
 
-#: Where a metric's threshold is enforced: run gate, promotion gate, monitoring alert. (Not
+#: Where a metric's threshold is enforced: run gate, deploy gate, monitoring alert. (Not
 #: a model's registry stage, which is :class:`cycleml.registry.Stage`.)
 GateStage = Literal["train", "deploy", "monitor"]
 #: The gate stages a metric can apply to.
@@ -181,7 +181,7 @@ class MetricSpec(BaseModel):
         direction: ``maximize`` or ``minimize``; default: the metric's natural direction.
         threshold: The value a model must reach; ``None`` makes the metric informational.
         applies_to: Where the threshold is enforced: ``train`` (run gate), ``deploy``
-            (promotion gate), ``monitor`` (alert). Default: all three.
+            (deploy gate), ``monitor`` (alert). Default: all three.
     """
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
@@ -298,7 +298,7 @@ class ProjectSpec(BaseModel):
         name: Project name.
         description: Free text.
         problem: The problem definition, or ``None`` while exploring.
-        metrics: Named metrics, reused as run gates, promotion gates and monitor alerts.
+        metrics: Named metrics, reused as run gates, deploy gates and monitor alerts.
         storage: Optional store locations.
         sources: Named data sources (files or SQL queries) that ``cycleml data ingest``
             reads, keyed by the dataset name they feed.
