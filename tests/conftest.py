@@ -33,7 +33,6 @@ from sqlalchemy.pool import NullPool
 import cycleml
 import cycleml.tracking
 from cycleml.data import DatasetRepository, SqlDatasetRepository
-from cycleml.lifecycle._legacy_store import SqlMetadataStore
 from cycleml.monitoring import MonitorRepository, SqlMonitorRepository
 from cycleml.registry import ModelRepository, SqlModelRepository
 from cycleml.serving import DeploymentRepository, SqlDeploymentRepository
@@ -207,14 +206,6 @@ def settings(metadata_uri: str, tmp_path: Path) -> Settings:
 def sqlite_settings(sqlite_template: Path, tmp_path: Path) -> Settings:
     """Settings for a project in ``tmp_path`` on SQLite only (backend-independent tests)."""
     return _project_settings(tmp_path, _sqlite_uri(sqlite_template, tmp_path))
-
-
-@pytest.fixture
-def store(settings: Settings) -> Iterator[SqlMetadataStore]:
-    """An open metadata store (SQLite and PostgreSQL)."""
-    opened = SqlMetadataStore(settings.metadata_uri, actor=settings.actor)
-    yield opened
-    opened.close()
 
 
 # ---- the default tracker behind cycleml.start_run, cycleml.log_metric ... ------------------

@@ -152,11 +152,11 @@ def test_python_api_with_a_postgres_uri_without_psycopg_raises_invalid_input(
         import json
         import cycleml
         from cycleml.errors import InvalidInput
-        from cycleml.lifecycle._legacy_store import open_metadata_store
+        from cycleml.store import open_database
 
         errors = []
         for attempt in (
-            lambda: open_metadata_store("postgresql://ml@localhost/cycleml"),
+            lambda: open_database("postgresql://ml@localhost/cycleml"),
             lambda: cycleml.configure(metadata_uri="postgresql+psycopg://ml@localhost/cycleml")
             .client.search_runs([]),
         ):

@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 
 from cycleml.cli import main
+from cycleml.data import SqlDatasetRepository
 from cycleml.lifecycle import DemoResult, run_demo
-from cycleml.lifecycle._legacy_store import open_metadata_store
-from cycleml.tracking import Tracker
+from cycleml.registry import SqlModelRepository
+from cycleml.store import Database, open_database
+from cycleml.tracking import SqlRunRepository, Tracker
 
 TrackerScope = Callable[[], AbstractContextManager[Callable[..., Tracker]]]
 
@@ -27,6 +29,11 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     captured = capsys.readouterr()
     code = done.value.code
     return (code if isinstance(code, int) else 1), captured.out, captured.err
+
+
+def _open(home: Path) -> Database:
+    """The metadata database of the project at ``home`` (a SQLite file)."""
+    return open_database(f"sqlite:///{home / '.cycleml' / 'metadata.db'}")
 
 
 @pytest.fixture(scope="module")
@@ -51,22 +58,24 @@ def test_demo_built_the_lifecycle(demo: DemoResult) -> None:
     assert len(demo.run_ids) == 6
     assert demo.model_uri == "models:/breast-cancer-classifier@champion"
     assert "roc_auc = 0.5 < threshold 0.97" in demo.refused
-    store = open_metadata_store(f"sqlite:///{demo.home / '.cycleml' / 'metadata.db'}")
-    champion = store.resolve_model_uri(demo.model_uri)
-    assert champion.current_stage == "Production"
-    assert champion.run_id == demo.best_run_id
-    assert champion.metrics["roc_auc"] >= 0.97
-    # Lineage runs from the raw files to the registered model.
-    graph = store.walk_lineage(
-        "model_version", f"{champion.name}/{champion.version}", direction="upstream"
-    )
-    assert ("dataset_version", "tumours/1") in graph.depth
-    assert any(kind == "source" and ident.endswith("data/raw/*.csv") for kind, ident in graph.depth)
-    assert demo.dataset_uri == "datasets:/tumours/1"
-    assert demo.report is not None
-    assert demo.report.is_file()
-    quarantine = store.get_dataset_version("tumours.quarantine")
-    assert quarantine.row_count == 6
+    with _open(demo.home) as db:
+        champion = SqlModelRepository(db).resolve_model_uri(demo.model_uri)
+        assert champion.current_stage == "Production"
+        assert champion.run_id == demo.best_run_id
+        assert champion.metrics["roc_auc"] >= 0.97
+        # Lineage runs from the raw files to the registered model.
+        graph = db.walk_lineage(
+            "model_version", f"{champion.name}/{champion.version}", direction="upstream"
+        )
+        assert ("dataset_version", "tumours/1") in graph.depth
+        assert any(
+            kind == "source" and ident.endswith("data/raw/*.csv") for kind, ident in graph.depth
+        )
+        assert demo.dataset_uri == "datasets:/tumours/1"
+        assert demo.report is not None
+        assert demo.report.is_file()
+        quarantine = SqlDatasetRepository(db).get_dataset_version("tumours.quarantine")
+        assert quarantine.row_count == 6
 
 
 def test_experiments_and_runs_listings(
@@ -206,29 +215,31 @@ def test_mutating_commands(
     code, out, _ = cli(capsys, "--home", home, "experiments", "restore", "exp-b")
     assert code == 0
 
-    store = open_metadata_store(f"sqlite:///{tmp_path / 'proj' / '.cycleml' / 'metadata.db'}")
-    experiment = store.get_experiment_by_name("exp-b")
-    assert experiment is not None
-    run = store.create_run(experiment_id=experiment.experiment_id, run_name="r")
-    code, out, _ = cli(capsys, "--home", home, "runs", "delete", run.info.run_id)
-    assert code == 0
-    assert "Deleted 1" in out
-    code, out, _ = cli(capsys, "--home", home, "runs", "list", "--view", "deleted", "--json")
-    assert [r["info"]["run_id"] for r in json.loads(out)] == [run.info.run_id]
-    code, out, _ = cli(capsys, "--home", home, "runs", "restore", run.info.run_id)
-    assert code == 0
-    # The run is RUNNING with a fresh heartbeat: not stale for 1h, stale for 0s.
-    code, out, _ = cli(capsys, "--home", home, "runs", "mark-stale", "--older-than", "1h", "--json")
-    assert json.loads(out)["runs"] == []
-    code, out, _ = cli(
-        capsys, "--home", home, "runs", "mark-stale", "--older-than", "0s", "--dry-run"
-    )
-    assert "Would mark 1" in out
-    assert store.get_run(run.info.run_id).info.status == "RUNNING"
-    code, out, _ = cli(capsys, "--home", home, "runs", "mark-stale", "--older-than", "0s")
-    assert code == 0
-    assert store.get_run(run.info.run_id).info.status == "FAILED"
-    assert "mark-stale" in (store.get_run(run.info.run_id).info.error or "")
+    with SqlRunRepository(_open(tmp_path / "proj")) as run_repo:
+        experiment = run_repo.get_experiment_by_name("exp-b")
+        assert experiment is not None
+        run = run_repo.create_run(experiment_id=experiment.experiment_id, run_name="r")
+        code, out, _ = cli(capsys, "--home", home, "runs", "delete", run.info.run_id)
+        assert code == 0
+        assert "Deleted 1" in out
+        code, out, _ = cli(capsys, "--home", home, "runs", "list", "--view", "deleted", "--json")
+        assert [r["info"]["run_id"] for r in json.loads(out)] == [run.info.run_id]
+        code, out, _ = cli(capsys, "--home", home, "runs", "restore", run.info.run_id)
+        assert code == 0
+        # The run is RUNNING with a fresh heartbeat: not stale for 1h, stale for 0s.
+        code, out, _ = cli(
+            capsys, "--home", home, "runs", "mark-stale", "--older-than", "1h", "--json"
+        )
+        assert json.loads(out)["runs"] == []
+        code, out, _ = cli(
+            capsys, "--home", home, "runs", "mark-stale", "--older-than", "0s", "--dry-run"
+        )
+        assert "Would mark 1" in out
+        assert run_repo.get_run(run.info.run_id).info.status == "RUNNING"
+        code, out, _ = cli(capsys, "--home", home, "runs", "mark-stale", "--older-than", "0s")
+        assert code == 0
+        assert run_repo.get_run(run.info.run_id).info.status == "FAILED"
+        assert "mark-stale" in (run_repo.get_run(run.info.run_id).info.error or "")
 
 
 def test_models_commands_with_gates(
@@ -314,13 +325,13 @@ def test_models_commands_with_gates(
 def test_bad_input_is_one_clear_message_and_exit_1(
     capsys: pytest.CaptureFixture[str], in_demo: DemoResult, args: list[str], expected: str
 ) -> None:
-    store = open_metadata_store(f"sqlite:///{in_demo.home / '.cycleml' / 'metadata.db'}")
-    before = len(store.list_audit(limit=100000))
-    code, _, err = cli(capsys, *args)
-    assert code == 1
-    assert expected in err
-    assert "Traceback" not in err
-    assert len(store.list_audit(limit=100000)) == before  # nothing written
+    with _open(in_demo.home) as db:
+        before = len(db.list_audit(limit=100000))
+        code, _, err = cli(capsys, *args)
+        assert code == 1
+        assert expected in err
+        assert "Traceback" not in err
+        assert len(db.list_audit(limit=100000)) == before  # nothing written
 
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:

@@ -20,8 +20,10 @@ import pytest
 import typer
 
 from cycleml.cli import COMMANDS, app, main
-from cycleml.lifecycle._legacy_store import SqlMetadataStore
+from cycleml.registry import SqlModelRepository
+from cycleml.serving import SqlDeploymentRepository
 from cycleml.settings import resolve_settings
+from cycleml.store import Database
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "cycleml"
 Path_ = tuple[str, ...]
@@ -210,11 +212,11 @@ def test_every_json_command_is_classified() -> None:
 def watched(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> str:
     """A project whose only monitor ``watch`` watches a deployment with no traffic yet."""
     settings = resolve_settings(home=tmp_path)
-    store = SqlMetadataStore(settings.metadata_uri, actor="tester")
-    store.create_registered_model("churn")
-    store.create_model_version("churn", source="s3://bucket/churn/1")
-    store.create_deployment("live", "models:/churn/1")
-    store.close()
+    with Database(settings.metadata_uri, actor="tester") as db:
+        models = SqlModelRepository(db)
+        models.create_registered_model("churn")
+        models.create_model_version("churn", source="s3://bucket/churn/1")
+        SqlDeploymentRepository(db, models=models).create_deployment("live", "models:/churn/1")
     reference = tmp_path / "reference.parquet"
     pd.DataFrame({"age": [30.0, 40.0, 50.0] * 20}).to_parquet(reference)
     for args in (["monitor", "reference", str(reference), "--name", "train"],

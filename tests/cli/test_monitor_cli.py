@@ -10,8 +10,10 @@ import pandas as pd
 import pytest
 
 from cycleml.cli import main
-from cycleml.lifecycle._legacy_store import SqlMetadataStore
+from cycleml.registry import SqlModelRepository
+from cycleml.serving import SqlDeploymentRepository
 from cycleml.settings import resolve_settings
+from cycleml.store import Database
 
 
 def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -30,10 +32,9 @@ def _frame(n: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
 @pytest.fixture
 def project(tmp_path: Path) -> str:
     settings = resolve_settings(home=tmp_path)
-    store = SqlMetadataStore(settings.metadata_uri, actor="tester")
-    store.create_registered_model("churn")
-    store.create_model_version("churn", source="s3://b/1")
-    store.close()
+    with SqlModelRepository(Database(settings.metadata_uri, actor="tester")) as models:
+        models.create_registered_model("churn")
+        models.create_model_version("churn", source="s3://b/1")
     _frame(2_000, 0).to_parquet(tmp_path / "reference.parquet")
     _frame(2_000, 1).to_parquet(tmp_path / "same.parquet")
     _frame(2_000, 2, shift=1.0).to_parquet(tmp_path / "shifted.parquet")
@@ -103,9 +104,8 @@ def test_watch_evaluates_new_log_data_as_it_arrives(
     from cycleml.serving import PredictionLogger
 
     settings = resolve_settings(home=Path(project))
-    store = SqlMetadataStore(settings.metadata_uri, actor="tester")
-    store.create_deployment("live", "models:/churn/1")
-    store.close()
+    with SqlDeploymentRepository(Database(settings.metadata_uri, actor="tester")) as deployments:
+        deployments.create_deployment("live", "models:/churn/1")
     hour = 3_600_000
     start = 1_700_000_000_000 - 1_700_000_000_000 % hour
     rows = _frame(200, 3).to_dict(orient="records")
@@ -128,9 +128,8 @@ def test_lag_and_why_no_window_is_ready(capsys: pytest.CaptureFixture[str], proj
     from cycleml.store import now_ms
 
     settings = resolve_settings(home=Path(project))
-    store = SqlMetadataStore(settings.metadata_uri, actor="tester")
-    store.create_deployment("live", "models:/churn/1")
-    store.close()
+    with SqlDeploymentRepository(Database(settings.metadata_uri, actor="tester")) as deployments:
+        deployments.create_deployment("live", "models:/churn/1")
     rows = _frame(150, 3).to_dict(orient="records")
     stamp = now_ms()  # fresh rows: the default lag (30 s) holds them back
     with PredictionLogger(settings, "live") as logger:

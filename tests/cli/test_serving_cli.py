@@ -11,10 +11,11 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from cycleml.cli import main
-from cycleml.lifecycle._legacy_store import SqlMetadataStore, open_metadata_store
 from cycleml.models import save_model
+from cycleml.registry import SqlModelRepository
 from cycleml.settings import Settings, resolve_settings
-from cycleml.tracking import TrackingClient
+from cycleml.store import Database, open_database
+from cycleml.tracking import SqlRunRepository, TrackingClient
 
 
 def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -24,9 +25,9 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     return int(done.value.code or 0), out.out, out.err
 
 
-def _log(settings: Settings, store: SqlMetadataStore, folder: Path) -> str:
-    client = TrackingClient(settings, store=store)
-    found = store.get_experiment_by_name("models")
+def _log(settings: Settings, db: Database, folder: Path) -> str:
+    client = TrackingClient(settings, store=db)
+    found = SqlRunRepository(db).get_experiment_by_name("models")
     experiment = found.experiment_id if found else client.create_experiment("models")
     run = client.create_run(experiment).info.run_id
     client.log_artifacts(run, folder, "model")
@@ -50,22 +51,19 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> str:
     shutil.copytree(good, tampered)
     changed = next(p for p in tampered.iterdir() if p.name != "model.yaml")
     changed.write_bytes(changed.read_bytes() + b"!")
-    store = open_metadata_store(settings)
-    store.create_registered_model("clf")
-    source = _log(settings, store, good)
-    for src in (source, source, source, _log(settings, store, bare),
-                _log(settings, store, tampered), "s3://bucket/clf/6"):  # fmt: skip
-        store.create_model_version("clf", source=src)
-    store.close()
+    with open_database(settings) as db:
+        models = SqlModelRepository(db)
+        models.create_registered_model("clf")
+        source = _log(settings, db, good)
+        for src in (source, source, source, _log(settings, db, bare),
+                    _log(settings, db, tampered), "s3://bucket/clf/6"):  # fmt: skip
+            models.create_model_version("clf", source=src)
     return str(home)
 
 
 def _audit_rows(home: str) -> int:
-    store = open_metadata_store(resolve_settings(home=Path(home)))
-    try:
-        return len(store.list_audit(limit=100_000))
-    finally:
-        store.close()
+    with open_database(resolve_settings(home=Path(home))) as db:
+        return len(db.list_audit(limit=100_000))
 
 
 def test_deploy_creates_then_replaces_the_configuration(

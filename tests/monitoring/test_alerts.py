@@ -18,18 +18,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cycleml.errors import InvalidInput, NotFound
-from cycleml.lifecycle._legacy_store import SqlMetadataStore
 from cycleml.monitoring import (
     AlertEngine,
     AlertEvent,
     AlertRule,
     AlertState,
     Delivery,
+    MonitorRepository,
+    SqlMonitorRepository,
     alert_payload,
     parse_cooldown,
     step,
 )
 from cycleml.monitoring._sql_alerts import NewAlertEvent
+from cycleml.registry import ModelRepository, SqlModelRepository
+from cycleml.store import Database
 
 RULE = AlertRule("drift-high", "drift_share", ">", 0.3)
 
@@ -334,15 +337,15 @@ class Recorder:
 
 
 @pytest.fixture
-def monitored(store: SqlMetadataStore) -> SqlMetadataStore:
+def monitored(model_repo: ModelRepository, monitor_repo: MonitorRepository) -> MonitorRepository:
     """A store with monitor ``mon`` (on ``models:/m/1``)."""
-    store.create_registered_model("m")
-    store.create_model_version("m", source="s3://bucket/m/1")
-    store.create_monitor("mon", "models:/m/1")
-    return store
+    model_repo.create_registered_model("m")
+    model_repo.create_model_version("m", source="s3://bucket/m/1")
+    monitor_repo.create_monitor("mon", "models:/m/1")
+    return monitor_repo
 
 
-def test_engine_fires_once_and_remembers(monitored: SqlMetadataStore) -> None:
+def test_engine_fires_once_and_remembers(monitored: MonitorRepository, db: Database) -> None:
     hook = Recorder()
     rule = AlertRule("drift", "drift_share", ">", 0.3, notify=("hook",), severity="critical")
     engine = AlertEngine(monitored, {"hook": hook}, links={"ui": "http://ui/mon"})
@@ -391,15 +394,17 @@ def test_engine_fires_once_and_remembers(monitored: SqlMetadataStore) -> None:
     assert resolved.kind == "resolved"
     assert hook.sent[-1]["kind"] == "resolved"
     assert hook.sent[-1]["summary"].startswith("drift_share = 0.1, no longer > 0.3")
-    actions = [a.action for a in monitored.list_audit(entity_id="mon")]
+    actions = [a.action for a in db.list_audit(entity_id="mon")]
     assert actions.count("alert.fired") == actions.count("alert.resolved") == 1
     assert actions.count("alert.deliver") == 2
 
 
 def test_a_restart_sends_no_duplicate(metadata_uri: str) -> None:
-    first_store = SqlMetadataStore(metadata_uri, actor="monitor")
-    first_store.create_registered_model("m")
-    first_store.create_model_version("m", source="s3://bucket/m/1")
+    first_db = Database(metadata_uri, actor="monitor")
+    first_models = SqlModelRepository(first_db)
+    first_models.create_registered_model("m")
+    first_models.create_model_version("m", source="s3://bucket/m/1")
+    first_store = SqlMonitorRepository(first_db, models=first_models)
     first_store.create_monitor("mon", "models:/m/1")
     rule = AlertRule("drift", "drift_share", ">", 0.3, notify=("hook",), cooldown=3600)
     first = Recorder()
@@ -409,8 +414,8 @@ def test_a_restart_sends_no_duplicate(metadata_uri: str) -> None:
     assert [e.kind for e in events] == ["fired"]
     first_store.close()
 
-    # a new process: new store object, new engine, new notifier - same database
-    with SqlMetadataStore(metadata_uri, actor="monitor") as again:
+    # a new process: new repository and database, new engine, new notifier - same database
+    with SqlMonitorRepository(Database(metadata_uri, actor="monitor")) as again:
         second = Recorder()
         engine = AlertEngine(again, {"hook": second})
         assert engine.process("mon", [rule], {"drift_share": 0.5}, now=2000, window_end=2000) == []
@@ -427,7 +432,7 @@ def test_a_restart_sends_no_duplicate(metadata_uri: str) -> None:
         assert len(again.list_alert_events("mon")) == 2
 
 
-def test_windows_are_applied_once(monitored: SqlMetadataStore) -> None:
+def test_windows_are_applied_once(monitored: MonitorRepository) -> None:
     rule = AlertRule("r", "m", ">", 0.3, for_windows=2)
     engine = AlertEngine(monitored)
     engine.process("mon", [rule], {"m": 0.5}, window_end=1000)
@@ -437,14 +442,14 @@ def test_windows_are_applied_once(monitored: SqlMetadataStore) -> None:
     assert [e.kind for e in engine.process("mon", [rule], {"m": 0.5}, window_end=2000)] == ["fired"]
 
 
-def test_missing_metrics_write_nothing(monitored: SqlMetadataStore) -> None:
+def test_missing_metrics_write_nothing(monitored: MonitorRepository) -> None:
     engine = AlertEngine(monitored)
     rules = [AlertRule("a", "absent", ">", 0.3), AlertRule("b", "nan", ">", 0.3)]
     assert engine.process("mon", rules, {"nan": math.nan, "text": "x"}) == []  # type: ignore[dict-item]
     assert monitored.get_alert_states("mon") == {}
 
 
-def test_bad_rules_are_refused_before_anything_is_written(monitored: SqlMetadataStore) -> None:
+def test_bad_rules_are_refused_before_anything_is_written(monitored: MonitorRepository) -> None:
     engine = AlertEngine(monitored, {"hook": Recorder()})
     good = AlertRule("r", "m", ">", 0.3)
     cases: list[tuple[list[Any], str]] = [
@@ -464,7 +469,7 @@ def test_bad_rules_are_refused_before_anything_is_written(monitored: SqlMetadata
 
 
 def test_the_builtin_log_notifier(
-    monitored: SqlMetadataStore, caplog: pytest.LogCaptureFixture
+    monitored: MonitorRepository, caplog: pytest.LogCaptureFixture
 ) -> None:
     rule = AlertRule("r", "m", ">", 0.3)  # notify defaults to the built-in log
     with caplog.at_level(logging.INFO, logger="cycleml.monitoring.alerts"):
@@ -479,7 +484,7 @@ def test_the_builtin_log_notifier(
     assert records[0].alert["id"] == event.id  # type: ignore[attr-defined]
 
 
-def test_failing_notifiers_do_not_stop_the_others(monitored: SqlMetadataStore) -> None:
+def test_failing_notifiers_do_not_stop_the_others(monitored: MonitorRepository) -> None:
     class Broken:
         guarantee: Any = "at-least-once"
 
@@ -498,7 +503,7 @@ def test_failing_notifiers_do_not_stop_the_others(monitored: SqlMetadataStore) -
 
 
 def test_pending_deliveries_are_sent_after_a_crash_before_sending(
-    monitored: SqlMetadataStore,
+    monitored: MonitorRepository,
 ) -> None:
     # The transition was stored, then the process died before claiming any delivery.
     _, record = monitored.apply_alert_transition(
@@ -518,7 +523,7 @@ def test_pending_deliveries_are_sent_after_a_crash_before_sending(
 
 
 @pytest.mark.parametrize("guarantee", ["at-least-once", "at-most-once"])
-def test_a_crash_while_sending(monitored: SqlMetadataStore, guarantee: str) -> None:
+def test_a_crash_while_sending(monitored: MonitorRepository, guarantee: str) -> None:
     rule = AlertRule("r", "m", ">", 0.3, notify=("hook",))
     with pytest.raises(Crash):
         AlertEngine(monitored, {"hook": Recorder(guarantee, crash=True)}).process(
@@ -547,7 +552,7 @@ def test_a_crash_while_sending(monitored: SqlMetadataStore, guarantee: str) -> N
 
 
 def test_unconfigured_notifier_of_a_stored_event_fails_cleanly(
-    monitored: SqlMetadataStore,
+    monitored: MonitorRepository,
 ) -> None:
     monitored.apply_alert_transition(
         "mon",
@@ -561,7 +566,7 @@ def test_unconfigured_notifier_of_a_stored_event_fails_cleanly(
     assert record.deliveries["gone"].detail == {"error": "no notifier named 'gone'"}
 
 
-def test_racing_engines_notify_once(monitored: SqlMetadataStore) -> None:
+def test_racing_engines_notify_once(monitored: MonitorRepository) -> None:
     hook = Recorder()
     rule = AlertRule("r", "m", ">", 0.3, notify=("hook",))
     errors: list[BaseException] = []

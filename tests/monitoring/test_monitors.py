@@ -19,7 +19,6 @@ import pyarrow as pa
 import pytest
 
 from cycleml.errors import InvalidInput, NotFound
-from cycleml.lifecycle._legacy_store import SqlMetadataStore
 from cycleml.monitoring import MonitorGauges, Monitors
 from cycleml.registry import ModelRepository
 from cycleml.serving import DeploymentRepository, PredictionLogger, record_feedback
@@ -35,7 +34,7 @@ T0 = 1_764_000_000_000 - 1_764_000_000_000 % HOUR  # an hour boundary (2025-11-2
 @pytest.fixture
 def deployed(
     db: Database, model_repo: ModelRepository, deployment_repo: DeploymentRepository
-) -> SqlMetadataStore:
+) -> Database:
     model_repo.create_registered_model("churn")
     model_repo.create_model_version("churn", source="s3://b/1")
     deployment_repo.create_deployment("churn", "models:/churn/1")
@@ -80,7 +79,7 @@ def _log_hour(settings: Settings, hour: int, frame: pd.DataFrame, *, seed: int) 
 
 
 @pytest.fixture
-def monitors(settings: Settings, deployed: SqlMetadataStore) -> Iterator[Monitors]:
+def monitors(settings: Settings, deployed: Database) -> Iterator[Monitors]:
     with Monitors(settings, store=deployed) as opened:
         yield opened
 
@@ -216,7 +215,7 @@ def test_late_labels_give_performance_and_the_report_recomputes_it(
 
 
 def test_retraining_command_runs_and_is_audited(
-    settings: Settings, monitors: Monitors, deployed: SqlMetadataStore, tmp_path: Path
+    settings: Settings, monitors: Monitors, deployed: Database, tmp_path: Path
 ) -> None:
     marker = tmp_path / "retrain.json"
     command = [sys.executable, "-c",
@@ -268,7 +267,7 @@ def test_bad_input(monitors: Monitors) -> None:
 
 
 def test_dataset_versions_from_the_monitors_own_stores(
-    settings: Settings, monitors: Monitors, deployed: SqlMetadataStore
+    settings: Settings, monitors: Monitors, deployed: Database
 ) -> None:
     from cycleml.data import Datasets, FrameSource
 

@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 
 from cycleml.errors import InvalidInput
-from cycleml.lifecycle._legacy_store import SqlMetadataStore
 from cycleml.monitoring import (
     AlertEngine,
     AlertRule,
     LogNotifier,
     MonitorRepository,
     RetrainHook,
+    SqlMonitorRepository,
     WebhookNotifier,
     notifier_from_config,
 )
@@ -207,8 +207,8 @@ def test_engine_with_a_webhook_that_fails_first(
     assert stored.detail["attempts"] == 3
     assert "s3cr3t" not in json.dumps(stored.detail)  # only scheme and host are kept
 
-    # restart: a new store and engine on the same database, same breaching value
-    with SqlMetadataStore(metadata_uri, actor="monitor") as again:
+    # restart: a new repository and engine on the same database, same breaching value
+    with SqlMonitorRepository(Database(metadata_uri, actor="monitor")) as again:
         fresh = WebhookNotifier(receiver.url, retries=3, backoff=0.01)
         assert (
             AlertEngine(again, {"ops": fresh}).process(

@@ -17,7 +17,6 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from cycleml.lifecycle._legacy_store import SqlMetadataStore
 from cycleml.monitoring import Monitors, build_report
 from cycleml.monitoring._report import served_models
 from cycleml.registry import ModelRepository
@@ -95,17 +94,18 @@ def test_served_models_counts_rows_per_version_and_arm() -> None:
 @pytest.fixture
 def canary(
     db: Database, model_repo: ModelRepository, deployment_repo: DeploymentRepository
-) -> SqlMetadataStore:
+) -> Database:
     model_repo.create_registered_model("churn")
     for source in ("s3://b/1", "s3://b/2"):
         model_repo.create_model_version("churn", source=source)
-    deployment_repo.create_deployment("churn", "models:/churn/1", canary_uri="models:/churn/2",
-                            canary_percent=25.0)  # fmt: skip
+    deployment_repo.create_deployment(
+        "churn", "models:/churn/1", canary_uri="models:/churn/2", canary_percent=25.0
+    )
     return db
 
 
 @pytest.fixture
-def monitors(settings: Settings, canary: SqlMetadataStore) -> Iterator[Monitors]:
+def monitors(settings: Settings, canary: Database) -> Iterator[Monitors]:
     with Monitors(settings, store=canary) as opened:
         yield opened
 

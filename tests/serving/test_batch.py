@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 
 from cycleml.cli import app
 from cycleml.errors import InvalidInput, SignatureError
-from cycleml.lifecycle._legacy_store import open_metadata_store
 from cycleml.serving import score_batch
 from cycleml.settings import resolve_settings
+from cycleml.store import open_database
 
 
 def test_parquet_in_chunks_matches_the_model_and_records_lineage(
@@ -37,11 +37,8 @@ def test_parquet_in_chunks_matches_the_model_and_records_lineage(
     assert list(scored.columns[: len(x.columns)]) == list(x.columns)
     assert seen[-1] == (len(x), len(x))
     assert len(seen) == -(-len(x) // 50)
-    store = open_metadata_store(settings)
-    try:
-        edges = store.lineage_edges("batch_prediction", report.id)
-    finally:
-        store.close()
+    with open_database(settings) as db:
+        edges = db.lineage_edges("batch_prediction", report.id)
     sources = {(e.src_kind, e.src_id) for e in edges}
     assert ("file", str(source.resolve())) in sources
 

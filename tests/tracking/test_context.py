@@ -15,9 +15,9 @@ import pytest
 import sklearn
 
 import cycleml
-from cycleml.lifecycle._legacy_store import SqlMetadataStore
 from cycleml.settings import Settings
-from cycleml.tracking import Tracker, _context
+from cycleml.store import Database
+from cycleml.tracking import SqlRunRepository, Tracker, _context
 from cycleml.tracking._context import capture_context
 
 SCRIPT = """
@@ -85,7 +85,7 @@ def test_git_commit_and_dirty_flag(repo: Path, sqlite_settings: Settings, tmp_pa
     elsewhere = tmp_path / "elsewhere"  # run from outside the repo: git facts follow the script
     elsewhere.mkdir()
     (repo / "notes.txt").write_text("untracked files do not make the tree dirty")
-    store = SqlMetadataStore(sqlite_settings.metadata_uri, actor="reader")
+    store = SqlRunRepository(Database(sqlite_settings.metadata_uri, actor="reader"))
     try:
         clean_id = _run_script(repo / "train.py", sqlite_settings, elsewhere)
         clean = store.get_run(clean_id).data.tags
