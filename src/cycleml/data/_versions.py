@@ -37,8 +37,8 @@ from cycleml.data._repository import DatasetRepository, SqlDatasetRepository
 from cycleml.data._sources import FileSource, FrameSource, Source
 from cycleml.data._validate import RulesInput, ValidationReport, split_failing, validate
 from cycleml.errors import InvalidInput, NotFound
-from cycleml.settings import PROJECT_FILE, Settings
-from cycleml.spec import Policy, ProjectSpec, load_project, load_spec
+from cycleml.settings import Settings
+from cycleml.spec import Policy, ProjectSpec, service_project
 from cycleml.spec._rules import ROW_LEVEL_RULES
 from cycleml.store import (
     ArtifactStore,
@@ -185,11 +185,7 @@ class Datasets:
         artifacts: ArtifactStore | None = None,
         spec: ProjectSpec | None = None,
     ) -> None:
-        if settings is None:
-            settings, found = load_project()
-            spec = spec if spec is not None else found
-        elif spec is None and (settings.home / PROJECT_FILE).is_file():
-            spec = load_spec(settings.home / PROJECT_FILE)
+        settings, spec = service_project(settings, spec)
         self.settings = settings
         self.spec = spec
         self.repository: DatasetRepository = repository or SqlDatasetRepository(

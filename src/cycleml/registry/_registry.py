@@ -10,8 +10,8 @@ from cycleml.errors import GateFailed, InvalidInput, NotFound
 from cycleml.registry._entities import ModelVersion, RegisteredModel, Stage, StageTransition
 from cycleml.registry._repository import ArtifactLocation, ModelRepository, SqlModelRepository
 from cycleml.registry._sql_models import parse_stage
-from cycleml.settings import PROJECT_FILE, Settings
-from cycleml.spec import GateReport, MetricSpec, ProjectSpec, check_gates, load_project, load_spec
+from cycleml.settings import Settings
+from cycleml.spec import GateReport, MetricSpec, ProjectSpec, check_gates, service_project
 from cycleml.store import ArtifactEntry, Database, RunUri, open_database, parse_uri
 from cycleml.validation import invalid_parameter
 
@@ -47,11 +47,7 @@ class Models:
         store: Database | None = None,
         spec: ProjectSpec | None = None,
     ) -> None:
-        if settings is None:
-            settings, found = load_project()
-            spec = spec if spec is not None else found
-        elif spec is None and (settings.home / PROJECT_FILE).is_file():
-            spec = load_spec(settings.home / PROJECT_FILE)
+        settings, spec = service_project(settings, spec)
         self.settings = settings
         self.repository: ModelRepository = repository or SqlModelRepository(
             store or open_database(self.settings)

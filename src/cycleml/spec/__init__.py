@@ -27,7 +27,7 @@ from cycleml.spec._model import (
     ProjectSpec,
     StorageSpec,
 )
-from cycleml.spec._project import load_project, project_settings
+from cycleml.spec._project import load_project, project_settings, service_project
 from cycleml.spec._registry import (
     DEFAULT_METRICS,
     MetricRegistry,
@@ -75,6 +75,7 @@ __all__ = [
     "project_settings",
     "register_metric",
     "render_template",
+    "service_project",
 ]
 
 _RENAMED = {"Stage": "GateStage", "STAGES": "GATE_STAGES"}

@@ -13,7 +13,7 @@ from cycleml.settings import PROJECT_FILE, Settings, resolve_settings
 from cycleml.spec._load import load_spec
 from cycleml.spec._model import ProjectSpec
 
-__all__ = ["load_project", "project_settings"]
+__all__ = ["load_project", "project_settings", "service_project"]
 
 
 def load_project(
@@ -66,3 +66,22 @@ def project_settings(
         environ=environ,
     )
     return settings
+
+
+def service_project(
+    settings: Settings | None, spec: ProjectSpec | None
+) -> tuple[Settings, ProjectSpec | None]:
+    """The settings and spec a stage service works with, from what its caller passed.
+
+    No settings: the current project's, and its spec unless one is given. Explicit settings:
+    those, with the given spec, else ``cycleml.yaml`` in their project folder if there is one.
+
+    Raises:
+        SpecError: The project's cycleml.yaml is malformed.
+    """
+    if settings is None:
+        settings, found = load_project()
+        return settings, spec if spec is not None else found
+    if spec is None and (settings.home / PROJECT_FILE).is_file():
+        spec = load_spec(settings.home / PROJECT_FILE)
+    return settings, spec

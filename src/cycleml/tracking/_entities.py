@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
+
+from cycleml.store import DatasetRead
 
 __all__ = ["DatasetInput", "Experiment", "Metric", "Run", "RunData", "RunInfo", "RunStatus"]
 
@@ -106,28 +108,7 @@ class Run:
         }
 
 
-class DatasetInput(Protocol):
-    """What a run records of a dataset version it reads (``cycleml.data.DatasetVersion``).
-
-    Tracking names the dataset by identifiers only, so it never imports the data stage.
-    """
-
-    @property
-    def name(self) -> str:
-        """The dataset's name."""
-        ...
-
-    @property
-    def version(self) -> int:
-        """The version number."""
-        ...
-
-    @property
-    def uri(self) -> str:
-        """``datasets:/name/N``."""
-        ...
-
-    @property
-    def digest(self) -> str:
-        """The version's content digest (BLAKE3 hex)."""
-        ...
+#: What a run records of a dataset version it reads (``cycleml.data.DatasetVersion``):
+#: identifiers only (name, version, uri, digest), so tracking never imports the data stage.
+#: The same shape the kernel announces when a version is read.
+DatasetInput = DatasetRead
