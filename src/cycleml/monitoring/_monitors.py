@@ -191,7 +191,9 @@ class Monitors:
         """``data`` as the checks read it, and the lineage sources it names: a
         ``datasets:/`` URI becomes its version's Parquet parts, from this service's stores."""
         if isinstance(data, str) and data.startswith("datasets:/"):
-            datasets = Datasets(self.settings, store=self.db, artifacts=self.artifacts)
+            datasets = Datasets(
+                self.settings, store=self.db, artifacts=self.artifacts, spec=self.spec
+            )
             version = datasets.get(data)
             paths = datasets.list_part_paths(version)
             if not paths:
