@@ -24,6 +24,7 @@ MODULES = [
     "cycleml.reports",
     "cycleml.serving",
     "cycleml.monitoring",
+    "cycleml.server",
 ]
 
 

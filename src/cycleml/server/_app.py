@@ -1,0 +1,189 @@
+"""The team server's app: one FastAPI app that each stage's router plugs into.
+
+:func:`create_server` opens the worker's stores once (one :class:`~cycleml.store.Database`
+with its connection pool, one artifact store) and keeps them in :class:`ServerState` on
+``app.state.server``; routers read it through :func:`server_state` and stay thin over the
+stages' services. Every route's errors go through :func:`~cycleml.server._errors.
+error_response`, so each API answers in one JSON shape: FastAPI's own validation errors
+and unknown routes are turned into cycleml errors first.
+
+A router is a module with a module-level ``router`` (:class:`fastapi.APIRouter`), listed in
+:data:`ROUTERS`; adding a stage's API is adding its module there.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from cycleml.errors import CycleMLError, InvalidInput, NotFound
+from cycleml.server._errors import error_response
+from cycleml.server._metrics import ServerMetrics
+from cycleml.settings import Settings, resolve_settings
+from cycleml.store import ArtifactStore, Database, open_artifact_store, open_database
+
+__all__ = ["ROUTERS", "ServerState", "create_server", "server_state"]
+
+#: The modules whose ``router`` the app includes, in this order.
+ROUTERS: tuple[str, ...] = ("cycleml.server._health",)
+
+_log = logging.getLogger("cycleml.server")
+
+
+@dataclass
+class ServerState:
+    """What every request of one worker shares: settings, stores and metrics."""
+
+    settings: Settings
+    db: Database
+    artifacts: ArtifactStore
+    metrics: ServerMetrics
+
+    def close(self) -> None:
+        """Release the database's connections."""
+        self.db.close()
+
+
+def server_state(request: Request) -> ServerState:
+    """The worker's :class:`ServerState` (a FastAPI dependency for routers)."""
+    state: ServerState = request.app.state.server
+    return state
+
+
+def create_server(
+    settings: Settings | None = None,
+    *,
+    metadata_uri: str | None = None,
+    artifact_uri: str | None = None,
+) -> FastAPI:
+    """Build the team server's app on ``settings`` (default: resolved from the environment).
+
+    Args:
+        settings: Where the stores are.
+        metadata_uri: Overrides the settings' metadata database.
+        artifact_uri: Overrides the settings' artifact root (a folder or fsspec URI).
+
+    Raises:
+        StoreError: The metadata database cannot be opened.
+    """
+    base = settings or resolve_settings()
+    if metadata_uri is not None or artifact_uri is not None:
+        base = resolve_settings(
+            home=base.home,
+            metadata_uri=metadata_uri or base.metadata_uri,
+            artifact_uri=artifact_uri or base.artifact_uri,
+            actor=base.actor,
+        )
+    db = open_database(base)
+    pool = db.engine.pool
+    state = ServerState(
+        settings=base,
+        db=db,
+        artifacts=open_artifact_store(base.artifact_uri),
+        metrics=ServerMetrics(
+            pool_checked_out=lambda: float(getattr(pool, "checkedout", lambda: 0)()),
+            pool_size=lambda: float(getattr(pool, "size", lambda: 0)()),
+        ),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            state.close()
+
+    from cycleml import __version__
+
+    app = FastAPI(
+        title="cycleml server",
+        version=__version__,
+        description="cycleml's REST API (/api/v1) and MLflow's (/api/2.0/mlflow).",
+        lifespan=lifespan,
+    )
+    app.state.server = state
+    for module in ROUTERS:
+        app.include_router(importlib.import_module(module).router)
+    _add_error_handlers(app)
+    app.middleware("http")(_observe)
+    return app
+
+
+async def _observe(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    """Give the request an id, answer it, and count it under its route's template."""
+    request.state.request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+    started = time.perf_counter()
+    response = await call_next(request)
+    route = request.scope.get("route")
+    template = getattr(route, "path", None) or "(unmatched)"
+    state = server_state(request)
+    state.metrics.observe(
+        route=template,
+        method=request.method,
+        status=response.status_code,
+        seconds=time.perf_counter() - started,
+    )
+    response.headers.setdefault("X-Request-ID", request.state.request_id)
+    return response
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    async def cycleml_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, CycleMLError)
+        return error_response(request, exc)
+
+    async def validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        problems = [_problem(error) for error in exc.errors()]
+        error = InvalidInput(
+            f"Invalid request to {request.url.path}: {'; '.join(problems)}.",
+            hint="See the route's schema in /docs (OpenAPI at /openapi.json).",
+            details={"problems": problems},
+        )
+        return error_response(request, error)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        error: CycleMLError
+        if exc.status_code == 404:
+            error = NotFound(
+                f"No route {request.method} {request.url.path}.",
+                hint="The API's routes are listed in /docs (OpenAPI at /openapi.json).",
+            )
+        else:
+            error = CycleMLError(str(exc.detail))
+            error.status_code = exc.status_code
+            error.code = "method_not_allowed" if exc.status_code == 405 else "http_error"
+        return error_response(request, error)
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        _log.exception("unexpected error answering %s %s", request.method, request.url.path)
+        return error_response(
+            request,
+            CycleMLError(
+                "The server failed to answer this request.",
+                hint="The server's log has the traceback; quote the request id.",
+            ),
+        )
+
+    app.add_exception_handler(CycleMLError, cycleml_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected)
+
+
+def _problem(error: Any) -> str:
+    where = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
+    return f"{where or 'body'}: {error.get('msg', 'invalid')}"
