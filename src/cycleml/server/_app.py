@@ -35,7 +35,10 @@ from cycleml.store import ArtifactStore, Database, open_artifact_store, open_dat
 __all__ = ["ROUTERS", "ServerState", "create_server", "server_state"]
 
 #: The modules whose ``router`` the app includes, in this order.
-ROUTERS: tuple[str, ...] = ("cycleml.server._health",)
+ROUTERS: tuple[str, ...] = (
+    "cycleml.server._health",
+    "cycleml.server._mlflow_tracking",
+)
 
 _log = logging.getLogger("cycleml.server")
 

@@ -11,7 +11,8 @@ request-validation errors and unknown routes are turned into ``InvalidInput`` an
   its client reads (``get_experiment_by_name`` turns ``RESOURCE_DOES_NOT_EXIST`` into
   ``None``), plus cycleml's ``hint`` and ``details``.
 
-The HTTP status is the error's own ``status_code`` on both.
+The HTTP status is the error's own ``status_code``, except that MLflow's routes answer bad
+input and taken names with 400 as MLflow's server does.
 """
 
 from __future__ import annotations
@@ -45,6 +46,18 @@ _MLFLOW_CODES = {
     "store_error": "TEMPORARILY_UNAVAILABLE",
 }
 
+# The HTTP status MLflow's server sends with these codes, where it differs from cycleml's
+# (a name taken and a re-logged param are 400 there, not 409). Other errors keep cycleml's
+# status: MLflow's 500 for INVALID_STATE would make its client retry a request that cannot
+# succeed, and 413 and 415 say more than 400.
+_MLFLOW_STATUS = {
+    "already_exists": 400,
+    "invalid_input": 400,
+    "invalid_spec": 400,
+    "param_conflict": 400,
+    "validation_failed": 400,
+}
+
 
 def is_mlflow_path(path: str) -> bool:
     """Whether ``path`` is one of MLflow's routes (answered in MLflow's error shape)."""
@@ -59,6 +72,7 @@ def mlflow_error_code(code: str) -> str:
 def error_response(request: Request, error: CycleMLError) -> JSONResponse:
     """``error`` as the JSON answer to ``request``, in the shape of the route's protocol."""
     body: dict[str, Any] = to_dict(error)
+    status = error.status_code
     request_id = getattr(request.state, "request_id", None)
     if request_id is not None:
         body["error"]["details"] = {**(body["error"]["details"] or {}), "request_id": request_id}
@@ -70,5 +84,6 @@ def error_response(request: Request, error: CycleMLError) -> JSONResponse:
             "hint": inner["hint"],
             "details": inner["details"] or {},
         }
+        status = _MLFLOW_STATUS.get(error.code, status)
     headers = {"X-Request-ID": request_id} if request_id else None
-    return JSONResponse(body, status_code=error.status_code, headers=headers)
+    return JSONResponse(body, status_code=status, headers=headers)

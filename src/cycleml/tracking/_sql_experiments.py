@@ -218,3 +218,33 @@ class ExperimentOps(SqlRepository):
             )
 
         self._write(write)
+
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        """Remove one experiment tag (raise :class:`NotFound` if the experiment lacks it)."""
+
+        def write(conn: Connection) -> None:
+            found = conn.execute(
+                select(experiments.c.experiment_id).where(
+                    experiments.c.experiment_id == experiment_id
+                )
+            ).first()
+            if found is None:
+                raise NotFound(f"No experiment with id {experiment_id!r}.")
+            gone = conn.execute(
+                experiment_tags.delete().where(
+                    (experiment_tags.c.experiment_id == experiment_id)
+                    & (experiment_tags.c.key == key)
+                )
+            ).rowcount
+            if not gone:
+                raise NotFound(f"Experiment {experiment_id} has no tag {key!r}.")
+            record_audit(
+                conn,
+                actor=self.actor,
+                action="experiment.delete_tag",
+                entity_kind="experiment",
+                entity_id=experiment_id,
+                payload={"key": key},
+            )
+
+        self._write(write)
