@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BENCH_VENV ?= .venv-bench
+MLFLOW_VENV ?= .venv-mlflow
 BIN := $(VENV)/bin
 PIP_FLAGS ?= -q --disable-pip-version-check
 
@@ -38,8 +39,15 @@ format: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix src tests bench examples
 
 ## test: install dev deps, lint, run the whole suite (SQLite and PostgreSQL) on both cores
-test: lint
-	$(BIN)/pytest -n 2 --dist loadfile
+test: lint $(MLFLOW_VENV)/.installed
+	CYCLEML_TEST_MLFLOW_PYTHON=$(abspath $(MLFLOW_VENV))/bin/python $(BIN)/pytest -n 2 --dist loadfile
+
+# The unmodified MLflow client that tests/server/test_mlflow_client.py drives against
+# `cycleml server`: its own environment, apart from cycleml's dependencies (about 20 s).
+$(MLFLOW_VENV)/.installed: tests/mlflow-client-requirements.txt
+	$(PYTHON) -m venv $(MLFLOW_VENV)
+	$(MLFLOW_VENV)/bin/pip install $(PIP_FLAGS) -r tests/mlflow-client-requirements.txt
+	touch $@
 
 ## bench: benchmarks against the peers, in their own environment (never a test)
 $(BENCH_VENV)/.installed: pyproject.toml bench/requirements.txt
@@ -66,4 +74,4 @@ bench-startup: $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python bench/startup.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) cycleml-demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) $(MLFLOW_VENV) cycleml-demo .pytest_cache .mypy_cache .ruff_cache
