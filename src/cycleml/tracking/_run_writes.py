@@ -6,15 +6,22 @@ run with ``Connection.exec_driver_sql``: nothing is built, compiled or cache-key
 call. A batch's points arrive column by column (:class:`~cycleml.tracking._buffer.
 MetricColumns` from the buffer, or unzipped ``Metric`` tuples) and leave as one
 ``metric_chunks`` row and one ``latest_metrics`` row per key, packed with numpy.
+
+A write that arrives with a request id (the server's ``X-Request-ID``) first claims the id
+in ``run_requests`` inside its own transaction (:func:`claim_request`): a retried request
+whose first attempt committed finds its id there and is not applied again, and a first
+attempt that rolled back left no id behind, so its retry is applied.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from sqlalchemy import Connection
 
 from cycleml.errors import InvalidInput
 from cycleml.store import driver_sql
@@ -22,7 +29,20 @@ from cycleml.tracking._buffer import MetricColumns
 from cycleml.tracking._entities import Metric
 from cycleml.validation import check_key
 
-__all__ = ["RUN_SQL", "Columns", "RunSql", "check_metrics", "metric_rows"]
+__all__ = [
+    "REQUEST_ID_TTL_MS",
+    "RUN_SQL",
+    "Columns",
+    "RunSql",
+    "check_metrics",
+    "check_request_id",
+    "claim_request",
+    "metric_rows",
+]
+
+#: How long an applied request id is remembered: far longer than any client retries.
+REQUEST_ID_TTL_MS = 24 * 3600 * 1000
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1  # steps and timestamps are BIGINT columns
 _FLOAT = frozenset({float})
@@ -86,6 +106,13 @@ class RunSql:
             "(excluded.step = latest_metrics.step "
             "AND excluded.timestamp >= latest_metrics.timestamp)"
         )
+        # Claimed in the write's own transaction; a conflict means the write was applied.
+        self.claim_request = sql(
+            "INSERT INTO run_requests (request_id, action, run_id, applied_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING"
+        )
+        self.claimed_request = sql("SELECT action, run_id FROM run_requests WHERE request_id = ?")
+        self.prune_requests = sql("DELETE FROM run_requests WHERE applied_at < ?")
         self._sql = sql
         self._updates: dict[tuple[str, ...], str] = {}
 
@@ -101,6 +128,46 @@ class RunSql:
 
 
 RUN_SQL = {dialect: RunSql(dialect) for dialect in ("sqlite", "postgresql")}
+
+
+def check_request_id(request_id: str) -> str:
+    """Return ``request_id`` if it can name a request (1-64 of ``A-Za-z0-9._:-``)."""
+    if not isinstance(request_id, str) or not _REQUEST_ID.fullmatch(request_id):
+        raise InvalidInput(
+            f"Invalid request id {request_id!r}: expected 1-64 letters, digits or '._:-'.",
+            hint="Send a fresh UUID (hex) as X-Request-ID, and the same one on each retry.",
+        )
+    return request_id
+
+
+def claim_request(
+    conn: Connection, request_id: str, action: str, run_id: str, stamp: int
+) -> str | None:
+    """Record ``request_id`` in the caller's transaction; the run id it named, if applied before.
+
+    ``None``: the id is new, and the caller applies its write (a rollback forgets the id
+    again). Otherwise the id names a write already committed, whose run id is returned, and
+    the caller must not apply it again. Ids older than :data:`REQUEST_ID_TTL_MS` are
+    dropped here (an index probe when there are none).
+
+    Raises:
+        InvalidInput: The id was used for another action or run.
+    """
+    sql = RUN_SQL[conn.dialect.name]
+    conn.exec_driver_sql(sql.prune_requests, (stamp - REQUEST_ID_TTL_MS,))
+    # sqlite3 and psycopg count the rows an INSERT ... ON CONFLICT DO NOTHING inserted.
+    if conn.exec_driver_sql(sql.claim_request, (request_id, action, run_id, stamp)).rowcount == 1:
+        return None
+    # The conflicting row is committed (PostgreSQL waits for its transaction to end first).
+    row = conn.exec_driver_sql(sql.claimed_request, (request_id,)).one()
+    same_run = action == "run.create" or row.run_id == run_id
+    if row.action != action or not same_run:
+        raise InvalidInput(
+            f"Request id {request_id!r} was already used for {row.action} of run "
+            f"{row.run_id}; a retry must repeat the same request.",
+            hint="Send a fresh X-Request-ID with every new request.",
+        )
+    return str(row.run_id)
 
 
 def check_metrics(points: Sequence[Metric]) -> Columns:

@@ -1,7 +1,9 @@
 """Runs in the SQL run repository: create, log in batches, end, delete, artifacts, inputs.
 
 Starting a run, logging a batch and ending a run are the tracking hot path: a training
-script pays for them on every run. They run the fixed SQL of ``_run_writes`` through
+script pays for them on every run. Through the server each of them may carry a request id
+(``request_id=``, the client's ``X-Request-ID``): a retried request is applied once
+(``_run_writes.claim_request``). They run the fixed SQL of ``_run_writes`` through
 ``exec_driver_sql``, so no statement is built, compiled or cache-keyed per call; everything
 else uses SQLAlchemy Core as usual. Each of them is still one transaction with its audit
 row and lineage edges.
@@ -26,7 +28,15 @@ from cycleml.store import (
     record_edges,
 )
 from cycleml.tracking._entities import Metric, Run, RunData, RunInfo, RunStatus
-from cycleml.tracking._run_writes import RUN_SQL, Columns, RunSql, check_metrics, metric_rows
+from cycleml.tracking._run_writes import (
+    RUN_SQL,
+    Columns,
+    RunSql,
+    check_metrics,
+    check_request_id,
+    claim_request,
+    metric_rows,
+)
 from cycleml.tracking._tables import (
     experiments,
     latest_metrics,
@@ -125,8 +135,14 @@ class RunOps(SqlRepository):
         tags: Mapping[str, str] | None = None,
         parent_run_id: str | None = None,
         start_time: int | None = None,
+        request_id: str | None = None,
     ) -> Run:
-        """Create a RUNNING run in an active experiment."""
+        """Create a RUNNING run in an active experiment.
+
+        With ``request_id``, a request seen before returns the run it created.
+        """
+        if request_id is not None:
+            check_request_id(request_id)
         _check_name(run_name, "run name")
         _check_name(user_id, "user id")
         run_id = new_id()
@@ -138,7 +154,11 @@ class RunOps(SqlRepository):
         location = artifact_uri or f"runs:/{run_id}"
         sql = RUN_SQL[self.dialect]
 
-        def write(conn: Connection) -> None:
+        def write(conn: Connection) -> str | None:
+            if request_id is not None:
+                created = claim_request(conn, request_id, "run.create", run_id, stamp)
+                if created is not None:
+                    return created
             if parent_run_id is not None:
                 self._require_run(conn, parent_run_id)
             inserted = conn.exec_driver_sql(
@@ -174,8 +194,11 @@ class RunOps(SqlRepository):
                 payload={"experiment_id": experiment_id, "run_name": name, "tags": clean_tags},
                 at=stamp,
             )
+            return None
 
-        self._write(write)
+        replayed = self._write(write)
+        if replayed is not None:
+            return self.get_run(replayed)
         # Built from what was written: a re-read would double the cost of starting a run.
         info = RunInfo(
             run_id=run_id,
@@ -312,21 +335,34 @@ class RunOps(SqlRepository):
         metrics: Sequence[Metric] = (),
         params: Mapping[str, Any] | None = None,
         tags: Mapping[str, Any] | None = None,
+        request_id: str | None = None,
     ) -> None:
         """Write metrics, params and tags of one run in a single transaction.
 
         Params are immutable: logging a key again with the same value is a no-op, with a
         different value it raises :class:`ParamConflict` and nothing of the batch is written.
+        With ``request_id``, a batch whose request was applied before is not written again.
         """
+        if request_id is not None:
+            check_request_id(request_id)
+            check_id(run_id, kind="run id")  # before the id is claimed for it
         points = check_metrics(metrics)
         new_params = check_params(params or {})
         new_tags = {check_key(k, "tag"): str(v) for k, v in (tags or {}).items()}
         if not points[0] and not new_params and not new_tags:
             return
         stamp = now_ms()
-        self._write(
-            lambda conn: self._apply_batch(conn, run_id, points, new_params, new_tags, stamp)
-        )
+        if request_id is None:
+            self._write(
+                lambda conn: self._apply_batch(conn, run_id, points, new_params, new_tags, stamp)
+            )
+            return
+
+        def write(conn: Connection) -> None:
+            if claim_request(conn, request_id, "run.log_batch", run_id, stamp) is None:
+                self._apply_batch(conn, run_id, points, new_params, new_tags, stamp)
+
+        self._write(write)
 
     def _apply_batch(
         self,
@@ -431,12 +467,18 @@ class RunOps(SqlRepository):
         metrics: Sequence[Metric] = (),
         params: Mapping[str, Any] | None = None,
         tags: Mapping[str, Any] | None = None,
+        request_id: str | None = None,
     ) -> RunInfo:
         """Change a run's status (ending it when terminal), error text or name.
 
         A final batch of ``metrics``, ``params`` and ``tags`` can ride along: it is written
         in the same transaction (how the tracker ends a run with its buffered entries).
+        With ``request_id``, an update whose request was applied before is not applied
+        again; the run's current attributes are returned.
         """
+        if request_id is not None:
+            check_request_id(request_id)
+            check_id(run_id, kind="run id")  # before the id is claimed for it
         try:
             new_status = RunStatus(status) if status is not None else None
         except ValueError as exc:
@@ -452,6 +494,10 @@ class RunOps(SqlRepository):
 
         def write(conn: Connection) -> RunInfo:
             has_batch = bool(points[0] or new_params or new_tags)
+            if request_id is not None and claim_request(
+                conn, request_id, "run.update", run_id, stamp
+            ):
+                return _info_from_row(self._require_run(conn, run_id))
             row = self._require_run(conn, run_id, active=has_batch)
             # The final batch shares the transaction and the audit row of the update.
             batch = (

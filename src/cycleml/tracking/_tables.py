@@ -30,6 +30,7 @@ __all__ = [
     "metadata",
     "metric_chunks",
     "params",
+    "run_requests",
     "run_tags",
     "runs",
 ]
@@ -125,4 +126,17 @@ latest_metrics = Table(
     Column("timestamp", BigInteger, nullable=False),
     PrimaryKeyConstraint("run_id", "key"),
     Index(None, "key", "value"),
+)
+
+# The request ids (``X-Request-ID``) of run writes applied through the server, each written
+# in the transaction of the write it names: a client retrying a request whose answer it
+# lost finds its id here and the write is not applied twice. Ids expire after a day.
+run_requests = Table(
+    "run_requests",
+    metadata,
+    Column("request_id", String(64), primary_key=True),
+    Column("action", String(32), nullable=False),
+    Column("run_id", String(ID_LEN), nullable=False),
+    Column("applied_at", BigInteger, nullable=False),
+    Index(None, "applied_at"),
 )

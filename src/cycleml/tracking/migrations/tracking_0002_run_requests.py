@@ -1,0 +1,37 @@
+"""Tracking: the request ids of applied run writes (a retried request is applied once).
+
+Revision ID: tracking_0002
+Revises: tracking_0001
+Branch: tracking (the tracking tables)
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "tracking_0002"
+down_revision = "tracking_0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "run_requests",
+        sa.Column("request_id", sa.String(length=64), nullable=False),
+        sa.Column("action", sa.String(length=32), nullable=False),
+        sa.Column("run_id", sa.String(length=32), nullable=False),
+        sa.Column("applied_at", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("request_id", name=op.f("pk_run_requests")),
+    )
+    with op.batch_alter_table("run_requests", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_run_requests_applied_at"), ["applied_at"], unique=False
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("run_requests", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_run_requests_applied_at"))
+    op.drop_table("run_requests")
