@@ -8,6 +8,10 @@ Each test gets an empty, migrated store without paying for a migration: on SQLit
 of a template file migrated once per session (per pytest-xdist worker); on PostgreSQL the
 worker's own database, migrated once and emptied before each test (see
 :func:`_empty_postgres`).
+
+A repository suite (a module marked ``pytest.mark.repository_suite``) runs a third time
+through the team server: its repository fixture is then the REST implementation, talking
+over loopback HTTP to a ``cycleml server`` on the same database (``transport`` is ``rest``).
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from cycleml.serving import DeploymentRepository, SqlDeploymentRepository
 from cycleml.settings import Settings
 from cycleml.store import Database
 from cycleml.store._migrate import upgrade_to_head
-from cycleml.tracking import RunRepository, SqlRunRepository, Tracker
+from cycleml.tracking import RestRunRepository, RunRepository, SqlRunRepository, Tracker
 from cycleml.tracking._entities import Experiment, Run
 from tables import all_tables
 
@@ -249,7 +253,7 @@ def cancer() -> tuple[pd.DataFrame, pd.Series]:
 
 
 # ---- repositories: every backend runs the same repository tests ------------------------------
-#: How each backend builds a stage's repository on a database (REST joins with the server).
+#: How each backend builds a stage's repository on a database.
 REPOSITORY_FACTORIES: dict[str, Callable[[Database], Any]] = {
     "run_repo": SqlRunRepository,
     "model_repo": SqlModelRepository,
@@ -257,6 +261,89 @@ REPOSITORY_FACTORIES: dict[str, Callable[[Database], Any]] = {
     "deployment_repo": SqlDeploymentRepository,
     "monitor_repo": SqlMonitorRepository,
 }
+#: How a stage's REST repository is built on a team server's base URL (stages with an API).
+REST_FACTORIES: dict[str, Callable[[str], Any]] = {
+    "run_repo": RestRunRepository,
+}
+TRANSPORTS = ["sql", "rest"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "repository_suite: a repository test module; it also runs through the REST backend",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A repository suite's tests run on each transport its repository fixtures have."""
+    if metafunc.definition.get_closest_marker("repository_suite") is None:
+        return
+    if any(name in metafunc.fixturenames for name in REST_FACTORIES):
+        metafunc.parametrize("transport", TRANSPORTS, indirect=True)
+
+
+@pytest.fixture
+def transport(request: pytest.FixtureRequest) -> str:
+    """How the repository fixtures reach the database: ``sql`` directly, or ``rest``
+    through a team server (repository suites only; see ``pytest_generate_tests``)."""
+    return str(getattr(request, "param", "sql"))
+
+
+class _AppSwitch:
+    """An ASGI app that forwards to the app a test installed: one uvicorn per session.
+
+    Starting a server costs ~10 ms and stopping one ~200 ms (uvicorn's shutdown tick); the
+    REST variant of a repository suite would pay that per test. Each test still gets its
+    own ``create_server(settings)`` (~2 ms) on its own database.
+    """
+
+    def __init__(self) -> None:
+        self.app: Any = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":  # the installed apps' states are closed by the test
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        assert self.app is not None, "no team server app is installed"
+        await self.app(scope, receive, send)
+
+
+@pytest.fixture(scope="session")
+def _team_server_host() -> Iterator[tuple[_AppSwitch, str]]:
+    from cycleml.serving import background_server
+
+    switch = _AppSwitch()
+    with background_server(switch) as url:  # type: ignore[arg-type]
+        yield switch, url
+
+
+@pytest.fixture
+def team_server(settings: Settings, _team_server_host: tuple[_AppSwitch, str]) -> Iterator[str]:
+    """The base URL of a ``cycleml server`` on this test's settings (real HTTP, loopback)."""
+    from cycleml.server import create_server
+
+    switch, url = _team_server_host
+    app = create_server(settings)
+    switch.app = app
+    try:
+        yield url
+    finally:
+        switch.app = None
+        app.state.server.close()
+
+
+def _repository(name: str, db: Database, transport: str, request: pytest.FixtureRequest) -> Any:
+    if transport == "rest" and name in REST_FACTORIES:
+        repository = REST_FACTORIES[name](request.getfixturevalue("team_server"))
+        request.addfinalizer(repository.close)
+        return repository
+    return REPOSITORY_FACTORIES[name](db)
 
 
 @pytest.fixture
@@ -268,9 +355,9 @@ def db(settings: Settings) -> Iterator[Database]:
 
 
 @pytest.fixture
-def run_repo(db: Database) -> RunRepository:
-    """The tracking repository on ``db``."""
-    repository: RunRepository = REPOSITORY_FACTORIES["run_repo"](db)
+def run_repo(db: Database, transport: str, request: pytest.FixtureRequest) -> RunRepository:
+    """The tracking repository on ``db`` (directly, or through a team server on it)."""
+    repository: RunRepository = _repository("run_repo", db, transport, request)
     return repository
 
 

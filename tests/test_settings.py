@@ -53,6 +53,16 @@ def test_tracking_uri_database_doubles_as_metadata_uri(tmp_path: Path) -> None:
     assert server.metadata_uri.startswith("sqlite:///")
 
 
+def test_tracking_token_from_cycleml_or_mlflow_and_never_shown(tmp_path: Path) -> None:
+    assert resolve_settings(home=tmp_path, environ={}).tracking_token is None
+    mlflow = resolve_settings(home=tmp_path, environ={"MLFLOW_TRACKING_TOKEN": "m-tok"})
+    assert mlflow.tracking_token == "m-tok"
+    both = {"MLFLOW_TRACKING_TOKEN": "m-tok", "CYCLEML_TRACKING_TOKEN": "c-tok"}
+    ours = resolve_settings(home=tmp_path, environ=both)
+    assert ours.tracking_token == "c-tok"
+    assert "c-tok" not in repr(ours)
+
+
 def test_home_comes_from_env_or_nearest_project(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -21,7 +21,8 @@ callers already catch (``KeyError`` for a missing thing, ``ValueError`` for bad 
     └── StoreError                                503   the metadata or artifact store failed
 
 Messages say what happened, what was received and what to do, so the CLI can print them
-as they are and the API can send them in its one JSON error shape (:func:`to_dict`).
+as they are and the API can send them in its one JSON error shape (:func:`to_dict`); a
+REST client raises what the server sent as the same class again (:func:`from_dict`).
 
 Warnings have their own small tree, so callers can filter or turn them into errors::
 
@@ -51,6 +52,7 @@ __all__ = [
     "StoreError",
     "UnsupportedMediaType",
     "ValidationFailed",
+    "from_dict",
     "to_dict",
 ]
 
@@ -228,3 +230,44 @@ def to_dict(error: CycleMLError) -> dict[str, Any]:
             "details": error.details,
         }
     }
+
+
+def _classes_by_code() -> dict[str, type[CycleMLError]]:
+    found: dict[str, type[CycleMLError]] = {}
+    pending: list[type[CycleMLError]] = [CycleMLError]
+    while pending:
+        cls = pending.pop()
+        found.setdefault(cls.code, cls)
+        pending.extend(cls.__subclasses__())
+    return found
+
+
+def from_dict(data: dict[str, Any], *, status_code: int | None = None) -> CycleMLError:
+    """The error that :func:`to_dict` rendered, as its own class again (a REST client's side).
+
+    ``data`` is ``{"error": {"code", "message", "hint", "details"}}``. An unknown ``code``
+    (a newer server's) gives a :class:`CycleMLError` carrying that code and ``status_code``.
+
+    Raises:
+        InvalidInput: ``data`` is not in the error shape.
+    """
+    inner = data.get("error") if isinstance(data, dict) else None
+    if not isinstance(inner, dict) or not isinstance(inner.get("message"), str):
+        raise InvalidInput(
+            f"Not an error in cycleml's shape: {str(data)[:200]!r}.",
+            hint='Expected {"error": {"code", "message", "hint", "details"}}.',
+        )
+    code = str(inner.get("code") or CycleMLError.code)
+    cls = _classes_by_code().get(code, CycleMLError)
+    hint = inner.get("hint")
+    details = inner.get("details")
+    error = cls(
+        inner["message"],
+        hint=hint if isinstance(hint, str) else None,
+        details=details if isinstance(details, dict) else None,
+    )
+    if cls.code != code:  # a code this version does not know: keep the server's
+        error.code = code
+        if status_code is not None:
+            error.status_code = status_code
+    return error

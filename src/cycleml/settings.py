@@ -50,6 +50,11 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "tracking_uri",
         "Where tracking goes: a database URI, or http(s)://host:port for a cycleml server.",
     ),
+    EnvVar(
+        "CYCLEML_TRACKING_TOKEN",
+        "tracking_token",
+        "API token sent to a cycleml server; default: MLFLOW_TRACKING_TOKEN, if set.",
+    ),
     EnvVar("CYCLEML_ACTOR", "actor", "Name recorded in the audit log; default: the OS user."),
     EnvVar(
         "CYCLEML_EXPERIMENT_NAME", "experiment_name", "Experiment for runs started without one."
@@ -85,6 +90,7 @@ class Settings:
         tracking_uri: Same as ``metadata_uri`` unless tracking goes to a server.
         actor: Who the audit log names for mutations made with these settings.
         experiment_name: Experiment for runs started without one (default "Default").
+        tracking_token: The API token for a tracking server (never shown in ``repr``).
     """
 
     home: Path
@@ -93,6 +99,7 @@ class Settings:
     tracking_uri: str
     actor: str = field(default_factory=default_actor)
     experiment_name: str | None = None
+    tracking_token: str | None = field(default=None, repr=False)
 
     @property
     def state_dir(self) -> Path:
@@ -157,4 +164,6 @@ def resolve_settings(
         tracking_uri=track or meta,
         actor=actor or from_env.get("actor") or default_actor(),
         experiment_name=from_env.get("experiment_name"),
+        # MLflow's variable too, so one exported token serves both clients.
+        tracking_token=from_env.get("tracking_token") or env.get("MLFLOW_TRACKING_TOKEN") or None,
     )

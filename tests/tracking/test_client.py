@@ -10,7 +10,8 @@ import pytest
 
 from cycleml.errors import AlreadyExists, InvalidInput, InvalidState, NotFound, ParamConflict
 from cycleml.settings import Settings
-from cycleml.tracking import TrackingClient
+from cycleml.store import Database
+from cycleml.tracking import RestRunRepository, SqlRunRepository, TrackingClient
 from cycleml.tracking._entities import Metric, RunStatus
 
 
@@ -165,10 +166,21 @@ def test_unknown_and_malformed_run_ids(client: TrackingClient) -> None:
         client.log_param("b" * 32, "x", 1)
 
 
-def test_server_tracking_uri_is_refused(sqlite_settings: Settings) -> None:
-    remote = dataclasses.replace(sqlite_settings, tracking_uri="http://localhost:5000")
-    with pytest.raises(InvalidInput, match="server"):
-        TrackingClient(remote)
+def test_a_server_tracking_uri_tracks_through_its_rest_api(sqlite_settings: Settings) -> None:
+    remote = dataclasses.replace(
+        sqlite_settings, tracking_uri="http://localhost:5000/", tracking_token="s3cret"
+    )
+    assert "s3cret" not in repr(remote)
+    client = TrackingClient(remote)  # connects on the first call, not here
+    try:
+        assert isinstance(client.repository, RestRunRepository)
+        assert client.repository.base_url == "http://localhost:5000"
+        assert client.repository._http.headers["Authorization"] == "Bearer s3cret"
+    finally:
+        client.close()
+    # A database given explicitly wins over the URI.
+    with Database(sqlite_settings.metadata_uri, actor="t") as db:
+        assert isinstance(TrackingClient(remote, store=db).repository, SqlRunRepository)
 
 
 def test_get_or_create_experiment_is_race_free(client: TrackingClient) -> None:

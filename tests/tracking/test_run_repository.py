@@ -1,7 +1,8 @@
-"""Experiments, runs, run search and artifact records of the SQL metadata store.
+"""Experiments, runs, run search and artifact records of the tracking repository.
 
-Every test runs on SQLite and PostgreSQL (the ``store`` fixture). Failing calls are checked
-to leave every table exactly as it was (``table_counts``).
+Every test runs on SQLite and PostgreSQL, directly and through the team server's REST API
+(the ``run_repo`` fixture of this repository suite). Failing calls are checked to leave
+every table exactly as it was (``table_counts``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from cycleml.errors import (
 from cycleml.store import ArtifactEntry, now_ms
 from cycleml.tracking import RunRepository
 from cycleml.tracking._entities import Experiment, Metric, Run, RunStatus
+
+pytestmark = pytest.mark.repository_suite
 
 TableCounts = Callable[[], dict[str, int]]
 UNKNOWN_ID = "0123456789abcdef0123456789abcdef"

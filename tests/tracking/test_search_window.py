@@ -1,7 +1,8 @@
 """The windowed metric-ordered search returns exactly what the full search returns.
 
 The window is made tiny so that every path runs: answers found inside the window, ties
-at its edge, too few matches inside it, runs without the metric or with NaN.
+at its edge, too few matches inside it, runs without the metric or with NaN. A repository
+suite: the pages are also read through the team server's REST API.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from cycleml.tracking import RunRepository
 from cycleml.tracking import _sql_search as runs_module
 from cycleml.tracking._entities import Metric
 from cycleml.tracking._search import build_run_search, parse_filter, parse_order_by
+
+pytestmark = pytest.mark.repository_suite
 
 VALUES = [0.1, 0.2, 0.2, 0.3, math.nan, None]  # None: the run never logs m
 

@@ -37,6 +37,7 @@ __all__ = ["ROUTERS", "ServerState", "create_server", "server_state"]
 #: The modules whose ``router`` the app includes, in this order.
 ROUTERS: tuple[str, ...] = (
     "cycleml.server._health",
+    "cycleml.server._tracking",
     "cycleml.server._mlflow_tracking",
 )
 

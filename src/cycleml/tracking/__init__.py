@@ -38,6 +38,7 @@ from cycleml.tracking._entities import (
 )
 from cycleml.tracking._fluent import TRAIN_GATE_TAG, ActiveRun, Tracker
 from cycleml.tracking._repository import RunRepository, SqlRunRepository
+from cycleml.tracking._rest import RestRunRepository
 from cycleml.tracking._sql_runs import check_params, param_conflict
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ __all__ = [
     "Experiment",
     "Metric",
     "ModelLogger",
+    "RestRunRepository",
     "Run",
     "RunData",
     "RunInfo",
@@ -166,6 +168,7 @@ def configure(
     artifact_uri: str | None = None,
     flush_points: int = 1000,
     flush_seconds: float = 2.0,
+    tracking_uri: str | None = None,
 ) -> Tracker:
     """Point the module-level functions at a project or stores; ends the previous tracker.
 
@@ -176,9 +179,11 @@ def configure(
         artifact_uri: Artifact store URI.
         flush_points: Buffered metric points per run before a write.
         flush_seconds: Longest time a metric point waits in the buffer.
+        tracking_uri: Where runs go: a database URI, or ``http(s)://host:port`` of a
+            ``cycleml server`` (each buffer flush is then one request).
     """
     resolved = settings or project_settings(
-        home=home, metadata_uri=metadata_uri, artifact_uri=artifact_uri
+        home=home, metadata_uri=metadata_uri, artifact_uri=artifact_uri, tracking_uri=tracking_uri
     )
     tracker = Tracker(resolved, flush_points=flush_points, flush_seconds=flush_seconds)
     _default.replace(tracker)

@@ -24,7 +24,8 @@ from cycleml.store import (
     safe_relpath,
 )
 from cycleml.tracking._entities import Experiment, Metric, Run
-from cycleml.tracking._repository import SqlRunRepository
+from cycleml.tracking._repository import RunRepository, SqlRunRepository
+from cycleml.tracking._rest import RestRunRepository
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -41,9 +42,15 @@ class TrackingClient:
     Every method names the run or experiment it acts on; for the implicit "active run"
     style use the module-level functions (``cycleml.start_run`` ...).
 
+    With an ``http(s)://`` tracking URI (``CYCLEML_TRACKING_URI``) experiments and runs live
+    on that ``cycleml server`` (:class:`RestRunRepository`, with the settings' tracking
+    token); anything else is a database URI (:class:`SqlRunRepository`). Artifact files go
+    to the settings' artifact store either way, and their records to the repository.
+
     Args:
         settings: Resolved settings; default: :func:`cycleml.spec.project_settings`.
-        repository: The repository to use; default: :class:`SqlRunRepository` on ``store``.
+        repository: The repository to use; default: from the tracking URI, on ``store``
+            when it names a database.
         store: An open database to use instead of opening one from settings.
         artifacts: An open artifact store to use instead of opening one from settings.
     """
@@ -52,18 +59,20 @@ class TrackingClient:
         self,
         settings: Settings | None = None,
         *,
-        repository: SqlRunRepository | None = None,
+        repository: RunRepository | None = None,
         store: Database | None = None,
         artifacts: ArtifactStore | None = None,
     ) -> None:
         self.settings = settings or project_settings()
-        if self.settings.tracking_uri.startswith(("http://", "https://")):
-            raise InvalidInput(
-                f"Tracking URI {self.settings.tracking_uri!r} names a server; the REST "
-                "client arrives with `cycleml server`.",
-                hint="Set CYCLEML_TRACKING_URI to a database URI for now.",
+        self.repository: RunRepository
+        if repository is not None:
+            self.repository = repository
+        elif store is None and self.settings.tracking_uri.startswith(("http://", "https://")):
+            self.repository = RestRunRepository(
+                self.settings.tracking_uri, token=self.settings.tracking_token
             )
-        self.repository = repository or SqlRunRepository(store or open_database(self.settings))
+        else:
+            self.repository = SqlRunRepository(store or open_database(self.settings))
         self.artifacts = artifacts or open_artifact_store(self.settings.artifact_uri)
 
     def close(self) -> None:
