@@ -57,3 +57,22 @@ def test_not_found_reads_like_a_sentence_not_a_quoted_key() -> None:
     assert str(errors.NotFound("No run with id 'x'.")) == "No run with id 'x'."
     with pytest.raises(KeyError):
         raise errors.NotFound("gone")
+
+
+@pytest.mark.parametrize("cls", _public_errors(), ids=lambda cls: cls.__name__)
+def test_from_dict_raises_what_to_dict_rendered(cls: type[errors.CycleMLError]) -> None:
+    sent = cls("what happened", hint="how to fix", details={"field": "x"})
+    back = errors.from_dict(errors.to_dict(sent), status_code=cls.status_code)
+    assert type(back) is cls
+    assert (back.message, back.hint) == ("what happened", "how to fix")
+    assert back.details == {"field": "x"}
+    assert (back.code, back.status_code) == (cls.code, cls.status_code)
+
+
+def test_from_dict_keeps_an_unknown_code_and_refuses_other_shapes() -> None:
+    body = {"error": {"code": "teapot", "message": "short and stout", "hint": None}}
+    back = errors.from_dict(body, status_code=418)
+    assert type(back) is errors.CycleMLError
+    assert (back.code, back.status_code, back.details) == ("teapot", 418, {})
+    with pytest.raises(errors.InvalidInput, match="shape"):
+        errors.from_dict({"detail": "Not Found"})
