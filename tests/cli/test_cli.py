@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
-import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 
@@ -37,14 +37,26 @@ def _open(home: Path) -> Database:
 
 
 @pytest.fixture(scope="module")
-def demo(
+def demo_and_story(
     tmp_path_factory: pytest.TempPathFactory, default_tracker_scope: TrackerScope
-) -> Iterator[DemoResult]:
-    home = tmp_path_factory.mktemp("demo")
+) -> tuple[DemoResult, str]:
+    """The demo as ``cycleml demo`` runs it (team-server step included), and what it printed."""
     from rich.console import Console
 
+    from cycleml.server._demo import team_server_step
+
+    home = tmp_path_factory.mktemp("demo")
+    story = io.StringIO()
     with default_tracker_scope():
-        yield run_demo(home, console=Console(file=open(os.devnull, "w")))  # noqa: SIM115
+        result = run_demo(
+            home, console=Console(file=story, width=400), more_steps=[team_server_step]
+        )
+    return result, story.getvalue()
+
+
+@pytest.fixture(scope="module")
+def demo(demo_and_story: tuple[DemoResult, str]) -> DemoResult:
+    return demo_and_story[0]
 
 
 @pytest.fixture
@@ -52,6 +64,25 @@ def in_demo(demo: DemoResult, monkeypatch: pytest.MonkeyPatch) -> DemoResult:
     monkeypatch.chdir(demo.home)
     monkeypatch.delenv("CYCLEML_HOME", raising=False)
     return demo
+
+
+def test_demo_logs_a_run_through_the_team_server(
+    demo_and_story: tuple[DemoResult, str],
+) -> None:
+    from cycleml.server._demo import SHARED_EXPERIMENT
+
+    demo, story = demo_and_story
+    (run_id,) = demo.more
+    assert isinstance(run_id, str)
+    step = next(line for line in story.splitlines() if line.startswith("9. "))
+    assert "cycleml's SDK over REST (2 params, 20 metric points in" in step
+    assert f"experiment '{SHARED_EXPERIMENT}'" in step
+    assert "status FINISHED" in step
+    with _open(demo.home) as db:  # the project's own store holds what the server wrote
+        run = SqlRunRepository(db).get_run(run_id)
+        assert run.data.params == {"model": "logreg", "C": "0.1"}
+        assert len(SqlRunRepository(db).get_metric_history(run_id, "loss")) == 20
+        assert any(row.entity_id == run_id for row in db.list_audit(entity_kind="run"))
 
 
 def test_demo_built_the_lifecycle(demo: DemoResult) -> None:
@@ -83,12 +114,16 @@ def test_experiments_and_runs_listings(
 ) -> None:
     code, out, _ = cli(capsys, "experiments", "list", "--json")
     assert code == 0
-    assert [e["name"] for e in json.loads(out)] == ["breast-cancer"]
+    # the demo's training, and the run its team-server step logged over REST
+    assert sorted(e["name"] for e in json.loads(out)) == ["breast-cancer", "team-server"]
     code, out, _ = cli(capsys, "experiments", "list")
     assert code == 0
     assert "breast-cancer" in out
 
-    code, out, _ = cli(capsys, "runs", "list", "--json", "--order-by", "metrics.roc_auc DESC")
+    code, out, _ = cli(capsys, "runs", "list", "--json")
+    assert len(json.loads(out)) == 7  # every experiment's runs
+    code, out, _ = cli(capsys, "runs", "list", "--json", "-e", "breast-cancer",
+                       "--order-by", "metrics.roc_auc DESC")  # fmt: skip
     runs = json.loads(out)
     assert code == 0
     assert len(runs) == 6
@@ -118,7 +153,8 @@ def test_runs_list_shows_the_metrics_it_orders_and_filters_by(
                            "training_recall", "training_log_loss"]  # fmt: skip
     assert max(len(line) for line in out.splitlines()) <= 140
     code, listed, _ = cli(capsys, "runs", "list", "--json", "--order-by",
-                          "metrics.training_recall DESC")  # fmt: skip
+                          "metrics.training_recall DESC",
+                          "--filter", "metrics.training_log_loss < 5")  # fmt: skip
     for run in json.loads(listed):  # every row whole: no name, date or value split
         assert run["info"]["run_name"] in out
         assert f"{run['data']['metrics']['training_recall']:.4g}" in out

@@ -189,5 +189,6 @@ def demo(
 ) -> None:
     """Run the lifecycle demo on a real, bundled dataset (breast cancer, scikit-learn)."""
     from cycleml.lifecycle import run_demo
+    from cycleml.server._demo import team_server_step
 
-    run_demo(directory, fresh=fresh, console=console())
+    run_demo(directory, fresh=fresh, console=console(), more_steps=[team_server_step])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from cycleml.lifecycle._demo_monitoring import monitor_demo
 from cycleml.lifecycle._demo_serving import serve_demo
 from cycleml.models import load_model
 from cycleml.models._autolog import log_fitted_model
-from cycleml.settings import PROJECT_FILE, STATE_DIR, resolve_settings
+from cycleml.settings import PROJECT_FILE, STATE_DIR, Settings, resolve_settings
 from cycleml.spec import ProjectSpec, load_spec
 from cycleml.store import database_of
 from cycleml.tracking import MODEL_DIR, TRAIN_GATE_TAG, configure
@@ -83,6 +84,7 @@ class DemoResult:
     monitor: str = ""
     monitoring_report: Path | None = None
     alerts: int = 0
+    more: list[object] = field(default_factory=list)
 
 
 def _candidates() -> list[tuple[str, Any]]:
@@ -124,9 +126,22 @@ def _validation_metrics(spec: ProjectSpec, model: Any, X: Any, y: Any) -> dict[s
 
 
 def run_demo(
-    directory: str | Path, *, fresh: bool = False, console: Console | None = None
+    directory: str | Path,
+    *,
+    fresh: bool = False,
+    console: Console | None = None,
+    more_steps: Sequence[Callable[[Settings, Console], object]] = (),
 ) -> DemoResult:
-    """Run the lifecycle demo in ``directory`` and print where everything is."""
+    """Run the lifecycle demo in ``directory`` and print where everything is.
+
+    Args:
+        directory: The demo project's folder.
+        fresh: Delete the folder first if it exists.
+        console: Where the story is printed.
+        more_steps: Steps of layers above the workflows (``cycleml demo`` adds the team
+            server's), run on the project's settings after the monitoring step; what each
+            returns is kept in :attr:`DemoResult.more`.
+    """
     from cycleml.models._registering import register_run_model
     from cycleml.registry import Models
 
@@ -252,6 +267,7 @@ def run_demo(
     result.monitor, result.monitoring_report = monitored.monitor, monitored.report
     result.alerts = monitored.alerts
     tracker.close()
+    result.more = [step(settings, out) for step in more_steps]
 
     out.rule("where everything is")
     out.print(f"project       {home}")
@@ -275,6 +291,7 @@ def run_demo(
         f"{exe} monitor history {result.monitor} --metric drift.share",
         f"{exe} monitor alerts {result.monitor}",
         f"{exe} monitor report {result.monitor} -o monitor.html",
+        f"{exe} server --port 5000  # the team server on this store",
     ):
         out.print(f"  cd {home} && {command}")
     return result
