@@ -38,7 +38,7 @@ import cycleml
 import cycleml.tracking
 from cycleml.data import DatasetRepository, SqlDatasetRepository
 from cycleml.monitoring import MonitorRepository, SqlMonitorRepository
-from cycleml.registry import ModelRepository, SqlModelRepository
+from cycleml.registry import ModelRepository, RestModelRepository, SqlModelRepository
 from cycleml.serving import DeploymentRepository, SqlDeploymentRepository
 from cycleml.settings import Settings
 from cycleml.store import Database
@@ -264,6 +264,7 @@ REPOSITORY_FACTORIES: dict[str, Callable[[Database], Any]] = {
 #: How a stage's REST repository is built on a team server's base URL (stages with an API).
 REST_FACTORIES: dict[str, Callable[[str], Any]] = {
     "run_repo": RestRunRepository,
+    "model_repo": RestModelRepository,
 }
 TRANSPORTS = ["sql", "rest"]
 
@@ -362,9 +363,9 @@ def run_repo(db: Database, transport: str, request: pytest.FixtureRequest) -> Ru
 
 
 @pytest.fixture
-def model_repo(db: Database) -> ModelRepository:
-    """The registry's repository on ``db``."""
-    repository: ModelRepository = REPOSITORY_FACTORIES["model_repo"](db)
+def model_repo(db: Database, transport: str, request: pytest.FixtureRequest) -> ModelRepository:
+    """The registry's repository on ``db`` (directly, or through a team server on it)."""
+    repository: ModelRepository = _repository("model_repo", db, transport, request)
     return repository
 
 

@@ -1,4 +1,5 @@
-"""Registered models, versions, aliases and stage transitions in the SQL metadata store."""
+"""Registered models, versions, aliases and stage transitions: every backend (SQL, and REST
+through a team server on the same database) runs these tests."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from cycleml.store import Database, now_ms
 from cycleml.tracking._entities import Run
 
 TableCounts = Callable[[], dict[str, int]]
+
+pytestmark = pytest.mark.repository_suite
 
 
 def _source(run: Run) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 from cycleml.registry._entities import ModelVersion, RegisteredModel, Stage, StageTransition
 from cycleml.registry._registry import GATED_STAGES, Models
 from cycleml.registry._repository import ArtifactLocation, ModelRepository, SqlModelRepository
+from cycleml.registry._rest import RestModelRepository
 from cycleml.registry._sql_models import check_alias, check_model_name, parse_stage
 from cycleml.spec import GateCheck, GateReport, check_gates
 
@@ -28,6 +29,7 @@ __all__ = [
     "ModelVersion",
     "Models",
     "RegisteredModel",
+    "RestModelRepository",
     "SqlModelRepository",
     "Stage",
     "StageTransition",

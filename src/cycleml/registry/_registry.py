@@ -9,6 +9,7 @@ from typing import Any
 from cycleml.errors import GateFailed, InvalidInput, NotFound
 from cycleml.registry._entities import ModelVersion, RegisteredModel, Stage, StageTransition
 from cycleml.registry._repository import ArtifactLocation, ModelRepository, SqlModelRepository
+from cycleml.registry._rest import RestModelRepository
 from cycleml.registry._sql_models import parse_stage
 from cycleml.settings import Settings
 from cycleml.spec import GateReport, MetricSpec, ProjectSpec, check_gates, service_project
@@ -33,7 +34,9 @@ class Models:
 
     Args:
         settings: Where the stores are; default: resolved from the environment.
-        repository: The repository to use; default: :class:`SqlModelRepository` on ``store``.
+        repository: The repository to use; default: :class:`RestModelRepository` on the
+            ``cycleml server`` an http(s) tracking URI names (with the settings' tracking
+            token), else :class:`SqlModelRepository` on ``store``.
         store: An open database to use instead of opening one from settings.
         spec: The project spec whose ``applies_to: deploy`` metrics gate transitions;
             default: ``cycleml.yaml`` in the settings' project folder, if there is one.
@@ -49,9 +52,15 @@ class Models:
     ) -> None:
         settings, spec = service_project(settings, spec)
         self.settings = settings
-        self.repository: ModelRepository = repository or SqlModelRepository(
-            store or open_database(self.settings)
-        )
+        self.repository: ModelRepository
+        if repository is not None:
+            self.repository = repository
+        elif store is None and self.settings.tracking_uri.startswith(("http://", "https://")):
+            self.repository = RestModelRepository(
+                self.settings.tracking_uri, token=self.settings.tracking_token
+            )
+        else:
+            self.repository = SqlModelRepository(store or open_database(self.settings))
         self.spec = spec
 
     # ---- registering -------------------------------------------------------------------

@@ -24,12 +24,41 @@ class ArtifactLocation:
     entries: tuple[ArtifactEntry, ...]
     model_version: ModelVersion | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        """The location as JSON (its files as ``{"path", "digest", "size"}``)."""
+        return {
+            "uri": self.uri,
+            "run_id": self.run_id,
+            "path": self.path,
+            "entries": [
+                {"path": entry.path, "digest": entry.digest, "size": entry.size}
+                for entry in self.entries
+            ],
+            "model_version": self.model_version.to_dict() if self.model_version else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ArtifactLocation:
+        """Read :meth:`to_dict`'s output back."""
+        version = data.get("model_version")
+        return cls(
+            uri=data["uri"],
+            run_id=data["run_id"],
+            path=data["path"],
+            entries=tuple(
+                ArtifactEntry(item["path"], item["digest"], item["size"])
+                for item in data["entries"]
+            ),
+            model_version=ModelVersion.from_dict(version) if version else None,
+        )
+
 
 class ModelRepository(Protocol):
     """Where registered models and their versions live: what :class:`Models` needs.
 
-    :class:`SqlModelRepository` keeps them in SQLite or PostgreSQL; the server issue adds a
-    REST implementation. Every implementation runs the same tests.
+    :class:`SqlModelRepository` keeps them in SQLite or PostgreSQL;
+    :class:`~cycleml.registry.RestModelRepository` reaches them through a ``cycleml server``.
+    Every implementation runs the same tests.
     """
 
     def close(self) -> None:

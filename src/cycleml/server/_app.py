@@ -39,6 +39,7 @@ __all__ = ["ROUTERS", "ServerState", "create_server", "server_state"]
 ROUTERS: tuple[str, ...] = (
     "cycleml.server._health",
     "cycleml.server._tracking",
+    "cycleml.server._registry",
     "cycleml.server._mlflow_tracking",
 )
 

@@ -15,6 +15,8 @@ and the same repository tests run through it.
   run's creation, batch or update once per request id, so a retry whose first attempt was
   written does not log twice. (A write that failed every attempt raises; a later, new call
   is a new request.)
+* **The transport** (client, retries, error decoding) is the kernel's
+  :class:`cycleml.store._http.ApiClient`, shared with the registry's REST repository.
 * **Errors** come back as the class the server raised (:func:`cycleml.errors.from_dict`):
   ``NotFound``, ``InvalidInput``, ``ParamConflict`` ... with message, hint and details (and
   the request id in ``details``). A server that cannot be reached is a :class:`StoreError`.
@@ -22,17 +24,13 @@ and the same repository tests run through it.
 
 from __future__ import annotations
 
-import json
-import random
-import time
-import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
-from cycleml.errors import CycleMLError, InvalidInput, NotFound, StoreError, from_dict
+from cycleml.errors import NotFound
 from cycleml.ids import check_id
 from cycleml.store import ArtifactEntry
+from cycleml.store._http import ApiClient, url_segment
 from cycleml.tracking._entities import Experiment, Metric, Run, RunInfo
 from cycleml.tracking._repository import RunRepository
 from cycleml.tracking._run_writes import check_metrics
@@ -50,27 +48,9 @@ if TYPE_CHECKING:
 
 __all__ = ["RestRunRepository"]
 
-_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-_API = "/api/v1"
-
-
-def _not_json(value: object) -> Any:
-    raise InvalidInput(
-        f"Cannot send {value!r} ({type(value).__name__}) to the tracking server: it is not "
-        "JSON (strings, numbers, booleans, lists and dicts are).",
-        hint="Convert it to a str, int, float, list or dict first.",
-    )
-
 
 def _tags(tags: Mapping[str, Any] | None) -> dict[str, str]:
     return {check_key(k, "tag"): str(v) for k, v in (tags or {}).items()}
-
-
-def _segment(value: str, what: str) -> str:
-    """``value`` as one path segment of a URL (ids are plain; anything else is refused)."""
-    if not isinstance(value, str) or value in ("", ".", "..") or "/" in value:
-        raise InvalidInput(f"Invalid {what} {value!r}: it cannot name a resource in a URL.")
-    return quote(value, safe="")
 
 
 class RestRunRepository:
@@ -98,34 +78,23 @@ class RestRunRepository:
         backoff: float = 0.1,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        import httpx
-
-        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
-            raise InvalidInput(
-                f"Invalid tracking server URL {base_url!r}: expected http(s)://host:port.",
-                hint="Point CYCLEML_TRACKING_URI at a running `cycleml server`.",
-            )
-        from cycleml import __version__
-
-        self.base_url = base_url.rstrip("/")
-        self.retries = max(0, int(retries))
-        self.backoff = float(backoff)
-        headers = {"User-Agent": f"cycleml/{__version__}", "Accept": "application/json"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        self._http = httpx.Client(
-            base_url=self.base_url + _API,
-            headers=headers,
+        self._api = ApiClient(
+            base_url,
+            token=token,
             timeout=timeout,
+            retries=retries,
+            backoff=backoff,
             transport=transport,
         )
+        self.base_url = self._api.base_url
+        self._call = self._api.call
 
     def __repr__(self) -> str:
         return f"RestRunRepository({self.base_url!r})"
 
     def close(self) -> None:
         """Close the repository's connections."""
-        self._http.close()
+        self._api.close()
 
     def __enter__(self) -> RestRunRepository:
         return self
@@ -133,75 +102,13 @@ class RestRunRepository:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    # ---- the wire ------------------------------------------------------------------------
-    def _call(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        *,
-        params: Mapping[str, Any] | None = None,
-    ) -> Any:
-        """Send one request (retried as the class docstring says); its JSON, or ``None``."""
-        import httpx
-
-        headers = {"X-Request-ID": uuid.uuid4().hex}
-        content = None
-        if body is not None:
-            content = json.dumps(
-                body, separators=(",", ":"), allow_nan=False, default=_not_json
-            ).encode()
-            headers["Content-Type"] = "application/json"
-        attempt = 0
-        while True:
-            answer: httpx.Response | None = None
-            try:
-                answer = self._http.request(
-                    method, path, content=content, params=params, headers=headers
-                )
-            except httpx.TransportError as exc:
-                if attempt >= self.retries:
-                    raise StoreError(
-                        f"Cannot reach the tracking server at {self.base_url} ({method} "
-                        f"{_API}{path}, {attempt + 1} attempts): {exc or type(exc).__name__}.",
-                        hint="Check that `cycleml server` runs there, and CYCLEML_TRACKING_URI.",
-                        details={"request_id": headers["X-Request-ID"]},
-                    ) from exc
-            else:
-                if answer.status_code not in _RETRY_STATUSES or attempt >= self.retries:
-                    break
-            self._pause(attempt, answer)
-            attempt += 1
-        if answer.is_success:
-            return answer.json() if answer.content else None
-        raise self._error(method, path, answer)
-
-    def _pause(self, attempt: int, answer: httpx.Response | None) -> None:
-        delay = min(10.0, self.backoff * 2**attempt) * (0.5 + random.random() / 2)
-        retry_after = answer.headers.get("Retry-After") if answer is not None else None
-        if retry_after and retry_after.isdigit():
-            delay = max(delay, min(float(retry_after), 30.0))
-        time.sleep(delay)
-
-    def _error(self, method: str, path: str, answer: httpx.Response) -> CycleMLError:
-        try:
-            return from_dict(answer.json(), status_code=answer.status_code)
-        except (ValueError, InvalidInput):  # not JSON, or not cycleml's shape (a proxy's page)
-            error = StoreError(
-                f"The tracking server at {self.base_url} answered {method} {_API}{path} with "
-                f"HTTP {answer.status_code}: {answer.text[:200]!r}.",
-                hint="Is CYCLEML_TRACKING_URI the address of a `cycleml server`?",
-            )
-            error.status_code = answer.status_code
-            return error
-
     @staticmethod
     def _run_path(run_id: str, tail: str = "") -> str:
         return f"/runs/{check_id(run_id, kind='run id')}{tail}"
 
     @staticmethod
     def _experiment_path(experiment_id: str, tail: str = "") -> str:
-        return f"/experiments/{_segment(experiment_id, 'experiment id')}{tail}"
+        return f"/experiments/{url_segment(experiment_id, 'experiment id')}{tail}"
 
     @staticmethod
     def _batch(

@@ -1,0 +1,218 @@
+"""`RestModelRepository`: the model repository of a ``cycleml server``, over its ``/api/v1``.
+
+The same protocol as :class:`~cycleml.registry.SqlModelRepository`, so
+:class:`~cycleml.registry.Models` works against a server unchanged
+(``CYCLEML_TRACKING_URI=http://host:port``), and the same repository tests run through it.
+The transport (one keep-alive client, retries with backoff re-sending the same
+``X-Request-ID``, errors re-raised as the class the server raised) is the kernel's
+:class:`cycleml.store._http.ApiClient`, shared with the run repository.
+
+Reads and ``set_alias`` (a ``PUT``) are retried as the run repository's requests are; the
+creates, stage changes and alias deletion are retried only when they surely were not applied
+(the server does not yet replay them by request id; see ``ApiClient.call(replayable=)``).
+
+Version numbers are read here with the stage's own check, since they go into URLs; names and
+aliases are refused here only when they cannot be a URL segment, and checked by the server,
+with the same messages as the SQL repository.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from cycleml.registry._entities import ModelVersion, RegisteredModel, StageTransition
+from cycleml.registry._repository import ArtifactLocation, ModelRepository
+from cycleml.registry._sql_models import ModelOps, _metrics_snapshot
+from cycleml.store import ModelUri
+from cycleml.store._http import ApiClient, url_segment
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = ["RestModelRepository"]
+
+
+def _name(name: str) -> str:
+    return url_segment(name, "model name")
+
+
+def _version(version: int | str) -> int:
+    return ModelOps._version_number(version)
+
+
+def _model_uri_text(uri: ModelUri) -> str:
+    if uri.alias is not None:
+        return f"models:/{uri.name}@{uri.alias}"
+    ref = uri.version if uri.version is not None else uri.stage or "latest"
+    return f"models:/{uri.name}/{ref}"
+
+
+class RestModelRepository:
+    """Registered models and their versions on a ``cycleml server``, through its REST API.
+
+    Args:
+        base_url: The server, ``http(s)://host:port`` (a path prefix is kept).
+        token: An API token, sent as ``Authorization: Bearer <token>``.
+        timeout: Seconds to wait for a connection or an answer.
+        retries: How many times a request is re-sent after a connection error, 429 or 5xx.
+        backoff: Seconds before the first retry; doubled each time (with jitter, at most 10).
+        transport: An ``httpx`` transport to send through (tests, proxies).
+
+    Raises:
+        InvalidInput: ``base_url`` is not an http(s) URL.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        timeout: float = 30.0,
+        retries: int = 5,
+        backoff: float = 0.1,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._api = ApiClient(
+            base_url,
+            token=token,
+            timeout=timeout,
+            retries=retries,
+            backoff=backoff,
+            transport=transport,
+        )
+        self.base_url = self._api.base_url
+        self._call = self._api.call
+
+    def __repr__(self) -> str:
+        return f"RestModelRepository({self.base_url!r})"
+
+    def close(self) -> None:
+        """Close the repository's connections."""
+        self._api.close()
+
+    def __enter__(self) -> RestModelRepository:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @staticmethod
+    def _version_path(name: str, version: int | str, tail: str = "") -> str:
+        return f"/models/{_name(name)}/versions/{_version(version)}{tail}"
+
+    @staticmethod
+    def _alias_path(name: str, alias: str) -> str:
+        return f"/models/{_name(name)}/aliases/{url_segment(alias, 'alias')}"
+
+    # ---- URIs ------------------------------------------------------------------------------
+    def resolve_model_uri(self, uri: str | ModelUri) -> ModelVersion:
+        """Resolve ``models:/name/3``, ``models:/name@alias``, ``/latest`` or ``/<stage>``."""
+        text = uri if isinstance(uri, str) else _model_uri_text(uri)
+        return ModelVersion.from_dict(self._call("GET", "/resolve/model-uri", params={"uri": text}))
+
+    def resolve_artifact_uri(self, uri: str) -> ArtifactLocation:
+        """Resolve a ``runs:/`` or ``models:/`` URI to the run files it names."""
+        found = self._call("GET", "/resolve/artifact-uri", params={"uri": uri})
+        return ArtifactLocation.from_dict(found)
+
+    # ---- registered models -----------------------------------------------------------------
+    def create_registered_model(
+        self, name: str, *, description: str = "", tags: Mapping[str, str] | None = None
+    ) -> RegisteredModel:
+        """Create a registered model with an unused name."""
+        body = {"name": name, "description": description, "tags": dict(tags or {})}
+        # Not replayed: a lost answer's retry would find the name taken.
+        created = self._call("POST", "/models", body, replayable=False)
+        return RegisteredModel.from_dict(created)
+
+    def get_registered_model(self, name: str) -> RegisteredModel:
+        """Return a registered model with its tags, aliases and latest version number."""
+        return RegisteredModel.from_dict(self._call("GET", f"/models/{_name(name)}"))
+
+    def list_registered_models(self) -> list[RegisteredModel]:
+        """All registered models, by name."""
+        found = self._call("GET", "/models")
+        return [RegisteredModel.from_dict(item) for item in found["models"]]
+
+    # ---- versions --------------------------------------------------------------------------
+    def create_model_version(
+        self,
+        name: str,
+        *,
+        source: str,
+        run_id: str | None = None,
+        metrics: Mapping[str, float] | None = None,
+        description: str = "",
+        tags: Mapping[str, str] | None = None,
+        signature: Mapping[str, Any] | None = None,
+    ) -> ModelVersion:
+        """Add the next version of a registered model, linked to its source run."""
+        body = {
+            "source": source,
+            "run_id": run_id,
+            # Checked as the SQL repository checks it; NaN and infinities as strings.
+            "metrics": _metrics_snapshot(metrics) if metrics is not None else None,
+            "description": description,
+            "tags": dict(tags or {}),
+            "signature": dict(signature) if signature is not None else None,
+        }
+        path = f"/models/{_name(name)}/versions"
+        # Not replayed: a retry of a lost answer would add a second version.
+        return ModelVersion.from_dict(self._call("POST", path, body, replayable=False))
+
+    def get_model_version(self, name: str, version: int | str) -> ModelVersion:
+        """Return one model version (raise :class:`NotFound`)."""
+        return ModelVersion.from_dict(self._call("GET", self._version_path(name, version)))
+
+    def list_model_versions(self, name: str) -> list[ModelVersion]:
+        """Every version of a model, oldest first."""
+        found = self._call("GET", f"/models/{_name(name)}/versions")
+        return [ModelVersion.from_dict(item) for item in found["versions"]]
+
+    # ---- aliases ---------------------------------------------------------------------------
+    def set_alias(self, name: str, version: int | str, alias: str) -> ModelVersion:
+        """Point ``alias`` at a version (moving it if it pointed elsewhere)."""
+        path = self._alias_path(name, alias)
+        body = {"version": _version(version)}
+        return ModelVersion.from_dict(self._call("PUT", path, body))
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        """Remove an alias from a model."""
+        self._call("DELETE", self._alias_path(name, alias), replayable=False)
+
+    def get_version_by_alias(self, name: str, alias: str) -> ModelVersion:
+        """Resolve ``name@alias`` to its model version."""
+        return ModelVersion.from_dict(self._call("GET", self._alias_path(name, alias)))
+
+    # ---- stages ----------------------------------------------------------------------------
+    def transition_stage(
+        self,
+        name: str,
+        version: int | str,
+        *,
+        to_stage: str,
+        reason: str = "",
+        forced: bool = False,
+        archive_existing: bool = False,
+        audit_payload: Mapping[str, Any] | None = None,
+    ) -> ModelVersion:
+        """Move a version to another stage and record who, when and why."""
+        body = {
+            "to_stage": to_stage,
+            "reason": reason,
+            "forced": bool(forced),
+            "archive_existing": bool(archive_existing),
+            "audit_payload": dict(audit_payload) if audit_payload is not None else None,
+        }
+        path = self._version_path(name, version, "/stage")
+        return ModelVersion.from_dict(self._call("POST", path, body, replayable=False))
+
+    def get_stage_history(self, name: str, version: int | str) -> list[StageTransition]:
+        """Every stage change of a version, oldest first."""
+        found = self._call("GET", self._version_path(name, version, "/stage-history"))
+        return [StageTransition.from_dict(item) for item in found["transitions"]]
+
+
+if TYPE_CHECKING:
+    _REST_IMPLEMENTS: type[ModelRepository] = RestModelRepository  # mypy: REST keeps the protocol

@@ -1,0 +1,337 @@
+"""cycleml's registry API (``/api/v1/models``): registered models and versions over HTTP.
+
+Every operation of :class:`cycleml.registry.ModelRepository` has one route, and
+:class:`cycleml.registry.RestModelRepository` calls them, so :class:`~cycleml.registry.Models`
+works against the server unchanged. The handlers are thin: pydantic checks a body's
+structure, the stage's :class:`~cycleml.registry.SqlModelRepository` on the worker's database
+does the rest (names, aliases, versions, stages and metric values are checked there, with its
+own messages), and the entities answer as their ``to_dict``.
+
+* **Resources by name**: ``/models/{name}``, ``/models/{name}/versions/{version}``,
+  ``/models/{name}/aliases/{alias}``; a version's stage changes by
+  ``POST /models/{name}/versions/{version}/stage`` and its history is ``.../stage-history``.
+* **URIs resolve** at ``GET /resolve/model-uri?uri=`` and ``GET /resolve/artifact-uri?uri=``
+  (not under ``/models/``, where any word could be a model's name).
+* **Metric values** JSON cannot hold are spelled ``"NaN"``, ``"Infinity"``, ``"-Infinity"``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Response
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+
+from cycleml.registry import SqlModelRepository
+from cycleml.server._app import ServerState, server_state
+
+__all__ = ["router"]
+
+
+def _operation_id(route: APIRoute) -> str:
+    return f"registry_{route.name}"  # OpenAPI operation ids: registry_create_model, ...
+
+
+router = APIRouter(prefix="/api/v1", tags=["registry"], generate_unique_id_function=_operation_id)
+
+# Documented as their type, validated by the repository (whose messages name the field).
+CheckedStr = Annotated[Any, WithJsonSchema({"type": "string"})]
+CheckedVersion = Annotated[Any, WithJsonSchema({"type": "integer", "minimum": 1})]
+Values = Annotated[
+    dict[str, Any],
+    WithJsonSchema({"type": "object", "additionalProperties": {"type": "string"}}),
+]
+Metrics = Annotated[
+    dict[str, Any],
+    WithJsonSchema(
+        {
+            "type": "object",
+            "additionalProperties": {
+                "oneOf": [
+                    {"type": "number"},
+                    {"type": "string", "enum": ["NaN", "Infinity", "-Infinity"]},
+                ]
+            },
+        }
+    ),
+]
+
+
+def _repository(state: ServerState = Depends(server_state)) -> SqlModelRepository:
+    return SqlModelRepository(state.db)
+
+
+Repository = Annotated[SqlModelRepository, Depends(_repository)]
+
+
+def _json(content: Any, status_code: int = 200) -> JSONResponse:
+    # Already JSON-shaped by the entities' to_dict: skip FastAPI's second validation.
+    return JSONResponse(content, status_code=status_code)
+
+
+# ---- bodies and answers -----------------------------------------------------------------
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RegisteredModelOut(BaseModel):
+    """A registered model with its tags, aliases and latest version number."""
+
+    name: str
+    description: str
+    creation_time: int = Field(description="Milliseconds since the epoch.")
+    last_updated_time: int
+    tags: dict[str, str]
+    aliases: dict[str, int] = Field(description="Alias to version number.")
+    latest_version: int | None
+
+
+class RegisteredModelList(BaseModel):
+    """Registered models, by name."""
+
+    models: list[RegisteredModelOut]
+
+
+class ModelVersionOut(BaseModel):
+    """One version of a registered model."""
+
+    name: str
+    version: int
+    model_version_id: str
+    run_id: str | None
+    source: str = Field(description="Where the model is, e.g. `runs:/<run_id>/model`.")
+    current_stage: str = Field(description="`None`, `Staging`, `Production` or `Archived`.")
+    description: str
+    metrics: Metrics = Field(description="The metrics snapshot the version was registered with.")
+    signature: dict[str, Any] | None
+    user_id: str
+    creation_time: int
+    last_updated_time: int
+    tags: dict[str, str]
+    aliases: list[str]
+
+
+class ModelVersionList(BaseModel):
+    """Versions of a model, oldest first."""
+
+    versions: list[ModelVersionOut]
+
+
+class StageTransitionOut(BaseModel):
+    """One stage change of a version: who, when, why."""
+
+    name: str
+    version: int
+    from_stage: str
+    to_stage: str
+    actor: str
+    time: int
+    reason: str
+    forced: bool
+
+
+class StageHistory(BaseModel):
+    """Stage changes of a version, oldest first."""
+
+    transitions: list[StageTransitionOut]
+
+
+class ArtifactOut(BaseModel):
+    """One run file."""
+
+    path: str
+    digest: str
+    size: int
+
+
+class ArtifactLocationOut(BaseModel):
+    """What a ``runs:/`` or ``models:/`` URI names: a run, a path in it and its files."""
+
+    uri: str
+    run_id: str
+    path: str
+    entries: list[ArtifactOut]
+    model_version: ModelVersionOut | None
+
+
+class CreateModel(_Body):
+    """A new registered model; its name must be unused."""
+
+    name: CheckedStr = Field(description="Letters, digits, `_ - .`; at most 245 characters.")
+    description: str = ""
+    tags: Values = Field(default_factory=dict)
+
+
+class CreateVersion(_Body):
+    """The next version of a model."""
+
+    source: CheckedStr = Field(description="Where the model is, e.g. `runs:/<run_id>/model`.")
+    run_id: str | None = None
+    metrics: Metrics | None = None
+    description: str = ""
+    tags: Values = Field(default_factory=dict)
+    signature: dict[str, Any] | None = None
+
+
+class SetAlias(_Body):
+    """The version an alias points at."""
+
+    version: CheckedVersion
+
+
+class Transition(_Body):
+    """A stage change."""
+
+    to_stage: CheckedStr = Field(description="`None`, `Staging`, `Production` or `Archived`.")
+    reason: str = ""
+    forced: bool = False
+    archive_existing: bool = Field(
+        False, description="Move the other versions in the target stage to Archived."
+    )
+    audit_payload: dict[str, Any] | None = Field(
+        None, description="Extra fields for the transition's audit row (e.g. a gate report)."
+    )
+
+
+# ---- registered models --------------------------------------------------------------------
+@router.post(
+    "/models", status_code=201, response_model=RegisteredModelOut, summary="Create a model"
+)
+def create_model(body: CreateModel, repo: Repository) -> Response:
+    """Create a registered model (409 ``already_exists`` when the name is taken)."""
+    created = repo.create_registered_model(body.name, description=body.description, tags=body.tags)
+    return _json(created.to_dict(), 201)
+
+
+@router.get("/models", response_model=RegisteredModelList, summary="List models")
+def list_models(repo: Repository) -> Response:
+    """Every registered model, by name."""
+    return _json({"models": [model.to_dict() for model in repo.list_registered_models()]})
+
+
+@router.get("/models/{name}", response_model=RegisteredModelOut, summary="Get a model")
+def get_model(name: str, repo: Repository) -> Response:
+    """One registered model with its tags, aliases and latest version (404 when missing)."""
+    return _json(repo.get_registered_model(name).to_dict())
+
+
+# ---- versions -----------------------------------------------------------------------------
+@router.post(
+    "/models/{name}/versions",
+    status_code=201,
+    response_model=ModelVersionOut,
+    summary="Create a model version",
+)
+def create_version(name: str, body: CreateVersion, repo: Repository) -> Response:
+    """Add the next version of the model (404 when the model is missing)."""
+    created = repo.create_model_version(
+        name,
+        source=body.source,
+        run_id=body.run_id,
+        metrics=body.metrics,
+        description=body.description,
+        tags=body.tags,
+        signature=body.signature,
+    )
+    return _json(created.to_dict(), 201)
+
+
+@router.get("/models/{name}/versions", response_model=ModelVersionList, summary="List versions")
+def list_versions(name: str, repo: Repository) -> Response:
+    """Every version of the model, oldest first."""
+    return _json({"versions": [v.to_dict() for v in repo.list_model_versions(name)]})
+
+
+@router.get(
+    "/models/{name}/versions/{version}", response_model=ModelVersionOut, summary="Get a version"
+)
+def get_version(name: str, version: str, repo: Repository) -> Response:
+    """One version (400 for a version that is not a positive integer, 404 when missing)."""
+    return _json(repo.get_model_version(name, version).to_dict())
+
+
+@router.post(
+    "/models/{name}/versions/{version}/stage",
+    response_model=ModelVersionOut,
+    summary="Move a version to another stage",
+)
+def transition_stage(name: str, version: str, body: Transition, repo: Repository) -> Response:
+    """Move the version to ``to_stage`` and record who, when and why (409 ``invalid_state``
+    when it is already there). Deploy gates are the service's (``Models.transition``)."""
+    moved = repo.transition_stage(
+        name,
+        version,
+        to_stage=body.to_stage,
+        reason=body.reason,
+        forced=body.forced,
+        archive_existing=body.archive_existing,
+        audit_payload=body.audit_payload,
+    )
+    return _json(moved.to_dict())
+
+
+@router.get(
+    "/models/{name}/versions/{version}/stage-history",
+    response_model=StageHistory,
+    summary="A version's stage history",
+)
+def get_stage_history(name: str, version: str, repo: Repository) -> Response:
+    """Every stage change of the version, oldest first."""
+    history = repo.get_stage_history(name, version)
+    return _json({"transitions": [entry.to_dict() for entry in history]})
+
+
+# ---- aliases ------------------------------------------------------------------------------
+@router.put(
+    "/models/{name}/aliases/{alias}", response_model=ModelVersionOut, summary="Set an alias"
+)
+def set_alias(name: str, alias: str, body: SetAlias, repo: Repository) -> Response:
+    """Point the alias at a version (moving it if it pointed elsewhere); the version."""
+    return _json(repo.set_alias(name, body.version, alias).to_dict())
+
+
+@router.get(
+    "/models/{name}/aliases/{alias}",
+    response_model=ModelVersionOut,
+    summary="Get the version an alias names",
+)
+def get_version_by_alias(name: str, alias: str, repo: Repository) -> Response:
+    """Resolve ``name@alias`` (404 when the alias is not set)."""
+    return _json(repo.get_version_by_alias(name, alias).to_dict())
+
+
+@router.delete(
+    "/models/{name}/aliases/{alias}",
+    status_code=204,
+    response_class=Response,
+    summary="Delete an alias",
+)
+def delete_alias(name: str, alias: str, repo: Repository) -> Response:
+    """Remove the alias (404 when it is not set)."""
+    repo.delete_alias(name, alias)
+    return Response(status_code=204)
+
+
+# ---- URIs ---------------------------------------------------------------------------------
+@router.get("/resolve/model-uri", response_model=ModelVersionOut, summary="Resolve a models:/ URI")
+def resolve_model_uri(
+    repo: Repository,
+    uri: Annotated[str, Query(description="`models:/name/3`, `models:/name@alias`, ...")],
+) -> Response:
+    """The version ``models:/name/3``, ``models:/name@alias``, ``/latest`` or ``/<stage>`` names."""
+    return _json(repo.resolve_model_uri(uri).to_dict())
+
+
+@router.get(
+    "/resolve/artifact-uri",
+    response_model=ArtifactLocationOut,
+    summary="Resolve a runs:/ or models:/ URI to run files",
+)
+def resolve_artifact_uri(
+    repo: Repository,
+    uri: Annotated[str, Query(description="`runs:/<run_id>/path` or a `models:/` URI.")],
+) -> Response:
+    """The run, path and files a ``runs:/`` or ``models:/`` URI names."""
+    return _json(repo.resolve_artifact_uri(uri).to_dict())

@@ -1,0 +1,253 @@
+"""cycleml's registry API (/api/v1/models) over real HTTP, and Models against a server.
+
+The repository suite (tests/registry/test_model_repository.py) runs whole through the REST
+backend; these tests are about HTTP itself: status codes, the one error shape, missing
+models, versions and aliases, bad input, OpenAPI, retries, and ``Models`` pointed at a
+server by an http tracking URI.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from cycleml.errors import AlreadyExists, InvalidState, NotFound, StoreError
+from cycleml.registry import Models, RestModelRepository, SqlModelRepository
+from cycleml.settings import Settings
+from cycleml.store import ArtifactEntry, Database
+from cycleml.tracking import SqlRunRepository
+
+API = "/api/v1"
+
+
+@pytest.fixture
+def server_url(team_server: str) -> str:
+    return team_server
+
+
+@pytest.fixture
+def api(server_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server_url + API) as client:
+        yield client
+
+
+@pytest.fixture
+def db(settings: Settings) -> Iterator[Database]:
+    with Database(settings.metadata_uri, actor="t") as opened:
+        yield opened
+
+
+@pytest.fixture
+def run_id(db: Database) -> str:
+    """A run with a model folder's files recorded under ``model``."""
+    runs = SqlRunRepository(db)
+    experiment = runs.create_experiment(f"e-{uuid.uuid4().hex[:6]}").experiment_id
+    run = runs.create_run(experiment_id=experiment).info.run_id
+    runs.record_artifacts(run, [ArtifactEntry("model/model.pkl", "ab" * 32, 3)])
+    return run
+
+
+def _error(answer: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    assert answer.status_code == status, answer.text
+    error: dict[str, Any] = answer.json()["error"]
+    assert set(error) == {"code", "message", "hint", "details"}
+    assert error["code"] == code
+    assert error["details"]["request_id"] == answer.headers["X-Request-ID"]
+    return error
+
+
+def test_model_routes_answer_with_their_status_codes(api: httpx.Client, run_id: str) -> None:
+    created = api.post("/models", json={"name": "churn", "tags": {"team": "growth"}})
+    assert created.status_code == 201
+    assert created.json()["tags"] == {"team": "growth"}
+    assert api.get("/models/churn").json() == created.json()
+    assert [m["name"] for m in api.get("/models").json()["models"]] == ["churn"]
+
+    source = f"runs:/{run_id}/model"
+    body = {"source": source, "run_id": run_id, "metrics": {"auc": 0.9}}
+    version = api.post("/models/churn/versions", json=body)
+    assert (version.status_code, version.json()["version"]) == (201, 1)
+    nan = api.post("/models/churn/versions", json=body | {"metrics": {"bad": "NaN"}})
+    assert nan.json()["metrics"] == {"bad": "NaN"}  # strict JSON
+    assert api.get("/models/churn/versions/1").json() == version.json()
+    assert [v["version"] for v in api.get("/models/churn/versions").json()["versions"]] == [1, 2]
+
+    aliased = api.put("/models/churn/aliases/champion", json={"version": 2})
+    assert (aliased.status_code, aliased.json()["aliases"]) == (200, ["champion"])
+    assert api.get("/models/churn/aliases/champion").json()["version"] == 2
+    assert api.get("/models/churn").json()["aliases"] == {"champion": 2}
+
+    moved = api.post("/models/churn/versions/1/stage", json={"to_stage": "Staging"})
+    assert (moved.status_code, moved.json()["current_stage"]) == (200, "Staging")
+    history = api.get("/models/churn/versions/1/stage-history").json()["transitions"]
+    assert [(h["from_stage"], h["to_stage"]) for h in history] == [("None", "Staging")]
+
+    resolved = api.get("/resolve/model-uri", params={"uri": "models:/churn@champion"})
+    assert resolved.json()["version"] == 2
+    location = api.get("/resolve/artifact-uri", params={"uri": "models:/churn/1"}).json()
+    assert location["run_id"] == run_id
+    assert [e["path"] for e in location["entries"]] == ["model/model.pkl"]
+    assert location["model_version"]["version"] == 1
+
+    deleted = api.delete("/models/churn/aliases/champion")
+    assert (deleted.status_code, deleted.content) == (204, b"")
+
+
+def test_missing_models_versions_and_aliases_are_404(api: httpx.Client, run_id: str) -> None:
+    assert "nope" in _error(api.get("/models/nope"), 404, "not_found")["message"]
+    _error(api.get("/models/nope/versions"), 404, "not_found")
+    _error(api.post("/models/nope/versions", json={"source": "s3://b/m"}), 404, "not_found")
+    api.post("/models", json={"name": "churn"})
+    api.post("/models/churn/versions", json={"source": f"runs:/{run_id}/model"})
+    assert (
+        "no version 2" in _error(api.get("/models/churn/versions/2"), 404, "not_found")["message"]
+    )
+    _error(api.put("/models/churn/aliases/champion", json={"version": 9}), 404, "not_found")
+    _error(api.get("/models/churn/aliases/champion"), 404, "not_found")
+    _error(api.delete("/models/churn/aliases/champion"), 404, "not_found")
+    _error(api.get("/resolve/model-uri", params={"uri": "models:/churn@x"}), 404, "not_found")
+    _error(api.get("/models/churn/versions/2/stage-history"), 404, "not_found")
+
+
+def test_bad_input_is_400_and_conflicts_409(api: httpx.Client, run_id: str) -> None:
+    api.post("/models", json={"name": "churn"})
+    taken = _error(api.post("/models", json={"name": "churn"}), 409, "already_exists")
+    assert "churn" in taken["message"]
+    assert (
+        "model name"
+        in _error(api.post("/models", json={"name": "a b"}), 400, "invalid_input")["message"]
+    )
+    _error(api.post("/models", json={"name": 7}), 400, "invalid_input")
+    _error(api.post("/models", json={"name": "x", "unknown": 1}), 400, "invalid_input")
+    _error(
+        api.post("/models", content=b"{not json", headers={"Content-Type": "application/json"}),
+        400,
+        "invalid_input",
+    )
+    api.post("/models/churn/versions", json={"source": f"runs:/{run_id}/model"})
+    for version in ("0", "abc", "1.5"):
+        _error(api.get(f"/models/churn/versions/{version}"), 400, "invalid_input")
+    bad_metric = {"source": "s3://b/m", "metrics": {"auc": "high"}}
+    assert (
+        "metric 'auc'"
+        in _error(api.post("/models/churn/versions", json=bad_metric), 400, "invalid_input")[
+            "message"
+        ]
+    )
+    _error(api.put("/models/churn/aliases/latest", json={"version": 1}), 400, "invalid_input")
+    _error(api.put("/models/churn/aliases/champion", json={}), 400, "invalid_input")
+    stage = _error(
+        api.post("/models/churn/versions/1/stage", json={"to_stage": "Deployed"}),
+        400,
+        "invalid_input",
+    )
+    assert "stage" in stage["message"]
+    again = api.post("/models/churn/versions/1/stage", json={"to_stage": "None"})
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "invalid_state"
+    _error(api.get("/resolve/model-uri", params={"uri": "runs:/x"}), 400, "invalid_input")
+
+
+def test_errors_come_back_as_their_class(server_url: str, run_id: str) -> None:
+    with RestModelRepository(server_url, backoff=0.01) as repo:
+        with pytest.raises(NotFound, match="nope") as missing:
+            repo.get_registered_model("nope")
+        assert len(missing.value.details["request_id"]) == 32
+        repo.create_registered_model("churn")
+        with pytest.raises(AlreadyExists):
+            repo.create_registered_model("churn")
+        repo.create_model_version("churn", source=f"runs:/{run_id}/model")
+        with pytest.raises(InvalidState):
+            repo.transition_stage("churn", 1, to_stage="None")
+        assert repr(repo) == f"RestModelRepository({server_url!r})"
+
+
+class _LoseFirstAnswer(httpx.BaseTransport):
+    """The first answer to a matching path is lost after the server applied the request."""
+
+    def __init__(self, path_suffix: str, status: int | None = None) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.path_suffix = path_suffix
+        self.status = status
+        self.sent = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if not request.url.path.endswith(self.path_suffix):
+            return self.inner.handle_request(request)
+        self.sent += 1
+        if self.sent > 1:
+            return self.inner.handle_request(request)
+        if self.status is not None:  # refused before reaching the server
+            return httpx.Response(self.status, headers={"Retry-After": "0"}, json={})
+        answer = self.inner.handle_request(request)
+        answer.read()
+        raise httpx.ReadError("connection reset after the server answered", request=request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_a_lost_create_is_not_applied_twice(server_url: str, db: Database) -> None:
+    transport = _LoseFirstAnswer("/versions")
+    with RestModelRepository(server_url, transport=transport, backoff=0.01) as repo:
+        repo.create_registered_model("churn")
+        with pytest.raises(StoreError, match="Cannot reach"):
+            repo.create_model_version("churn", source="s3://b/m")
+    assert transport.sent == 1  # not re-sent: the server would add a second version
+    assert [v.version for v in SqlModelRepository(db).list_model_versions("churn")] == [1]
+
+
+def test_refused_requests_are_retried(server_url: str, db: Database) -> None:
+    for status in (429, 503):
+        transport = _LoseFirstAnswer("/models", status=status)
+        with RestModelRepository(server_url, transport=transport, backoff=0.01) as repo:
+            repo.create_registered_model(f"busy-{status}")
+        assert transport.sent == 2
+    transport = _LoseFirstAnswer("/models/busy-429")  # a read is retried after a lost answer
+    with RestModelRepository(server_url, transport=transport, backoff=0.01) as repo:
+        assert repo.get_registered_model("busy-429").name == "busy-429"
+    assert transport.sent == 2
+
+
+def test_openapi_documents_every_registry_route(server_url: str) -> None:
+    document = httpx.get(f"{server_url}/openapi.json").json()
+    ours = {p: ops for p, ops in document["paths"].items() if p.startswith(f"{API}/models")}
+    assert {
+        f"{API}/models",
+        f"{API}/models/{{name}}",
+        f"{API}/models/{{name}}/versions",
+        f"{API}/models/{{name}}/versions/{{version}}",
+        f"{API}/models/{{name}}/versions/{{version}}/stage",
+        f"{API}/models/{{name}}/aliases/{{alias}}",
+    } <= set(ours)
+    for ops in ours.values():
+        for op in ops.values():
+            assert op["summary"]
+            assert op["operationId"].startswith("registry_")
+
+
+def test_models_with_an_http_tracking_uri_use_the_server(
+    settings: Settings, server_url: str, db: Database, run_id: str
+) -> None:
+    remote = dataclasses.replace(settings, tracking_uri=server_url)
+    models = Models(remote)
+    try:
+        assert isinstance(models.repository, RestModelRepository)
+        version = models.register("churn", f"runs:/{run_id}/model", metrics={"auc": 0.9})
+        assert version.version == 1
+        models.set_alias("churn", 1, "champion")
+        location = models.resolve("models:/churn@champion")
+        assert location.run_id == run_id
+        assert location.model_version is not None
+        assert location.model_version.metrics == {"auc": 0.9}
+    finally:
+        models.close()
+    # Written through the server into the shared store, with its audit rows.
+    stored = SqlModelRepository(db).get_version_by_alias("churn", "champion")
+    assert stored.version == 1
+    assert db.list_audit(entity_id="churn/1")[0].action == "model_version.create"
