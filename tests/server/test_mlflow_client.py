@@ -257,3 +257,69 @@ def test_the_mlflow_client_logs_ordinary_cycleml_runs(
     assert done.value.code in (0, None)
     listed = json.loads(capsys.readouterr().out)
     assert {run["info"]["run_id"] for run in listed} == set(ids.values())
+
+
+ARTIFACTS = r"""
+import json, os, sys
+import mlflow
+from mlflow import MlflowClient
+
+mlflow.set_tracking_uri(sys.argv[1])
+client = MlflowClient()
+mlflow.set_experiment("mlflow-artifacts")
+with open("weights.bin", "wb") as handle:
+    handle.write(bytes(range(256)) * 4096)  # 1 MiB
+with mlflow.start_run() as run:
+    mlflow.log_artifact("weights.bin")
+    mlflow.log_artifact("weights.bin", artifact_path="model")
+    mlflow.log_text("hello, artifacts\n", "notes/readme.txt")
+    mlflow.log_dict({"depth": 3, "trees": [1, 2]}, "config.json")
+run_id = run.info.run_id
+out = {"run_id": run_id, "artifact_uri": client.get_run(run_id).info.artifact_uri}
+out["top"] = sorted((f.path, f.is_dir, f.file_size) for f in client.list_artifacts(run_id))
+out["notes"] = [(f.path, f.file_size) for f in client.list_artifacts(run_id, "notes")]
+got = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="weights.bin", dst_path="d1")
+out["weights_same"] = open(got, "rb").read() == open("weights.bin", "rb").read()
+folder = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="notes", dst_path="d2")
+out["readme"] = open(os.path.join(folder, "readme.txt")).read()
+out["config"] = mlflow.artifacts.load_dict(f"runs:/{run_id}/config.json")
+out["text"] = mlflow.artifacts.load_text(f"runs:/{run_id}/notes/readme.txt")
+print(json.dumps(out))
+"""
+
+
+def test_the_mlflow_client_logs_and_reads_run_artifacts(
+    mlflow_python: str, server_url: str, settings: Settings, tmp_path: Path
+) -> None:
+    from cycleml.tracking import TrackingClient
+
+    out = run_mlflow(mlflow_python, ARTIFACTS, server_url, tmp_path)
+    run_id = out["run_id"]
+    assert out["artifact_uri"].startswith("mlflow-artifacts:/")
+    assert out["artifact_uri"].endswith(f"/{run_id}/artifacts")
+    size = 256 * 4096
+    assert [tuple(row) for row in out["top"]] == [
+        ("config.json", False, len(json.dumps({"depth": 3, "trees": [1, 2]}, indent=2))),
+        ("model", True, None),
+        ("notes", True, None),
+        ("weights.bin", False, size),
+    ]
+    assert [tuple(row) for row in out["notes"]] == [("notes/readme.txt", 17)]
+    assert out["weights_same"] is True
+    assert out["readme"] == out["text"] == "hello, artifacts\n"
+    assert out["config"] == {"depth": 3, "trees": [1, 2]}
+
+    # cycleml's own client reads the same files from its artifact index.
+    client = TrackingClient(settings)
+    assert [(e.path, e.size) for e in client.list_artifacts(run_id)] == [
+        ("config.json", out["top"][0][2]),
+        ("model/weights.bin", size),
+        ("notes/readme.txt", 17),
+        ("weights.bin", size),
+    ]
+    local = client.download_artifacts(run_id, "weights.bin", dst_path=tmp_path / "mine")
+    assert local.read_bytes() == (tmp_path / "weights.bin").read_bytes()
+    assert client.read_artifact(run_id, "notes/readme.txt") == b"hello, artifacts\n"
+    with open_database(settings) as db:
+        actions = [r.action for r in db.list_audit(entity_kind="run", entity_id=run_id)]
+    assert actions.count("run.log_artifacts") == 4

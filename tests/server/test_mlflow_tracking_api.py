@@ -71,7 +71,7 @@ def test_experiment_0_is_default_on_both_prefixes(api: Mlflow, server_url: str) 
     info = api.ok(api.get("runs/get", run_id=run_id))["run"]["info"]
     assert info["experiment_id"] == "0"
     assert info["run_uuid"] == run_id
-    assert info["artifact_uri"] == f"runs:/{run_id}"
+    assert info["artifact_uri"] == f"mlflow-artifacts:/0/{run_id}/artifacts"
     renamed = api.post("experiments/update", experiment_id="0", new_name="Mine")
     assert error(renamed) == (400, "INVALID_PARAMETER_VALUE")
     assert "cannot be renamed" in renamed.json()["message"]

@@ -41,6 +41,7 @@ ROUTERS: tuple[str, ...] = (
     "cycleml.server._tracking",
     "cycleml.server._registry",
     "cycleml.server._mlflow_tracking",
+    "cycleml.server._mlflow_artifacts",
 )
 
 _log = logging.getLogger("cycleml.server")

@@ -13,8 +13,10 @@ Where MLflow and cycleml differ, the routes keep MLflow's behaviour on the wire:
   cannot be renamed here, since that name is what ties it to ``"0"``;
 * a run's name is also its ``mlflow.runName`` tag, and a ``mlflow.parentRunId`` tag makes
   the run a child of that run in cycleml too (``parent_run_id`` and a lineage edge);
-* a run's ``artifact_uri`` is cycleml's (``runs:/<run_id>``) until the artifact proxy
-  gives new runs ``mlflow-artifacts:/`` URIs;
+* a run whose ``artifact_uri`` is cycleml's ``runs:/<run_id>`` (every run the MLflow
+  client creates, and the SDK's by default) shows ``mlflow-artifacts:/<exp>/<run>/artifacts``,
+  so the client uploads through the artifact proxy (:mod:`._mlflow_artifacts`); cycleml
+  itself reads a run's files from its artifact index, never from that URI;
 * a metric's ``model_id`` and dataset fields are not stored (cycleml metrics have none),
   and the latest metrics of a run carry their value only.
 """
@@ -29,6 +31,7 @@ from fastapi import APIRouter
 
 from cycleml.errors import InvalidInput, NotFound
 from cycleml.ids import is_id
+from cycleml.server._mlflow_artifacts import mlflow_artifact_uri
 from cycleml.server._mlflow_protocol import (
     DEFAULT_EXPERIMENT_ID,
     Call,
@@ -92,6 +95,12 @@ def _experiment_json(experiment: Experiment, ids: ExperimentIds) -> dict[str, An
     }
 
 
+def _artifact_uri(info: RunInfo, ids: ExperimentIds) -> str:
+    if info.artifact_uri == f"runs:/{info.run_id}":  # cycleml's index, served by the proxy
+        return mlflow_artifact_uri(ids.to_mlflow(info.experiment_id), info.run_id)
+    return info.artifact_uri
+
+
 def _run_info_json(info: RunInfo, ids: ExperimentIds) -> dict[str, Any]:
     answer: dict[str, Any] = {
         "run_id": info.run_id,
@@ -101,7 +110,7 @@ def _run_info_json(info: RunInfo, ids: ExperimentIds) -> dict[str, Any]:
         "user_id": info.user_id,
         "status": info.status,
         "start_time": info.start_time,
-        "artifact_uri": info.artifact_uri,
+        "artifact_uri": _artifact_uri(info, ids),
         "lifecycle_stage": info.lifecycle_stage,
     }
     if info.end_time is not None:
