@@ -186,20 +186,69 @@ class _LoseFirstAnswer(httpx.BaseTransport):
             return httpx.Response(self.status, headers={"Retry-After": "0"}, json={})
         answer = self.inner.handle_request(request)
         answer.read()
+        answer.close()  # the connection goes back to the pool; only the answer is lost
         raise httpx.ReadError("connection reset after the server answered", request=request)
 
     def close(self) -> None:
         self.inner.close()
 
 
-def test_a_lost_create_is_not_applied_twice(server_url: str, db: Database) -> None:
-    transport = _LoseFirstAnswer("/versions")
+def test_a_lost_answer_is_retried_and_applied_once(server_url: str, db: Database) -> None:
+    for suffix in ("/models", "/versions", "/stage"):
+        transport = _LoseFirstAnswer(suffix)
+        with RestModelRepository(server_url, transport=transport, backoff=0.01) as repo:
+            if suffix == "/models":
+                assert repo.create_registered_model("churn").name == "churn"
+            elif suffix == "/versions":
+                assert repo.create_model_version("churn", source="s3://b/m").version == 1
+            else:
+                assert repo.transition_stage("churn", 1, to_stage="Staging").current_stage == (
+                    "Staging"
+                )
+        assert transport.sent == 2  # re-sent with the same request id, applied once
+    sql = SqlModelRepository(db)
+    assert [v.version for v in sql.list_model_versions("churn")] == [1]
+    assert len(sql.get_stage_history("churn", 1)) == 1
+    assert len(db.list_audit(action="model.create", entity_id="churn")) == 1
+
+
+def test_a_lost_alias_deletion_is_not_resent(server_url: str) -> None:
+    transport = _LoseFirstAnswer("/aliases/champion")
     with RestModelRepository(server_url, transport=transport, backoff=0.01) as repo:
         repo.create_registered_model("churn")
+        repo.create_model_version("churn", source="s3://b/m")
+        transport.sent = 1  # the PUT's answer arrives
+        repo.set_alias("churn", 1, "champion")
+        transport.sent = 0
         with pytest.raises(StoreError, match="Cannot reach"):
-            repo.create_model_version("churn", source="s3://b/m")
-    assert transport.sent == 1  # not re-sent: the server would add a second version
+            repo.delete_alias("churn", "champion")
+        assert transport.sent == 1  # a retry would find the alias gone
+        assert repo.get_registered_model("churn").aliases == {}
+
+
+def test_a_request_id_is_applied_once(api: httpx.Client, db: Database) -> None:
+    headers = {"X-Request-ID": uuid.uuid4().hex}
+    first = api.post("/models", json={"name": "churn"}, headers=headers)
+    again = api.post("/models", json={"name": "churn"}, headers=headers)
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.json() == first.json()
+
+    headers = {"X-Request-ID": uuid.uuid4().hex}
+    made = api.post("/models/churn/versions", json={"source": "s3://b/m"}, headers=headers)
+    replayed = api.post("/models/churn/versions", json={"source": "s3://b/m"}, headers=headers)
+    assert replayed.json() == made.json()
     assert [v.version for v in SqlModelRepository(db).list_model_versions("churn")] == [1]
+
+    headers = {"X-Request-ID": uuid.uuid4().hex}
+    body = {"to_stage": "Production"}
+    moved = api.post("/models/churn/versions/1/stage", json=body, headers=headers)
+    moved_again = api.post("/models/churn/versions/1/stage", json=body, headers=headers)
+    assert moved_again.json() == moved.json()
+    assert len(SqlModelRepository(db).get_stage_history("churn", 1)) == 1
+
+    misused = api.post("/models", json={"name": "other"}, headers=headers)
+    assert "already used" in _error(misused, 400, "invalid_input")["message"]
+    assert [m.name for m in SqlModelRepository(db).list_registered_models()] == ["churn"]
 
 
 def test_refused_requests_are_retried(server_url: str, db: Database) -> None:

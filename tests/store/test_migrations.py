@@ -152,6 +152,29 @@ def test_tracking_0002_adds_the_request_ids_to_an_older_store(fresh_metadata_uri
         assert SqlRunRepository(store).get_experiment(exp).name == "older"
 
 
+def test_registry_0002_adds_the_request_ids_to_an_older_store(fresh_metadata_uri: str) -> None:
+    from alembic import command
+
+    from cycleml import registry
+    from cycleml.store._engine import write_connection
+    from cycleml.store._migrate import _config
+
+    with Database(fresh_metadata_uri, actor="t") as store:
+        registry.SqlModelRepository(store).create_registered_model("older")
+        config = _config()
+        with write_connection(store.engine) as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "registry@registry_0001")
+        assert "registry_0001" in _versions(store)
+        assert "model_requests" not in _tables(store)
+
+    with Database(fresh_metadata_uri, actor="t") as store:  # opening upgrades the branch
+        assert store.schema_revisions == head_revisions()
+        assert "registry_0002" in _versions(store)
+        assert "model_requests" in _tables(store)
+        assert registry.SqlModelRepository(store).get_registered_model("older").name == "older"
+
+
 def test_migrated_schema_matches_the_metadata(fresh_metadata_uri: str) -> None:
     with Database(fresh_metadata_uri, actor="t") as store, store.engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})

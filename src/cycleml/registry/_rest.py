@@ -7,9 +7,10 @@ The transport (one keep-alive client, retries with backoff re-sending the same
 ``X-Request-ID``, errors re-raised as the class the server raised) is the kernel's
 :class:`cycleml.store._http.ApiClient`, shared with the run repository.
 
-Reads and ``set_alias`` (a ``PUT``) are retried as the run repository's requests are; the
-creates, stage changes and alias deletion are retried only when they surely were not applied
-(the server does not yet replay them by request id; see ``ApiClient.call(replayable=)``).
+Every request is retried as the run repository's are: the server applies a model's or a
+version's creation and a stage change once per ``X-Request-ID``, and ``set_alias`` is a
+``PUT``. Deleting an alias is retried only when it surely was not applied
+(``ApiClient.call(replayable=False)``): a retry would find the alias gone.
 
 Version numbers are read here with the stage's own check, since they go into URLs; names and
 aliases are refused here only when they cannot be a URL segment, and checked by the server,
@@ -122,9 +123,7 @@ class RestModelRepository:
     ) -> RegisteredModel:
         """Create a registered model with an unused name."""
         body = {"name": name, "description": description, "tags": dict(tags or {})}
-        # Not replayed: a lost answer's retry would find the name taken.
-        created = self._call("POST", "/models", body, replayable=False)
-        return RegisteredModel.from_dict(created)
+        return RegisteredModel.from_dict(self._call("POST", "/models", body))
 
     def get_registered_model(self, name: str) -> RegisteredModel:
         """Return a registered model with its tags, aliases and latest version number."""
@@ -158,8 +157,7 @@ class RestModelRepository:
             "signature": dict(signature) if signature is not None else None,
         }
         path = f"/models/{_name(name)}/versions"
-        # Not replayed: a retry of a lost answer would add a second version.
-        return ModelVersion.from_dict(self._call("POST", path, body, replayable=False))
+        return ModelVersion.from_dict(self._call("POST", path, body))
 
     def get_model_version(self, name: str, version: int | str) -> ModelVersion:
         """Return one model version (raise :class:`NotFound`)."""
@@ -179,6 +177,7 @@ class RestModelRepository:
 
     def delete_alias(self, name: str, alias: str) -> None:
         """Remove an alias from a model."""
+        # A retry after a lost answer would find the alias gone (404): not replayed.
         self._call("DELETE", self._alias_path(name, alias), replayable=False)
 
     def get_version_by_alias(self, name: str, alias: str) -> ModelVersion:
@@ -206,7 +205,7 @@ class RestModelRepository:
             "audit_payload": dict(audit_payload) if audit_payload is not None else None,
         }
         path = self._version_path(name, version, "/stage")
-        return ModelVersion.from_dict(self._call("POST", path, body, replayable=False))
+        return ModelVersion.from_dict(self._call("POST", path, body))
 
     def get_stage_history(self, name: str, version: int | str) -> list[StageTransition]:
         """Every stage change of a version, oldest first."""

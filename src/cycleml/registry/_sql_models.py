@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from cycleml.errors import AlreadyExists, InvalidInput, InvalidState, NotFound
@@ -16,6 +16,7 @@ from cycleml.ids import new_id
 from cycleml.registry._entities import ModelVersion, RegisteredModel, Stage, StageTransition
 from cycleml.registry._tables import (
     model_aliases,
+    model_requests,
     model_version_tags,
     model_versions,
     registered_model_tags,
@@ -69,6 +70,59 @@ def _metrics_from_json(stored: Mapping[str, Any] | None) -> dict[str, float]:
     return {key: float(value) for key, value in (stored or {}).items()}
 
 
+#: How long a request id is remembered (a retry comes within seconds; a day is plenty).
+REQUEST_ID_TTL_MS = 24 * 3600 * 1000
+
+
+def _check_claim(request_id: str, action: str, name: str, row: Any) -> str:
+    if row.action != action or str(row.entity_id).split("/")[0] != name:
+        raise InvalidInput(
+            f"Request id {request_id!r} was already used for {row.action} of "
+            f"{row.entity_id}; a retry must repeat the same request.",
+            hint="Send a fresh X-Request-ID with every new request.",
+        )
+    return str(row.entity_id)
+
+
+def claim_request(
+    conn: Connection, request_id: str, action: str, entity_id: str, stamp: int
+) -> str | None:
+    """Record ``request_id`` in the caller's transaction; the entity it named, if applied before.
+
+    ``None``: the id is new, and the caller applies its write (a rollback forgets the id
+    again). Otherwise the id names a write already committed, whose entity id (``name`` or
+    ``name/version``) is returned, and the caller must not apply it again. Ids older than
+    :data:`REQUEST_ID_TTL_MS` are dropped here.
+
+    Raises:
+        InvalidInput: The id was used for another action or model.
+    """
+    if not isinstance(request_id, str) or not 0 < len(request_id) <= 64:
+        raise InvalidInput(f"Invalid request id {request_id!r}: expected 1-64 characters.")
+    conn.execute(
+        delete(model_requests).where(model_requests.c.applied_at < stamp - REQUEST_ID_TTL_MS)
+    )
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    # INSERT ... ON CONFLICT DO NOTHING RETURNING: a row back means the id was new.
+    upsert: Any = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    claim = (
+        upsert(model_requests)
+        .values(request_id=request_id, action=action, entity_id=entity_id, applied_at=stamp)
+        .on_conflict_do_nothing(index_elements=["request_id"])
+        .returning(model_requests.c.request_id)
+    )
+    if conn.execute(claim).first() is not None:  # inserted: the id is new
+        return None
+    # The conflicting row is committed (PostgreSQL waits for its transaction to end first).
+    row = conn.execute(
+        select(model_requests.c.action, model_requests.c.entity_id).where(
+            model_requests.c.request_id == request_id
+        )
+    ).one()
+    return _check_claim(request_id, action, entity_id.split("/")[0], row)
+
+
 def parse_stage(stage: str) -> Stage:
     """Map a stage name, case-insensitively, to :class:`Stage`."""
     for known in Stage:
@@ -84,14 +138,26 @@ class ModelOps(SqlRepository):
 
     # ---- registered models -------------------------------------------------------------
     def create_registered_model(
-        self, name: str, *, description: str = "", tags: Mapping[str, str] | None = None
+        self,
+        name: str,
+        *,
+        description: str = "",
+        tags: Mapping[str, str] | None = None,
+        request_id: str | None = None,
     ) -> RegisteredModel:
-        """Create a registered model with an unused name."""
+        """Create a registered model with an unused name.
+
+        With ``request_id``, a retry of a creation that was applied returns the model.
+        """
         check_model_name(name)
         tags = _check_tags(tags)
         stamp = now_ms()
 
         def write(conn: Connection) -> None:
+            if request_id is not None and claim_request(
+                conn, request_id, "model.create", name, stamp
+            ):
+                return
             if conn.execute(
                 select(registered_models.c.name).where(registered_models.c.name == name)
             ).first():
@@ -191,14 +257,22 @@ class ModelOps(SqlRepository):
         description: str = "",
         tags: Mapping[str, str] | None = None,
         signature: Mapping[str, Any] | None = None,
+        request_id: str | None = None,
     ) -> ModelVersion:
-        """Add the next version of a registered model, linked to its source run."""
+        """Add the next version of a registered model, linked to its source run.
+
+        With ``request_id``, a retry of a creation that was applied returns that version.
+        """
         snapshot = _metrics_snapshot(metrics)
         tags = _check_tags(tags)
         stamp = now_ms()
 
         def write(conn: Connection) -> int:
             self._model_row(conn, name)
+            if request_id is not None:
+                done = claim_request(conn, request_id, "model_version.create", name, stamp)
+                if done is not None:
+                    return int(done.rsplit("/", 1)[1])
             version = (
                 int(
                     conn.execute(
@@ -253,6 +327,12 @@ class ModelOps(SqlRepository):
                 payload={"source": source, "run_id": run_id, "metrics": snapshot},
                 at=stamp,
             )
+            if request_id is not None:  # the claim names the version it made
+                conn.execute(
+                    update(model_requests)
+                    .where(model_requests.c.request_id == request_id)
+                    .values(entity_id=f"{name}/{version}")
+                )
             return version
 
         for attempt in range(5):  # two writers may pick the same next number on PostgreSQL
@@ -427,13 +507,18 @@ class ModelOps(SqlRepository):
         forced: bool = False,
         archive_existing: bool = False,
         audit_payload: Mapping[str, Any] | None = None,
+        request_id: str | None = None,
     ) -> ModelVersion:
         """Move a version to another stage and record who, when and why.
 
         With ``archive_existing``, other versions in the target stage move to Archived.
+        With ``request_id``, a retry of a change that was applied returns the version.
         """
         target = parse_stage(to_stage)
         current = self.get_model_version(name, version)
+        entity_id = f"{name}/{current.version}"
+        if request_id is not None and self._applied(request_id, "model_version.transition", name):
+            return current
         if current.current_stage == target.value:
             raise InvalidState(
                 f"Model {name!r} version {current.version} is already in stage {target.value}."
@@ -460,6 +545,10 @@ class ModelOps(SqlRepository):
             )
 
         def write(conn: Connection) -> None:
+            if request_id is not None and claim_request(
+                conn, request_id, "model_version.transition", entity_id, stamp
+            ):
+                return
             move(conn, current.version, current.current_stage, target.value, reason)
             archived: list[int] = []
             if archive_existing and target in (Stage.STAGING, Stage.PRODUCTION):
@@ -504,6 +593,16 @@ class ModelOps(SqlRepository):
 
         self._write(write)
         return self.get_model_version(name, current.version)
+
+    def _applied(self, request_id: str, action: str, name: str) -> bool:
+        """Whether ``request_id`` names a write already applied (of this action and model)."""
+        with self._read() as conn:
+            row = conn.execute(
+                select(model_requests.c.action, model_requests.c.entity_id).where(
+                    model_requests.c.request_id == request_id
+                )
+            ).first()
+        return row is not None and bool(_check_claim(request_id, action, name, row))
 
     def get_stage_history(self, name: str, version: int | str) -> list[StageTransition]:
         """Every stage change of a version, oldest first."""

@@ -25,6 +25,7 @@ from cycleml.store import ID_LEN, KEY_LEN, NAME_LEN, AutoId, table_metadata
 __all__ = [
     "metadata",
     "model_aliases",
+    "model_requests",
     "model_version_tags",
     "model_versions",
     "registered_model_tags",
@@ -103,4 +104,18 @@ stage_transitions = Table(
     Column("reason", Text, nullable=False, default=""),
     Column("forced", Boolean, nullable=False, default=False),
     Index(None, "name", "version"),
+)
+
+
+# The request ids (``X-Request-ID``) of registry writes applied through the server, each
+# written in the transaction of the write it names: a client retrying a request whose answer
+# it lost finds its id here and the write is not applied twice. Ids expire after a day.
+model_requests = Table(
+    "model_requests",
+    metadata,
+    Column("request_id", String(64), primary_key=True),
+    Column("action", String(32), nullable=False),
+    Column("entity_id", String(NAME_LEN), nullable=False),
+    Column("applied_at", BigInteger, nullable=False),
+    Index(None, "applied_at"),
 )

@@ -12,6 +12,9 @@ own messages), and the entities answer as their ``to_dict``.
   ``POST /models/{name}/versions/{version}/stage`` and its history is ``.../stage-history``.
 * **URIs resolve** at ``GET /resolve/model-uri?uri=`` and ``GET /resolve/artifact-uri?uri=``
   (not under ``/models/``, where any word could be a model's name).
+* **Retries are safe.** ``POST /models``, ``POST /models/{name}/versions`` and
+  ``POST .../versions/{version}/stage`` with an ``X-Request-ID`` header are applied once per
+  id (``registry_0002``'s ``model_requests``, claimed in the write's own transaction).
 * **Metric values** JSON cannot hold are spelled ``"NaN"``, ``"Infinity"``, ``"-Infinity"``.
 """
 
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
@@ -64,6 +67,16 @@ def _repository(state: ServerState = Depends(server_state)) -> SqlModelRepositor
 
 
 Repository = Annotated[SqlModelRepository, Depends(_repository)]
+
+
+#: The client's request id, if it sent one (the middleware invents one otherwise).
+RequestId = Annotated[
+    str | None,
+    Header(
+        alias="X-Request-ID",
+        description="Makes the write idempotent: a retry with the same id is applied once.",
+    ),
+]
 
 
 def _json(content: Any, status_code: int = 200) -> JSONResponse:
@@ -199,9 +212,12 @@ class Transition(_Body):
 @router.post(
     "/models", status_code=201, response_model=RegisteredModelOut, summary="Create a model"
 )
-def create_model(body: CreateModel, repo: Repository) -> Response:
-    """Create a registered model (409 ``already_exists`` when the name is taken)."""
-    created = repo.create_registered_model(body.name, description=body.description, tags=body.tags)
+def create_model(body: CreateModel, repo: Repository, request_id: RequestId = None) -> Response:
+    """Create a registered model (409 ``already_exists`` when the name is taken); with
+    ``X-Request-ID``, a retried request returns the model it created."""
+    created = repo.create_registered_model(
+        body.name, description=body.description, tags=body.tags, request_id=request_id
+    )
     return _json(created.to_dict(), 201)
 
 
@@ -224,8 +240,11 @@ def get_model(name: str, repo: Repository) -> Response:
     response_model=ModelVersionOut,
     summary="Create a model version",
 )
-def create_version(name: str, body: CreateVersion, repo: Repository) -> Response:
-    """Add the next version of the model (404 when the model is missing)."""
+def create_version(
+    name: str, body: CreateVersion, repo: Repository, request_id: RequestId = None
+) -> Response:
+    """Add the next version of the model (404 when the model is missing); with
+    ``X-Request-ID``, a retried request returns the version it created."""
     created = repo.create_model_version(
         name,
         source=body.source,
@@ -234,6 +253,7 @@ def create_version(name: str, body: CreateVersion, repo: Repository) -> Response
         description=body.description,
         tags=body.tags,
         signature=body.signature,
+        request_id=request_id,
     )
     return _json(created.to_dict(), 201)
 
@@ -257,9 +277,12 @@ def get_version(name: str, version: str, repo: Repository) -> Response:
     response_model=ModelVersionOut,
     summary="Move a version to another stage",
 )
-def transition_stage(name: str, version: str, body: Transition, repo: Repository) -> Response:
+def transition_stage(
+    name: str, version: str, body: Transition, repo: Repository, request_id: RequestId = None
+) -> Response:
     """Move the version to ``to_stage`` and record who, when and why (409 ``invalid_state``
-    when it is already there). Deploy gates are the service's (``Models.transition``)."""
+    when it is already there; with ``X-Request-ID``, a retried request is applied once).
+    Deploy gates are the service's (``Models.transition``)."""
     moved = repo.transition_stage(
         name,
         version,
@@ -268,6 +291,7 @@ def transition_stage(name: str, version: str, body: Transition, repo: Repository
         forced=body.forced,
         archive_existing=body.archive_existing,
         audit_payload=body.audit_payload,
+        request_id=request_id,
     )
     return _json(moved.to_dict())
 
