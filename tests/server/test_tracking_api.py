@@ -288,6 +288,7 @@ class _LoseFirstAnswer(httpx.BaseTransport):
             return httpx.Response(self.status, headers={"Retry-After": "0"}, json={})
         answer = self.inner.handle_request(request)
         answer.read()
+        answer.close()  # the connection goes back to the pool; only the answer is lost
         raise httpx.ReadError("connection reset after the server answered", request=request)
 
     def close(self) -> None:

@@ -175,7 +175,7 @@ def test_a_server_tracking_uri_tracks_through_its_rest_api(sqlite_settings: Sett
     try:
         assert isinstance(client.repository, RestRunRepository)
         assert client.repository.base_url == "http://localhost:5000"
-        assert client.repository._http.headers["Authorization"] == "Bearer s3cret"
+        assert client.repository._api._http.headers["Authorization"] == "Bearer s3cret"
     finally:
         client.close()
     # A database given explicitly wins over the URI.
