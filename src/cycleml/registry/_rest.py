@@ -25,11 +25,10 @@ from typing import TYPE_CHECKING, Any
 from cycleml.registry._entities import ModelVersion, RegisteredModel, StageTransition
 from cycleml.registry._repository import ArtifactLocation, ModelRepository
 from cycleml.registry._sql_models import ModelOps, _metrics_snapshot
-from cycleml.store import ModelUri
-from cycleml.store._http import ApiClient, url_segment
+from cycleml.store import ModelUri, RestRepository, url_segment
 
 if TYPE_CHECKING:
-    import httpx
+    pass
 
 __all__ = ["RestModelRepository"]
 
@@ -49,54 +48,11 @@ def _model_uri_text(uri: ModelUri) -> str:
     return f"models:/{uri.name}/{ref}"
 
 
-class RestModelRepository:
+class RestModelRepository(RestRepository):
     """Registered models and their versions on a ``cycleml server``, through its REST API.
 
-    Args:
-        base_url: The server, ``http(s)://host:port`` (a path prefix is kept).
-        token: An API token, sent as ``Authorization: Bearer <token>``.
-        timeout: Seconds to wait for a connection or an answer.
-        retries: How many times a request is re-sent after a connection error, 429 or 5xx.
-        backoff: Seconds before the first retry; doubled each time (with jitter, at most 10).
-        transport: An ``httpx`` transport to send through (tests, proxies).
-
-    Raises:
-        InvalidInput: ``base_url`` is not an http(s) URL.
+    Arguments as :class:`~cycleml.store.RestRepository` takes them.
     """
-
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        token: str | None = None,
-        timeout: float = 30.0,
-        retries: int = 5,
-        backoff: float = 0.1,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        self._api = ApiClient(
-            base_url,
-            token=token,
-            timeout=timeout,
-            retries=retries,
-            backoff=backoff,
-            transport=transport,
-        )
-        self.base_url = self._api.base_url
-        self._call = self._api.call
-
-    def __repr__(self) -> str:
-        return f"RestModelRepository({self.base_url!r})"
-
-    def close(self) -> None:
-        """Close the repository's connections."""
-        self._api.close()
-
-    def __enter__(self) -> RestModelRepository:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     @staticmethod
     def _version_path(name: str, version: int | str, tail: str = "") -> str:

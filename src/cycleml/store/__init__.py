@@ -44,6 +44,7 @@ from cycleml.store._events import (
     notify_dataset_read,
     subscribe_dataset_reads,
 )
+from cycleml.store._http import RestRepository, url_segment
 from cycleml.store._journal import json_safe, now_ms, record_audit, record_edges
 from cycleml.store._migrate import head_revisions
 from cycleml.store._records import ArtifactEntry, AuditRecord, LineageEdge, LineageGraph
@@ -67,6 +68,7 @@ __all__ = [
     "LineageEdge",
     "LineageGraph",
     "ModelUri",
+    "RestRepository",
     "RunUri",
     "SqlRepository",
     "Subscription",
@@ -87,6 +89,7 @@ __all__ = [
     "safe_relpath",
     "subscribe_dataset_reads",
     "table_metadata",
+    "url_segment",
 ]
 
 

@@ -23,7 +23,7 @@ import random
 import time
 import uuid
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import quote
 
 from cycleml.errors import CycleMLError, InvalidInput, StoreError, from_dict
@@ -31,7 +31,7 @@ from cycleml.errors import CycleMLError, InvalidInput, StoreError, from_dict
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["API_PREFIX", "ApiClient", "url_segment"]
+__all__ = ["API_PREFIX", "ApiClient", "RestRepository", "url_segment"]
 
 API_PREFIX = "/api/v1"
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -175,3 +175,56 @@ class ApiClient:
             )
             error.status_code = answer.status_code
             return error
+
+
+class RestRepository:
+    """The base of every stage's REST repository, as :class:`SqlRepository` is of the SQL ones.
+
+    It owns the :class:`ApiClient` (``self._api``, with ``self._call`` its ``call``) and the
+    connection's life; a stage's subclass adds the protocol's methods over its routes.
+
+    Args:
+        base_url: The server, ``http(s)://host:port`` (a path prefix is kept).
+        token: An API token, sent as ``Authorization: Bearer <token>``.
+        timeout: Seconds to wait for a connection or an answer.
+        retries: How many times a request is re-sent after a connection error, 429 or 5xx.
+        backoff: Seconds before the first retry; doubled each time (with jitter, at most 10).
+        transport: An ``httpx`` transport to send through (tests, proxies).
+
+    Raises:
+        InvalidInput: ``base_url`` is not an http(s) URL.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        timeout: float = 30.0,
+        retries: int = 5,
+        backoff: float = 0.1,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._api = ApiClient(
+            base_url,
+            token=token,
+            timeout=timeout,
+            retries=retries,
+            backoff=backoff,
+            transport=transport,
+        )
+        self.base_url = self._api.base_url
+        self._call = self._api.call
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.base_url!r})"
+
+    def close(self) -> None:
+        """Close the repository's connections."""
+        self._api.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

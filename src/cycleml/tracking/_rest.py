@@ -29,8 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from cycleml.errors import NotFound
 from cycleml.ids import check_id
-from cycleml.store import ArtifactEntry
-from cycleml.store._http import ApiClient, url_segment
+from cycleml.store import ArtifactEntry, RestRepository, url_segment
 from cycleml.tracking._entities import Experiment, Metric, Run, RunInfo
 from cycleml.tracking._repository import RunRepository
 from cycleml.tracking._run_writes import check_metrics
@@ -44,7 +43,7 @@ from cycleml.tracking._wire import (
 from cycleml.validation import check_key
 
 if TYPE_CHECKING:
-    import httpx
+    pass
 
 __all__ = ["RestRunRepository"]
 
@@ -53,54 +52,11 @@ def _tags(tags: Mapping[str, Any] | None) -> dict[str, str]:
     return {check_key(k, "tag"): str(v) for k, v in (tags or {}).items()}
 
 
-class RestRunRepository:
+class RestRunRepository(RestRepository):
     """Experiments and runs of a ``cycleml server``, through its REST API.
 
-    Args:
-        base_url: The server, ``http(s)://host:port`` (a path prefix is kept).
-        token: An API token, sent as ``Authorization: Bearer <token>``.
-        timeout: Seconds to wait for a connection or an answer.
-        retries: How many times a request is re-sent after a connection error, 429 or 5xx.
-        backoff: Seconds before the first retry; doubled each time (with jitter, at most 10).
-        transport: An ``httpx`` transport to send through (tests, proxies).
-
-    Raises:
-        InvalidInput: ``base_url`` is not an http(s) URL.
+    Arguments as :class:`~cycleml.store.RestRepository` takes them.
     """
-
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        token: str | None = None,
-        timeout: float = 30.0,
-        retries: int = 5,
-        backoff: float = 0.1,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        self._api = ApiClient(
-            base_url,
-            token=token,
-            timeout=timeout,
-            retries=retries,
-            backoff=backoff,
-            transport=transport,
-        )
-        self.base_url = self._api.base_url
-        self._call = self._api.call
-
-    def __repr__(self) -> str:
-        return f"RestRunRepository({self.base_url!r})"
-
-    def close(self) -> None:
-        """Close the repository's connections."""
-        self._api.close()
-
-    def __enter__(self) -> RestRunRepository:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     @staticmethod
     def _run_path(run_id: str, tail: str = "") -> str:
