@@ -60,8 +60,22 @@ def test_method_not_allowed_keeps_the_shape(server_url: str) -> None:
 
 
 def test_openapi_document_lists_the_routes(server_url: str) -> None:
-    paths = httpx.get(f"{server_url}/openapi.json").json()["paths"]
-    assert {"/health", "/version", "/metrics"} <= set(paths)
+    document = httpx.get(f"{server_url}/openapi.json").json()
+    assert {"/health", "/version", "/metrics"} <= set(document["paths"])
+    # Bad input is a 400 in the one error shape, never FastAPI's 422 body.
+    assert '"422"' not in str(document).replace("'", '"')
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    runs = document["paths"]["/api/v1/runs"]["post"]["responses"]
+    assert runs["400"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Error"
+    }
+    theirs = document["paths"]["/api/2.0/mlflow-artifacts/artifacts/{path}"]["put"]["responses"]
+    assert theirs["400"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/MlflowError"
+    }
+    bad = httpx.post(f"{server_url}/api/v1/runs", json={"experiment_id": 3})
+    assert bad.status_code == 400
+    assert set(bad.json()) == {"error"}
 
 
 @pytest.mark.slow

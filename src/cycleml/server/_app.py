@@ -28,7 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cycleml.errors import CycleMLError, InvalidInput, NotFound
-from cycleml.server._errors import error_response
+from cycleml.server._errors import error_response, is_mlflow_path
 from cycleml.server._metrics import ServerMetrics
 from cycleml.settings import Settings, resolve_settings
 from cycleml.store import ArtifactStore, Database, open_artifact_store, open_database
@@ -123,7 +123,70 @@ def create_server(
         app.include_router(importlib.import_module(module).router)
     _add_error_handlers(app)
     app.add_middleware(_Observe, metrics=state.metrics)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+#: The one error body, as the OpenAPI document describes it (MLflow's routes use theirs).
+_ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "hint": {"type": ["string", "null"]},
+                "details": {"type": "object"},
+            },
+        }
+    },
+}
+
+
+_MLFLOW_ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error_code", "message"],
+    "properties": {
+        "error_code": {"type": "string"},
+        "message": {"type": "string"},
+        "hint": {"type": ["string", "null"]},
+        "details": {"type": "object"},
+    },
+}
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, saying what the server answers to bad input: a 400 in the error
+    shape (FastAPI would advertise its own 422 validation body, which this server never sends)."""
+    if app.openapi_schema is None:
+        from fastapi.openapi.utils import get_openapi
+
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        for path, operations in schema.get("paths", {}).items():
+            shape = "MlflowError" if is_mlflow_path(path) else "Error"
+            error = {"$ref": f"#/components/schemas/{shape}"}
+            for operation in operations.values():
+                responses = operation.get("responses", {})
+                if responses.pop("422", None) is not None:
+                    responses.setdefault(
+                        "400",
+                        {
+                            "description": "Invalid request",
+                            "content": {"application/json": {"schema": error}},
+                        },
+                    )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for unused in ("HTTPValidationError", "ValidationError"):
+            components.pop(unused, None)
+        components["Error"] = _ERROR_SCHEMA
+        components["MlflowError"] = _MLFLOW_ERROR_SCHEMA
+        app.openapi_schema = schema
+    return app.openapi_schema
 
 
 class _Observe:
