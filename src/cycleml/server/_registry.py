@@ -22,13 +22,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Query, Response
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, Field, WithJsonSchema
 
 from cycleml.registry import SqlModelRepository
 from cycleml.server._app import ServerState, server_state
+from cycleml.server._routes import (
+    NUMBER_SCHEMA,
+    CheckedStr,
+    RequestId,
+    StrictBody,
+    Values,
+    json_response,
+)
 
 __all__ = ["router"]
 
@@ -40,23 +47,13 @@ def _operation_id(route: APIRoute) -> str:
 router = APIRouter(prefix="/api/v1", tags=["registry"], generate_unique_id_function=_operation_id)
 
 # Documented as their type, validated by the repository (whose messages name the field).
-CheckedStr = Annotated[Any, WithJsonSchema({"type": "string"})]
 CheckedVersion = Annotated[Any, WithJsonSchema({"type": "integer", "minimum": 1})]
-Values = Annotated[
-    dict[str, Any],
-    WithJsonSchema({"type": "object", "additionalProperties": {"type": "string"}}),
-]
 Metrics = Annotated[
     dict[str, Any],
     WithJsonSchema(
         {
             "type": "object",
-            "additionalProperties": {
-                "oneOf": [
-                    {"type": "number"},
-                    {"type": "string", "enum": ["NaN", "Infinity", "-Infinity"]},
-                ]
-            },
+            "additionalProperties": NUMBER_SCHEMA,
         }
     ),
 ]
@@ -69,26 +66,7 @@ def _repository(state: ServerState = Depends(server_state)) -> SqlModelRepositor
 Repository = Annotated[SqlModelRepository, Depends(_repository)]
 
 
-#: The client's request id, if it sent one (the middleware invents one otherwise).
-RequestId = Annotated[
-    str | None,
-    Header(
-        alias="X-Request-ID",
-        description="Makes the write idempotent: a retry with the same id is applied once.",
-    ),
-]
-
-
-def _json(content: Any, status_code: int = 200) -> JSONResponse:
-    # Already JSON-shaped by the entities' to_dict: skip FastAPI's second validation.
-    return JSONResponse(content, status_code=status_code)
-
-
 # ---- bodies and answers -----------------------------------------------------------------
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
 class RegisteredModelOut(BaseModel):
     """A registered model with its tags, aliases and latest version number."""
 
@@ -169,7 +147,7 @@ class ArtifactLocationOut(BaseModel):
     model_version: ModelVersionOut | None
 
 
-class CreateModel(_Body):
+class CreateModel(StrictBody):
     """A new registered model; its name must be unused."""
 
     name: CheckedStr = Field(description="Letters, digits, `_ - .`; at most 245 characters.")
@@ -177,7 +155,7 @@ class CreateModel(_Body):
     tags: Values = Field(default_factory=dict)
 
 
-class CreateVersion(_Body):
+class CreateVersion(StrictBody):
     """The next version of a model."""
 
     source: CheckedStr = Field(description="Where the model is, e.g. `runs:/<run_id>/model`.")
@@ -188,13 +166,13 @@ class CreateVersion(_Body):
     signature: dict[str, Any] | None = None
 
 
-class SetAlias(_Body):
+class SetAlias(StrictBody):
     """The version an alias points at."""
 
     version: CheckedVersion
 
 
-class Transition(_Body):
+class Transition(StrictBody):
     """A stage change."""
 
     to_stage: CheckedStr = Field(description="`None`, `Staging`, `Production` or `Archived`.")
@@ -218,19 +196,19 @@ def create_model(body: CreateModel, repo: Repository, request_id: RequestId = No
     created = repo.create_registered_model(
         body.name, description=body.description, tags=body.tags, request_id=request_id
     )
-    return _json(created.to_dict(), 201)
+    return json_response(created.to_dict(), 201)
 
 
 @router.get("/models", response_model=RegisteredModelList, summary="List models")
 def list_models(repo: Repository) -> Response:
     """Every registered model, by name."""
-    return _json({"models": [model.to_dict() for model in repo.list_registered_models()]})
+    return json_response({"models": [model.to_dict() for model in repo.list_registered_models()]})
 
 
 @router.get("/models/{name}", response_model=RegisteredModelOut, summary="Get a model")
 def get_model(name: str, repo: Repository) -> Response:
     """One registered model with its tags, aliases and latest version (404 when missing)."""
-    return _json(repo.get_registered_model(name).to_dict())
+    return json_response(repo.get_registered_model(name).to_dict())
 
 
 # ---- versions -----------------------------------------------------------------------------
@@ -255,13 +233,13 @@ def create_version(
         signature=body.signature,
         request_id=request_id,
     )
-    return _json(created.to_dict(), 201)
+    return json_response(created.to_dict(), 201)
 
 
 @router.get("/models/{name}/versions", response_model=ModelVersionList, summary="List versions")
 def list_versions(name: str, repo: Repository) -> Response:
     """Every version of the model, oldest first."""
-    return _json({"versions": [v.to_dict() for v in repo.list_model_versions(name)]})
+    return json_response({"versions": [v.to_dict() for v in repo.list_model_versions(name)]})
 
 
 @router.get(
@@ -269,7 +247,7 @@ def list_versions(name: str, repo: Repository) -> Response:
 )
 def get_version(name: str, version: str, repo: Repository) -> Response:
     """One version (400 for a version that is not a positive integer, 404 when missing)."""
-    return _json(repo.get_model_version(name, version).to_dict())
+    return json_response(repo.get_model_version(name, version).to_dict())
 
 
 @router.post(
@@ -293,7 +271,7 @@ def transition_stage(
         audit_payload=body.audit_payload,
         request_id=request_id,
     )
-    return _json(moved.to_dict())
+    return json_response(moved.to_dict())
 
 
 @router.get(
@@ -304,7 +282,7 @@ def transition_stage(
 def get_stage_history(name: str, version: str, repo: Repository) -> Response:
     """Every stage change of the version, oldest first."""
     history = repo.get_stage_history(name, version)
-    return _json({"transitions": [entry.to_dict() for entry in history]})
+    return json_response({"transitions": [entry.to_dict() for entry in history]})
 
 
 # ---- aliases ------------------------------------------------------------------------------
@@ -313,7 +291,7 @@ def get_stage_history(name: str, version: str, repo: Repository) -> Response:
 )
 def set_alias(name: str, alias: str, body: SetAlias, repo: Repository) -> Response:
     """Point the alias at a version (moving it if it pointed elsewhere); the version."""
-    return _json(repo.set_alias(name, body.version, alias).to_dict())
+    return json_response(repo.set_alias(name, body.version, alias).to_dict())
 
 
 @router.get(
@@ -323,7 +301,7 @@ def set_alias(name: str, alias: str, body: SetAlias, repo: Repository) -> Respon
 )
 def get_version_by_alias(name: str, alias: str, repo: Repository) -> Response:
     """Resolve ``name@alias`` (404 when the alias is not set)."""
-    return _json(repo.get_version_by_alias(name, alias).to_dict())
+    return json_response(repo.get_version_by_alias(name, alias).to_dict())
 
 
 @router.delete(
@@ -345,7 +323,7 @@ def resolve_model_uri(
     uri: Annotated[str, Query(description="`models:/name/3`, `models:/name@alias`, ...")],
 ) -> Response:
     """The version ``models:/name/3``, ``models:/name@alias``, ``/latest`` or ``/<stage>`` names."""
-    return _json(repo.resolve_model_uri(uri).to_dict())
+    return json_response(repo.resolve_model_uri(uri).to_dict())
 
 
 @router.get(
@@ -358,4 +336,4 @@ def resolve_artifact_uri(
     uri: Annotated[str, Query(description="`runs:/<run_id>/path` or a `models:/` URI.")],
 ) -> Response:
     """The run, path and files a ``runs:/`` or ``models:/`` URI names."""
-    return _json(repo.resolve_artifact_uri(uri).to_dict())
+    return json_response(repo.resolve_artifact_uri(uri).to_dict())

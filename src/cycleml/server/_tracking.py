@@ -23,13 +23,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Query, Response
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import BaseModel, Field, WithJsonSchema, model_validator
 
 from cycleml.errors import NotFound
 from cycleml.server._app import ServerState, server_state
+from cycleml.server._routes import (
+    NUMBER_SCHEMA,
+    CheckedStr,
+    RequestId,
+    StrictBody,
+    Values,
+    json_response,
+)
 from cycleml.tracking import SqlRunRepository
 from cycleml.tracking._wire import (
     artifact_from_dict,
@@ -48,22 +55,10 @@ def _operation_id(route: APIRoute) -> str:
 router = APIRouter(prefix="/api/v1", tags=["tracking"], generate_unique_id_function=_operation_id)
 
 # Documented as their type, validated by the repository (whose messages name the field).
-CheckedStr = Annotated[Any, WithJsonSchema({"type": "string"})]
 CheckedInt = Annotated[Any, WithJsonSchema({"type": "integer", "format": "int64"})]
 Number = Annotated[
     Any,
-    WithJsonSchema(
-        {
-            "oneOf": [
-                {"type": "number"},
-                {"type": "string", "enum": ["NaN", "Infinity", "-Infinity"]},
-            ]
-        }
-    ),
-]
-Values = Annotated[
-    dict[str, Any],
-    WithJsonSchema({"type": "object", "additionalProperties": {"type": "string"}}),
+    WithJsonSchema(NUMBER_SCHEMA),
 ]
 
 
@@ -74,30 +69,10 @@ def _repository(state: ServerState = Depends(server_state)) -> SqlRunRepository:
 Repository = Annotated[SqlRunRepository, Depends(_repository)]
 
 
-#: The client's request id, if it sent one (the middleware invents one otherwise).
-RequestId = Annotated[
-    str | None,
-    Header(
-        alias="X-Request-ID",
-        description="Makes the write idempotent: a retry with the same id is applied once.",
-    ),
-]
-
-
-def _json(content: Any, status_code: int = 200) -> JSONResponse:
-    # The answer is already JSON-shaped by the entities' to_dict: returning a response
-    # skips FastAPI's second validation against the documented model.
-    return JSONResponse(content, status_code=status_code)
-
-
 _NO_CONTENT: dict[str, Any] = {"status_code": 204, "response_class": Response}
 
 
 # ---- bodies and answers -----------------------------------------------------------------
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
 class ExperimentOut(BaseModel):
     """An experiment."""
 
@@ -116,7 +91,7 @@ class ExperimentList(BaseModel):
     experiments: list[ExperimentOut]
 
 
-class CreateExperiment(_Body):
+class CreateExperiment(StrictBody):
     """A new experiment; its name must be unused (deleted experiments included)."""
 
     name: CheckedStr = Field(description="1-256 characters; leading and trailing blanks dropped.")
@@ -124,13 +99,13 @@ class CreateExperiment(_Body):
     tags: Values = Field(default_factory=dict)
 
 
-class RenameExperiment(_Body):
+class RenameExperiment(StrictBody):
     """A new, unused name."""
 
     name: CheckedStr
 
 
-class SetTag(_Body):
+class SetTag(StrictBody):
     """One tag (set, or overwritten)."""
 
     key: CheckedStr
@@ -188,7 +163,7 @@ class RunPage(BaseModel):
     next_page_token: str | None
 
 
-class CreateRun(_Body):
+class CreateRun(StrictBody):
     """A new RUNNING run in an active experiment."""
 
     experiment_id: str
@@ -200,7 +175,7 @@ class CreateRun(_Body):
     start_time: int | None = Field(default=None, description="Default: now (ms).")
 
 
-class MetricColumnsIn(_Body):
+class MetricColumnsIn(StrictBody):
     """Metric points column by column (point ``i`` is the ``i``-th of each list)."""
 
     keys: list[CheckedStr]
@@ -219,7 +194,7 @@ class MetricColumnsIn(_Body):
         return self
 
 
-class LogBatch(_Body):
+class LogBatch(StrictBody):
     """Metrics, params and tags of one run, written in one transaction."""
 
     metrics: MetricColumnsIn | None = None
@@ -236,7 +211,7 @@ class UpdateRun(LogBatch):
     run_name: CheckedStr | None = None
 
 
-class RunIds(_Body):
+class RunIds(StrictBody):
     """Run ids."""
 
     run_ids: list[str]
@@ -248,7 +223,7 @@ class Changed(BaseModel):
     changed: int
 
 
-class CountPoints(_Body):
+class CountPoints(StrictBody):
     """The runs whose points to count (``null``: every run)."""
 
     run_ids: list[str] | None = None
@@ -260,7 +235,7 @@ class PointCount(BaseModel):
     count: int
 
 
-class SearchRuns(_Body):
+class SearchRuns(StrictBody):
     """A run search in MLflow's filter grammar."""
 
     experiment_ids: list[str]
@@ -280,7 +255,7 @@ class MetricHistory(BaseModel):
     timestamps: list[int]
 
 
-class ArtifactIn(_Body):
+class ArtifactIn(StrictBody):
     """One stored file of a run: its logical path, the blob's BLAKE3 digest and its size."""
 
     path: CheckedStr
@@ -296,7 +271,7 @@ class ArtifactOut(BaseModel):
     size: int
 
 
-class RecordArtifacts(_Body):
+class RecordArtifacts(StrictBody):
     """Artifact records of a run (a path recorded again moves to the new blob)."""
 
     artifacts: list[ArtifactIn]
@@ -308,7 +283,7 @@ class ArtifactList(BaseModel):
     artifacts: list[ArtifactOut]
 
 
-class RecordInput(_Body):
+class RecordInput(StrictBody):
     """An entity the run read (lineage ``entity -> run``), e.g. a dataset version."""
 
     kind: str = Field(examples=["dataset_version"])
@@ -343,7 +318,7 @@ def create_experiment(body: CreateExperiment, repo: Repository) -> Response:
     created = repo.create_experiment(
         body.name, artifact_location=body.artifact_location, tags=body.tags
     )
-    return _json(created.to_dict(), 201)
+    return json_response(created.to_dict(), 201)
 
 
 @router.get("/experiments", response_model=ExperimentList, summary="List experiments")
@@ -352,7 +327,7 @@ def list_experiments(
     view: Annotated[str, Query(description="`active`, `deleted` or `all`.")] = "active",
 ) -> Response:
     """Every experiment in the view, oldest first."""
-    return _json({"experiments": [e.to_dict() for e in repo.list_experiments(view=view)]})
+    return json_response({"experiments": [e.to_dict() for e in repo.list_experiments(view=view)]})
 
 
 @router.get(
@@ -367,7 +342,7 @@ def get_experiment_by_name(repo: Repository, name: str) -> Response:
             hint="List experiments with GET /api/v1/experiments.",
             details={"experiment_name": name},
         )
-    return _json(found.to_dict())
+    return json_response(found.to_dict())
 
 
 @router.get(
@@ -375,7 +350,7 @@ def get_experiment_by_name(repo: Repository, name: str) -> Response:
 )
 def get_experiment(experiment_id: str, repo: Repository) -> Response:
     """The experiment with this id."""
-    return _json(repo.get_experiment(experiment_id).to_dict())
+    return json_response(repo.get_experiment(experiment_id).to_dict())
 
 
 @router.patch(
@@ -383,7 +358,7 @@ def get_experiment(experiment_id: str, repo: Repository) -> Response:
 )
 def rename_experiment(experiment_id: str, body: RenameExperiment, repo: Repository) -> Response:
     """Give the experiment a new, unused name."""
-    return _json(repo.rename_experiment(experiment_id, body.name).to_dict())
+    return json_response(repo.rename_experiment(experiment_id, body.name).to_dict())
 
 
 @router.delete(
@@ -391,7 +366,7 @@ def rename_experiment(experiment_id: str, body: RenameExperiment, repo: Reposito
 )
 def delete_experiment(experiment_id: str, repo: Repository) -> Response:
     """Mark the experiment deleted; its runs stay, and restoring brings it back."""
-    return _json(repo.delete_experiment(experiment_id).to_dict())
+    return json_response(repo.delete_experiment(experiment_id).to_dict())
 
 
 @router.post(
@@ -401,7 +376,7 @@ def delete_experiment(experiment_id: str, repo: Repository) -> Response:
 )
 def restore_experiment(experiment_id: str, repo: Repository) -> Response:
     """Bring back a deleted experiment."""
-    return _json(repo.restore_experiment(experiment_id).to_dict())
+    return json_response(repo.restore_experiment(experiment_id).to_dict())
 
 
 @router.post("/experiments/{experiment_id}/tags", **_NO_CONTENT, summary="Set an experiment tag")
@@ -425,7 +400,7 @@ def create_run(body: CreateRun, repo: Repository, request_id: RequestId = None) 
         start_time=body.start_time,
         request_id=request_id,
     )
-    return _json(run.to_dict(), 201)
+    return json_response(run.to_dict(), 201)
 
 
 @router.post("/runs/search", response_model=RunPage, summary="Search runs")
@@ -439,31 +414,31 @@ def search_runs(body: SearchRuns, repo: Repository) -> Response:
         page_token=body.page_token,
         view=body.view,
     )
-    return _json({"runs": [run.to_dict() for run in runs], "next_page_token": token})
+    return json_response({"runs": [run.to_dict() for run in runs], "next_page_token": token})
 
 
 @router.post("/runs/get", response_model=RunList, summary="Get runs by id")
 def get_runs(body: RunIds, repo: Repository) -> Response:
     """The runs in the order given; unknown ids are left out."""
-    return _json({"runs": [run.to_dict() for run in repo.get_runs(body.run_ids)]})
+    return json_response({"runs": [run.to_dict() for run in repo.get_runs(body.run_ids)]})
 
 
 @router.post("/runs/delete", response_model=Changed, summary="Delete runs")
 def delete_runs(body: RunIds, repo: Repository) -> Response:
     """Mark runs deleted (soft delete); how many changed. One unknown id changes none."""
-    return _json({"changed": repo.delete_runs(body.run_ids)})
+    return json_response({"changed": repo.delete_runs(body.run_ids)})
 
 
 @router.post("/runs/restore", response_model=Changed, summary="Restore deleted runs")
 def restore_runs(body: RunIds, repo: Repository) -> Response:
     """Bring back deleted runs; how many changed."""
-    return _json({"changed": repo.restore_runs(body.run_ids)})
+    return json_response({"changed": repo.restore_runs(body.run_ids)})
 
 
 @router.post("/runs/metric-points/count", response_model=PointCount, summary="Count metric points")
 def count_metric_points(body: CountPoints, repo: Repository) -> Response:
     """How many metric points are stored, for some runs or for all."""
-    return _json({"count": repo.count_metric_points(body.run_ids)})
+    return json_response({"count": repo.count_metric_points(body.run_ids)})
 
 
 @router.get("/runs/stale", response_model=RunInfoList, summary="Find stale runs")
@@ -473,14 +448,14 @@ def find_stale_runs(
 ) -> Response:
     """RUNNING runs whose logger has not written for ``older_than_ms``."""
     infos = repo.find_stale_runs(older_than_ms=older_than_ms)
-    return _json({"runs": [info.to_dict() for info in infos]})
+    return json_response({"runs": [info.to_dict() for info in infos]})
 
 
 # ---- one run ------------------------------------------------------------------------------
 @router.get("/runs/{run_id}", response_model=RunOut, summary="Get a run")
 def get_run(run_id: str, repo: Repository) -> Response:
     """The run with its latest metrics, params and tags."""
-    return _json(repo.get_run(run_id).to_dict())
+    return json_response(repo.get_run(run_id).to_dict())
 
 
 @router.patch("/runs/{run_id}", response_model=RunInfoOut, summary="Update or end a run")
@@ -497,7 +472,7 @@ def update_run(
         request_id=request_id,
         **_batch(body),
     )
-    return _json(info.to_dict())
+    return json_response(info.to_dict())
 
 
 @router.post("/runs/{run_id}/batch", **_NO_CONTENT, summary="Log a batch")
@@ -521,7 +496,7 @@ def delete_run_tag(run_id: str, key: str, repo: Repository) -> Response:
 )
 def get_metric_history(run_id: str, key: str, repo: Repository) -> Response:
     """Every logged point of one metric, ordered by step then timestamp."""
-    return _json(history_to_json(key, repo.get_metric_history(run_id, key)))
+    return json_response(history_to_json(key, repo.get_metric_history(run_id, key)))
 
 
 @router.post("/runs/{run_id}/artifacts", **_NO_CONTENT, summary="Record artifacts")
@@ -539,7 +514,7 @@ def list_artifacts(
 ) -> Response:
     """The run's artifact records at or below ``prefix``."""
     entries = repo.list_artifacts(run_id, prefix)
-    return _json({"artifacts": [artifact_to_dict(entry) for entry in entries]})
+    return json_response({"artifacts": [artifact_to_dict(entry) for entry in entries]})
 
 
 @router.post("/runs/{run_id}/inputs", **_NO_CONTENT, summary="Record an input")

@@ -181,18 +181,8 @@ class RestRepository:
     """The base of every stage's REST repository, as :class:`SqlRepository` is of the SQL ones.
 
     It owns the :class:`ApiClient` (``self._api``, with ``self._call`` its ``call``) and the
-    connection's life; a stage's subclass adds the protocol's methods over its routes.
-
-    Args:
-        base_url: The server, ``http(s)://host:port`` (a path prefix is kept).
-        token: An API token, sent as ``Authorization: Bearer <token>``.
-        timeout: Seconds to wait for a connection or an answer.
-        retries: How many times a request is re-sent after a connection error, 429 or 5xx.
-        backoff: Seconds before the first retry; doubled each time (with jitter, at most 10).
-        transport: An ``httpx`` transport to send through (tests, proxies).
-
-    Raises:
-        InvalidInput: ``base_url`` is not an http(s) URL.
+    connection's life; a stage's subclass adds the protocol's methods over its routes. The
+    arguments are :class:`ApiClient`'s.
     """
 
     def __init__(
