@@ -39,7 +39,11 @@ import cycleml.tracking
 from cycleml.data import DatasetRepository, SqlDatasetRepository
 from cycleml.monitoring import MonitorRepository, SqlMonitorRepository
 from cycleml.registry import ModelRepository, RestModelRepository, SqlModelRepository
-from cycleml.serving import DeploymentRepository, SqlDeploymentRepository
+from cycleml.serving import (
+    DeploymentRepository,
+    RestDeploymentRepository,
+    SqlDeploymentRepository,
+)
 from cycleml.settings import Settings
 from cycleml.store import Database
 from cycleml.store._migrate import upgrade_to_head
@@ -265,6 +269,7 @@ REPOSITORY_FACTORIES: dict[str, Callable[[Database], Any]] = {
 REST_FACTORIES: dict[str, Callable[[str], Any]] = {
     "run_repo": RestRunRepository,
     "model_repo": RestModelRepository,
+    "deployment_repo": RestDeploymentRepository,
 }
 TRANSPORTS = ["sql", "rest"]
 
@@ -377,9 +382,11 @@ def dataset_repo(db: Database) -> DatasetRepository:
 
 
 @pytest.fixture
-def deployment_repo(db: Database) -> DeploymentRepository:
-    """Serving's repository on ``db``."""
-    repository: DeploymentRepository = REPOSITORY_FACTORIES["deployment_repo"](db)
+def deployment_repo(
+    db: Database, transport: str, request: pytest.FixtureRequest
+) -> DeploymentRepository:
+    """Serving's repository on ``db`` (directly, or through a team server on it)."""
+    repository: DeploymentRepository = _repository("deployment_repo", db, transport, request)
     return repository
 
 

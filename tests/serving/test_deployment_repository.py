@@ -1,6 +1,7 @@
 """Deployments, their revisions, the prediction log index and feedback in the metadata store.
 
-Every test runs on SQLite and PostgreSQL (see tests/conftest.py).
+Every test runs on SQLite and PostgreSQL, and through a team server on each (the REST
+repository; see tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from cycleml.registry import ModelRepository
 from cycleml.serving import DeploymentRepository
 from cycleml.serving._sql_deployments import Deployment
 from cycleml.store import Database, now_ms
+
+pytestmark = pytest.mark.repository_suite
 
 TableCounts = Callable[[], dict[str, int]]
 DIGEST = "d" * 64

@@ -40,6 +40,7 @@ ROUTERS: tuple[str, ...] = (
     "cycleml.server._health",
     "cycleml.server._tracking",
     "cycleml.server._registry",
+    "cycleml.server._deployments",
     "cycleml.server._mlflow_tracking",
     "cycleml.server._mlflow_artifacts",
 )

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from cycleml.serving._metrics import ServerMetrics
     from cycleml.serving._predlog import PREDICTION_LOG_SCHEMA, PredictionLogger, prediction_log
     from cycleml.serving._repository import DeploymentRepository, SqlDeploymentRepository
+    from cycleml.serving._rest import RestDeploymentRepository
     from cycleml.serving._runner import background_server, run_server
     from cycleml.serving._scoring import Arms, BatchingOptions, ScoringService, ServedModel
     from cycleml.serving._serve import ServerOptions, deployment_app, model_app
@@ -61,6 +62,7 @@ __all__ = [
     "PredictionLogPart",
     "PredictionLogger",
     "RecordedFeedback",
+    "RestDeploymentRepository",
     "ScoringService",
     "ServedModel",
     "ServerMetrics",
@@ -101,6 +103,7 @@ __getattr__, __dir__ = lazy_exports(
         **dict.fromkeys(
             ["DeploymentRepository", "SqlDeploymentRepository"], "cycleml.serving._repository"
         ),
+        **dict.fromkeys(["RestDeploymentRepository"], "cycleml.serving._rest"),
         **dict.fromkeys(["check_deployment_name"], "cycleml.serving._sql_deployments"),
         **dict.fromkeys(
             ["FeedbackRecord", "PredictionLogPart"], "cycleml.serving._sql_predictions"

@@ -30,9 +30,8 @@ from cycleml._api import renamed_parameters
 from cycleml.errors import InvalidInput, ValidationFailed
 from cycleml.hashing import hash_file
 from cycleml.models import LoadedModel, load_model
-from cycleml.serving._repository import SqlDeploymentRepository
+from cycleml.serving._repository import open_deployment_repository
 from cycleml.settings import Settings, resolve_settings
-from cycleml.store import open_database
 
 __all__ = ["BatchScoringReport", "score_batch"]
 
@@ -143,7 +142,7 @@ def score_batch(
     digest = hash_file(target)
     batch_id = uuid.uuid4().hex
     refs = list(input_refs) or [("file", str(p.resolve())) for p in paths]
-    store = SqlDeploymentRepository(open_database(settings))
+    store = open_deployment_repository(settings)  # a server's for an http(s) tracking URI
     try:
         store.record_batch_prediction(
             batch_id,

@@ -22,8 +22,9 @@ from typing import Literal
 
 from cycleml._api import deprecated_method
 from cycleml.errors import InvalidInput, ModelIntegrityError, NotFound
-from cycleml.registry import ModelRepository, SqlModelRepository
-from cycleml.serving._repository import DeploymentRepository, SqlDeploymentRepository
+from cycleml.registry import ModelRepository, RestModelRepository, SqlModelRepository
+from cycleml.serving._repository import DeploymentRepository, SqlDeploymentRepository, server_url
+from cycleml.serving._rest import RestDeploymentRepository
 from cycleml.serving._sql_deployments import Deployment, DeploymentRevision
 from cycleml.settings import Settings
 from cycleml.spec import project_settings
@@ -92,7 +93,10 @@ class Deployments:
 
     Args:
         settings: Where the stores are; default: the project's settings.
-        repository: The repository to use; default: :class:`SqlDeploymentRepository` on ``store``.
+        repository: The repository to use; default: :class:`RestDeploymentRepository` on the
+            ``cycleml server`` an http(s) tracking URI names (with the settings' tracking
+            token), else :class:`SqlDeploymentRepository` on ``store``.
+        models: The registry the ``models:/`` URIs resolve in; default: the same backend's.
         store: An open database to use instead of opening one from settings.
         artifacts: An open artifact store to use (the models' files).
     """
@@ -108,7 +112,16 @@ class Deployments:
     ) -> None:
         self.settings = settings or project_settings()
         self._owns_store = store is None and repository is None
-        if repository is None or models is None:
+        self._owned_models: ModelRepository | None = None
+        remote = store is None and database_of(repository) is None
+        url = server_url(self.settings) if remote else None
+        if url is not None:  # an http(s) tracking URI: the server's registry and deployments
+            token = self.settings.tracking_token
+            if models is None:
+                models = RestModelRepository(url, token=token)
+                self._owned_models = models
+            repository = repository or RestDeploymentRepository(url, token=token)
+        elif repository is None or models is None:
             db = store or database_of(repository) or open_database(self.settings)
             models = models or SqlModelRepository(db)
             repository = repository or SqlDeploymentRepository(db, models=models)
@@ -360,6 +373,8 @@ class Deployments:
         """Release the metadata store's connections (unless the store was passed in)."""
         if self._owns_store:
             self.repository.close()
+        if self._owned_models is not None:  # a server's registry client opened here
+            self._owned_models.close()
 
 
 _SERVABLE_HINT = (

@@ -31,10 +31,9 @@ import pyarrow.parquet as pq
 
 from cycleml.errors import InvalidInput, StoreError
 from cycleml.serving._predlog import PREDICTION_LOG_SCHEMA, TIME_TYPE, _local_path, _open, to_ms
-from cycleml.serving._repository import SqlDeploymentRepository
+from cycleml.serving._repository import DeploymentRepository, open_deployment_repository
 from cycleml.settings import Settings
-from cycleml.spec import project_settings
-from cycleml.store import ArtifactStore, Database, open_database
+from cycleml.store import ArtifactStore, Database
 from cycleml.time import TimeLike
 from cycleml.time import to_ms as time_ms
 
@@ -203,7 +202,7 @@ def _too_deep(label: Any) -> bool:
 
 
 def _unknown_ids(
-    deployment: str, ids: Sequence[str], meta: SqlDeploymentRepository, blobs: ArtifactStore
+    deployment: str, ids: Sequence[str], meta: DeploymentRepository, blobs: ArtifactStore
 ) -> tuple[str, ...]:
     """The ``ids`` (each once, in order) that no written row of the prediction log has.
 
@@ -314,7 +313,7 @@ def feedback(
         InvalidInput: A bad ``since``.
     """
     since_ms = None if since is None else time_ms(since, name="since")
-    meta = SqlDeploymentRepository(store or open_database(settings or project_settings()))
+    meta = open_deployment_repository(settings, store)
     try:
         stored = meta.list_feedback(deployment, since_ms=since_ms)
     finally:

@@ -49,7 +49,7 @@ import pyarrow.parquet as pq
 
 from cycleml.errors import CycleMLError, InvalidInput, InvalidState, StoreError
 from cycleml.ids import new_id
-from cycleml.serving._repository import SqlDeploymentRepository
+from cycleml.serving._repository import DeploymentRepository, open_deployment_repository
 from cycleml.serving._sql_predictions import PredictionLogPart
 from cycleml.settings import Settings
 from cycleml.spec import project_settings
@@ -58,7 +58,6 @@ from cycleml.store import (
     Database,
     now_ms,
     open_artifact_store,
-    open_database,
 )
 from cycleml.time import TimeLike
 from cycleml.time import to_ms as _to_ms
@@ -336,13 +335,13 @@ def _model_versions(table: pa.Table) -> list[str]:
 
 def _open(
     settings: Settings | None, store: Database | None, artifacts: ArtifactStore | None
-) -> tuple[SqlDeploymentRepository, ArtifactStore]:
-    """The repository and artifact store to use: on the ones given, else the settings'."""
+) -> tuple[DeploymentRepository, ArtifactStore]:
+    """The repository and artifact store to use: on the ones given, else the settings'
+    (the repository through a ``cycleml server`` for an http(s) tracking URI)."""
     if store is None or artifacts is None:
         settings = settings or project_settings()
         artifacts = artifacts or open_artifact_store(settings.artifact_uri)
-        store = store or open_database(settings)
-    return SqlDeploymentRepository(store), artifacts
+    return open_deployment_repository(settings, store), artifacts
 
 
 # ---- the logger ----------------------------------------------------------------------------

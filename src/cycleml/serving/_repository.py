@@ -7,18 +7,26 @@ from types import EllipsisType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from cycleml.registry import ModelRepository, ModelVersion
+from cycleml.serving._rest import RestDeploymentRepository
 from cycleml.serving._sql_deployments import Deployment, DeploymentOps, DeploymentRevision
 from cycleml.serving._sql_predictions import FeedbackRecord, PredictionLogPart, PredictionOps
-from cycleml.store import Database, ModelUri
+from cycleml.settings import Settings
+from cycleml.store import Database, ModelUri, open_database
 
-__all__ = ["DeploymentRepository", "SqlDeploymentRepository"]
+__all__ = [
+    "DeploymentRepository",
+    "SqlDeploymentRepository",
+    "open_deployment_repository",
+    "server_url",
+]
 
 
 class DeploymentRepository(Protocol):
     """Where deployments, the prediction log index and feedback live: serving's needs.
 
-    :class:`SqlDeploymentRepository` keeps them in SQLite or PostgreSQL; the server issue adds a
-    REST implementation. Every implementation runs the same tests.
+    :class:`SqlDeploymentRepository` keeps them in SQLite or PostgreSQL,
+    :class:`~cycleml.serving.RestDeploymentRepository` on a ``cycleml server``. Every
+    implementation runs the same tests.
     """
 
     def close(self) -> None:
@@ -170,6 +178,30 @@ class SqlDeploymentRepository(DeploymentOps, PredictionOps):
 
     def __init__(self, db: Database, *, models: ModelRepository | None = None) -> None:
         super().__init__(db, models=models)
+
+
+def server_url(settings: Settings) -> str | None:
+    """The ``cycleml server`` the settings' tracking URI names, if it is http(s)."""
+    uri = settings.tracking_uri
+    return uri if uri.startswith(("http://", "https://")) else None
+
+
+def open_deployment_repository(
+    settings: Settings | None, store: Database | None = None
+) -> DeploymentRepository:
+    """Serving's repository for the services: on ``store`` if given; else through the
+    ``cycleml server`` an http(s) tracking URI names (with the settings' token); else on the
+    settings' database (default: the project's settings)."""
+    if store is not None:
+        return SqlDeploymentRepository(store)
+    if settings is None:
+        from cycleml.spec import project_settings
+
+        settings = project_settings()
+    url = server_url(settings)
+    if url is not None:
+        return RestDeploymentRepository(url, token=settings.tracking_token)
+    return SqlDeploymentRepository(open_database(settings))
 
 
 if TYPE_CHECKING:

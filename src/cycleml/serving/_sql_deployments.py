@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from types import EllipsisType
 from typing import Any, Literal
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from cycleml.errors import AlreadyExists, InvalidInput, NotFound
@@ -43,15 +43,17 @@ from cycleml.serving._deployment_rules import (
     rollback_target,
     update_config,
 )
-from cycleml.serving._tables import deployment_revisions, deployments
+from cycleml.serving._tables import deployment_requests, deployment_revisions, deployments
 from cycleml.store import Database, ModelUri, SqlRepository, now_ms, record_audit, record_edges
 from cycleml.validation import check_name
 
 __all__ = [
+    "REQUEST_ID_TTL_MS",
     "Deployment",
     "DeploymentOps",
     "DeploymentRevision",
     "check_deployment_name",
+    "claim_request",
 ]
 
 #: What a revision records: ``create``, ``update`` (some fields changed), ``replace`` (the
@@ -64,6 +66,50 @@ _URI_HINT = "Name a registered version, e.g. models:/churn@champion or models:/c
 def check_deployment_name(name: str) -> str:
     """Validate a deployment name (letters, digits, ``_ - .``)."""
     return check_name(name, kind="deployment name", max_len=200, example="'churn-prod'")
+
+
+#: How long a request id is remembered (a retry comes within seconds; a day is plenty).
+REQUEST_ID_TTL_MS = 24 * 3600 * 1000
+
+
+def claim_request(conn: Connection, request_id: str, action: str, entity_id: str) -> bool:
+    """Record ``request_id`` in the caller's transaction; whether it was applied before.
+
+    ``False``: the id is new and the caller applies its write (a rollback forgets the id
+    again). ``True``: the id names a committed write of the same action and entity, which
+    the caller must not apply again. Ids older than :data:`REQUEST_ID_TTL_MS` are dropped.
+
+    Raises:
+        InvalidInput: The id is malformed, or was used for another action or entity.
+    """
+    if not isinstance(request_id, str) or not 0 < len(request_id) <= 64:
+        raise InvalidInput(f"Invalid request id {request_id!r}: expected 1-64 characters.")
+    stamp = now_ms()
+    table = deployment_requests
+    conn.execute(delete(table).where(table.c.applied_at < stamp - REQUEST_ID_TTL_MS))
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
+    # INSERT ... ON CONFLICT DO NOTHING RETURNING: a row back means the id is new. A
+    # conflicting row is committed (PostgreSQL waits for its transaction to end first).
+    new = conn.execute(
+        dialect.insert(table)
+        .values(request_id=request_id, action=action, entity_id=entity_id, applied_at=stamp)
+        .on_conflict_do_nothing(index_elements=["request_id"])
+        .returning(table.c.request_id)
+    ).first()
+    if new is not None:
+        return False
+    seen = conn.execute(
+        select(table.c.action, table.c.entity_id).where(table.c.request_id == request_id)
+    ).one()
+    if (seen.action, seen.entity_id) != (action, entity_id):
+        raise InvalidInput(
+            f"Request id {request_id!r} was already used for {seen.action} of "
+            f"{seen.entity_id!r}; a retry must repeat the same request.",
+            hint="Send a fresh X-Request-ID with every new request.",
+        )
+    return True
 
 
 @dataclass(frozen=True)
@@ -119,6 +165,11 @@ class Deployment:
         """A JSON-ready dict."""
         return dict(self.__dict__)
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Deployment:
+        """The deployment :meth:`to_dict` made."""
+        return cls(**{key: data[key] for key in cls.__dataclass_fields__})
+
 
 @dataclass(frozen=True)
 class DeploymentRevision:
@@ -139,6 +190,11 @@ class DeploymentRevision:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
         return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DeploymentRevision:
+        """The revision :meth:`to_dict` made."""
+        return cls(**{key: data[key] for key in cls.__dataclass_fields__})
 
 
 def _deployment(row: Any) -> Deployment:
@@ -305,8 +361,11 @@ class DeploymentOps(SqlRepository):
         description: str = "",
         reason: str = "",
         actor: str | None = None,
+        request_id: str | None = None,
     ) -> Deployment:
         """Create a deployment serving ``model_uri`` (revision 1).
+
+        With ``request_id``, a retry of a creation that was applied returns the deployment.
 
         Raises:
             InvalidInput: A bad name, URI or percent, a canary or shadow that is the primary.
@@ -327,6 +386,10 @@ class DeploymentOps(SqlRepository):
         who = actor or self.actor
 
         def write(conn: Connection) -> None:
+            if request_id is not None and claim_request(
+                conn, request_id, "deployment.create", name
+            ):
+                return
             if conn.execute(select(deployments.c.name).where(deployments.c.name == name)).first():
                 raise AlreadyExists(
                     f"A deployment named {name!r} already exists.",
@@ -390,6 +453,7 @@ class DeploymentOps(SqlRepository):
         description: str | EllipsisType = ...,
         reason: str = "",
         actor: str | None = None,
+        request_id: str | None = None,
     ) -> Deployment:
         """Make the deployment's whole configuration this one: create it, or replace it.
 
@@ -398,6 +462,7 @@ class DeploymentOps(SqlRepository):
         that is not given again is removed, every URI is resolved again, and the audit row
         (``deployment.replace``) keeps the previous configuration and names the removed
         arms. The description is kept unless given. Nothing is written when nothing changes.
+        With ``request_id``, a retry of a change that was applied is not applied again.
 
         Raises:
             InvalidInput: A bad name, URI or percent, a canary or shadow that is the primary.
@@ -420,14 +485,20 @@ class DeploymentOps(SqlRepository):
             row = conn.execute(
                 select(deployments).where(deployments.c.name == name).with_for_update()
             ).first()
-            if row is None:
+            change = None
+            if row is not None:
+                change = replace_config(
+                    _deployment(row).config(), primary, canary, percent, shadow, given
+                )
+                if change is None:  # nothing to write (nor any request id to remember)
+                    return
+            if request_id is not None and claim_request(
+                conn, request_id, "deployment.replace", name
+            ):
+                return
+            if row is None or change is None:  # a new deployment
                 config = deployment_config(primary, canary, percent, shadow, given or "")
                 self._insert(conn, name, config, who=who, reason=reason)
-                return
-            change = replace_config(
-                _deployment(row).config(), primary, canary, percent, shadow, given
-            )
-            if change is None:
                 return
             self._new_revision(
                 conn, row, change.config, action="replace", reason=reason, actor=who,
@@ -465,6 +536,7 @@ class DeploymentOps(SqlRepository):
         description: str | EllipsisType = ...,
         reason: str = "",
         actor: str | None = None,
+        request_id: str | None = None,
     ) -> Deployment:
         """Change some of a deployment's configuration; the result is the next revision.
 
@@ -472,6 +544,7 @@ class DeploymentOps(SqlRepository):
         resolved to; a URI that is passed is resolved again (so passing the same
         ``models:/churn@champion`` picks up where the alias points now). ``canary_uri=None``
         or ``shadow_uri=None`` removes that arm. Nothing is written when nothing changes.
+        With ``request_id``, a retry of a change that was applied is not applied again.
         """
         require_primary(name, model_uri, existing=True)
         primary = ... if model_uri is ... else self._target(model_uri, "primary")
@@ -496,7 +569,11 @@ class DeploymentOps(SqlRepository):
                 shadow=shadow,
                 description=description,
             )
-            if config is None:
+            if config is None:  # nothing to write (nor any request id to remember)
+                return False
+            if request_id is not None and claim_request(
+                conn, request_id, "deployment.update", name
+            ):
                 return False
             self._new_revision(conn, row, config, action="update", reason=reason, actor=who)
             return True
@@ -505,9 +582,17 @@ class DeploymentOps(SqlRepository):
         return self.get_deployment(name)
 
     def promote_deployment(
-        self, name: str, *, reason: str = "", actor: str | None = None
+        self,
+        name: str,
+        *,
+        reason: str = "",
+        actor: str | None = None,
+        request_id: str | None = None,
     ) -> Deployment:
         """Make the canary the primary (and remove the canary) as the next revision.
+
+        With ``request_id``, a retry of a promotion that was applied returns the deployment
+        as it is now (and does not refuse it for having no canary left).
 
         Raises:
             InvalidState: The deployment has no canary.
@@ -516,6 +601,10 @@ class DeploymentOps(SqlRepository):
 
         def write(conn: Connection) -> None:
             row = self._locked_row(conn, name)
+            if request_id is not None and claim_request(
+                conn, request_id, "deployment.promote", name
+            ):
+                return
             config = promote_config(name, _deployment(row).config())
             self._new_revision(conn, row, config, action="promote", reason=reason, actor=who)
 
@@ -529,12 +618,14 @@ class DeploymentOps(SqlRepository):
         to_revision: int | None = None,
         reason: str = "",
         actor: str | None = None,
+        request_id: str | None = None,
     ) -> Deployment:
         """Restore an earlier configuration as the next revision.
 
         By default the configuration that was in effect before the current one: rolling
         back repeatedly walks further back (a rollback's own "previous" is the one before
-        the revision it restored), it does not toggle between two revisions.
+        the revision it restored), it does not toggle between two revisions. With
+        ``request_id``, a retry of a rollback that was applied does not roll back further.
 
         Raises:
             InvalidState: There is no earlier configuration.
@@ -546,6 +637,10 @@ class DeploymentOps(SqlRepository):
 
         def write(conn: Connection) -> None:
             row = self._locked_row(conn, name)
+            if request_id is not None and claim_request(
+                conn, request_id, "deployment.rollback", name
+            ):
+                return
             history = {
                 int(r.revision): r
                 for r in conn.execute(

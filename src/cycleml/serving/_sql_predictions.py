@@ -12,25 +12,31 @@ latest by ``time`` (ties: the one recorded last).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, Select, insert, select, tuple_
 
 from cycleml.errors import AlreadyExists, InvalidInput
 from cycleml.ids import check_id, new_id
-from cycleml.serving._sql_deployments import _not_found
+from cycleml.serving._sql_deployments import _not_found, claim_request
 from cycleml.serving._tables import deployments, feedback, prediction_log_parts
 from cycleml.store import SqlRepository, json_safe, now_ms, record_audit, record_edges
 
 __all__ = [
+    "MAX_PAGE",
     "FeedbackRecord",
     "PredictionLogPart",
     "PredictionOps",
 ]
+
+#: The most rows one page of a listing holds.
+MAX_PAGE = 10_000
 
 _REQUEST_ID_MAX = 256
 _NODE_MAX = 256  # the lineage table's id columns
@@ -56,6 +62,16 @@ class PredictionLogPart:
     created_time: int
     bytes: int
 
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {**self.__dict__, "model_versions": list(self.model_versions)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PredictionLogPart:
+        """The part :meth:`to_dict` made."""
+        fields = {key: data[key] for key in cls.__dataclass_fields__}
+        return cls(**{**fields, "model_versions": tuple(fields["model_versions"])})
+
 
 class FeedbackRecord(NamedTuple):
     """One stored label (a named tuple: bulk feedback makes many of them)."""
@@ -67,6 +83,64 @@ class FeedbackRecord(NamedTuple):
     time: int
     actor: str
     created_time: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (the label as stored: NaN and infinities are strings)."""
+        return self._asdict()
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FeedbackRecord:
+        """The record :meth:`to_dict` made."""
+        return cls(*(data[key] for key in cls._fields))
+
+
+def _page_token(key: tuple[int, int | str]) -> str:
+    """An opaque token for the page after the row whose sort key is ``key``."""
+    raw = json.dumps(list(key), separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def _after(token: str | None, key_type: type) -> tuple[int, Any] | None:
+    """The sort key a :func:`_page_token` names (``None``: the first page)."""
+    if token is None or token == "":
+        return None
+    shown = repr(token)[:80]
+    try:
+        if not isinstance(token, str) or len(token) > 400:
+            raise ValueError(token)
+        key = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        if (
+            not isinstance(key, list)
+            or len(key) != 2
+            or type(key[0]) is not int
+            or type(key[1]) is not key_type
+        ):
+            raise ValueError(token)
+    except (ValueError, binascii.Error) as exc:  # JSONDecodeError and UnicodeDecodeError too
+        raise InvalidInput(
+            f"Invalid page token {shown}: it is not a token returned by a previous page.",
+            hint="Pass the next_page_token of the previous page unchanged, or omit it.",
+            details={"page_token": shown},
+        ) from exc
+    return key[0], key[1]
+
+
+def _check_page_size(max_results: int | None) -> None:
+    if max_results is None:
+        return
+    if type(max_results) is not int or not 1 <= max_results <= MAX_PAGE:
+        raise InvalidInput(f"Invalid max_results {max_results!r}: expected 1 to {MAX_PAGE}.")
+
+
+def _page(
+    conn: Connection, query: Select[Any], key: tuple[Any, Any], max_results: int | None
+) -> tuple[list[Any], bool]:
+    """The query's rows ordered by ``key`` (at most ``max_results``), and whether more follow."""
+    query = query.order_by(*key)
+    if max_results is None:
+        return list(conn.execute(query).all()), False
+    rows = list(conn.execute(query.limit(max_results + 1)).all())
+    return rows[:max_results], len(rows) > max_results
 
 
 def _require_deployment(conn: Connection, name: str) -> None:
@@ -174,17 +248,42 @@ class PredictionOps(SqlRepository):
         self, deployment: str, *, since_ms: int | None = None, until_ms: int | None = None
     ) -> list[PredictionLogPart]:
         """The parts whose rows may fall in ``[since_ms, until_ms)``, oldest first."""
-        query = select(prediction_log_parts).where(prediction_log_parts.c.deployment == deployment)
+        return self.page_prediction_log_parts(deployment, since_ms=since_ms, until_ms=until_ms)[0]
+
+    def page_prediction_log_parts(
+        self,
+        deployment: str,
+        *,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+        max_results: int | None = None,
+        page_token: str | None = None,
+    ) -> tuple[list[PredictionLogPart], str | None]:
+        """One page of :meth:`list_prediction_log_parts` and the next page's token.
+
+        Pages follow the sort key (``min_time``, ``id``), so a part indexed while a caller
+        pages is neither skipped nor repeated when it sorts after the current page.
+
+        Raises:
+            InvalidInput: A bad ``max_results`` (1 to :data:`MAX_PAGE`) or page token.
+            NotFound: No such deployment.
+        """
+        _check_page_size(max_results)
+        after = _after(page_token, str)
+        parts = prediction_log_parts.c
+        query = select(prediction_log_parts).where(parts.deployment == deployment)
         if since_ms is not None:
-            query = query.where(prediction_log_parts.c.max_time >= since_ms)
+            query = query.where(parts.max_time >= since_ms)
         if until_ms is not None:
-            query = query.where(prediction_log_parts.c.min_time < until_ms)
+            query = query.where(parts.min_time < until_ms)
+        if after is not None:
+            query = query.where(tuple_(parts.min_time, parts.id) > tuple_(*after))
         with self._read() as conn:
             _require_deployment(conn, deployment)
-            rows = conn.execute(
-                query.order_by(prediction_log_parts.c.min_time, prediction_log_parts.c.id)
-            ).all()
-        return [_part(row) for row in rows]
+            rows, more = _page(conn, query, (parts.min_time, parts.id), max_results)
+        found = [_part(row) for row in rows]
+        token = _page_token((found[-1].min_time, found[-1].id)) if more else None
+        return found, token
 
     # ---- batch scoring ---------------------------------------------------------------------
     def record_batch_prediction(
@@ -199,8 +298,11 @@ class PredictionOps(SqlRepository):
         rows: int,
         digest: str,
         actor: str | None = None,
+        request_id: str | None = None,
     ) -> None:
         """Record a finished batch scoring job: its lineage and its audit row.
+
+        With ``request_id``, a retry of a record that was written is not written again.
 
         Edges: each input node ``--input_to-->`` and the model version ``--scored-->``
         ``batch_prediction/<batch_id>``, which ``--produced-->`` the output ``file``.
@@ -233,6 +335,10 @@ class PredictionOps(SqlRepository):
         stamp = now_ms()
 
         def write(conn: Connection) -> None:
+            if request_id is not None and claim_request(
+                conn, request_id, "batch_prediction.create", batch_id
+            ):
+                return
             record_edges(conn, edges, at=stamp)
             record_audit(
                 conn,
@@ -261,10 +367,13 @@ class PredictionOps(SqlRepository):
         records: Sequence[tuple[str, Any, int | None]],
         *,
         actor: str | None = None,
+        request_id: str | None = None,
     ) -> int:
         """Store labels ``(request_id, label, time_ms or None for now)`` in one transaction.
 
-        Returns how many were stored. All or nothing: one bad record stores none.
+        Returns how many were stored. All or nothing: one bad record stores none. With
+        ``request_id`` (the write's, not a label's), a retry of a batch that was stored
+        is not stored again.
 
         Raises:
             InvalidInput: No records, or a record without request id or label.
@@ -323,6 +432,10 @@ class PredictionOps(SqlRepository):
 
         def write(conn: Connection) -> None:
             _require_deployment(conn, deployment)
+            if request_id is not None and claim_request(
+                conn, request_id, "deployment.add_feedback", deployment
+            ):
+                return
             conn.execute(insert(feedback), rows)
             record_audit(
                 conn,
@@ -345,12 +458,36 @@ class PredictionOps(SqlRepository):
         self, deployment: str, *, since_ms: int | None = None
     ) -> list[FeedbackRecord]:
         """Every stored label (all of them, not only the latest), by time then insertion."""
+        return self.page_feedback(deployment, since_ms=since_ms)[0]
+
+    def page_feedback(
+        self,
+        deployment: str,
+        *,
+        since_ms: int | None = None,
+        max_results: int | None = None,
+        page_token: str | None = None,
+    ) -> tuple[list[FeedbackRecord], str | None]:
+        """One page of :meth:`list_feedback` and the next page's token.
+
+        Pages follow the sort key (``time``, ``id``), so labels stored while a caller pages
+        are neither skipped nor repeated when they sort after the current page.
+
+        Raises:
+            InvalidInput: A bad ``max_results`` (1 to :data:`MAX_PAGE`) or page token.
+            NotFound: No such deployment.
+        """
+        _check_page_size(max_results)
+        after = _after(page_token, int)
         query = select(feedback).where(feedback.c.deployment == deployment)
         if since_ms is not None:
             query = query.where(feedback.c.time >= since_ms)
+        if after is not None:
+            query = query.where(tuple_(feedback.c.time, feedback.c.id) > tuple_(*after))
         with self._read() as conn:
             _require_deployment(conn, deployment)
-            rows = conn.execute(query.order_by(feedback.c.time, feedback.c.id)).all()
+            rows, more = _page(conn, query, (feedback.c.time, feedback.c.id), max_results)
+        token = _page_token((int(rows[-1].time), int(rows[-1].id))) if more else None
         return [
             FeedbackRecord(
                 int(row.id),
@@ -362,7 +499,7 @@ class PredictionOps(SqlRepository):
                 int(row.created_time),
             )
             for row in rows
-        ]
+        ], token
 
 
 def _part(row: Any) -> PredictionLogPart:

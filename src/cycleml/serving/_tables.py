@@ -22,7 +22,14 @@ from sqlalchemy import (
 
 from cycleml.store import ID_LEN, NAME_LEN, AutoId, table_metadata
 
-__all__ = ["deployment_revisions", "deployments", "feedback", "metadata", "prediction_log_parts"]
+__all__ = [
+    "deployment_requests",
+    "deployment_revisions",
+    "deployments",
+    "feedback",
+    "metadata",
+    "prediction_log_parts",
+]
 
 metadata = table_metadata()
 
@@ -99,4 +106,18 @@ feedback = Table(
     Column("created_time", BigInteger, nullable=False),
     Index(None, "deployment", "request_id"),
     Index(None, "deployment", "time"),
+)
+
+# The request ids (``X-Request-ID``) of serving writes applied through the team server, each
+# written in the transaction of the write it names: a client retrying a request whose answer
+# it lost (a promotion, a rollback, a feedback batch) finds its id here and the write is not
+# applied twice. Ids expire after a day.
+deployment_requests = Table(
+    "deployment_requests",
+    metadata,
+    Column("request_id", String(64), primary_key=True),
+    Column("action", String(32), nullable=False),
+    Column("entity_id", String(NAME_LEN), nullable=False),
+    Column("applied_at", BigInteger, nullable=False),
+    Index(None, "applied_at"),
 )
