@@ -56,6 +56,7 @@ STAGE_VERBS: dict[str, tuple[str, set[str]]] = {
     "profile": ("summarise data column by column", {"Datasets"}),
     "compare": ("set two versions side by side", {"Datasets"}),
     "transition": ("change a model version's stage", {"Models"}),
+    "rename": ("give an item a new name; what it holds moves along", {"Models"}),
     "promote": ("make a deployment's canary its primary", {"Deployments"}),
     "rollback": ("return a deployment to an earlier revision", {"Deployments"}),
     "apply": ("create or update to a declared state", {"Deployments"}),

@@ -370,3 +370,290 @@ def test_transition_unknown_version(
     with pytest.raises(InvalidInput):
         model_repo.transition_stage("churn", 0, to_stage="Staging")
     assert table_counts() == before
+
+
+# ---- tags -----------------------------------------------------------------------------------
+
+
+def test_model_tags_set_overwrite_and_delete(db: Database, model_repo: ModelRepository) -> None:
+    model_repo.create_registered_model("churn", tags={"team": "growth"})
+    created = model_repo.get_registered_model("churn").last_updated_time
+    model_repo.set_registered_model_tag("churn", "owner", "ann")
+    model_repo.set_registered_model_tag("churn", "team", "risk")  # overwrites
+    model_repo.set_registered_model_tag("churn", "model/depth", 3)  # type: ignore[arg-type]
+    model = model_repo.get_registered_model("churn")
+    assert model.tags == {"team": "risk", "owner": "ann", "model/depth": "3"}
+    assert model.last_updated_time >= created
+    model_repo.delete_registered_model_tag("churn", "team")
+    assert model_repo.get_registered_model("churn").tags == {"owner": "ann", "model/depth": "3"}
+    with pytest.raises(NotFound, match="no tag 'team'"):
+        model_repo.delete_registered_model_tag("churn", "team")
+    actions = [a.action for a in db.list_audit(entity_kind="model", entity_id="churn")]
+    assert actions == ["model.create"] + ["model.set_tag"] * 3 + ["model.delete_tag"]
+
+
+def test_version_tags_set_overwrite_and_delete(
+    db: Database, model_repo: ModelRepository, three_versions: str
+) -> None:
+    model_repo.set_model_version_tag("churn", 2, "framework", "sklearn")
+    model_repo.set_model_version_tag("churn", "2", "framework", "xgboost")
+    model_repo.set_model_version_tag("churn", 2, "a.b/c", "d")
+    assert model_repo.get_model_version("churn", 2).tags == {"framework": "xgboost", "a.b/c": "d"}
+    assert model_repo.get_model_version("churn", 1).tags == {}
+    model_repo.delete_model_version_tag("churn", 2, "a.b/c")
+    assert model_repo.get_model_version("churn", 2).tags == {"framework": "xgboost"}
+    with pytest.raises(NotFound, match=r"version 2 has no tag 'a\.b/c'"):
+        model_repo.delete_model_version_tag("churn", 2, "a.b/c")
+    with pytest.raises(NotFound, match="no tag 'framework'"):
+        model_repo.delete_model_version_tag("churn", 1, "framework")
+    actions = [a.action for a in db.list_audit(entity_id="churn/2")]
+    assert actions == ["model_version.create"] + ["model_version.set_tag"] * 3 + [
+        "model_version.delete_tag"
+    ]
+
+
+def test_tag_errors_write_nothing(
+    model_repo: ModelRepository, three_versions: str, table_counts: TableCounts
+) -> None:
+    before = table_counts()
+    for key in ["", "bad key!", "k" * 251, "../up", None]:
+        with pytest.raises(InvalidInput, match="tag key"):
+            model_repo.set_registered_model_tag("churn", key, "v")  # type: ignore[arg-type]
+        with pytest.raises(InvalidInput, match="tag key"):
+            model_repo.set_model_version_tag("churn", 1, key, "v")  # type: ignore[arg-type]
+        with pytest.raises(InvalidInput, match="tag key"):
+            model_repo.delete_registered_model_tag("churn", key)  # type: ignore[arg-type]
+    with pytest.raises(NotFound, match="nope"):
+        model_repo.set_registered_model_tag("nope", "k", "v")
+    with pytest.raises(NotFound, match="no version 9"):
+        model_repo.set_model_version_tag("churn", 9, "k", "v")
+    with pytest.raises(InvalidInput, match="version"):
+        model_repo.set_model_version_tag("churn", 0, "k", "v")
+    with pytest.raises(NotFound, match="no version 9"):
+        model_repo.delete_model_version_tag("churn", 9, "k")
+    assert table_counts() == before
+
+
+# ---- descriptions ---------------------------------------------------------------------------
+
+
+def test_update_descriptions(
+    db: Database, model_repo: ModelRepository, three_versions: str
+) -> None:
+    before = model_repo.get_registered_model("churn")
+    model = model_repo.update_registered_model("churn", description="churn of paying users")
+    assert model.description == "churn of paying users"
+    assert model.last_updated_time >= before.last_updated_time
+    assert model == model_repo.get_registered_model("churn")
+    version = model_repo.update_model_version("churn", 2, description="retrained")
+    assert version.description == "retrained"
+    assert version == model_repo.get_model_version("churn", 2)
+    assert model_repo.get_model_version("churn", 1).description == ""
+    assert db.list_audit(action="model.update")[0].payload == {
+        "description": "churn of paying users"
+    }
+    assert db.list_audit(action="model_version.update")[0].entity_id == "churn/2"
+
+
+def test_bad_updates_write_nothing(
+    model_repo: ModelRepository, three_versions: str, table_counts: TableCounts
+) -> None:
+    before = table_counts()
+    with pytest.raises(InvalidInput, match="description"):
+        model_repo.update_registered_model("churn", description=7)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="description"):
+        model_repo.update_model_version("churn", 1, description=None)  # type: ignore[arg-type]
+    with pytest.raises(NotFound, match="nope"):
+        model_repo.update_registered_model("nope", description="x")
+    with pytest.raises(NotFound, match="no version 4"):
+        model_repo.update_model_version("churn", 4, description="x")
+    assert table_counts() == before
+
+
+# ---- renames --------------------------------------------------------------------------------
+
+
+def test_rename_moves_everything(
+    db: Database, model_repo: ModelRepository, three_versions: str, run: Run
+) -> None:
+    model_repo.update_registered_model("churn", description="d")
+    model_repo.set_registered_model_tag("churn", "team", "growth")
+    model_repo.set_model_version_tag("churn", 2, "framework", "sklearn")
+    model_repo.set_alias("churn", 2, "champion")
+    model_repo.transition_stage("churn", 2, to_stage="Staging", reason="ok")
+    old = model_repo.get_registered_model("churn")
+
+    renamed = model_repo.rename_registered_model("churn", "churn-v2")
+    assert renamed.name == "churn-v2"
+    assert (renamed.description, renamed.creation_time) == ("d", old.creation_time)
+    assert (renamed.tags, renamed.aliases, renamed.latest_version) == (
+        {"team": "growth"},
+        {"champion": 2},
+        3,
+    )
+    assert renamed == model_repo.get_registered_model("churn-v2")
+    assert [m.name for m in model_repo.list_registered_models()] == ["churn-v2"]
+    with pytest.raises(NotFound, match="churn"):
+        model_repo.get_registered_model("churn")
+    with pytest.raises(NotFound, match="churn"):
+        model_repo.list_model_versions("churn")
+    version = model_repo.resolve_model_uri("models:/churn-v2@champion")
+    assert (version.name, version.version, version.current_stage) == ("churn-v2", 2, "Staging")
+    assert version.tags == {"framework": "sklearn"}
+    history = model_repo.get_stage_history("churn-v2", 2)
+    assert [(h.name, h.to_stage, h.reason) for h in history] == [("churn-v2", "Staging", "ok")]
+    assert model_repo.create_model_version("churn-v2", source=_source(run)).version == 4
+
+    # Audit rows stay where they were written; the rename is recorded under both names.
+    (under_old,) = db.list_audit(action="model.rename", entity_id="churn")
+    (under_new,) = db.list_audit(action="model.rename", entity_id="churn-v2")
+    renamed_payload = {"from": "churn", "to": "churn-v2", "versions": [1, 2, 3]}
+    assert under_old.payload == under_new.payload == renamed_payload
+    assert db.list_audit(entity_id="churn/2")[0].action == "model_version.create"
+    # Lineage of a moved version still leads to its run.
+    graph = db.walk_lineage("model_version", "churn-v2/2", direction="upstream")
+    assert ("model_version", "churn/2") in graph.depth
+    assert ("run", run.run_id) in graph.depth
+
+
+def test_a_renamed_name_can_be_used_again(model_repo: ModelRepository, three_versions: str) -> None:
+    model_repo.rename_registered_model("churn", "churn-v2")
+    model_repo.create_registered_model("churn")
+    assert model_repo.get_registered_model("churn").latest_version is None
+    assert model_repo.get_registered_model("churn-v2").latest_version == 3
+
+
+def test_bad_renames_write_nothing(
+    model_repo: ModelRepository, three_versions: str, table_counts: TableCounts
+) -> None:
+    model_repo.create_registered_model("other")
+    model_repo.create_registered_model("gone")
+    model_repo.delete_registered_model("gone")
+    before = table_counts()
+    with pytest.raises(AlreadyExists, match="'other' already exists"):
+        model_repo.rename_registered_model("churn", "other")
+    with pytest.raises(AlreadyExists, match="already exists"):
+        model_repo.rename_registered_model("churn", "churn")
+    with pytest.raises(AlreadyExists, match="deleted model"):
+        model_repo.rename_registered_model("churn", "gone")
+    with pytest.raises(NotFound, match="nope"):
+        model_repo.rename_registered_model("nope", "fresh")
+    with pytest.raises(NotFound, match="gone"):
+        model_repo.rename_registered_model("gone", "fresh")
+    for bad in ["a b", "", "x" * 246, None]:
+        with pytest.raises(InvalidInput, match="model name"):
+            model_repo.rename_registered_model("churn", bad)  # type: ignore[arg-type]
+    assert table_counts() == before
+    assert model_repo.get_registered_model("churn").latest_version == 3
+
+
+def test_concurrent_renames_apply_once(
+    model_repo: ModelRepository, three_versions: str, race: Callable[..., int]
+) -> None:
+    from cycleml.errors import CycleMLError
+
+    refused = race(lambda: model_repo.rename_registered_model("churn", "churn-v2"), CycleMLError)
+    assert refused == 3
+    assert [v.version for v in model_repo.list_model_versions("churn-v2")] == [1, 2, 3]
+
+
+# ---- deletion -------------------------------------------------------------------------------
+
+
+def test_delete_version(
+    db: Database, model_repo: ModelRepository, three_versions: str, run: Run
+) -> None:
+    model_repo.set_alias("churn", 3, "champion")
+    model_repo.set_alias("churn", 1, "old")
+    model_repo.transition_stage("churn", 3, to_stage="Production")
+    model_repo.delete_model_version("churn", 3)
+    with pytest.raises(NotFound, match="no version 3"):
+        model_repo.get_model_version("churn", 3)
+    assert [v.version for v in model_repo.list_model_versions("churn")] == [1, 2]
+    model = model_repo.get_registered_model("churn")
+    assert (model.latest_version, model.aliases) == (2, {"old": 1})
+    with pytest.raises(NotFound, match="champion"):
+        model_repo.get_version_by_alias("churn", "champion")
+    with pytest.raises(NotFound):
+        model_repo.resolve_model_uri("models:/churn/Production")
+    assert model_repo.resolve_model_uri("models:/churn/latest").version == 2
+    # Its number is never handed out again.
+    assert model_repo.create_model_version("churn", source=_source(run)).version == 4
+    assert model_repo.resolve_model_uri("models:/churn/latest").version == 4
+    # Lineage and audit keep naming it.
+    (audit,) = db.list_audit(action="model_version.delete", entity_id="churn/3")
+    assert audit.payload == {"stage": "Production", "aliases": ["champion"]}
+    graph = db.walk_lineage("model_version", "churn/3", direction="upstream")
+    assert ("run", run.run_id) in graph.depth
+
+
+def test_a_deleted_version_is_gone_for_every_operation(
+    model_repo: ModelRepository, three_versions: str, table_counts: TableCounts
+) -> None:
+    model_repo.delete_model_version("churn", 2)
+    before = table_counts()
+    for call in (
+        lambda: model_repo.delete_model_version("churn", 2),
+        lambda: model_repo.set_alias("churn", 2, "champion"),
+        lambda: model_repo.transition_stage("churn", 2, to_stage="Staging"),
+        lambda: model_repo.get_stage_history("churn", 2),
+        lambda: model_repo.set_model_version_tag("churn", 2, "k", "v"),
+        lambda: model_repo.update_model_version("churn", 2, description="x"),
+        lambda: model_repo.resolve_model_uri("models:/churn/2"),
+        lambda: model_repo.delete_model_version("churn", 7),
+        lambda: model_repo.delete_model_version("nope", 1),
+    ):
+        with pytest.raises(NotFound):
+            call()
+    with pytest.raises(InvalidInput):
+        model_repo.delete_model_version("churn", 0)
+    assert table_counts() == before
+
+
+def test_archiving_leaves_deleted_versions_alone(
+    model_repo: ModelRepository, three_versions: str
+) -> None:
+    model_repo.transition_stage("churn", 1, to_stage="Production")
+    model_repo.delete_model_version("churn", 1)
+    moved = model_repo.transition_stage("churn", 2, to_stage="Production", archive_existing=True)
+    assert model_repo.get_stage_history("churn", 2)[-1].to_stage == moved.current_stage
+    assert [v.current_stage for v in model_repo.list_model_versions("churn")] == [
+        "Production",
+        "None",
+    ]
+
+
+def test_delete_model_and_create_it_again(
+    db: Database, model_repo: ModelRepository, three_versions: str, run: Run
+) -> None:
+    model_repo.set_registered_model_tag("churn", "team", "growth")
+    model_repo.set_alias("churn", 2, "champion")
+    model_repo.create_registered_model("other")
+    model_repo.delete_registered_model("churn")
+    with pytest.raises(NotFound, match="churn"):
+        model_repo.get_registered_model("churn")
+    with pytest.raises(NotFound, match="churn"):
+        model_repo.get_model_version("churn", 1)
+    with pytest.raises(NotFound, match="churn"):
+        model_repo.create_model_version("churn", source=_source(run))
+    with pytest.raises(NotFound, match="churn"):
+        model_repo.delete_registered_model("churn")
+    assert [m.name for m in model_repo.list_registered_models()] == ["other"]
+    (audit,) = db.list_audit(action="model.delete", entity_id="churn")
+    assert audit.payload == {"versions": [1, 2, 3], "aliases": ["champion"]}
+    assert len(db.list_audit(action="model_version.delete")) == 3
+
+    again = model_repo.create_registered_model("churn", description="new", tags={"v": "2"})
+    assert (again.description, again.tags, again.aliases, again.latest_version) == (
+        "new",
+        {"v": "2"},
+        {},
+        None,
+    )
+    assert model_repo.list_model_versions("churn") == []
+    # Numbering goes on after the deleted versions: "churn/1" still names only the old one.
+    assert model_repo.create_model_version("churn", source=_source(run)).version == 4
+    assert [v.version for v in model_repo.list_model_versions("churn")] == [4]
+    assert db.list_audit(action="model.create", entity_id="churn")[-1].payload["recreated"]
+    graph = db.walk_lineage("model_version", "churn/1", direction="upstream")
+    assert ("run", run.run_id) in graph.depth

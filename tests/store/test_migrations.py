@@ -152,7 +152,27 @@ def test_tracking_0002_adds_the_request_ids_to_an_older_store(fresh_metadata_uri
         assert SqlRunRepository(store).get_experiment(exp).name == "older"
 
 
-def test_registry_0002_adds_the_request_ids_to_an_older_store(fresh_metadata_uri: str) -> None:
+def _registry_schema(store: Database) -> set[str]:
+    """``model_requests`` if it exists, and each table that has a ``deleted_time``."""
+    found = inspect(store.engine)
+    tables = set(found.get_table_names())
+    return {"model_requests"} & tables | {
+        f"{table}.deleted_time"
+        for table in ("registered_models", "model_versions")
+        if "deleted_time" in {c["name"] for c in found.get_columns(table)}
+    }
+
+
+@pytest.mark.parametrize(
+    ("older", "lacks"),
+    [
+        ("registry_0001", {"model_requests", "registered_models.deleted_time"}),
+        ("registry_0002", {"registered_models.deleted_time", "model_versions.deleted_time"}),
+    ],
+)
+def test_opening_an_older_registry_store_adds_the_newer_schema(
+    fresh_metadata_uri: str, older: str, lacks: set[str]
+) -> None:
     from alembic import command
 
     from cycleml import registry
@@ -161,18 +181,20 @@ def test_registry_0002_adds_the_request_ids_to_an_older_store(fresh_metadata_uri
 
     with Database(fresh_metadata_uri, actor="t") as store:
         registry.SqlModelRepository(store).create_registered_model("older")
+        registry.SqlModelRepository(store).create_model_version("older", source="s3://b/m")
         config = _config()
         with write_connection(store.engine) as conn:
             config.attributes["connection"] = conn
-            command.downgrade(config, "registry@registry_0001")
-        assert "registry_0001" in _versions(store)
-        assert "model_requests" not in _tables(store)
+            command.downgrade(config, f"registry@{older}")
+        assert older in _versions(store)
+        assert not lacks & _registry_schema(store)
 
     with Database(fresh_metadata_uri, actor="t") as store:  # opening upgrades the branch
         assert store.schema_revisions == head_revisions()
-        assert "registry_0002" in _versions(store)
-        assert "model_requests" in _tables(store)
-        assert registry.SqlModelRepository(store).get_registered_model("older").name == "older"
+        assert lacks <= _registry_schema(store)
+        models = registry.SqlModelRepository(store)
+        assert models.get_registered_model("older").latest_version == 1  # not deleted
+        assert [v.version for v in models.list_model_versions("older")] == [1]
 
 
 def test_migrated_schema_matches_the_metadata(fresh_metadata_uri: str) -> None:

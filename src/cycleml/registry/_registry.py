@@ -165,6 +165,58 @@ class Models:
         """Resolve ``models:/name/3``, ``models:/name@alias`` or ``runs:/id/path`` to files."""
         return self.repository.resolve_artifact_uri(uri)
 
+    # ---- changing and deleting ---------------------------------------------------------
+    def update(self, name: str, *, description: str) -> RegisteredModel:
+        """Change a registered model's description; the model."""
+        return self.repository.update_registered_model(name, description=description)
+
+    def update_version(self, name: str, version: int | str, *, description: str) -> ModelVersion:
+        """Change a model version's description; the version."""
+        return self.repository.update_model_version(name, version, description=description)
+
+    def set_tag(self, name: str, key: str, value: str) -> None:
+        """Set a tag of a registered model (replacing its value if it is set)."""
+        self.repository.set_registered_model_tag(name, key, value)
+
+    def delete_tag(self, name: str, key: str) -> None:
+        """Remove a tag of a registered model (raise :class:`NotFound` if it is not set)."""
+        self.repository.delete_registered_model_tag(name, key)
+
+    def set_version_tag(self, name: str, version: int | str, key: str, value: str) -> None:
+        """Set a tag of a model version (replacing its value if it is set)."""
+        self.repository.set_model_version_tag(name, version, key, value)
+
+    def delete_version_tag(self, name: str, version: int | str, key: str) -> None:
+        """Remove a tag of a model version (raise :class:`NotFound` if it is not set)."""
+        self.repository.delete_model_version_tag(name, version, key)
+
+    def rename(self, name: str, new_name: str) -> RegisteredModel:
+        """Give a registered model a new, unused name; its versions, tags, aliases and stage
+        history move along, and ``models:/<new_name>/...`` names them from now on.
+
+        The audit rows stay under the old name; the rename is recorded under both names, and
+        a ``renamed_to`` lineage edge leads from each old version id to its new one.
+
+        Raises:
+            AlreadyExists: ``new_name`` names a model, or a deleted one.
+            NotFound: There is no model ``name``.
+        """
+        return self.repository.rename_registered_model(name, new_name)
+
+    def delete(self, name: str) -> None:
+        """Delete a registered model and its versions (raise :class:`NotFound`).
+
+        Deletion is soft: lineage and audit keep naming the versions, which leave every
+        read, and their aliases are removed. The name can be registered again; its new
+        versions are numbered after the deleted ones.
+        """
+        self.repository.delete_registered_model(name)
+
+    def delete_version(self, name: str, version: int | str) -> None:
+        """Delete one version (raise :class:`NotFound`): it leaves every read and loses its
+        aliases, and its number is never used again."""
+        self.repository.delete_model_version(name, version)
+
     # ---- aliases -----------------------------------------------------------------------
     def set_alias(self, name: str, version: int | str, alias: str) -> ModelVersion:
         """Point ``name@alias`` at a version (moving it if it pointed elsewhere).

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from cycleml.errors import InvalidInput, NotFound
 from cycleml.registry._entities import ModelVersion, RegisteredModel, StageTransition
-from cycleml.registry._sql_models import ModelOps, parse_stage
+from cycleml.registry._sql_changes import ModelChangeOps
+from cycleml.registry._sql_models import parse_stage
 from cycleml.store import ArtifactEntry, Database, ModelUri, RunUri, parse_uri
 
 __all__ = ["ArtifactLocation", "ModelRepository", "SqlModelRepository"]
@@ -139,8 +140,48 @@ class ModelRepository(Protocol):
         """Every stage change of a version, oldest first."""
         ...
 
+    def set_registered_model_tag(self, name: str, key: str, value: str) -> None:
+        """Set a tag of a registered model (replacing its value if it is set)."""
+        ...
 
-class SqlModelRepository(ModelOps):
+    def delete_registered_model_tag(self, name: str, key: str) -> None:
+        """Remove a tag of a registered model (raise :class:`NotFound` if it is not set)."""
+        ...
+
+    def set_model_version_tag(self, name: str, version: int | str, key: str, value: str) -> None:
+        """Set a tag of a model version (replacing its value if it is set)."""
+        ...
+
+    def delete_model_version_tag(self, name: str, version: int | str, key: str) -> None:
+        """Remove a tag of a model version (raise :class:`NotFound` if it is not set)."""
+        ...
+
+    def update_registered_model(self, name: str, *, description: str) -> RegisteredModel:
+        """Change a registered model's description; the model."""
+        ...
+
+    def update_model_version(
+        self, name: str, version: int | str, *, description: str
+    ) -> ModelVersion:
+        """Change a model version's description; the version."""
+        ...
+
+    def rename_registered_model(self, name: str, new_name: str) -> RegisteredModel:
+        """Give a registered model a new, unused name; its versions, tags, aliases and stage
+        history move along (raise :class:`AlreadyExists` if the name is taken)."""
+        ...
+
+    def delete_model_version(self, name: str, version: int | str) -> None:
+        """Delete a version: it leaves every read and loses its aliases; its number is never
+        used again."""
+        ...
+
+    def delete_registered_model(self, name: str) -> None:
+        """Delete a registered model and its versions; the name can be registered again."""
+        ...
+
+
+class SqlModelRepository(ModelChangeOps):
     """Registered models, versions, aliases and stage history in the SQL database.
 
     Args:

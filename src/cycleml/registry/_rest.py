@@ -8,9 +8,11 @@ The transport (one keep-alive client, retries with backoff re-sending the same
 :class:`cycleml.store._http.ApiClient`, shared with the run repository.
 
 Every request is retried as the run repository's are: the server applies a model's or a
-version's creation and a stage change once per ``X-Request-ID``, and ``set_alias`` is a
-``PUT``. Deleting an alias is retried only when it surely was not applied
-(``ApiClient.call(replayable=False)``): a retry would find the alias gone.
+version's creation, a stage change and a rename once per ``X-Request-ID``; setting an alias
+or a tag is a ``PUT`` and changing a description a ``PATCH`` of the same value, so applying
+them twice changes nothing. Deleting an alias, a tag, a version or a model is retried only
+when it surely was not applied (``ApiClient.call(replayable=False)``): a retry would find
+it gone.
 
 Version numbers are read here with the stage's own check, since they go into URLs; names and
 aliases are refused here only when they cannot be a URL segment, and checked by the server,
@@ -21,14 +23,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from cycleml.registry._entities import ModelVersion, RegisteredModel, StageTransition
 from cycleml.registry._repository import ArtifactLocation, ModelRepository
 from cycleml.registry._sql_models import ModelOps, _metrics_snapshot
 from cycleml.store import ModelUri, RestRepository, url_segment
-
-if TYPE_CHECKING:
-    pass
+from cycleml.validation import check_key
 
 __all__ = ["RestModelRepository"]
 
@@ -39,6 +40,12 @@ def _name(name: str) -> str:
 
 def _version(version: int | str) -> int:
     return ModelOps._version_number(version)
+
+
+def _tag_key(key: str) -> str:
+    # Checked here, since it goes into the URL. Keys may hold '/' (the route takes the rest
+    # of the path) and '.', escaped too so that no client drops a "." segment.
+    return quote(check_key(key, "tag"), safe="").replace(".", "%2E")
 
 
 def _model_uri_text(uri: ModelUri) -> str:
@@ -167,6 +174,54 @@ class RestModelRepository(RestRepository):
         """Every stage change of a version, oldest first."""
         found = self._call("GET", self._version_path(name, version, "/stage-history"))
         return [StageTransition.from_dict(item) for item in found["transitions"]]
+
+    # ---- tags ------------------------------------------------------------------------------
+    def set_registered_model_tag(self, name: str, key: str, value: str) -> None:
+        """Set a tag of a registered model (replacing its value if it is set)."""
+        self._call("PUT", f"/models/{_name(name)}/tags/{_tag_key(key)}", {"value": str(value)})
+
+    def delete_registered_model_tag(self, name: str, key: str) -> None:
+        """Remove a tag of a registered model (raise :class:`NotFound` if it is not set)."""
+        path = f"/models/{_name(name)}/tags/{_tag_key(key)}"
+        self._call("DELETE", path, replayable=False)  # a retry would find the tag gone
+
+    def set_model_version_tag(self, name: str, version: int | str, key: str, value: str) -> None:
+        """Set a tag of a model version (replacing its value if it is set)."""
+        path = self._version_path(name, version, f"/tags/{_tag_key(key)}")
+        self._call("PUT", path, {"value": str(value)})
+
+    def delete_model_version_tag(self, name: str, version: int | str, key: str) -> None:
+        """Remove a tag of a model version (raise :class:`NotFound` if it is not set)."""
+        path = self._version_path(name, version, f"/tags/{_tag_key(key)}")
+        self._call("DELETE", path, replayable=False)
+
+    # ---- descriptions, renames, deletions ----------------------------------------------------
+    def update_registered_model(self, name: str, *, description: str) -> RegisteredModel:
+        """Change a registered model's description; the model."""
+        found = self._call("PATCH", f"/models/{_name(name)}", {"description": description})
+        return RegisteredModel.from_dict(found)
+
+    def update_model_version(
+        self, name: str, version: int | str, *, description: str
+    ) -> ModelVersion:
+        """Change a model version's description; the version."""
+        found = self._call("PATCH", self._version_path(name, version), {"description": description})
+        return ModelVersion.from_dict(found)
+
+    def rename_registered_model(self, name: str, new_name: str) -> RegisteredModel:
+        """Give a registered model a new, unused name; its versions, tags, aliases and stage
+        history move along (raise :class:`AlreadyExists` if the name is taken)."""
+        found = self._call("POST", f"/models/{_name(name)}/rename", {"new_name": new_name})
+        return RegisteredModel.from_dict(found)
+
+    def delete_model_version(self, name: str, version: int | str) -> None:
+        """Delete a version: it leaves every read and loses its aliases; its number is never
+        used again."""
+        self._call("DELETE", self._version_path(name, version), replayable=False)
+
+    def delete_registered_model(self, name: str) -> None:
+        """Delete a registered model and its versions; the name can be registered again."""
+        self._call("DELETE", f"/models/{_name(name)}", replayable=False)
 
 
 if TYPE_CHECKING:

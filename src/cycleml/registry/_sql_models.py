@@ -1,6 +1,8 @@
 """Registered models, versions, aliases and stage transitions in the SQL metadata store.
 
 Gate checks live in :mod:`cycleml.registry`; this module only stores what it decides.
+Deleted models and versions keep their rows (``deleted_time``, registry_0003) and are left
+out of every read here; :mod:`cycleml.registry._sql_changes` holds the edits and deletions.
 """
 
 from __future__ import annotations
@@ -123,6 +125,11 @@ def claim_request(
     return _check_claim(request_id, action, entity_id.split("/")[0], row)
 
 
+def _live_versions(name: str) -> Any:
+    """The condition selecting the versions of ``name`` that are not deleted."""
+    return and_(model_versions.c.name == name, model_versions.c.deleted_time.is_(None))
+
+
 def parse_stage(stage: str) -> Stage:
     """Map a stage name, case-insensitively, to :class:`Stage`."""
     for known in Stage:
@@ -158,21 +165,41 @@ class ModelOps(SqlRepository):
                 conn, request_id, "model.create", name, stamp
             ):
                 return
-            if conn.execute(
-                select(registered_models.c.name).where(registered_models.c.name == name)
-            ).first():
+            found = conn.execute(
+                select(registered_models.c.deleted_time).where(registered_models.c.name == name)
+            ).first()
+            if found is not None and found.deleted_time is None:
                 raise AlreadyExists(
                     f"A registered model named {name!r} already exists.",
                     hint="Register a new version of it instead, or pick another name.",
                 )
-            conn.execute(
-                insert(registered_models).values(
-                    name=name,
-                    description=description,
-                    creation_time=stamp,
-                    last_updated_time=stamp,
+            fields = {
+                "description": description,
+                "creation_time": stamp,
+                "last_updated_time": stamp,
+                "deleted_time": None,
+            }
+            if found is None:
+                conn.execute(insert(registered_models).values(name=name, **fields))
+            else:
+                # A deleted model's name is used again: its row comes back with new fields
+                # (and tags), its deleted versions stay deleted, and numbering goes on after
+                # them, so "<name>/<version>" in lineage and audit never names two versions.
+                revived = conn.execute(
+                    update(registered_models)
+                    .where(
+                        and_(
+                            registered_models.c.name == name,
+                            registered_models.c.deleted_time.is_not(None),
+                        )
+                    )
+                    .values(**fields)
+                ).rowcount
+                if not revived:  # another writer re-created it first
+                    raise AlreadyExists(f"A registered model named {name!r} already exists.")
+                conn.execute(
+                    delete(registered_model_tags).where(registered_model_tags.c.name == name)
                 )
-            )
             if tags:
                 conn.execute(
                     insert(registered_model_tags),
@@ -184,7 +211,11 @@ class ModelOps(SqlRepository):
                 action="model.create",
                 entity_kind="model",
                 entity_id=name,
-                payload={"description": description, "tags": dict(tags or {})},
+                payload={
+                    "description": description,
+                    "tags": dict(tags or {}),
+                    **({"recreated": True} if found is not None else {}),
+                },
                 at=stamp,
             )
 
@@ -194,10 +225,16 @@ class ModelOps(SqlRepository):
             raise AlreadyExists(f"A registered model named {name!r} already exists.") from exc
         return self.get_registered_model(name)
 
-    def _model_row(self, conn: Connection, name: str) -> Any:
-        row = conn.execute(
-            select(registered_models).where(registered_models.c.name == name)
-        ).first()
+    def _model_row(self, conn: Connection, name: str, *, lock: bool = False) -> Any:
+        """The model's row, unless it is deleted (raise :class:`NotFound`).
+
+        ``lock``: for a write, hold the row (``FOR UPDATE`` on PostgreSQL) so a concurrent
+        rename or deletion waits for this write, or this write for it.
+        """
+        query = select(registered_models).where(
+            and_(registered_models.c.name == name, registered_models.c.deleted_time.is_(None))
+        )
+        row = conn.execute(query.with_for_update() if lock else query).first()
         if row is None:
             raise NotFound(
                 f"No registered model named {name!r}.",
@@ -224,7 +261,7 @@ class ModelOps(SqlRepository):
                 ).all()
             )
             latest = conn.execute(
-                select(func.max(model_versions.c.version)).where(model_versions.c.name == name)
+                select(func.max(model_versions.c.version)).where(_live_versions(name))
             ).scalar()
         return RegisteredModel(
             name=row.name,
@@ -240,7 +277,11 @@ class ModelOps(SqlRepository):
         """All registered models, by name."""
         with self._read() as conn:
             names = (
-                conn.execute(select(registered_models.c.name).order_by(registered_models.c.name))
+                conn.execute(
+                    select(registered_models.c.name)
+                    .where(registered_models.c.deleted_time.is_(None))
+                    .order_by(registered_models.c.name)
+                )
                 .scalars()
                 .all()
             )
@@ -268,7 +309,7 @@ class ModelOps(SqlRepository):
         stamp = now_ms()
 
         def write(conn: Connection) -> int:
-            self._model_row(conn, name)
+            self._model_row(conn, name, lock=True)
             if request_id is not None:
                 done = claim_request(conn, request_id, "model_version.create", name, stamp)
                 if done is not None:
@@ -348,18 +389,22 @@ class ModelOps(SqlRepository):
         """Return one model version (raise :class:`NotFound`)."""
         number = self._version_number(version)
         with self._read() as conn:
-            row = conn.execute(
-                select(model_versions).where(
-                    and_(model_versions.c.name == name, model_versions.c.version == number)
-                )
-            ).first()
-            if row is None:
-                self._model_row(conn, name)
-                raise NotFound(
-                    f"Model {name!r} has no version {number}.",
-                    hint=f"List its versions with `cycleml models show {name}`.",
-                )
-            return self._version_from_row(conn, row)
+            return self._version_from_row(conn, self._version_row(conn, name, number))
+
+    def _version_row(self, conn: Connection, name: str, number: int) -> Any:
+        """The row of a version that is not deleted (raise :class:`NotFound`)."""
+        row = conn.execute(
+            select(model_versions).where(
+                and_(_live_versions(name), model_versions.c.version == number)
+            )
+        ).first()
+        if row is None:
+            self._model_row(conn, name)
+            raise NotFound(
+                f"Model {name!r} has no version {number}.",
+                hint=f"List its versions with `cycleml models show {name}`.",
+            )
+        return row
 
     @staticmethod
     def _version_number(version: int | str) -> int:
@@ -421,7 +466,7 @@ class ModelOps(SqlRepository):
             self._model_row(conn, name)
             rows = conn.execute(
                 select(model_versions)
-                .where(model_versions.c.name == name)
+                .where(_live_versions(name))
                 .order_by(model_versions.c.version)
             ).all()
             return [self._version_from_row(conn, row) for row in rows]
@@ -556,7 +601,7 @@ class ModelOps(SqlRepository):
                     conn.execute(
                         select(model_versions.c.version).where(
                             and_(
-                                model_versions.c.name == name,
+                                _live_versions(name),
                                 model_versions.c.current_stage == target.value,
                                 model_versions.c.version != current.version,
                             )

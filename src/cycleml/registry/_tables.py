@@ -42,6 +42,8 @@ registered_models = Table(
     Column("description", Text, nullable=False, default=""),
     Column("creation_time", BigInteger, nullable=False),
     Column("last_updated_time", BigInteger, nullable=False),
+    # Set when the model is deleted (registry_0003): its rows stay for lineage and audit.
+    Column("deleted_time", BigInteger, nullable=True),
 )
 
 registered_model_tags = Table(
@@ -69,6 +71,8 @@ model_versions = Table(
     Column("user_id", String(NAME_LEN), nullable=False),
     Column("creation_time", BigInteger, nullable=False),
     Column("last_updated_time", BigInteger, nullable=False),
+    # Set when the version is deleted (registry_0003); its number is never handed out again.
+    Column("deleted_time", BigInteger, nullable=True),
     PrimaryKeyConstraint("name", "version"),
 )
 

@@ -8,13 +8,17 @@ does the rest (names, aliases, versions, stages and metric values are checked th
 own messages), and the entities answer as their ``to_dict``.
 
 * **Resources by name**: ``/models/{name}``, ``/models/{name}/versions/{version}``,
-  ``/models/{name}/aliases/{alias}``; a version's stage changes by
-  ``POST /models/{name}/versions/{version}/stage`` and its history is ``.../stage-history``.
+  ``/models/{name}/aliases/{alias}``, ``.../tags/{key}`` (a key may hold ``/``); a version's
+  stage changes by ``POST /models/{name}/versions/{version}/stage`` and its history is
+  ``.../stage-history``. ``PATCH`` changes a description, ``POST /models/{name}/rename``
+  the name, ``DELETE`` deletes (softly: a deleted version's number is never used again).
 * **URIs resolve** at ``GET /resolve/model-uri?uri=`` and ``GET /resolve/artifact-uri?uri=``
   (not under ``/models/``, where any word could be a model's name).
-* **Retries are safe.** ``POST /models``, ``POST /models/{name}/versions`` and
-  ``POST .../versions/{version}/stage`` with an ``X-Request-ID`` header are applied once per
-  id (``registry_0002``'s ``model_requests``, claimed in the write's own transaction).
+* **Retries are safe.** ``POST /models``, ``POST /models/{name}/versions``,
+  ``POST .../versions/{version}/stage`` and ``POST /models/{name}/rename`` with an
+  ``X-Request-ID`` header are applied once per id (``registry_0002``'s ``model_requests``,
+  claimed in the write's own transaction); ``PUT`` and ``PATCH`` set a value, so a repeat
+  changes nothing.
 * **Metric values** JSON cannot hold are spelled ``"NaN"``, ``"Infinity"``, ``"-Infinity"``.
 """
 
@@ -64,6 +68,7 @@ def _repository(state: ServerState = Depends(server_state)) -> SqlModelRepositor
 
 
 Repository = Annotated[SqlModelRepository, Depends(_repository)]
+_NO_CONTENT: dict[str, Any] = {"status_code": 204, "response_class": Response}
 
 
 # ---- bodies and answers -----------------------------------------------------------------
@@ -172,6 +177,24 @@ class SetAlias(StrictBody):
     version: CheckedVersion
 
 
+class SetTag(StrictBody):
+    """A tag's value."""
+
+    value: CheckedStr
+
+
+class Describe(StrictBody):
+    """A new description."""
+
+    description: CheckedStr
+
+
+class Rename(StrictBody):
+    """A registered model's new name; it must be unused."""
+
+    new_name: CheckedStr = Field(description="Letters, digits, `_ - .`; at most 245 characters.")
+
+
 class Transition(StrictBody):
     """A stage change."""
 
@@ -211,6 +234,44 @@ def get_model(name: str, repo: Repository) -> Response:
     return json_response(repo.get_registered_model(name).to_dict())
 
 
+@router.patch("/models/{name}", response_model=RegisteredModelOut, summary="Update a model")
+def update_model(name: str, body: Describe, repo: Repository) -> Response:
+    """Change the model's description; the model."""
+    return json_response(repo.update_registered_model(name, description=body.description).to_dict())
+
+
+@router.post("/models/{name}/rename", response_model=RegisteredModelOut, summary="Rename a model")
+def rename_model(
+    name: str, body: Rename, repo: Repository, request_id: RequestId = None
+) -> Response:
+    """Give the model an unused name (409 ``already_exists`` when it is taken, also by a
+    deleted model); its versions, tags, aliases and history move along. With
+    ``X-Request-ID``, a retried request returns the renamed model."""
+    renamed = repo.rename_registered_model(name, body.new_name, request_id=request_id)
+    return json_response(renamed.to_dict())
+
+
+@router.delete("/models/{name}", **_NO_CONTENT, summary="Delete a model")
+def delete_model(name: str, repo: Repository) -> Response:
+    """Delete the model and its versions (404 when missing); the name can be used again."""
+    repo.delete_registered_model(name)
+    return Response(status_code=204)
+
+
+@router.put("/models/{name}/tags/{key:path}", **_NO_CONTENT, summary="Set a model tag")
+def set_model_tag(name: str, key: str, body: SetTag, repo: Repository) -> Response:
+    """Set (or overwrite) one tag of the model."""
+    repo.set_registered_model_tag(name, key, body.value)
+    return Response(status_code=204)
+
+
+@router.delete("/models/{name}/tags/{key:path}", **_NO_CONTENT, summary="Delete a model tag")
+def delete_model_tag(name: str, key: str, repo: Repository) -> Response:
+    """Remove one tag of the model (404 when it is not set)."""
+    repo.delete_registered_model_tag(name, key)
+    return Response(status_code=204)
+
+
 # ---- versions -----------------------------------------------------------------------------
 @router.post(
     "/models/{name}/versions",
@@ -248,6 +309,42 @@ def list_versions(name: str, repo: Repository) -> Response:
 def get_version(name: str, version: str, repo: Repository) -> Response:
     """One version (400 for a version that is not a positive integer, 404 when missing)."""
     return json_response(repo.get_model_version(name, version).to_dict())
+
+
+@router.patch(
+    "/models/{name}/versions/{version}", response_model=ModelVersionOut, summary="Update a version"
+)
+def update_version(name: str, version: str, body: Describe, repo: Repository) -> Response:
+    """Change the version's description; the version."""
+    updated = repo.update_model_version(name, version, description=body.description)
+    return json_response(updated.to_dict())
+
+
+@router.delete("/models/{name}/versions/{version}", **_NO_CONTENT, summary="Delete a version")
+def delete_version(name: str, version: str, repo: Repository) -> Response:
+    """Delete the version (404 when missing): its aliases go, its number is never reused."""
+    repo.delete_model_version(name, version)
+    return Response(status_code=204)
+
+
+@router.put(
+    "/models/{name}/versions/{version}/tags/{key:path}", **_NO_CONTENT, summary="Set a version tag"
+)
+def set_version_tag(name: str, version: str, key: str, body: SetTag, repo: Repository) -> Response:
+    """Set (or overwrite) one tag of the version."""
+    repo.set_model_version_tag(name, version, key, body.value)
+    return Response(status_code=204)
+
+
+@router.delete(
+    "/models/{name}/versions/{version}/tags/{key:path}",
+    **_NO_CONTENT,
+    summary="Delete a version tag",
+)
+def delete_version_tag(name: str, version: str, key: str, repo: Repository) -> Response:
+    """Remove one tag of the version (404 when it is not set)."""
+    repo.delete_model_version_tag(name, version, key)
+    return Response(status_code=204)
 
 
 @router.post(
@@ -304,12 +401,7 @@ def get_version_by_alias(name: str, alias: str, repo: Repository) -> Response:
     return json_response(repo.get_version_by_alias(name, alias).to_dict())
 
 
-@router.delete(
-    "/models/{name}/aliases/{alias}",
-    status_code=204,
-    response_class=Response,
-    summary="Delete an alias",
-)
+@router.delete("/models/{name}/aliases/{alias}", **_NO_CONTENT, summary="Delete an alias")
 def delete_alias(name: str, alias: str, repo: Repository) -> Response:
     """Remove the alias (404 when it is not set)."""
     repo.delete_alias(name, alias)
