@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from cycleml.errors import AlreadyExists, InvalidState, NotFound, StoreError
+from cycleml.errors import AlreadyExists, InvalidInput, InvalidState, NotFound, StoreError
 from cycleml.registry import Models, RestModelRepository, SqlModelRepository
 from cycleml.settings import Settings
 from cycleml.store import ArtifactEntry, Database
 from cycleml.tracking import SqlRunRepository
 
 API = "/api/v1"
+TableCounts = Callable[[], dict[str, int]]
 
 
 @pytest.fixture
@@ -273,7 +274,13 @@ def test_openapi_documents_every_registry_route(server_url: str) -> None:
         f"{API}/models/{{name}}/versions/{{version}}",
         f"{API}/models/{{name}}/versions/{{version}}/stage",
         f"{API}/models/{{name}}/aliases/{{alias}}",
+        f"{API}/models/{{name}}/rename",
+        f"{API}/models/{{name}}/tags/{{key}}",
+        f"{API}/models/{{name}}/versions/{{version}}/tags/{{key}}",
     } <= set(ours)
+    assert set(ours[f"{API}/models/{{name}}"]) == {"get", "patch", "delete"}
+    assert set(ours[f"{API}/models/{{name}}/versions/{{version}}"]) == {"get", "patch", "delete"}
+    assert set(ours[f"{API}/models/{{name}}/tags/{{key}}"]) == {"put", "delete"}
     for ops in ours.values():
         for op in ops.values():
             assert op["summary"]
@@ -300,3 +307,136 @@ def test_models_with_an_http_tracking_uri_use_the_server(
     stored = SqlModelRepository(db).get_version_by_alias("churn", "champion")
     assert stored.version == 1
     assert db.list_audit(entity_id="churn/1")[0].action == "model_version.create"
+
+
+# ---- tags, descriptions, renames and deletions ----------------------------------------------
+
+
+def test_change_routes_answer_with_their_status_codes(api: httpx.Client, run_id: str) -> None:
+    api.post("/models", json={"name": "churn"})
+    for _ in range(2):
+        api.post("/models/churn/versions", json={"source": f"runs:/{run_id}/model"})
+    put = api.put("/models/churn/tags/team", json={"value": "growth"})
+    assert (put.status_code, put.content) == (204, b"")
+    # A key may hold '/' and '.', escaped or not.
+    assert api.put("/models/churn/tags/a.b%2Fc", json={"value": "1"}).status_code == 204
+    assert api.put("/models/churn/tags/x/y", json={"value": "2"}).status_code == 204
+    assert api.get("/models/churn").json()["tags"] == {"team": "growth", "a.b/c": "1", "x/y": "2"}
+    assert api.delete("/models/churn/tags/x/y").status_code == 204
+    assert "no tag" in _error(api.delete("/models/churn/tags/x/y"), 404, "not_found")["message"]
+
+    assert api.put("/models/churn/versions/1/tags/k", json={"value": "v"}).status_code == 204
+    assert api.get("/models/churn/versions/1").json()["tags"] == {"k": "v"}
+    assert api.delete("/models/churn/versions/1/tags/k").status_code == 204
+    _error(api.delete("/models/churn/versions/1/tags/k"), 404, "not_found")
+
+    patched = api.patch("/models/churn", json={"description": "d"})
+    assert (patched.status_code, patched.json()["description"]) == (200, "d")
+    patched = api.patch("/models/churn/versions/2", json={"description": "v2"})
+    assert (patched.status_code, patched.json()["description"]) == (200, "v2")
+
+    api.put("/models/churn/aliases/champion", json={"version": 2})
+    renamed = api.post("/models/churn/rename", json={"new_name": "churn-v2"})
+    assert renamed.status_code == 200
+    assert (renamed.json()["name"], renamed.json()["aliases"]) == ("churn-v2", {"champion": 2})
+    assert renamed.json() == api.get("/models/churn-v2").json()
+    _error(api.get("/models/churn"), 404, "not_found")
+
+    deleted = api.delete("/models/churn-v2/versions/2")
+    assert (deleted.status_code, deleted.content) == (204, b"")
+    _error(api.get("/models/churn-v2/versions/2"), 404, "not_found")
+    _error(api.delete("/models/churn-v2/versions/2"), 404, "not_found")
+    assert api.get("/models/churn-v2").json()["aliases"] == {}
+    assert api.delete("/models/churn-v2").status_code == 204
+    _error(api.get("/models/churn-v2"), 404, "not_found")
+    _error(api.delete("/models/churn-v2"), 404, "not_found")
+    assert api.post("/models", json={"name": "churn-v2"}).status_code == 201  # used again
+
+
+def test_bad_changes_are_400_or_409_and_write_nothing(
+    api: httpx.Client, table_counts: TableCounts
+) -> None:
+    api.post("/models", json={"name": "churn"})
+    api.post("/models", json={"name": "other"})
+    api.post("/models/churn/versions", json={"source": "s3://b/m"})
+    before = table_counts()
+    for path in ("/models/churn/tags/", "/models/churn/versions/1/tags/"):
+        assert (
+            "tag key"
+            in _error(api.put(path + "bad%20key!", json={"value": "v"}), 400, "invalid_input")[
+                "message"
+            ]
+        )
+        _error(api.put(path + "team", json={}), 400, "invalid_input")
+        _error(api.put(path + "team", json={"value": "v", "x": 1}), 400, "invalid_input")
+        _error(api.delete(path + "a%2F..%2Fb"), 400, "invalid_input")
+    _error(api.put("/models/churn/versions/0/tags/k", json={"value": "v"}), 400, "invalid_input")
+    _error(api.put("/models/nope/tags/k", json={"value": "v"}), 404, "not_found")
+    for path in ("/models/churn", "/models/churn/versions/1"):
+        assert (
+            "description"
+            in _error(api.patch(path, json={"description": 7}), 400, "invalid_input")["message"]
+        )
+        _error(api.patch(path, json={"description": "d", "name": "x"}), 400, "invalid_input")
+        _error(api.patch(path, json={}), 400, "invalid_input")
+    _error(api.patch("/models/churn/versions/abc", json={"description": "d"}), 400, "invalid_input")
+    rename = "/models/churn/rename"
+    assert (
+        "model name"
+        in _error(api.post(rename, json={"new_name": "a b"}), 400, "invalid_input")["message"]
+    )
+    _error(api.post(rename, json={}), 400, "invalid_input")
+    assert (
+        "other"
+        in _error(api.post(rename, json={"new_name": "other"}), 409, "already_exists")["message"]
+    )
+    _error(api.post("/models/nope/rename", json={"new_name": "fresh"}), 404, "not_found")
+    _error(api.delete("/models/churn/versions/abc"), 400, "invalid_input")
+    _error(api.delete("/models/churn/versions/9"), 404, "not_found")
+    assert table_counts() == before
+
+
+def test_a_lost_rename_answer_is_retried_and_applied_once(server_url: str, db: Database) -> None:
+    transport = _LoseFirstAnswer("/rename")
+    with RestModelRepository(server_url, transport=transport, backoff=0.01) as repo:
+        repo.create_registered_model("churn")
+        repo.create_model_version("churn", source="s3://b/m")
+        assert repo.rename_registered_model("churn", "churn-v2").latest_version == 1
+    assert transport.sent == 2  # re-sent with the same request id, applied once
+    assert len(db.list_audit(action="model.rename", entity_id="churn-v2")) == 1
+    assert [m.name for m in SqlModelRepository(db).list_registered_models()] == ["churn-v2"]
+
+
+@pytest.mark.parametrize(
+    ("suffix", "delete"),
+    [
+        ("/tags/team", lambda repo: repo.delete_registered_model_tag("churn", "team")),
+        ("/versions/1/tags/k", lambda repo: repo.delete_model_version_tag("churn", 1, "k")),
+        ("/versions/1", lambda repo: repo.delete_model_version("churn", 1)),
+        ("/models/churn", lambda repo: repo.delete_registered_model("churn")),
+    ],
+)
+def test_a_lost_deletion_is_not_resent(
+    server_url: str, suffix: str, delete: Callable[[RestModelRepository], None]
+) -> None:
+    transport = _LoseFirstAnswer(suffix)
+    with RestModelRepository(server_url, transport=transport, backoff=0.01) as repo:
+        transport.sent = 1  # the set-up's answers arrive
+        repo.create_registered_model("churn", tags={"team": "growth"})
+        repo.create_model_version("churn", source="s3://b/m", tags={"k": "v"})
+        transport.sent = 0
+        with pytest.raises(StoreError, match="Cannot reach"):
+            delete(repo)
+        assert transport.sent == 1  # a retry would find it gone: not re-sent
+
+
+def test_rest_checks_tag_keys_before_sending(server_url: str) -> None:
+    transport = _LoseFirstAnswer("")  # counts every request
+    with RestModelRepository(server_url, transport=transport) as repo:
+        with pytest.raises(InvalidInput, match="tag key"):
+            repo.set_registered_model_tag("churn", "bad key!", "v")
+        with pytest.raises(InvalidInput, match="tag key"):
+            repo.delete_model_version_tag("churn", 1, "../up")
+        with pytest.raises(InvalidInput, match="version"):
+            repo.delete_model_version("churn", "abc")
+    assert transport.sent == 0
