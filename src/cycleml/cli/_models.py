@@ -158,6 +158,81 @@ def models_alias(
     console().print(f"models:/{name}@{alias} -> version {found.version}.")
 
 
+VersionOption = Annotated[
+    int | None, typer.Option("--version", help="The version's, instead of the model's.")
+]
+
+
+def _what(name: str, version: int | None) -> str:
+    return f"models:/{name}/{version}" if version is not None else f"model {name}"
+
+
+@models_app.command("tag")
+def models_tag(
+    ctx: typer.Context, name: str, key: str, value: str, version: VersionOption = None
+) -> None:
+    """Set tag KEY of model NAME (or of one version) to VALUE."""
+    registry = _registry(ctx)
+    if version is None:
+        registry.set_tag(name, key, value)
+    else:
+        registry.set_version_tag(name, version, key, value)
+    console().print(f"Tagged {_what(name, version)}: {key}={value}.", highlight=False)
+
+
+@models_app.command("untag")
+def models_untag(ctx: typer.Context, name: str, key: str, version: VersionOption = None) -> None:
+    """Remove tag KEY of model NAME (or of one version)."""
+    registry = _registry(ctx)
+    if version is None:
+        registry.delete_tag(name, key)
+    else:
+        registry.delete_version_tag(name, version, key)
+    console().print(f"Removed tag {key} of {_what(name, version)}.", highlight=False)
+
+
+@models_app.command("update")
+def models_update(
+    ctx: typer.Context,
+    name: str,
+    description: Annotated[str, typer.Option(help="The new description.")],
+    version: VersionOption = None,
+) -> None:
+    """Change the description of model NAME (or of one version)."""
+    registry = _registry(ctx)
+    if version is None:
+        registry.update(name, description=description)
+    else:
+        registry.update_version(name, version, description=description)
+    console().print(f"Updated the description of {_what(name, version)}.", highlight=False)
+
+
+@models_app.command("rename")
+def models_rename(ctx: typer.Context, name: str, new_name: str) -> None:
+    """Rename model NAME to NEW_NAME; its versions, tags, aliases and history move along."""
+    renamed = _registry(ctx).rename(name, new_name)
+    console().print(
+        f"Renamed model {name} to [bold]{renamed.name}[/] "
+        f"(latest version: {renamed.latest_version or 'none'}).",
+        highlight=False,
+    )
+
+
+@models_app.command("delete")
+def models_delete(ctx: typer.Context, name: str, version: VersionOption = None) -> None:
+    """Delete model NAME and its versions, or one version with --version.
+
+    Lineage and the audit log keep naming what was deleted, and a deleted version's number is
+    never used again.
+    """
+    registry = _registry(ctx)
+    if version is None:
+        registry.delete(name)
+    else:
+        registry.delete_version(name, version)
+    console().print(f"Deleted {_what(name, version)}.", highlight=False)
+
+
 ToOption = Annotated[str, typer.Option("--to", help="Staging, Production, Archived or None.")]
 ReasonOption = Annotated[str, typer.Option(help="Why; kept in the stage history.")]
 ForceFlag = Annotated[
