@@ -46,7 +46,14 @@ from cycleml.monitoring._delivery import (
     finish_delivery,
     new_deliveries,
 )
-from cycleml.monitoring._sql_monitors import check_json, check_limit, check_metric, require_monitor
+from cycleml.monitoring._sql_monitors import (
+    check_json,
+    check_limit,
+    check_metric,
+    read_number,
+    require_monitor,
+)
+from cycleml.monitoring._sql_requests import claim_request, read_page, settle_request
 from cycleml.monitoring._tables import alert_events, alert_states
 from cycleml.monitoring._watermarks import (
     RuleMark,
@@ -65,6 +72,9 @@ __all__ = [
     "AlertStateRecord",
     "DeliveryStatus",
     "NewAlertEvent",
+    "check_alert_event",
+    "transition_from_dict",
+    "transition_to_dict",
 ]
 
 #: An event fires or resolves an alert.
@@ -113,6 +123,12 @@ class AlertStateRecord:
         """A JSON-ready dict."""
         return dict(json_safe(dict(self.__dict__)))
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AlertStateRecord:
+        """The state :meth:`to_dict` made."""
+        fields = {name: data[name] for name in cls.__dataclass_fields__}
+        return cls(**{**fields, "last_value": read_number(fields["last_value"])})
+
 
 @dataclass(frozen=True)
 class NewAlertEvent:
@@ -130,6 +146,23 @@ class NewAlertEvent:
     notifiers: tuple[str, ...] = ()
     details: Mapping[str, Any] = field(default_factory=dict)
     event_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (unchecked: the repository checks the event it is given)."""
+        data = {**self.__dict__, "notifiers": list(self.notifiers)}
+        return dict(json_safe({**data, "details": dict(self.details)}))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> NewAlertEvent:
+        """The event :meth:`to_dict` made; numbers and lists as sent, for the repository's
+        checks (a ``notifiers`` that is not a list is left for them to refuse)."""
+        fields = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
+        for name in ("value", "threshold"):
+            if name in fields:
+                fields[name] = read_number(fields[name])
+        if isinstance(fields.get("notifiers"), list):
+            fields["notifiers"] = tuple(fields["notifiers"])
+        return cls(**fields)
 
 
 @dataclass(frozen=True)
@@ -154,6 +187,19 @@ class AlertEventRecord:
         data = dict(self.__dict__)
         data["deliveries"] = {k: d.to_dict() for k, d in self.deliveries.items()}
         return dict(json_safe(data))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AlertEventRecord:
+        """The event :meth:`to_dict` made."""
+        fields = {name: data[name] for name in cls.__dataclass_fields__}
+        return cls(
+            **{
+                **fields,
+                "value": read_number(fields["value"]),
+                "threshold": float(read_number(fields["threshold"])),
+                "deliveries": {k: delivery_from_dict(k, v) for k, v in data["deliveries"].items()},
+            }
+        )
 
 
 # ---- helpers ------------------------------------------------------------------------------
@@ -212,12 +258,18 @@ def _check_state(state: AlertStateLike) -> dict[str, Any]:
     }
 
 
-def _check_event(event: NewAlertEvent) -> dict[str, Any]:
-    if not isinstance(event, NewAlertEvent):
+def check_alert_event(event: object) -> NewAlertEvent | None:
+    """``event`` if it is a :class:`NewAlertEvent` or ``None`` (its fields are checked later)."""
+    if event is not None and not isinstance(event, NewAlertEvent):
         raise InvalidInput(
             f"Invalid alert event {event!r}: expected a NewAlertEvent or None.",
-            hint="Build it with cycleml.store.NewAlertEvent(kind=..., ...).",
+            hint="Build it with cycleml.monitoring.NewAlertEvent(kind=..., ...).",
         )
+    return event
+
+
+def _check_event(event: NewAlertEvent) -> dict[str, Any]:
+    check_alert_event(event)
     if event.kind not in ("fired", "resolved"):
         raise InvalidInput(
             f"Invalid alert event kind {event.kind!r}: expected fired or resolved.",
@@ -264,6 +316,22 @@ def _check_event(event: NewAlertEvent) -> dict[str, Any]:
         "deliveries": new_deliveries(names),
         "pending": bool(names),
     }
+
+
+def transition_to_dict(state: AlertStateRecord, event: AlertEventRecord | None) -> dict[str, Any]:
+    """What :meth:`AlertOps.apply_alert_transition` returns, as JSON."""
+    return {"state": state.to_dict(), "event": None if event is None else event.to_dict()}
+
+
+def transition_from_dict(
+    data: Mapping[str, Any],
+) -> tuple[AlertStateRecord, AlertEventRecord | None]:
+    """:func:`transition_to_dict`'s output back."""
+    event = data["event"]
+    return (
+        AlertStateRecord.from_dict(data["state"]),
+        None if event is None else AlertEventRecord.from_dict(event),
+    )
 
 
 def _state(row: Any) -> AlertStateRecord:
@@ -343,8 +411,12 @@ class AlertOps(SqlRepository):
         window_end: int | None = None,
         expected_version: int | None = None,
         actor: str | None = None,
+        request_id: str | None = None,
     ) -> tuple[AlertStateRecord, AlertEventRecord | None]:
         """Persist a rule's new state and, with it, the event it emitted: one transaction.
+
+        With ``request_id`` (the server's ``X-Request-ID``), a retry of a transition that
+        was applied answers as it did, without applying it again.
 
         Args:
             state: The rule's new state.
@@ -369,6 +441,10 @@ class AlertOps(SqlRepository):
         stamp = now_ms()
 
         def write(conn: Connection) -> tuple[AlertStateRecord, AlertEventRecord | None]:
+            if request_id is not None and (
+                done := claim_request(conn, request_id, "alert.transition", monitor_name, stamp)
+            ):
+                return transition_from_dict(done.answer)
             require_monitor(conn, monitor_name)
             key = and_(
                 alert_states.c.monitor_name == monitor_name, alert_states.c.rule_name == rule_name
@@ -395,6 +471,7 @@ class AlertOps(SqlRepository):
             else:
                 conn.execute(update(alert_states).where(key).values(**columns))
             if new_event is None:
+                settle_request(conn, request_id, transition_to_dict(stored, None))
                 return stored, None
             conn.execute(
                 insert(alert_events).values(
@@ -430,6 +507,7 @@ class AlertOps(SqlRepository):
                     },
                 },
             )
+            settle_request(conn, request_id, transition_to_dict(stored, record))
             return stored, record
 
         try:
@@ -455,48 +533,93 @@ class AlertOps(SqlRepository):
     ) -> list[AlertEventRecord]:
         """Alert events by time in ``[since, until)``, oldest first (with ``limit``: the
         newest ``limit``). ``pending=True`` keeps those with deliveries still open."""
+        return self.page_alert_events(
+            monitor_name, rule_name=rule_name, since=since, until=until, pending=pending,
+            limit=limit,
+        )[0]  # fmt: skip
+
+    def page_alert_events(
+        self,
+        monitor_name: str | None = None,
+        *,
+        rule_name: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
+        pending: bool | None = None,
+        limit: int | None = None,
+        max_results: int | None = None,
+        page_token: str | None = None,
+    ) -> tuple[list[AlertEventRecord], str | None]:
+        """One page of :meth:`list_alert_events` (at most ``max_results``) and the next
+        page's token (``None`` after the last page).
+
+        Raises:
+            InvalidInput: A bad limit, ``max_results`` or page token.
+            NotFound: No such monitor.
+        """
         top = check_limit(limit)
+        events = alert_events.c
         query = select(alert_events)
         if monitor_name is not None:
-            query = query.where(alert_events.c.monitor_name == monitor_name)
+            query = query.where(events.monitor_name == monitor_name)
         if rule_name is not None:
-            query = query.where(alert_events.c.rule_name == rule_name)
+            query = query.where(events.rule_name == rule_name)
         if since is not None:
-            query = query.where(alert_events.c.time >= since)
+            query = query.where(events.time >= since)
         if until is not None:
-            query = query.where(alert_events.c.time < until)
+            query = query.where(events.time < until)
         if pending is not None:
-            query = query.where(alert_events.c.pending == pending)
-        newest = query.order_by(alert_events.c.time.desc(), alert_events.c.id.desc()).limit(top)
+            query = query.where(events.pending == pending)
         with self._read() as conn:
             if monitor_name is not None:
                 require_monitor(conn, monitor_name)
-            rows = list(reversed(conn.execute(newest).all()))
-        return [_event(row) for row in rows]
+            rows, token = read_page(
+                conn,
+                query,
+                (events.time, events.id),
+                limit=top,
+                max_results=max_results,
+                page_token=page_token,
+                types=(int, str),
+            )
+        return [_event(row) for row in rows], token
 
     def claim_alert_delivery(
-        self, event_id: str, notifier: str, *, stale_after_ms: int | None = None
+        self,
+        event_id: str,
+        notifier: str,
+        *,
+        stale_after_ms: int | None = None,
+        request_id: str | None = None,
     ) -> AlertDelivery | None:
         """Take one delivery for sending: ``pending`` -> ``sending``, atomically.
 
         Returns the claimed delivery (its ``claim`` token finishes it), or ``None`` when it
         is not available: already final, or being sent by someone else. A ``sending``
         claim older than ``stale_after_ms`` is taken over (its sender is presumed dead).
+        With ``request_id``, a retry of a claim that was applied returns what it returned
+        (the same claim token): a lost answer neither strands the delivery nor sends it twice.
         """
         check_id(event_id, kind="event id")
         stale = _optional_ms(stale_after_ms, "stale_after_ms")
         stamp = now_ms()
 
         def write(conn: Connection) -> AlertDelivery | None:
+            if request_id is not None and (
+                done := claim_request(conn, request_id, "alert.claim", event_id, stamp)
+            ):
+                answer = done.answer
+                return None if answer is None else delivery_from_dict(notifier, answer)
             row = _event_row(conn, event_id, lock=True)
             current = delivery_from_dict(notifier, _notifier_of(row, notifier))
             claimed_delivery = claim_delivery(
                 current, now=stamp, claim=new_id(), stale_after_ms=stale
             )
             if claimed_delivery is None:
-                return None
+                return None  # nothing written: the claim of the request id rolls back too
             deliveries = dict(row.deliveries)
             deliveries[notifier] = claimed_delivery.to_dict()
+            settle_request(conn, request_id, deliveries[notifier])
             conn.execute(
                 update(alert_events)
                 .where(alert_events.c.id == event_id)
@@ -515,9 +638,10 @@ class AlertOps(SqlRepository):
         claim: str | None = None,
         detail: Mapping[str, Any] | None = None,
         actor: str | None = None,
+        request_id: str | None = None,
     ) -> AlertEventRecord:
         """Record how a delivery ended: ``delivered``, ``failed``, ``skipped`` or
-        ``unknown`` (audited as ``alert.deliver``).
+        ``unknown`` (audited as ``alert.deliver``; with ``request_id``, once per id).
 
         ``claim`` must be the token :meth:`claim_alert_delivery` returned, unless the
         delivery is still ``pending`` (then it is finished without being sent, e.g. when
@@ -535,6 +659,10 @@ class AlertOps(SqlRepository):
         stamp = now_ms()
 
         def write(conn: Connection) -> AlertEventRecord:
+            if request_id is not None and (
+                done := claim_request(conn, request_id, "alert.deliver", event_id, stamp)
+            ):
+                return AlertEventRecord.from_dict(done.answer)
             row = _event_row(conn, event_id, lock=True)
             current = delivery_from_dict(notifier, _notifier_of(row, notifier))
             finished = finish_delivery(
@@ -565,11 +693,13 @@ class AlertOps(SqlRepository):
                 },
                 at=stamp,
             )
-            return replace(
+            finished_event = replace(
                 _event(row),
                 deliveries={k: delivery_from_dict(k, v) for k, v in deliveries.items()},
                 pending=still_open,
             )
+            settle_request(conn, request_id, finished_event.to_dict())
+            return finished_event
 
         return self._write(write)
 
@@ -585,9 +715,11 @@ class AlertOps(SqlRepository):
         exit_code: int | None = None,
         detail: Mapping[str, Any] | None = None,
         actor: str | None = None,
+        request_id: str | None = None,
     ) -> None:
         """Audit a retraining hook's run (``monitor.retrain_trigger``): what ran, for which
-        alert, and how it ended (``ok``, exit code, duration, output tail).
+        alert, and how it ended (``ok``, exit code, duration, output tail); with
+        ``request_id``, once per id.
 
         Raises:
             NotFound: No such monitor.
@@ -597,6 +729,10 @@ class AlertOps(SqlRepository):
         stamp = now_ms()
 
         def write(conn: Connection) -> None:
+            if request_id is not None and claim_request(
+                conn, request_id, "monitor.retrain_trigger", monitor_name, stamp
+            ):
+                return
             require_monitor(conn, monitor_name)
             record_audit(
                 conn,

@@ -28,8 +28,10 @@ from cycleml.monitoring._sql_monitors import (
     check_metric,
     check_optional_int,
     check_sources,
+    read_number,
     require_monitor,
 )
+from cycleml.monitoring._sql_requests import claim_request, read_page, settle_request
 from cycleml.monitoring._tables import monitor_evaluations, monitor_values, monitors
 from cycleml.monitoring._watermarks import check_window, evaluation_watermark
 from cycleml.store import SqlRepository, json_safe, now_ms, record_audit, record_edges
@@ -68,6 +70,14 @@ class MonitorEvaluation:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (NaN values as strings)."""
         return dict(json_safe(dict(self.__dict__)))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MonitorEvaluation:
+        """The evaluation :meth:`to_dict` made (the values' NaN strings as floats again)."""
+        given = data.get("values")
+        values = None if given is None else {k: float(read_number(v)) for k, v in given.items()}
+        fields = {name: data[name] for name in cls.__dataclass_fields__ if name != "values"}
+        return cls(**fields, values=values)
 
 
 class MonitorPoint(NamedTuple):
@@ -127,9 +137,13 @@ class EvaluationOps(SqlRepository):
         watermark: int | None = None,
         evaluation_id: str | None = None,
         actor: str | None = None,
+        request_id: str | None = None,
     ) -> MonitorEvaluation:
         """Store one evaluation in one transaction: its row, every metric value, lineage
         from each source it read, the watermark it advances and the audit row.
+
+        With ``request_id`` (the server's ``X-Request-ID``), a retry of a request that was
+        applied returns the evaluation it stored instead of recording it again.
 
         Args:
             window_start: Start of the evaluated window (ms, inclusive).
@@ -175,7 +189,11 @@ class EvaluationOps(SqlRepository):
         who = actor or self.actor
         stamp = now_ms()
 
-        def write(conn: Connection) -> None:
+        def write(conn: Connection) -> str | None:
+            if request_id is not None and (
+                done := claim_request(conn, request_id, "monitor.evaluate", monitor_name, stamp)
+            ):
+                return str(done.answer["evaluation_id"])  # the evaluation is committed
             row = require_monitor(conn, monitor_name, lock=True)
             previous = row.watermark
             advanced = evaluation_watermark(
@@ -242,8 +260,12 @@ class EvaluationOps(SqlRepository):
                 },
                 at=stamp,
             )
+            settle_request(conn, request_id, {"evaluation_id": eval_id})
+            return None
 
-        self._write(write)
+        applied = self._write(write)
+        if applied is not None:
+            return self.get_monitor_evaluation(applied)
         return MonitorEvaluation(
             id=eval_id,
             monitor_name=monitor_name,
@@ -288,20 +310,47 @@ class EvaluationOps(SqlRepository):
 
         With ``limit``, the newest ``limit`` of them (still oldest first).
         """
+        return self.page_monitor_evaluations(
+            name, since=since, until=until, limit=limit, with_values=with_values
+        )[0]
+
+    def page_monitor_evaluations(
+        self,
+        name: str,
+        *,
+        since: int | None = None,
+        until: int | None = None,
+        limit: int | None = None,
+        with_values: bool = False,
+        max_results: int | None = None,
+        page_token: str | None = None,
+    ) -> tuple[list[MonitorEvaluation], str | None]:
+        """One page of :meth:`list_monitor_evaluations` (at most ``max_results``) and the
+        next page's token (``None`` after the last page).
+
+        Raises:
+            InvalidInput: A bad limit, ``max_results`` or page token.
+            NotFound: No such monitor.
+        """
         top = check_limit(limit)
-        query = select(monitor_evaluations).where(monitor_evaluations.c.monitor_name == name)
+        evaluations = monitor_evaluations.c
+        query = select(monitor_evaluations).where(evaluations.monitor_name == name)
         if since is not None:
-            query = query.where(monitor_evaluations.c.window_end >= since)
+            query = query.where(evaluations.window_end >= since)
         if until is not None:
-            query = query.where(monitor_evaluations.c.window_end < until)
-        newest = query.order_by(
-            monitor_evaluations.c.window_end.desc(),
-            monitor_evaluations.c.creation_time.desc(),
-            monitor_evaluations.c.id.desc(),
-        )
+            query = query.where(evaluations.window_end < until)
+        key = (evaluations.window_end, evaluations.creation_time, evaluations.id)
         with self._read() as conn:
             require_monitor(conn, name)
-            rows = list(reversed(conn.execute(newest.limit(top)).all()))
+            rows, token = read_page(
+                conn,
+                query,
+                key,
+                limit=top,
+                max_results=max_results,
+                page_token=page_token,
+                types=(int, int, str),
+            )
             found: dict[str, dict[str, float]] = {row.id: {} for row in rows}
             if with_values and rows:
                 ids = list(found)
@@ -315,10 +364,11 @@ class EvaluationOps(SqlRepository):
                         ).where(monitor_values.c.evaluation_id.in_(chunk))
                     ):
                         found[row.evaluation_id][row.metric] = _float(row.value)
-        return [
+        listed = [
             _evaluation(row, dict(sorted(found[row.id].items())) if with_values else None)
             for row in rows
         ]
+        return listed, token
 
     def monitor_history(
         self,

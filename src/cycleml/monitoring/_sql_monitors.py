@@ -25,6 +25,7 @@ evaluators racing over the same window cannot both record it (the rules:
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from sqlalchemy.exc import IntegrityError
 
 from cycleml.errors import AlreadyExists, InvalidInput, NotFound
 from cycleml.ids import check_id, is_id, new_id
+from cycleml.monitoring._sql_requests import claim_request, settle_request
 from cycleml.monitoring._tables import (
     alert_events,
     alert_states,
@@ -68,7 +70,9 @@ __all__ = [
     "check_metric",
     "check_monitor_name",
     "check_optional_int",
+    "check_reference",
     "check_sources",
+    "read_number",
     "require_monitor",
 ]
 
@@ -78,6 +82,14 @@ _DIGEST_RE = re.compile(r"[0-9a-f]{64}")
 _KIND_RE = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _NODE_MAX = 256  # the lineage table's id columns
 _REF_HINT = "List them with `cycleml monitor references`, or create one from training data."
+# How JSON spells the floats it cannot hold (``json_safe`` writes them).
+_NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def read_number(value: Any) -> Any:
+    """A float as JSON carried it: ``"NaN"``, ``"Infinity"``, ``"-Infinity"`` become floats;
+    anything else is returned as sent (the repository checks it)."""
+    return _NON_FINITE.get(value, value) if isinstance(value, str) else value
 
 
 class ModelVersionLike(Protocol):
@@ -138,6 +150,11 @@ class MonitorReference:
         """A JSON-ready dict."""
         return dict(self.__dict__)
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MonitorReference:
+        """The reference :meth:`to_dict` made."""
+        return cls(**{name: data[name] for name in cls.__dataclass_fields__})
+
 
 @dataclass(frozen=True)
 class Monitor:
@@ -165,6 +182,11 @@ class Monitor:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
         return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Monitor:
+        """The monitor :meth:`to_dict` made."""
+        return cls(**{name: data[name] for name in cls.__dataclass_fields__})
 
 
 # ---- validation ---------------------------------------------------------------------------
@@ -302,6 +324,16 @@ def require_monitor(conn: Connection, name: str, *, lock: bool = False) -> Any:
     return row
 
 
+def check_reference(reference: object) -> str:
+    """Validate a reference's id or name as given (looked up by either)."""
+    if not isinstance(reference, str) or not reference:
+        raise InvalidInput(
+            f"Invalid monitor reference {reference!r}: expected an id or a name.",
+            hint=_REF_HINT,
+        )
+    return reference
+
+
 def _reference_row(conn: Connection, ref: str) -> Any:
     column = monitor_references.c.id if is_id(ref) else monitor_references.c.name
     row = conn.execute(select(monitor_references).where(column == ref)).first()
@@ -352,12 +384,15 @@ class MonitorOps(SqlRepository):
         sources: Sequence[tuple[str, str]] = (),
         reference_id: str | None = None,
         actor: str | None = None,
+        request_id: str | None = None,
     ) -> MonitorReference:
         """Record a reference profile stored in the artifact store under ``digest``.
 
-        With ``model_version`` the reference belongs to that registered version (lineage
-        ``model_version --profiled_as--> monitor_reference``); each ``(kind, id)`` of
-        ``sources`` (e.g. ``("dataset_version", "churn/3")``) gets the same edge.
+        With ``request_id`` (the server's ``X-Request-ID``), a retry of a creation that was
+        applied returns that reference. With ``model_version`` the reference belongs to that
+        registered version (lineage ``model_version --profiled_as--> monitor_reference``);
+        each ``(kind, id)`` of ``sources`` (e.g. ``("dataset_version", "churn/3")``) gets the
+        same edge.
 
         Raises:
             InvalidInput: A bad digest, row count, name or model.
@@ -394,7 +429,16 @@ class MonitorOps(SqlRepository):
                 hint="Register the model version first, or leave model_version out.",
             )
 
-        def write(conn: Connection) -> None:
+        created = MonitorReference(
+            ref_id, name, model_name, model_version, rows, digest, who, stamp
+        )
+
+        def write(conn: Connection) -> MonitorReference:
+            key = name or reference_id or ""
+            if request_id is not None and (
+                done := claim_request(conn, request_id, "monitor_reference.create", key, stamp)
+            ):
+                return MonitorReference.from_dict(done.answer)
             clash = [monitor_references.c.id == ref_id]
             if name is not None:
                 clash.append(monitor_references.c.name == name)
@@ -447,23 +491,20 @@ class MonitorOps(SqlRepository):
                 },
                 at=stamp,
             )
+            settle_request(conn, request_id, created.to_dict())
+            return created
 
         try:
-            self._write(write)
+            return self._write(write)
         except IntegrityError as exc:  # a concurrent create won the race
             raise AlreadyExists(
                 f"A monitor reference named {name or ref_id!r} already exists.",
                 hint="Pick another name, or use the existing reference.",
             ) from exc
-        return MonitorReference(ref_id, name, model_name, model_version, rows, digest, who, stamp)
 
     def get_monitor_reference(self, reference: str) -> MonitorReference:
         """A reference profile by id (32 hex) or by name."""
-        if not isinstance(reference, str) or not reference:
-            raise InvalidInput(
-                f"Invalid monitor reference {reference!r}: expected an id or a name.",
-                hint=_REF_HINT,
-            )
+        check_reference(reference)
         with self._read() as conn:
             return _reference(_reference_row(conn, reference))
 
@@ -511,8 +552,10 @@ class MonitorOps(SqlRepository):
         reference: str | None = None,
         config: Mapping[str, Any] | None = None,
         actor: str | None = None,
+        request_id: str | None = None,
     ) -> Monitor:
-        """Create a monitor of a deployment or of a model version.
+        """Create a monitor of a deployment or of a model version (with ``request_id``, a
+        retry of a creation that was applied returns that monitor).
 
         Args:
             name: The monitor's unique name.
@@ -535,6 +578,10 @@ class MonitorOps(SqlRepository):
         stamp = now_ms()
 
         def write(conn: Connection) -> Monitor:
+            if request_id is not None and (
+                done := claim_request(conn, request_id, "monitor.create", name, stamp)
+            ):
+                return Monitor.from_dict(done.answer)
             if conn.execute(select(monitors.c.name).where(monitors.c.name == name)).first():
                 raise AlreadyExists(
                     f"A monitor named {name!r} already exists.",
@@ -584,6 +631,7 @@ class MonitorOps(SqlRepository):
                 },
                 at=stamp,
             )
+            settle_request(conn, request_id, created.to_dict())
             return created
 
         try:

@@ -28,6 +28,7 @@ __all__ = [
     "metadata",
     "monitor_evaluations",
     "monitor_references",
+    "monitor_requests",
     "monitor_values",
     "monitors",
 ]
@@ -136,4 +137,20 @@ alert_events = Table(
     Column("pending", Boolean, nullable=False),
     Index(None, "monitor_name", "time"),
     Index(None, "pending"),
+)
+
+# The request ids (``X-Request-ID``) of monitoring writes applied through the team server,
+# each written in the transaction of the write it names: a client retrying a request whose
+# answer it lost (an evaluation, an alert transition, a delivery claim) finds its id here,
+# with the answer the first attempt gave, and the write is not applied twice. Ids expire
+# after a day.
+monitor_requests = Table(
+    "monitor_requests",
+    metadata,
+    Column("request_id", String(64), primary_key=True),
+    Column("action", String(32), nullable=False),
+    Column("entity_id", String(NAME_LEN), nullable=False),
+    Column("answer", JSON, nullable=True),
+    Column("applied_at", BigInteger, nullable=False),
+    Index(None, "applied_at"),
 )

@@ -1,0 +1,186 @@
+"""Retried server requests applied once, and the keyset pages of the growing listings.
+
+**Request ids.** Through the team server a monitoring write that is not idempotent by
+nature (creating a reference or a monitor, recording an evaluation, an alert transition, a
+delivery claim or finish, a retraining trigger) carries the client's ``X-Request-ID``. The
+write claims it with :func:`claim_request` in its own transaction, so a retry of a request
+whose answer was lost finds the id committed with the write and gets the first attempt's
+answer back (kept with the id, :func:`settle_request`) instead of applying it again. A
+failed write rolls its claim back, so its retry runs afresh. Ids expire after a day.
+
+**Pages** (``max_results`` and an opaque ``page_token``) follow a listing's sort key, so an
+item added while a caller pages is neither skipped nor repeated.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Select, delete, select, tuple_, update
+
+from cycleml.errors import InvalidInput
+from cycleml.monitoring._tables import monitor_requests
+
+__all__ = [
+    "MAX_PAGE",
+    "REQUEST_ID_TTL_MS",
+    "claim_request",
+    "decode_page_token",
+    "encode_page_token",
+    "read_page",
+    "settle_request",
+]
+
+#: How long a request id is remembered (a retry comes within seconds; a day is plenty).
+REQUEST_ID_TTL_MS = 24 * 3600 * 1000
+#: The largest page a listing returns.
+MAX_PAGE = 10_000
+
+
+def claim_request(
+    conn: Connection, request_id: str, action: str, entity_id: str, stamp: int
+) -> Any | None:
+    """Record ``request_id`` in the caller's transaction; ``None`` when it is new.
+
+    Otherwise the id names a committed write of the same action and entity, and its row
+    (``.answer``: what :func:`settle_request` kept) is returned: the caller answers with it
+    and applies nothing.
+
+    Raises:
+        InvalidInput: The id is malformed, or was used for another action or entity.
+    """
+    if not isinstance(request_id, str) or not 0 < len(request_id) <= 64:
+        raise InvalidInput(f"Invalid request id {request_id!r}: expected 1-64 characters.")
+    table = monitor_requests
+    conn.execute(delete(table).where(table.c.applied_at < stamp - REQUEST_ID_TTL_MS))
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
+    # A row back means the id is new. A conflicting row is committed: PostgreSQL waits for
+    # the transaction holding it to end, SQLite serializes writers.
+    new = conn.execute(
+        dialect.insert(table)
+        .values(request_id=request_id, action=action, entity_id=entity_id, applied_at=stamp)
+        .on_conflict_do_nothing(index_elements=["request_id"])
+        .returning(table.c.request_id)
+    ).first()
+    if new is not None:
+        return None
+    seen = conn.execute(select(table).where(table.c.request_id == request_id)).one()
+    if (seen.action, seen.entity_id) != (action, entity_id):
+        raise InvalidInput(
+            f"Request id {request_id!r} was already used for {seen.action} of "
+            f"{seen.entity_id!r}; a retry must repeat the same request.",
+            hint="Send a fresh X-Request-ID with every new request.",
+        )
+    return seen
+
+
+def settle_request(conn: Connection, request_id: str | None, answer: Any) -> None:
+    """Keep the answer of the write ``request_id`` claimed, for its retries (no-op without id)."""
+    if request_id is not None:
+        table = monitor_requests
+        conn.execute(update(table).where(table.c.request_id == request_id).values(answer=answer))
+
+
+# ---- pages --------------------------------------------------------------------------------
+
+
+def encode_page_token(key: Sequence[Any], remaining: int | None) -> str:
+    """An opaque token for the page after the item whose sort key is ``key``; ``remaining``
+    is how many items a ``limit`` still allows."""
+    raw = json.dumps([list(key), remaining], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def decode_page_token(
+    token: str | None, types: Sequence[type]
+) -> tuple[tuple[Any, ...], int | None] | None:
+    """The sort key and remaining count an :func:`encode_page_token` token names
+    (``None``: the first page).
+
+    Raises:
+        InvalidInput: ``token`` is not one a previous page returned.
+    """
+    if token is None or token == "":
+        return None
+    shown = repr(token)[:80]
+    try:
+        if not isinstance(token, str) or len(token) > 400:
+            raise ValueError(token)
+        key, remaining = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        if (
+            not isinstance(key, list)
+            or len(key) != len(types)
+            or any(type(part) is not kind for part, kind in zip(key, types, strict=True))
+            or not (remaining is None or (type(remaining) is int and remaining > 0))
+        ):
+            raise ValueError(token)
+    except (ValueError, TypeError, binascii.Error) as exc:  # JSONDecodeError too
+        raise InvalidInput(
+            f"Invalid page token {shown}: it is not a token returned by a previous page.",
+            hint="Pass the next_page_token of the previous page unchanged, or omit it.",
+            details={"page_token": shown},
+        ) from exc
+    return tuple(key), remaining
+
+
+def _check_page_size(max_results: object) -> int | None:
+    if max_results is None:
+        return None
+    if type(max_results) is not int or not 1 <= max_results <= MAX_PAGE:
+        raise InvalidInput(
+            f"Invalid max_results {max_results!r}: expected 1 to {MAX_PAGE}.",
+            hint="Ask for smaller pages and follow next_page_token.",
+        )
+    return max_results
+
+
+def read_page(
+    conn: Connection,
+    query: Select[Any],
+    key: Sequence[Any],
+    *,
+    limit: int | None,
+    max_results: object,
+    page_token: str | None,
+    types: Sequence[type],
+) -> tuple[list[Any], str | None]:
+    """One page of ``query``'s rows in ascending ``key`` order, and the next page's token.
+
+    Without ``limit`` the listing is every row; with it, the newest ``limit`` rows (still
+    oldest first), whose count the token carries on from page to page.
+    """
+    size = _check_page_size(max_results)
+    after = decode_page_token(page_token, types)
+    if after is None:
+        remaining = limit
+        if limit is not None:  # the newest `limit`, read from the oldest of them on
+            newest = query.order_by(*(column.desc() for column in key)).limit(limit).subquery()
+            rows = conn.execute(
+                select(newest).order_by(*(newest.c[column.name] for column in key))
+            ).all()
+            rows = list(rows)
+            shown = rows if size is None else rows[:size]
+            more = len(rows) > len(shown)
+            token = _next(shown, key, len(rows) - len(shown)) if more else None
+            return shown, token
+    else:
+        last, remaining = after
+        query = query.where(tuple_(*key) > tuple_(*last))
+    wanted = [n for n in (size, remaining) if n is not None]
+    page = min(wanted) if wanted else None
+    ordered = query.order_by(*key)
+    rows = list(conn.execute(ordered if page is None else ordered.limit(page + 1)).all())
+    shown = rows if page is None else rows[:page]
+    left = None if remaining is None else remaining - len(shown)
+    more = len(rows) > len(shown) and (left is None or left > 0)
+    return shown, _next(shown, key, left) if more else None
+
+
+def _next(rows: Sequence[Any], key: Sequence[Any], remaining: int | None) -> str:
+    return encode_page_token([getattr(rows[-1], column.name) for column in key], remaining)
