@@ -77,6 +77,9 @@ def test_feedback_and_batch_records_are_stored_once_per_id(
     assert repo.add_feedback("d", [("r1", 1, None), ("r2", 0, None)], request_id=rid) == 2
     assert repo.add_feedback("d", [("r1", 1, None), ("r2", 0, None)], request_id=rid) == 2
     assert len(repo.list_feedback("d")) == 2
+    repo.add_feedback("d", [("r1", 2, None)])  # a label's request id is not the write's
+    repo.add_feedback("d", [("r1", 3, None)], request_id=_rid())
+    assert [r.label for r in repo.list_feedback("d")][2:] == [2, 3]
     rid = _rid()
     for _ in range(2):
         repo.record_batch_prediction(

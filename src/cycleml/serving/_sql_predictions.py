@@ -388,24 +388,24 @@ class PredictionOps(SqlRepository):
         stamp = now_ms()
         rows: list[dict[str, Any]] = []
         for i, record in enumerate(records):
-            try:
-                request_id, label, at = record
+            try:  # a label's request id: the prediction's (``request_id`` is this write's)
+                prediction_id, label, at = record
             except (TypeError, ValueError) as exc:
                 raise InvalidInput(
                     f"Invalid feedback record {i}: expected (request_id, label, time), "
                     f"got {record!r}."
                 ) from exc
-            if not isinstance(request_id, str) or not request_id.strip():
+            if not isinstance(prediction_id, str) or not prediction_id.strip():
                 raise InvalidInput(
-                    f"Feedback record {i} has no request id (got {request_id!r}).",
+                    f"Feedback record {i} has no request id (got {prediction_id!r}).",
                     hint="Every label needs the request id the prediction was returned with.",
                 )
-            if len(request_id) > _REQUEST_ID_MAX:
+            if len(prediction_id) > _REQUEST_ID_MAX:
                 raise InvalidInput(
                     f"Feedback record {i}: request id longer than {_REQUEST_ID_MAX} characters."
                 )
             if label is None:
-                raise InvalidInput(f"Feedback record {i} (request {request_id!r}) has no label.")
+                raise InvalidInput(f"Feedback record {i} (request {prediction_id!r}) has no label.")
             if at is not None and (isinstance(at, bool) or not isinstance(at, int)):
                 raise InvalidInput(
                     f"Feedback record {i}: invalid time {at!r}, expected milliseconds since "
@@ -416,13 +416,13 @@ class PredictionOps(SqlRepository):
                 json.dumps(clean, allow_nan=False)
             except (TypeError, ValueError) as exc:
                 raise InvalidInput(
-                    f"Feedback record {i} (request {request_id!r}): the label {label!r} cannot "
+                    f"Feedback record {i} (request {prediction_id!r}): the label {label!r} cannot "
                     f"be stored as JSON: {exc}."
                 ) from exc
             rows.append(
                 {
                     "deployment": deployment,
-                    "request_id": request_id,
+                    "request_id": prediction_id,
                     "label": clean,
                     "time": stamp if at is None else at,
                     "actor": who,
