@@ -20,7 +20,7 @@ def test_health_and_version(server_url: str) -> None:
     health = httpx.get(f"{server_url}/health")
     assert health.status_code == 200
     assert health.json()["status"] == "ok"
-    assert "tracking_0002" in health.json()["schema"]
+    assert "tracking_0003" in health.json()["schema"]
     version = httpx.get(f"{server_url}/version")
     assert (version.status_code, version.text) == (200, __version__)
     assert version.headers["content-type"].startswith("text/plain")

@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from cycleml.settings import Settings
+from cycleml.store import open_database
 from cycleml.tracking import TrackingClient
 
 PROXY = "/api/2.0/mlflow-artifacts/artifacts"
@@ -126,29 +127,48 @@ def test_unknown_runs_and_files_are_404_in_mlflows_shape(
     assert error(http.put(f"{server_url}{PROXY}/{wrong}", content=b"x")) == not_found
 
 
-def test_paths_that_name_no_run_file_and_logged_models_are_refused(
+def test_paths_that_name_no_run_file_are_refused_and_unknown_models_are_404(
     server_url: str, http: httpx.Client, run: tuple[str, str]
 ) -> None:
     root, run_id = run
-    for path in (root, f"0/{run_id}/other/a.txt", "0/not-a-run/artifacts/a.txt"):
-        assert error(http.put(f"{server_url}{PROXY}/{path}", content=b"x"))[0] == 400
+    for path in (
+        root,
+        f"0/{run_id}/other/a.txt",
+        "0/not-a-run/artifacts/a.txt",
+        "0/models/not-a-model/artifacts/MLmodel",
+    ):
+        assert error(http.put(f"{server_url}{PROXY}/{path}", content=b"x"))[0] == 400, path
     model = http.put(f"{server_url}{PROXY}/0/models/m-{'a' * 32}/artifacts/MLmodel", content=b"")
-    assert error(model) == (400, "INVALID_PARAMETER_VALUE")
-    assert "logged models" in model.json()["message"]
+    assert error(model) == (404, "RESOURCE_DOES_NOT_EXIST")
 
 
-def test_delete_is_refused_and_the_file_stays(
-    server_url: str, http: httpx.Client, run: tuple[str, str]
+def test_delete_removes_a_file_or_folder_and_audits_it(
+    server_url: str, http: httpx.Client, run: tuple[str, str], settings: Settings
 ) -> None:
-    root, _ = run
-    http.put(f"{server_url}{PROXY}/{root}/keep.txt", content=b"kept")
-    deleted = http.delete(f"{server_url}{PROXY}/{root}/keep.txt")
-    assert error(deleted) == (400, "INVALID_PARAMETER_VALUE")
-    assert "append-only" in deleted.json()["message"]
-    assert http.get(f"{server_url}{PROXY}/{root}/keep.txt").content == b"kept"
+    root, run_id = run
+    for name in ("keep.txt", "tmp/a.txt", "tmp/b/c.txt"):
+        assert http.put(f"{server_url}{PROXY}/{root}/{name}", content=name.encode()).is_success
+    assert http.delete(f"{server_url}{PROXY}/{root}/tmp").status_code == 200
+    listing = http.get(f"{server_url}{PROXY}", params={"path": root}).json()
+    assert [f["path"] for f in listing["files"]] == ["keep.txt"]
+    assert error(http.get(f"{server_url}{PROXY}/{root}/tmp/a.txt")) == (
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+    )
+    assert error(http.delete(f"{server_url}{PROXY}/{root}/tmp"))[0] == 404  # nothing left
+    assert [e.path for e in TrackingClient(settings).list_artifacts(run_id)] == ["keep.txt"]
+    with open_database(settings) as db:
+        rows = list(db.list_audit(entity_kind="run", entity_id=run_id))
+    deleted = [r for r in rows if r.action == "run.delete_artifacts"]
+    assert len(deleted) == 1
+    assert set(deleted[0].payload["files"]) == {"tmp/a.txt", "tmp/b/c.txt"}
 
 
-def test_logged_model_search_answers_no_models(server_url: str, http: httpx.Client) -> None:
-    found = http.post(f"{server_url}/api/2.0/mlflow/logged-models/search", json={})
+def test_logged_model_search_of_an_empty_experiment_answers_no_models(
+    server_url: str, http: httpx.Client
+) -> None:
+    found = http.post(
+        f"{server_url}/api/2.0/mlflow/logged-models/search", json={"experiment_ids": ["0"]}
+    )
     assert found.status_code == 200
     assert found.json() == {"models": []}

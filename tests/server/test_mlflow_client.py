@@ -16,6 +16,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from cycleml.cli import main
@@ -323,3 +324,149 @@ def test_the_mlflow_client_logs_and_reads_run_artifacts(
     with open_database(settings) as db:
         actions = [r.action for r in db.list_audit(entity_kind="run", entity_id=run_id)]
     assert actions.count("run.log_artifacts") == 4
+
+
+MODELS = r"""
+import json, sys
+import numpy as np
+import mlflow
+from mlflow import MlflowClient
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+from sklearn.linear_model import LogisticRegression
+
+mlflow.set_tracking_uri(sys.argv[1])
+client = MlflowClient()
+mlflow.set_experiment("mlflow-models")
+X = np.array([[0.0], [1.0], [2.0], [3.0]])
+y = np.array([0, 0, 1, 1])
+model = LogisticRegression().fit(X, y)
+with mlflow.start_run() as run:
+    mlflow.log_metric("auc", 0.9)
+    info = mlflow.sklearn.log_model(model, name="model", registered_model_name="clf")
+run_id = run.info.run_id
+out = {"run_id": run_id, "model_id": info.model_id, "version": info.registered_model_version}
+client.set_registered_model_alias("clf", "champion", info.registered_model_version)
+expected = model.predict(X).tolist()
+loads = {
+    "alias": "models:/clf@champion",
+    "version": "models:/clf/1",
+    "model_id": f"models:/{info.model_id}",
+}
+out["predicts"] = {
+    how: mlflow.pyfunc.load_model(uri).predict(X).tolist() == expected for how, uri in loads.items()
+}
+out["predicts"]["run"] = (
+    mlflow.sklearn.load_model(f"runs:/{run_id}/model").predict(X).tolist() == expected
+)
+version = client.get_model_version("clf", "1")
+out["mv"] = {
+    "source": version.source, "model_id": version.model_id, "run_id": version.run_id,
+    "aliases": list(version.aliases), "status": str(version.status),
+}
+out["alias_version"] = client.get_model_version_by_alias("clf", "champion").version
+out["logged_status"] = str(client.get_logged_model(info.model_id).status)
+out["run_outputs"] = [o.model_id for o in client.get_run(run_id).outputs.model_outputs]
+found = client.search_registered_models(filter_string="name LIKE 'cl%'")
+out["search_models"] = [m.name for m in found]
+out["search_versions"] = [
+    (v.name, v.version) for v in client.search_model_versions(f"run_id = '{run_id}'")
+]
+client.set_registered_model_tag("clf", "team", "fraud")
+client.set_model_version_tag("clf", "1", "validated", "yes")
+client.update_registered_model("clf", description="churn classifier")
+client.update_model_version("clf", "1", description="first")
+with mlflow.start_run():
+    second = mlflow.sklearn.log_model(model, name="model", registered_model_name="clf")
+client.transition_model_version_stage("clf", second.registered_model_version, "Staging")
+out["latest"] = {v.current_stage: v.version for v in client.get_latest_versions("clf")}
+got = client.get_registered_model("clf")
+out["rm"] = {"tags": got.tags, "description": got.description, "aliases": got.aliases}
+out["mv_tags"] = client.get_model_version("clf", "1").tags
+out["download_uri"] = client.get_model_version_download_uri("clf", "1")
+out["model_files"] = sorted(f.path for f in client.list_logged_model_artifacts(info.model_id))
+client.delete_registered_model_alias("clf", "champion")
+client.delete_model_version("clf", second.registered_model_version)
+out["after_delete"] = [v.version for v in client.search_model_versions("name = 'clf'")]
+with mlflow.start_run() as scratch:
+    mlflow.log_text("temporary", "scratch/tmp.txt")
+    mlflow.log_text("kept", "kept.txt")
+get_artifact_repository(client.get_run(scratch.info.run_id).info.artifact_uri).delete_artifacts("scratch")
+out["after_artifact_delete"] = sorted(f.path for f in client.list_artifacts(scratch.info.run_id))
+out["scratch"] = scratch.info.run_id
+print(json.dumps(out))
+"""
+
+
+def test_the_mlflow_client_logs_registers_aliases_and_loads_models(
+    mlflow_python: str,
+    server_url: str,
+    settings: Settings,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from cycleml.registry import SqlModelRepository
+
+    out = run_mlflow(mlflow_python, MODELS, server_url, tmp_path)
+    run_id, model_id = out["run_id"], out["model_id"]
+
+    # What the MLflow client saw: its usual sequence works end to end.
+    assert out["version"] == "1"
+    assert out["predicts"] == {"alias": True, "version": True, "model_id": True, "run": True}
+    assert out["mv"] == {
+        "source": f"models:/{model_id}",
+        "model_id": None,  # MLflow 3.17's client does not read it (its from_proto's TODO)
+        "run_id": run_id,
+        "aliases": ["champion"],
+        "status": "READY",
+    }
+    assert out["alias_version"] == "1"
+    assert out["logged_status"] == "READY"
+    assert out["run_outputs"] == [model_id]
+    assert out["search_models"] == ["clf"]
+    assert [tuple(v) for v in out["search_versions"]] == [("clf", "1")]
+    assert out["latest"] == {"None": "1", "Staging": "2"}
+    assert out["rm"] == {
+        "tags": {"team": "fraud"},
+        "description": "churn classifier",
+        "aliases": {"champion": "1"},
+    }
+    assert out["mv_tags"] == {"validated": "yes"}
+    assert out["download_uri"].endswith(f"/models/{model_id}/artifacts")
+    assert "MLmodel" in out["model_files"]
+    assert out["after_delete"] == ["1"]
+    assert out["after_artifact_delete"] == ["kept.txt"]
+    wire = httpx.get(
+        f"{server_url}/api/2.0/mlflow/model-versions/get", params={"name": "clf", "version": "1"}
+    ).json()["model_version"]
+    assert wire["model_id"] == model_id  # on the wire it is there, as MLflow's server sends it
+
+    # What cycleml holds: the version is an ordinary cycleml model version of the run's files,
+    # with the run's metrics as its snapshot, lineage and audit as cycleml writes them.
+    with open_database(settings) as db:
+        registry = SqlModelRepository(db)
+        version = registry.get_model_version("clf", 1)
+        assert version.source == f"runs:/{run_id}/model"
+        assert version.run_id == run_id
+        assert version.metrics == {"auc": 0.9}
+        assert version.description == "first"
+        located = registry.resolve_artifact_uri("models:/clf/1")
+        assert "model/MLmodel" in {entry.path for entry in located.entries}
+        edges = {
+            (e.src_kind, e.src_id, e.relation, e.dst_kind, e.dst_id)
+            for e in db.lineage_edges("run", run_id)
+        }
+        assert ("run", run_id, "produced", "model_version", "clf/1") in edges
+        assert ("run", run_id, "produced", "logged_model", model_id) in edges
+        model_actions = [
+            r.action for r in db.list_audit(entity_kind="logged_model", entity_id=model_id)
+        ]
+        assert model_actions[0] == "logged_model.create"
+        assert "logged_model.finalize" in model_actions
+        scratch = [r.action for r in db.list_audit(entity_kind="run", entity_id=out["scratch"])]
+        assert "run.delete_artifacts" in scratch
+
+    # ... and `cycleml models list` shows the model.
+    with pytest.raises(SystemExit) as done:
+        main(["--metadata-uri", settings.metadata_uri, "models", "list", "--json"])
+    assert done.value.code in (0, None)
+    assert [m["name"] for m in json.loads(capsys.readouterr().out)] == ["clf"]

@@ -130,7 +130,13 @@ def test_reopening_is_a_no_op(fresh_metadata_uri: str) -> None:
         again.close()
 
 
-def test_tracking_0002_adds_the_request_ids_to_an_older_store(fresh_metadata_uri: str) -> None:
+@pytest.mark.parametrize(
+    ("older", "added"),
+    [("tracking_0001", "run_requests"), ("tracking_0002", "logged_models")],
+)
+def test_opening_an_older_tracking_store_adds_the_newer_tables(
+    fresh_metadata_uri: str, older: str, added: str
+) -> None:
     from alembic import command
 
     from cycleml.store._engine import write_connection
@@ -141,14 +147,13 @@ def test_tracking_0002_adds_the_request_ids_to_an_older_store(fresh_metadata_uri
         config = _config()
         with write_connection(store.engine) as conn:
             config.attributes["connection"] = conn
-            command.downgrade(config, "tracking@tracking_0001")
-        assert "tracking_0001" in _versions(store)
-        assert "run_requests" not in _tables(store)
+            command.downgrade(config, f"tracking@{older}")
+        assert older in _versions(store)
+        assert added not in _tables(store)
 
     with Database(fresh_metadata_uri, actor="t") as store:  # opening upgrades the branch
         assert store.schema_revisions == head_revisions()
-        assert "tracking_0002" in _versions(store)
-        assert "run_requests" in _tables(store)
+        assert added in _tables(store)
         assert SqlRunRepository(store).get_experiment(exp).name == "older"
 
 

@@ -42,6 +42,8 @@ ROUTERS: tuple[str, ...] = (
     "cycleml.server._registry",
     "cycleml.server._deployments",
     "cycleml.server._mlflow_tracking",
+    "cycleml.server._mlflow_models",
+    "cycleml.server._mlflow_registry",
     "cycleml.server._mlflow_artifacts",
 )
 

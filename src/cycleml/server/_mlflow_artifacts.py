@@ -1,24 +1,21 @@
 """MLflow's artifact proxy (``MlflowArtifactsService``) over cycleml's artifact store.
 
 Runs as MLflow sees them have ``artifact_uri = mlflow-artifacts:/<experiment>/<run>/artifacts``
-(see :mod:`._mlflow_tracking`), so the unmodified ``mlflow`` client uploads and reads a
-run's files through these routes. A path names ``<experiment_id>/<run_id>/artifacts/<file>``:
+and logged models ``mlflow-artifacts:/<experiment>/models/<model_id>/artifacts`` (see
+:mod:`._mlflow_tracking` and :mod:`._mlflow_models`), so the unmodified ``mlflow`` client
+uploads and reads their files through these routes:
 
 * ``PUT .../artifacts/<path>`` stores the raw body as a content-addressed blob (spooled to
-  a temporary file past 2 MB, never held whole) and records it in the run's artifact index
-  through the tracking repository, with the same audit row as ``TrackingClient.log_artifact``;
+  a temporary file past 2 MB, never held whole) and records it in the owner's artifact
+  index through the tracking repository, with the same audit row as cycleml's own logging
+  (a logged model's file is also listed under its run's ``artifact_path``);
 * ``GET .../artifacts/<path>`` streams a file back, ``GET .../artifacts?path=<dir>`` lists a
   folder (names relative to it, as MLflow's server answers);
-* ``DELETE .../artifacts/<path>`` is refused: cycleml keeps a run's files (its index and
-  audit log are append-only), so the files stay listed.
-
-MLflow 3's client lists a run's logged models next to its files (``logged-models/search``
-with the run as ``source_run_id``); cycleml has none yet, so that search answers no models.
+* ``DELETE .../artifacts/<path>`` removes a file (or a folder's files) from the index, with
+  an audit row naming the blobs; the blobs stay, since equal content is stored once.
 
 Paths with ``..``, absolute paths, backslashes, NUL bytes or percent-encoded forms of
-these are refused with 400 before anything is read or written. Logged-model paths
-(``<experiment>/models/<model_id>/artifacts/...``) are refused too until cycleml serves
-MLflow's logged models.
+these are refused with 400 before anything is read or written.
 """
 
 from __future__ import annotations
@@ -37,11 +34,19 @@ from starlette.concurrency import run_in_threadpool
 from cycleml.errors import InvalidInput, NotFound
 from cycleml.ids import is_id
 from cycleml.server._app import ServerState, server_state
-from cycleml.server._mlflow_protocol import Call, ExperimentIds, add_routes
+from cycleml.server._mlflow_protocol import ExperimentIds
 from cycleml.store import ArtifactEntry
 from cycleml.tracking import SqlRunRepository
+from cycleml.tracking._logged_models import is_logged_model_id
 
-__all__ = ["ARTIFACT_PREFIXES", "ArtifactPath", "mlflow_artifact_uri", "parse_artifact_path"]
+__all__ = [
+    "ARTIFACT_PREFIXES",
+    "ArtifactPath",
+    "folder_listing",
+    "mlflow_artifact_uri",
+    "mlflow_model_artifact_uri",
+    "parse_artifact_path",
+]
 
 router = APIRouter(tags=["mlflow-artifacts"])
 
@@ -61,13 +66,28 @@ def mlflow_artifact_uri(experiment_id: str, run_id: str) -> str:
     return f"mlflow-artifacts:/{experiment_id}/{run_id}/artifacts"
 
 
+def mlflow_model_artifact_uri(experiment_id: str, model_id: str) -> str:
+    """The ``artifact_uri`` MLflow's client sees for a logged model."""
+    return f"mlflow-artifacts:/{experiment_id}/models/{model_id}/artifacts"
+
+
 @dataclass(frozen=True)
 class ArtifactPath:
-    """A proxy path split up: MLflow's experiment id, the run, the file path in the run."""
+    """A proxy path split up: MLflow's experiment id, the owner's kind and id, the file path.
+
+    ``owner`` is ``"run"`` (``<exp>/<run_id>/artifacts/...``) or ``"logged_model"``
+    (``<exp>/models/<model_id>/artifacts/...``).
+    """
 
     experiment_id: str
-    run_id: str
+    owner: str
+    owner_id: str
     path: str
+
+    @property
+    def run_id(self) -> str:
+        """The run a run path names (a logged model's id for a model path)."""
+        return self.owner_id
 
 
 def _refuse(raw: str, reason: str) -> InvalidInput:
@@ -97,24 +117,26 @@ def _clean_parts(raw: str) -> list[str]:
 
 
 def parse_artifact_path(raw: str, *, file: bool) -> ArtifactPath:
-    """Split a proxy path; ``file`` requires a file below the run's ``artifacts`` folder.
+    """Split a proxy path; ``file`` requires a file below the owner's ``artifacts`` folder.
 
     Raises:
-        InvalidInput: The path escapes its folder, or does not name a run's artifacts.
+        InvalidInput: The path escapes its folder, or names no run's or model's artifacts.
     """
     parts = _clean_parts(raw)
-    if len(parts) >= 2 and parts[1] == "models":
-        raise InvalidInput(
-            f"Cannot serve {raw!r}: cycleml's server does not store MLflow logged models yet.",
-            hint="Log the model's files as run artifacts (mlflow.log_artifacts) or with "
-            "cycleml's SDK.",
+    if len(parts) >= 4 and parts[1] == "models" and parts[3] == "artifacts":
+        if not is_logged_model_id(parts[2]):
+            raise _refuse(raw, f"{parts[2]!r} is not a logged model id")
+        owner, owner_id, rest = "logged_model", parts[2], parts[4:]
+    elif len(parts) >= 3 and parts[2] == "artifacts" and is_id(parts[1]):
+        owner, owner_id, rest = "run", parts[1], parts[3:]
+    else:
+        raise _refuse(
+            raw, "it does not name <experiment_id>/<run_id>/artifacts or a logged model's"
         )
-    if len(parts) < 3 or parts[2] != "artifacts" or not is_id(parts[1]):
-        raise _refuse(raw, "it does not name <experiment_id>/<run_id>/artifacts")
-    path = "/".join(parts[3:])
+    path = "/".join(rest)
     if file and not path:
-        raise _refuse(raw, "it names the run's artifact folder, not a file")
-    return ArtifactPath(parts[0], parts[1], path)
+        raise _refuse(raw, "it names the artifact folder, not a file")
+    return ArtifactPath(parts[0], owner, owner_id, path)
 
 
 def _repository(request: Request) -> tuple[ServerState, SqlRunRepository, ExperimentIds]:
@@ -123,21 +145,31 @@ def _repository(request: Request) -> tuple[ServerState, SqlRunRepository, Experi
     return state, runs, ExperimentIds(runs, request.app.state, state.artifacts.uri)
 
 
-def _check_run(runs: SqlRunRepository, ids: ExperimentIds, where: ArtifactPath) -> None:
-    """Raise :class:`NotFound` unless the run exists in the experiment the path names."""
-    run = runs.get_run(where.run_id)
-    if ids.to_mlflow(run.info.experiment_id) != where.experiment_id:
+def _check_owner(runs: SqlRunRepository, ids: ExperimentIds, where: ArtifactPath) -> None:
+    """Raise :class:`NotFound` unless the owner exists in the experiment the path names."""
+    if where.owner == "run":
+        experiment_id = runs.get_run(where.owner_id).info.experiment_id
+    else:
+        experiment_id = runs.get_logged_model(where.owner_id).experiment_id
+    if ids.to_mlflow(experiment_id) != where.experiment_id:
+        what = "Run" if where.owner == "run" else "Logged model"
         raise NotFound(
-            f"Run {where.run_id} is not in experiment {where.experiment_id!r}.",
-            hint="Use the run's artifact_uri from runs/get.",
+            f"{what} {where.owner_id} is not in experiment {where.experiment_id!r}.",
+            hint="Use the artifact_uri that runs/get or logged-models/{id} answers.",
         )
 
 
+def _entries(runs: SqlRunRepository, where: ArtifactPath, prefix: str) -> list[ArtifactEntry]:
+    if where.owner == "run":
+        return runs.list_artifacts(where.owner_id, prefix)
+    return runs.list_logged_model_artifacts(where.owner_id, prefix)
+
+
 async def upload(request: Request, path: str) -> Response:
-    """``PUT artifacts/<path>``: store the raw body as one file of the run."""
+    """``PUT artifacts/<path>``: store the raw body as one file of the run or model."""
     where = parse_artifact_path(path, file=True)
     state, runs, ids = _repository(request)
-    await run_in_threadpool(_check_run, runs, ids, where)
+    await run_in_threadpool(_check_owner, runs, ids, where)
     with tempfile.SpooledTemporaryFile(_SPOOL_MAX) as spool:
         async for chunk in request.stream():
             await run_in_threadpool(spool.write, chunk)
@@ -145,25 +177,29 @@ async def upload(request: Request, path: str) -> Response:
 
         def store() -> None:
             blob = state.artifacts.put_stream(spool)  # type: ignore[arg-type]
-            runs.record_artifacts(where.run_id, [ArtifactEntry(where.path, blob.digest, blob.size)])
+            entry = ArtifactEntry(where.path, blob.digest, blob.size)
+            if where.owner == "run":
+                runs.record_artifacts(where.owner_id, [entry])
+            else:
+                runs.record_logged_model_artifacts(where.owner_id, [entry])
 
         await run_in_threadpool(store)
     return Response("{}", media_type="application/json")
 
 
 async def download(request: Request, path: str) -> Response:
-    """``GET artifacts/<path>``: stream one file of the run."""
+    """``GET artifacts/<path>``: stream one file of the run or model."""
     where = parse_artifact_path(path, file=True)
     state, runs, ids = _repository(request)
 
     def find() -> BinaryIO:
-        _check_run(runs, ids, where)
-        for entry in runs.list_artifacts(where.run_id, where.path):
+        _check_owner(runs, ids, where)
+        for entry in _entries(runs, where, where.path):
             if entry.path == where.path:
                 return state.artifacts.open_blob(entry.digest)
         raise NotFound(
-            f"Run {where.run_id} has no artifact file {where.path!r}.",
-            hint="List the run's files with MlflowClient().list_artifacts(run_id).",
+            f"{where.owner_id} has no artifact file {where.path!r}.",
+            hint="List the files with MlflowClient().list_artifacts(run_id).",
         )
 
     source = await run_in_threadpool(find)
@@ -177,11 +213,10 @@ async def download(request: Request, path: str) -> Response:
     return StreamingResponse(chunks(), media_type=media_type)
 
 
-def _listing(runs: SqlRunRepository, ids: ExperimentIds, where: ArtifactPath) -> dict[str, object]:
-    _check_run(runs, ids, where)
-    folder = where.path
+def folder_listing(entries: list[ArtifactEntry], folder: str) -> list[dict[str, object]]:
+    """MLflow's ``files``: a folder's files and sub-folders, named relative to it, by name."""
     files: dict[str, dict[str, object]] = {}
-    for entry in runs.list_artifacts(where.run_id, folder):
+    for entry in entries:
         if entry.path == folder:  # a file, not a folder: MLflow lists nothing
             continue
         rest = entry.path[len(folder) + 1 :] if folder else entry.path
@@ -190,7 +225,12 @@ def _listing(runs: SqlRunRepository, ids: ExperimentIds, where: ArtifactPath) ->
             files.setdefault(name, {"path": name, "is_dir": True})
         else:
             files[name] = {"path": name, "is_dir": False, "file_size": entry.size}
-    return {"files": [files[name] for name in sorted(files)]}
+    return [files[name] for name in sorted(files)]
+
+
+def _listing(runs: SqlRunRepository, ids: ExperimentIds, where: ArtifactPath) -> dict[str, object]:
+    _check_owner(runs, ids, where)
+    return {"files": folder_listing(_entries(runs, where, where.path), where.path)}
 
 
 async def list_artifacts(request: Request) -> Response:
@@ -204,16 +244,19 @@ async def list_artifacts(request: Request) -> Response:
 
 
 async def delete(request: Request, path: str) -> Response:
-    """``DELETE artifacts/<path>``: refused, cycleml keeps a run's files."""
-    where = parse_artifact_path(path, file=False)
+    """``DELETE artifacts/<path>``: remove a file (or a folder's files) from the index."""
+    where = parse_artifact_path(path, file=True)
     _, runs, ids = _repository(request)
-    await run_in_threadpool(_check_run, runs, ids, where)
-    raise InvalidInput(
-        f"Cannot delete {path!r}: cycleml keeps a run's artifact files (its artifact index "
-        "and audit log are append-only).",
-        hint="Log a corrected file at the same path (it replaces the listed one), or delete "
-        "the run.",
-    )
+
+    def remove() -> None:
+        _check_owner(runs, ids, where)
+        if where.owner == "run":
+            runs.delete_artifacts(where.owner_id, where.path)
+        else:
+            runs.delete_logged_model_artifacts(where.owner_id, where.path)
+
+    await run_in_threadpool(remove)
+    return Response("{}", media_type="application/json")
 
 
 for _prefix in ARTIFACT_PREFIXES:
@@ -221,11 +264,3 @@ for _prefix in ARTIFACT_PREFIXES:
     router.add_api_route(f"{_prefix}/artifacts/{{path:path}}", upload, methods=["PUT"])
     router.add_api_route(f"{_prefix}/artifacts/{{path:path}}", download, methods=["GET"])
     router.add_api_route(f"{_prefix}/artifacts/{{path:path}}", delete, methods=["DELETE"])
-
-
-def search_logged_models(call: Call) -> dict[str, object]:
-    """``logged-models/search``: no models (cycleml does not store MLflow logged models yet)."""
-    return {"models": []}
-
-
-add_routes(router, [("logged-models/search", ("POST",), search_logged_models)])

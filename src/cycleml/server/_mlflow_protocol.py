@@ -305,15 +305,18 @@ Handler = Callable[[Call], Mapping[str, Any]]
 
 
 async def _fields(request: Request) -> Fields:
+    """The request's fields; a route's path parameters (``logged-models/{model_id}``) too."""
     path = request.url.path
-    if request.method == "GET":
+    if request.method in ("GET", "DELETE") and not await request.body():
         values: dict[str, list[str]] = {}
         for key, value in request.query_params.multi_items():
             values.setdefault(key, []).append(value)
+        for key, value in request.path_params.items():
+            values[key] = [value]
         return Fields(values, query=True, path=path)
     body = await request.body()
     if not body.strip():
-        return Fields({}, query=False, path=path)
+        return Fields(dict(request.path_params), query=False, path=path)
     try:
         parsed = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -326,7 +329,7 @@ async def _fields(request: Request) -> Fields:
             f"The body of {request.method} {path} must be a JSON object, "
             f"not {type(parsed).__name__}."
         )
-    return Fields(parsed, query=False, path=path)
+    return Fields({**parsed, **request.path_params}, query=False, path=path)
 
 
 def _endpoint(handler: Handler) -> Callable[[Request], Any]:

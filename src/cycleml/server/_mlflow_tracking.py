@@ -32,6 +32,7 @@ from fastapi import APIRouter
 from cycleml.errors import InvalidInput, NotFound
 from cycleml.ids import is_id
 from cycleml.server._mlflow_artifacts import mlflow_artifact_uri
+from cycleml.server._mlflow_models import run_outputs_json
 from cycleml.server._mlflow_protocol import (
     DEFAULT_EXPERIMENT_ID,
     Call,
@@ -119,7 +120,10 @@ def _run_info_json(info: RunInfo, ids: ExperimentIds) -> dict[str, Any]:
 
 
 def _run_json(
-    run: Run, ids: ExperimentIds, inputs: list[dict[str, Any]] | None = None
+    run: Run,
+    ids: ExperimentIds,
+    inputs: list[dict[str, Any]] | None = None,
+    outputs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
         "info": _run_info_json(run.info, ids),
@@ -131,7 +135,7 @@ def _run_json(
             "tags": _pairs(run.data.tags),
         },
         "inputs": {"dataset_inputs": inputs or []},
-        "outputs": {},
+        "outputs": outputs or {},
     }
 
 
@@ -303,7 +307,9 @@ def create_run(call: Call) -> dict[str, Any]:
 def get_run(call: Call) -> dict[str, Any]:
     """``runs/get``: one run with its latest metrics, params, tags and dataset inputs."""
     run = call.runs.get_run(_run_id(call))
-    return {"run": _run_json(run, call.experiments, _dataset_inputs(call, run.run_id))}
+    inputs = _dataset_inputs(call, run.run_id)
+    outputs = run_outputs_json(call, [run.run_id]).get(run.run_id)
+    return {"run": _run_json(run, call.experiments, inputs, outputs)}
 
 
 def update_run(call: Call) -> dict[str, Any]:
@@ -346,7 +352,10 @@ def search_runs(call: Call) -> dict[str, Any]:
         page_token=fields.text("page_token") or None,
         view=_VIEWS[fields.enum("run_view_type", _VIEW_TYPES, "ACTIVE_ONLY")],
     )
-    answer: dict[str, Any] = {"runs": [_run_json(run, call.experiments) for run in found]}
+    outputs = run_outputs_json(call, [run.run_id for run in found])
+    answer: dict[str, Any] = {
+        "runs": [_run_json(run, call.experiments, outputs=outputs.get(run.run_id)) for run in found]
+    }
     if token:
         answer["next_page_token"] = token
     return answer

@@ -517,6 +517,20 @@ def list_artifacts(
     return json_response({"artifacts": [artifact_to_dict(entry) for entry in entries]})
 
 
+@router.delete("/runs/{run_id}/artifacts", response_model=ArtifactList, summary="Delete artifacts")
+def delete_artifacts(
+    run_id: str,
+    repo: Repository,
+    path: Annotated[str, Query(description="A file of the run, or a folder of its files.")],
+) -> Response:
+    """Remove the run's file at ``path`` (or a folder's files) from its index; answer what went.
+
+    The blobs stay in the artifact store (shared by content); the audit log names them.
+    """
+    entries = repo.delete_artifacts(run_id, path)
+    return json_response({"artifacts": [artifact_to_dict(entry) for entry in entries]})
+
+
 @router.post("/runs/{run_id}/inputs", **_NO_CONTENT, summary="Record an input")
 def record_input(run_id: str, body: RecordInput, repo: Repository) -> Response:
     """Record that the run read an entity (a lineage edge ``entity -> run``)."""

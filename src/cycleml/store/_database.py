@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal, TypeVar
 
-from sqlalchemy import Connection, Engine, and_, select
+from sqlalchemy import Connection, Engine, and_, delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
@@ -299,6 +299,27 @@ class Database:
                 for e in checked
             ],
         )
+
+    def unindex_artifacts(
+        self, conn: Connection, owner_kind: str, owner_id: str, path: str
+    ) -> list[ArtifactEntry]:
+        """Remove an owner's file at ``path``, or every file below the folder ``path``.
+
+        Returns what was removed, in the caller's transaction (which records why, in the
+        audit log). The blobs stay: they are shared by content, and the audit log names them.
+        """
+        clean = safe_relpath(path)
+        entries = self.indexed_artifacts(owner_kind, owner_id, clean, conn=conn)
+        if entries:
+            c = artifacts.c
+            conn.execute(
+                delete(artifacts).where(
+                    c.owner_kind == owner_kind,
+                    c.owner_id == owner_id,
+                    or_(c.path == clean, c.path.startswith(clean + "/", autoescape=True)),
+                )
+            )
+        return entries
 
     def indexed_artifacts(
         self, owner_kind: str, owner_id: str, prefix: str = "", *, conn: Connection | None = None

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from cycleml.store import ArtifactEntry, Database
 from cycleml.tracking._entities import Experiment, Metric, Run, RunInfo
+from cycleml.tracking._logged_models import LoggedModelOps
 from cycleml.tracking._sql_experiments import ExperimentOps
 from cycleml.tracking._sql_search import RunSearchOps
 
@@ -151,6 +152,10 @@ class RunRepository(Protocol):
         """Artifacts of a run whose path is ``prefix`` or lies below it."""
         ...
 
+    def delete_artifacts(self, run_id: str, path: str) -> list[ArtifactEntry]:
+        """Remove a run's file at ``path`` (or the folder's files); return what went."""
+        ...
+
     def record_input(
         self, run_id: str, kind: str, entity_id: str, *, payload: Mapping[str, Any]
     ) -> None:
@@ -158,8 +163,12 @@ class RunRepository(Protocol):
         ...
 
 
-class SqlRunRepository(ExperimentOps, RunSearchOps):
+class SqlRunRepository(ExperimentOps, RunSearchOps, LoggedModelOps):
     """Experiments and runs in the SQL database (SQLite or PostgreSQL).
+
+    It also keeps MLflow 3's logged models (:class:`~cycleml.tracking._logged_models.
+    LoggedModelOps`), which the team server's MLflow routes write; they are not part of
+    :class:`RunRepository`, since cycleml's own SDK logs models as run files.
 
     Args:
         db: The kernel database (see :func:`cycleml.store.open_database`).

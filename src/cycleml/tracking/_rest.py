@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from cycleml.errors import NotFound
 from cycleml.ids import check_id
-from cycleml.store import ArtifactEntry, RestRepository, url_segment
+from cycleml.store import ArtifactEntry, RestRepository, safe_relpath, url_segment
 from cycleml.tracking._entities import Experiment, Metric, Run, RunInfo
 from cycleml.tracking._repository import RunRepository
 from cycleml.tracking._run_writes import check_metrics
@@ -252,6 +252,19 @@ class RestRunRepository(RestRepository):
         """Artifacts of a run whose path is ``prefix`` or lies below it."""
         path = self._run_path(run_id, "/artifacts")
         found = self._call("GET", path, params={"prefix": prefix})
+        return [artifact_from_dict(item) for item in found["artifacts"]]
+
+    def delete_artifacts(self, run_id: str, path: str) -> list[ArtifactEntry]:
+        """Remove a run's file at ``path`` (or the folder's files); return what went.
+
+        Not replayed: a retry after a lost answer would find nothing left and say so.
+        """
+        found = self._call(
+            "DELETE",
+            self._run_path(run_id, "/artifacts"),
+            params={"path": safe_relpath(path)},
+            replayable=False,
+        )
         return [artifact_from_dict(item) for item in found["artifacts"]]
 
     def record_input(

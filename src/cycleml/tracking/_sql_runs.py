@@ -605,6 +605,35 @@ class RunOps(SqlRepository):
             self._require_run(conn, run_id)
             return self.db.indexed_artifacts("run", run_id, prefix, conn=conn)
 
+    def delete_artifacts(self, run_id: str, path: str) -> list[ArtifactEntry]:
+        """Remove a run's file at ``path``, or the files below the folder ``path``.
+
+        The index forgets them and the audit log records which blobs they were; the blobs
+        themselves stay (shared by content). Raises :class:`NotFound` when nothing is there.
+        """
+        stamp = now_ms()
+
+        def write(conn: Connection) -> list[ArtifactEntry]:
+            self._require_run(conn, run_id, active=True)
+            gone = self.db.unindex_artifacts(conn, "run", run_id, path)
+            if not gone:
+                raise NotFound(
+                    f"Run {run_id} has no artifact at {path!r}.",
+                    hint=f"List its files with `cycleml runs show {run_id}`.",
+                )
+            record_audit(
+                conn,
+                actor=self.actor,
+                action="run.delete_artifacts",
+                entity_kind="run",
+                entity_id=run_id,
+                payload={"files": {e.path: e.digest for e in gone}},
+                at=stamp,
+            )
+            return gone
+
+        return self._write(write)
+
     def record_input(
         self, run_id: str, kind: str, entity_id: str, *, payload: Mapping[str, Any]
     ) -> None:

@@ -27,6 +27,10 @@ __all__ = [
     "experiment_tags",
     "experiments",
     "latest_metrics",
+    "logged_model_outputs",
+    "logged_model_params",
+    "logged_model_tags",
+    "logged_models",
     "metadata",
     "metric_chunks",
     "params",
@@ -139,4 +143,54 @@ run_requests = Table(
     Column("run_id", String(ID_LEN), nullable=False),
     Column("applied_at", BigInteger, nullable=False),
     Index(None, "applied_at"),
+)
+
+# MLflow 3's logged models (``m-<32 hex>``), written by the MLflow client through the
+# server's ``logged-models`` routes. Their files are indexed under ("logged_model", id) and,
+# when the model has a source run, also under that run at ``artifact_path`` (the same blobs),
+# so ``runs:/<run>/<artifact_path>`` names the model for cycleml's registry and loaders.
+logged_models = Table(
+    "logged_models",
+    metadata,
+    Column("model_id", String(ID_LEN + 2), primary_key=True),
+    Column("experiment_id", String(ID_LEN), ForeignKey("experiments.experiment_id")),
+    Column("name", String(NAME_LEN), nullable=False),
+    Column("model_type", String(NAME_LEN), nullable=False),
+    Column("source_run_id", String(ID_LEN), nullable=True),
+    Column("artifact_path", Text, nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("status_message", Text, nullable=False),
+    Column("lifecycle_stage", String(16), nullable=False),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("last_updated_time", BigInteger, nullable=False),
+    Index(None, "experiment_id", "creation_time"),
+    Index(None, "source_run_id"),
+)
+
+logged_model_tags = Table(
+    "logged_model_tags",
+    metadata,
+    Column("model_id", String(ID_LEN + 2), ForeignKey("logged_models.model_id")),
+    Column("key", String(KEY_LEN), nullable=False),
+    Column("value", Text, nullable=False),
+    PrimaryKeyConstraint("model_id", "key"),
+)
+
+logged_model_params = Table(
+    "logged_model_params",
+    metadata,
+    Column("model_id", String(ID_LEN + 2), ForeignKey("logged_models.model_id")),
+    Column("key", String(KEY_LEN), nullable=False),
+    Column("value", Text, nullable=False),
+    PrimaryKeyConstraint("model_id", "key"),
+)
+
+# A run's outputs (MLflow's ``runs/outputs``): the logged models it produced, at a step.
+logged_model_outputs = Table(
+    "logged_model_outputs",
+    metadata,
+    Column("run_id", String(ID_LEN), ForeignKey("runs.run_id")),
+    Column("model_id", String(ID_LEN + 2), ForeignKey("logged_models.model_id")),
+    Column("step", BigInteger, nullable=False),
+    PrimaryKeyConstraint("run_id", "model_id"),
 )
