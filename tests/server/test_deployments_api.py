@@ -60,7 +60,7 @@ def models(db: Database) -> None:
 @pytest.fixture
 def deployed(models: None, api: httpx.Client) -> str:
     """Deployment ``d``: ``churn@champion`` with ``churn/2`` as a 10 % canary."""
-    body = {"name": "d", "model_uri": "models:/churn@champion"}
+    body: dict[str, Any] = {"name": "d", "model_uri": "models:/churn@champion"}
     body |= {"canary_uri": "models:/churn/2", "canary_percent": 10}
     assert api.post("/deployments", json=body).status_code == 201
     return "d"
