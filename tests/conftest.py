@@ -36,7 +36,7 @@ from sqlalchemy.pool import NullPool
 
 import cycleml
 import cycleml.tracking
-from cycleml.data import DatasetRepository, SqlDatasetRepository
+from cycleml.data import DatasetRepository, RestDatasetRepository, SqlDatasetRepository
 from cycleml.monitoring import MonitorRepository, SqlMonitorRepository
 from cycleml.registry import ModelRepository, RestModelRepository, SqlModelRepository
 from cycleml.serving import (
@@ -269,6 +269,7 @@ REPOSITORY_FACTORIES: dict[str, Callable[[Database], Any]] = {
 REST_FACTORIES: dict[str, Callable[[str], Any]] = {
     "run_repo": RestRunRepository,
     "model_repo": RestModelRepository,
+    "dataset_repo": RestDatasetRepository,
     "deployment_repo": RestDeploymentRepository,
 }
 TRANSPORTS = ["sql", "rest"]
@@ -375,9 +376,9 @@ def model_repo(db: Database, transport: str, request: pytest.FixtureRequest) -> 
 
 
 @pytest.fixture
-def dataset_repo(db: Database) -> DatasetRepository:
-    """The data stage's repository on ``db``."""
-    repository: DatasetRepository = REPOSITORY_FACTORIES["dataset_repo"](db)
+def dataset_repo(db: Database, transport: str, request: pytest.FixtureRequest) -> DatasetRepository:
+    """The data stage's repository on ``db`` (directly, or through a team server on it)."""
+    repository: DatasetRepository = _repository("dataset_repo", db, transport, request)
     return repository
 
 

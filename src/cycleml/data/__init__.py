@@ -20,6 +20,7 @@ from cycleml.data._compare import compare as compare_profiles
 from cycleml.data._entities import DatasetPart, DatasetVersion
 from cycleml.data._profile import profile
 from cycleml.data._repository import DatasetRepository, SqlDatasetRepository
+from cycleml.data._rest import RestDatasetRepository
 from cycleml.data._sources import (
     FileEntry,
     FileSource,
@@ -52,6 +53,7 @@ __all__ = [
     "IngestResult",
     "Profile",
     "ProfileComparison",
+    "RestDatasetRepository",
     "RuleResult",
     "Source",
     "SqlDatasetRepository",

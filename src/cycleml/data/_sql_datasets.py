@@ -12,7 +12,12 @@ from typing import Any
 from sqlalchemy import Connection, and_, func, insert, select, update
 
 from cycleml._api import warn_renamed
-from cycleml.data._entities import DatasetPart, DatasetVersion
+from cycleml.data._entities import (
+    DatasetPart,
+    DatasetVersion,
+    watermark_from_json,
+    watermark_to_json,
+)
 from cycleml.data._tables import dataset_parts, dataset_tags, dataset_versions, datasets
 from cycleml.errors import NotFound
 from cycleml.ids import new_id
@@ -71,6 +76,7 @@ class DatasetOps(SqlRepository):
         whether it was created.
         """
         check_dataset_name(name)
+        mark = watermark_to_json(watermark_value)  # typed: a timestamp reads back as itself
         stamp = now_ms()
 
         def write(conn: Connection) -> tuple[int, bool]:
@@ -125,7 +131,7 @@ class DatasetOps(SqlRepository):
                     source=json_safe(dict(source)),
                     parent_version=parent_version,
                     watermark_column=watermark_column,
-                    watermark_value=json_safe(watermark_value),
+                    watermark_value=mark,
                     files=[dict(f) for f in files],
                     validation=json_safe(dict(validation)) if validation is not None else None,
                     user_id=self.actor,
@@ -211,7 +217,7 @@ class DatasetOps(SqlRepository):
             source=dict(row.source),
             parent_version=row.parent_version,
             watermark_column=row.watermark_column,
-            watermark_value=row.watermark_value,
+            watermark_value=watermark_from_json(row.watermark_value),
             files=list(row.files or []),
             validation=row.validation,
             user_id=row.user_id,

@@ -34,6 +34,7 @@ from cycleml.data._compare import compare as compare_profiles
 from cycleml.data._entities import DatasetPart, DatasetVersion
 from cycleml.data._profile import profile
 from cycleml.data._repository import DatasetRepository, SqlDatasetRepository
+from cycleml.data._rest import RestDatasetRepository
 from cycleml.data._sources import FileSource, FrameSource, Source
 from cycleml.data._validate import RulesInput, ValidationReport, split_failing, validate
 from cycleml.errors import InvalidInput, NotFound
@@ -168,7 +169,9 @@ class Datasets:
 
     Args:
         settings: Where the stores are; default: the project's settings.
-        repository: The repository to use; default: :class:`SqlDatasetRepository` on ``store``.
+        repository: The repository to use; default: :class:`RestDatasetRepository` on the
+            ``cycleml server`` an http(s) tracking URI names (with the settings' tracking
+            token), else :class:`SqlDatasetRepository` on ``store``.
         store: An open database to use instead of opening one from settings.
         artifacts: An open artifact store to use.
         spec: The project spec whose ``validation.<name>`` rules and policy :meth:`ingest`
@@ -188,9 +191,15 @@ class Datasets:
         settings, spec = service_project(settings, spec)
         self.settings = settings
         self.spec = spec
-        self.repository: DatasetRepository = repository or SqlDatasetRepository(
-            store or open_database(self.settings)
-        )
+        self.repository: DatasetRepository
+        if repository is not None:
+            self.repository = repository
+        elif store is None and self.settings.tracking_uri.startswith(("http://", "https://")):
+            self.repository = RestDatasetRepository(
+                self.settings.tracking_uri, token=self.settings.tracking_token
+            )
+        else:
+            self.repository = SqlDatasetRepository(store or open_database(self.settings))
         self.artifacts = artifacts or open_artifact_store(self.settings.artifact_uri)
 
     # ---- ingest ------------------------------------------------------------------------
