@@ -37,7 +37,7 @@ from sqlalchemy.pool import NullPool
 import cycleml
 import cycleml.tracking
 from cycleml.data import DatasetRepository, RestDatasetRepository, SqlDatasetRepository
-from cycleml.monitoring import MonitorRepository, SqlMonitorRepository
+from cycleml.monitoring import MonitorRepository, RestMonitorRepository, SqlMonitorRepository
 from cycleml.registry import ModelRepository, RestModelRepository, SqlModelRepository
 from cycleml.serving import (
     DeploymentRepository,
@@ -271,6 +271,7 @@ REST_FACTORIES: dict[str, Callable[[str], Any]] = {
     "model_repo": RestModelRepository,
     "dataset_repo": RestDatasetRepository,
     "deployment_repo": RestDeploymentRepository,
+    "monitor_repo": RestMonitorRepository,
 }
 TRANSPORTS = ["sql", "rest"]
 
@@ -392,9 +393,9 @@ def deployment_repo(
 
 
 @pytest.fixture
-def monitor_repo(db: Database) -> MonitorRepository:
-    """Monitoring's repository on ``db``."""
-    repository: MonitorRepository = REPOSITORY_FACTORIES["monitor_repo"](db)
+def monitor_repo(db: Database, transport: str, request: pytest.FixtureRequest) -> MonitorRepository:
+    """Monitoring's repository on ``db`` (directly, or through a team server on it)."""
+    repository: MonitorRepository = _repository("monitor_repo", db, transport, request)
     return repository
 
 

@@ -17,9 +17,12 @@ for ``cycleml.time.parse_duration_ms(value, positive=True)``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cycleml._api import warn_renamed
+
+if TYPE_CHECKING:
+    from cycleml.monitoring._rest import RestMonitorRepository
 
 # --- reference profiles and drift (_inputs, _reference, _stats, _drift, _multivariate) ---
 from cycleml.monitoring._drift import ColumnDrift, DriftReport, drift, prediction_drift
@@ -146,6 +149,7 @@ __all__: list[str] = [
     "PredictionArrays",
     "QualityReport",
     "ReferenceProfile",
+    "RestMonitorRepository",
     "RetrainHook",
     "RowCountCheck",
     "SchemaChanges",
@@ -178,7 +182,12 @@ __all__: list[str] = [
 
 
 def __getattr__(name: str) -> Any:
-    """The names deprecated in this release, for one release, with a DeprecationWarning."""
+    """The REST repository, imported when first used, and the names deprecated in this
+    release, for one release, with a DeprecationWarning."""
+    if name == "RestMonitorRepository":
+        from cycleml.monitoring._rest import RestMonitorRepository
+
+        return RestMonitorRepository
     if name == "parse_duration_ms":
         from cycleml.monitoring import _durations
 

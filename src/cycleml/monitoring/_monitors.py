@@ -37,12 +37,14 @@ from cycleml.monitoring._performance import performance
 from cycleml.monitoring._reference import ReferenceProfile, reference
 from cycleml.monitoring._report import build_report, served_models
 from cycleml.monitoring._repository import MonitorRepository, SqlMonitorRepository
+from cycleml.monitoring._rest import RestMonitorRepository
 from cycleml.monitoring._sql_alerts import AlertEventRecord
 from cycleml.monitoring._sql_evaluations import MonitorPoint
 from cycleml.monitoring._sql_monitors import Monitor, MonitorReference
 from cycleml.reports import IncludePlotlyJS, render_monitoring_html, write_html
 from cycleml.serving import (
     DeploymentRepository,
+    RestDeploymentRepository,
     SqlDeploymentRepository,
     feedback,
     join_feedback,
@@ -100,7 +102,11 @@ class Monitors:
 
     Args:
         settings: Where the stores are; default: the project's settings.
-        repository: The repository to use; default: :class:`SqlMonitorRepository` on ``store``.
+        repository: The repository to use; default: :class:`RestMonitorRepository` on the
+            ``cycleml server`` an http(s) tracking URI names (with the settings' tracking
+            token), else :class:`SqlMonitorRepository` on ``store``.
+        deployments: Serving's repository (deployments, the prediction log, feedback, the
+            registry reads); default: the same backend's.
         store: An open database to use instead of opening one from settings.
         artifacts: An open artifact store to use.
         notifiers: Extra notifiers by name (e.g. a Python callable as a retraining hook),
@@ -124,24 +130,40 @@ class Monitors:
         # `monitor`; monitoring also works outside a project (no spec).
         self.spec = spec if spec is not None else load_project(home=self.settings.home)[1]
         self._owns_store = store is None and repository is None
+        self._owned: builtins.list[MonitorRepository | DeploymentRepository] = []
         db = store or database_of(repository) or database_of(deployments)
-        if db is None:
+        url = self.settings.tracking_uri
+        if db is None and url.startswith(("http://", "https://")):
+            # A team server: monitors and serving's reads through its API, no database here.
+            token = self.settings.tracking_token
+            if deployments is None:
+                deployments = RestDeploymentRepository(url, token=token)
+                self._owned.append(deployments)
+            if repository is None:
+                repository = RestMonitorRepository(url, token=token)
+                self._owned.append(repository)
+        elif db is None:
             db = open_database(self.settings)
-        #: The database the stores share (SQL backends), passed on to the data and serving
-        #: services this one calls.
-        self.db = db
+        #: The database the stores share (SQL backends; ``None`` through a team server),
+        #: passed on to the data and serving reads this service makes.
+        self.db: Database | None = db
         #: Serving's repository: deployments, their prediction log and the registry reads.
-        self.deployments: DeploymentRepository = deployments or SqlDeploymentRepository(db)
+        self.deployments: DeploymentRepository = deployments or SqlDeploymentRepository(
+            _database(db)
+        )
         self.repository: MonitorRepository = repository or SqlMonitorRepository(
-            db, models=self.deployments, deployments=self.deployments
+            _database(db), models=self.deployments, deployments=self.deployments
         )
         self.artifacts = artifacts or open_artifact_store(self.settings.artifact_uri)
         self._extra_notifiers = dict(notifiers or {})
         self._profiles: dict[str, ReferenceProfile] = {}
 
     def close(self) -> None:
-        """Close the metadata store if this object opened it."""
-        if self._owns_store:
+        """Close the metadata store (or the server connections) if this object opened it."""
+        if self._owned:
+            for opened in self._owned:
+                opened.close()
+        elif self._owns_store:
             self.repository.close()
 
     def __enter__(self) -> Monitors:
@@ -337,6 +359,7 @@ class Monitors:
             monitor.target,
             since=since,
             until=until,
+            settings=self.settings,
             store=self.db,
             artifacts=self.artifacts,
         )
@@ -350,7 +373,7 @@ class Monitors:
         ]
         needs_labels = {"performance", "fairness"} & set(cfg.checks)
         if needs_labels:
-            labels = feedback(monitor.target, store=self.db)
+            labels = feedback(monitor.target, settings=self.settings, store=self.db)
             log = join_feedback(log, labels)
         times = log.column("time").cast(pa.int64()).to_numpy()
         schema = self._input_schema(monitor)
@@ -608,10 +631,10 @@ class Monitors:
         return write_html(page, path)
 
     def _labelled_log(self, monitor: Monitor, cfg: MonitorConfig, *, until: int) -> pa.Table:
-        log = prediction_log(monitor.target, until=until, store=self.db,
-                             artifacts=self.artifacts)  # fmt: skip
+        log = prediction_log(monitor.target, until=until, settings=self.settings,
+                             store=self.db, artifacts=self.artifacts)  # fmt: skip
         if {"performance", "fairness"} & set(cfg.checks) and log.num_rows:
-            labels = feedback(monitor.target, store=self.db)
+            labels = feedback(monitor.target, settings=self.settings, store=self.db)
             log = join_feedback(log, labels)
         return log
 
@@ -628,6 +651,12 @@ class Monitors:
         if not len(times):
             return now, now
         return int(times[max(len(times) - size, 0)]), int(times[-1]) + 1
+
+
+def _database(db: Database | None) -> Database:
+    # Only a team server leaves no database, and then both repositories are REST ones.
+    assert db is not None
+    return db
 
 
 def _now(now: TimeLike | None) -> int:

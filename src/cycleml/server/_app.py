@@ -41,6 +41,7 @@ ROUTERS: tuple[str, ...] = (
     "cycleml.server._tracking",
     "cycleml.server._registry",
     "cycleml.server._deployments",
+    "cycleml.server._monitors",
     "cycleml.server._datasets",
     "cycleml.server._mlflow_tracking",
     "cycleml.server._mlflow_models",
