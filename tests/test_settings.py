@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from cycleml.settings import ENV_VARS, find_project_root, resolve_settings
+from cycleml.settings import (
+    ENV_VARS,
+    find_project_root,
+    is_server_uri,
+    resolve_settings,
+    tracking_token,
+)
 
 
 def test_defaults_live_in_the_project_state_folder(tmp_path: Path) -> None:
@@ -78,3 +84,31 @@ def test_home_comes_from_env_or_nearest_project(
 
 def test_every_env_var_is_cycleml_prefixed_and_documented() -> None:
     assert all(var.name.startswith("CYCLEML_") and var.help for var in ENV_VARS)
+
+
+def test_artifacts_go_through_a_tracking_server_unless_given_explicitly(tmp_path: Path) -> None:
+    server = {"CYCLEML_TRACKING_URI": "https://ml.example.com:8443/team"}
+    through = resolve_settings(home=tmp_path, environ=server)
+    assert through.artifact_uri == "https://ml.example.com:8443/team"  # its blob proxy
+    assert through.metadata_uri.startswith("sqlite:///")
+    flag = resolve_settings(home=tmp_path, environ={}, tracking_uri="http://h:5000")
+    assert flag.artifact_uri == "http://h:5000"
+    # Direct access to shared storage, given any way, wins.
+    env = resolve_settings(home=tmp_path, environ=server | {"CYCLEML_ARTIFACT_URI": "s3://b/a"})
+    assert env.artifact_uri == "s3://b/a"
+    spec = resolve_settings(home=tmp_path, environ=server, storage={"artifact_uri": "s3://b/s"})
+    assert spec.artifact_uri == "s3://b/s"
+    given = resolve_settings(home=tmp_path, environ=server, artifact_uri="file:///shared/art")
+    assert given.artifact_uri == "file:///shared/art"
+    # A database tracking URI keeps the project's artifact folder.
+    local = resolve_settings(home=tmp_path, environ={"CYCLEML_TRACKING_URI": "sqlite:///t.db"})
+    assert local.artifact_uri == (tmp_path / ".cycleml" / "artifacts").as_uri()
+    assert not is_server_uri(local.tracking_uri)
+    assert is_server_uri(through.tracking_uri)
+
+
+def test_the_token_rule_is_one_function() -> None:
+    assert tracking_token({}) is None
+    assert tracking_token({"CYCLEML_TRACKING_TOKEN": ""}) is None
+    assert tracking_token({"MLFLOW_TRACKING_TOKEN": "m"}) == "m"
+    assert tracking_token({"MLFLOW_TRACKING_TOKEN": "m", "CYCLEML_TRACKING_TOKEN": "c"}) == "c"

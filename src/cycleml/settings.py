@@ -3,7 +3,14 @@
 Precedence, lowest first: built-in defaults, environment variables, ``cycleml.yaml``
 (its ``storage`` section), explicit arguments (CLI flags). :func:`resolve_settings` does the
 merge once; the resulting :class:`Settings` object is passed down explicitly, never read
-back from the environment by lower layers.
+back from the environment by lower layers. The one exception is the server's API token,
+which an ``http(s)://`` artifact store (opened from its URI alone) reads with
+:func:`tracking_token`, the rule :func:`resolve_settings` uses.
+
+With an ``http(s)://`` tracking URI and no artifact URI given (argument, the spec's
+``storage``, ``CYCLEML_ARTIFACT_URI``), artifacts go through that server's blob proxy: the
+artifact URI defaults to the tracking URI. Give one explicitly to let clients write to the
+shared object storage directly.
 """
 
 from __future__ import annotations
@@ -22,7 +29,9 @@ __all__ = [
     "Settings",
     "default_actor",
     "find_project_root",
+    "is_server_uri",
     "resolve_settings",
+    "tracking_token",
 ]
 
 #: The project spec's file name.
@@ -70,6 +79,19 @@ def default_actor() -> str:
         return "unknown"
 
 
+def is_server_uri(uri: str | None) -> bool:
+    """Whether ``uri`` names a ``cycleml server`` (``http://`` or ``https://``)."""
+    return bool(uri) and str(uri).startswith(("http://", "https://"))
+
+
+def tracking_token(environ: Mapping[str, str] | None = None) -> str | None:
+    """The API token for a ``cycleml server`` in the environment (default ``os.environ``):
+    ``CYCLEML_TRACKING_TOKEN``, else MLflow's ``MLFLOW_TRACKING_TOKEN``, so one exported
+    token serves both clients."""
+    env = os.environ if environ is None else environ
+    return env.get("CYCLEML_TRACKING_TOKEN") or env.get("MLFLOW_TRACKING_TOKEN") or None
+
+
 def find_project_root(start: Path | None = None) -> Path | None:
     """Return the nearest folder at or above ``start`` holding ``cycleml.yaml``."""
     here = (start or Path.cwd()).resolve()
@@ -86,7 +108,7 @@ class Settings:
     Attributes:
         home: The project folder; ``.cycleml/`` below it holds local state.
         metadata_uri: SQLAlchemy URI of the metadata store.
-        artifact_uri: Root URI of the artifact store.
+        artifact_uri: Root URI of the artifact store (a server's URI: its blob proxy).
         tracking_uri: Same as ``metadata_uri`` unless tracking goes to a server.
         actor: Who the audit log names for mutations made with these settings.
         experiment_name: Experiment for runs started without one (default "Default").
@@ -136,7 +158,8 @@ def resolve_settings(
         home: Project folder. Default: ``CYCLEML_HOME``, else the nearest folder with a
             ``cycleml.yaml``, else the current folder.
         metadata_uri: Explicit metadata store URI (highest precedence).
-        artifact_uri: Explicit artifact store URI.
+        artifact_uri: Explicit artifact store URI (default with an http(s) tracking URI:
+            the tracking URI, so artifacts go through the server).
         tracking_uri: Explicit tracking URI.
         actor: Explicit audit actor.
         environ: Environment to read; default ``os.environ``.
@@ -155,15 +178,16 @@ def resolve_settings(
     meta = metadata_uri or spec_storage.get("metadata_uri") or from_env.get("metadata_uri")
     art = artifact_uri or spec_storage.get("artifact_uri") or from_env.get("artifact_uri")
     track = tracking_uri or from_env.get("tracking_uri")
-    meta = meta or (track if track and not track.startswith(("http://", "https://")) else None)
+    meta = meta or (track if track and not is_server_uri(track) else None)
     meta = meta or _default_metadata_uri(root)
+    # Through a server, artifacts go through its blob proxy unless given explicitly.
+    art = art or (track if track and is_server_uri(track) else _default_artifact_uri(root))
     return Settings(
         home=root,
         metadata_uri=meta,
-        artifact_uri=art or _default_artifact_uri(root),
+        artifact_uri=art,
         tracking_uri=track or meta,
         actor=actor or from_env.get("actor") or default_actor(),
         experiment_name=from_env.get("experiment_name"),
-        # MLflow's variable too, so one exported token serves both clients.
-        tracking_token=from_env.get("tracking_token") or env.get("MLFLOW_TRACKING_TOKEN") or None,
+        tracking_token=tracking_token(env),
     )

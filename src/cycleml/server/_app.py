@@ -43,6 +43,7 @@ ROUTERS: tuple[str, ...] = (
     "cycleml.server._deployments",
     "cycleml.server._monitors",
     "cycleml.server._datasets",
+    "cycleml.server._blobs",
     "cycleml.server._mlflow_tracking",
     "cycleml.server._mlflow_models",
     "cycleml.server._mlflow_registry",

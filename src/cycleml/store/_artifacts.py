@@ -3,8 +3,10 @@
 A blob is stored once under ``blobs/<d[:2]>/<d[2:4]>/<digest>`` (``digest``: hex BLAKE3 of its
 bytes); the metadata store maps logical paths to digests. A :class:`BackendRegistry` picks the
 backend by URI scheme: ``file://`` and plain paths -> :class:`LocalBackend`, ``memory://`` ->
-:class:`MemoryBackend` (tests only), any other fsspec scheme -> :class:`FsspecBackend`. Writes
-go to a temporary name and are renamed into place: readers never see a partial blob.
+:class:`MemoryBackend` (tests only), ``http://`` and ``https://`` -> a ``cycleml server``'s blob
+proxy (:class:`cycleml.store._http_blobs.HttpBackend`), any other fsspec scheme ->
+:class:`FsspecBackend`. Writes go to a temporary name and are renamed into place: readers never
+see a partial blob.
 """
 
 from __future__ import annotations
@@ -155,6 +157,19 @@ class _VerifyingReader(io.BufferedIOBase):
 
     def readable(self) -> bool:
         return True
+
+    def seekable(self) -> bool:
+        return self._raw.seekable()
+
+    def tell(self) -> int:
+        return self._raw.tell()
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET, /) -> int:
+        """Rewind to the start (a backend re-sending the blob); other positions are refused."""
+        if (offset, whence) != (0, os.SEEK_SET):
+            raise io.UnsupportedOperation("a verifying reader only rewinds to the start")
+        self._hasher = blake3.blake3()
+        return self._raw.seek(0)
 
     def read(self, size: int | None = -1, /) -> bytes:
         data = self._raw.read(-1 if size is None else size)
@@ -354,6 +369,12 @@ def _local_from_uri(uri: str) -> LocalBackend:
     return LocalBackend(Path(url2pathname(parts.path)))
 
 
+def _http_from_uri(uri: str) -> ArtifactBackend:
+    from cycleml.store._http_blobs import HttpBackend  # httpx only when a server is used
+
+    return HttpBackend.from_uri(uri)
+
+
 #: Builds a backend from a store URI.
 BackendFactory = Callable[[str], ArtifactBackend]
 
@@ -361,7 +382,9 @@ BackendFactory = Callable[[str], ArtifactBackend]
 class BackendRegistry:
     """Maps URI schemes to backend factories; schemes it lacks fall back to fsspec.
 
-    ``builtins`` registers ``file`` and ``memory``. Tests can make their own registry.
+    ``builtins`` registers ``file``, ``memory``, ``http`` and ``https`` (a ``cycleml server``'s
+    blob proxy, in place of fsspec's read-only HTTP file system). Tests can make their own
+    registry.
     """
 
     def __init__(self, *, builtins: bool = True) -> None:
@@ -370,6 +393,8 @@ class BackendRegistry:
         if builtins:
             self.register("file", _local_from_uri)
             self.register("memory", self._memory_backend)
+            self.register("http", _http_from_uri)
+            self.register("https", _http_from_uri)
 
     def _memory_backend(self, uri: str) -> MemoryBackend:
         name = uri.split("://", 1)[-1].strip("/") or "default"
@@ -477,13 +502,26 @@ class ArtifactStore:
             self._save(digest, cast(BinaryIO, _VerifyingReader(handle, digest, f"{src}")))
         return Blob(digest, size)
 
-    def put_stream(self, stream: BinaryIO) -> Blob:
-        """Store what is left in ``stream``, spooling it to a temporary file past 2 MB."""
+    def put_stream(self, stream: BinaryIO, *, digest: str | None = None) -> Blob:
+        """Store what is left in ``stream``, spooling it to a temporary file past 2 MB.
+
+        With ``digest``, the content must hash to it: :class:`InvalidInput` otherwise, and
+        nothing is stored (a blob proxy checks what a client claims to send).
+        """
+        if digest is not None:
+            blob_key(digest)  # refuse a malformed digest before reading anything
         with _io_errors("spool a stream"), tempfile.SpooledTemporaryFile(_SPOOL_MAX) as spool:
-            digest, size = _hash_copy(stream, spool.write)
+            actual, size = _hash_copy(stream, spool.write)
+            if digest is not None and actual != digest:
+                raise InvalidInput(
+                    f"The content does not match digest {digest}: its {size} bytes hash "
+                    f"to {actual}; nothing was stored.",
+                    hint="Send the blob's bytes unchanged, under the BLAKE3 digest of them.",
+                    details={"digest": digest, "actual": actual, "size": size},
+                )
             spool.seek(0)
-            self._save(digest, cast(BinaryIO, spool))
-        return Blob(digest, size)
+            self._save(actual, cast(BinaryIO, spool))
+        return Blob(actual, size)
 
     def open_blob(self, digest: str) -> BinaryIO:
         """Open a stored blob for reading."""

@@ -22,7 +22,7 @@ import json
 import random
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import quote
 
@@ -120,41 +120,92 @@ class ApiClient:
 
         ``replayable=False`` for a write the server would apply again on a retry.
         """
-        import httpx
-
-        statuses = _RETRY_STATUSES if replayable else _UNSENT_STATUSES
-        unsent = (httpx.ConnectError, httpx.ConnectTimeout)
-
-        headers = {"X-Request-ID": uuid.uuid4().hex}
+        headers: dict[str, str] = {}
         content = None
         if body is not None:
             content = json.dumps(
                 body, separators=(",", ":"), allow_nan=False, default=_not_json
             ).encode()
             headers["Content-Type"] = "application/json"
+        answer = self.send(
+            method,
+            path,
+            content=None if content is None else lambda: content,
+            params=params,
+            headers=headers,
+            replayable=replayable,
+        )
+        return answer.json() if answer.content else None
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        content: Callable[[], bytes | Iterator[bytes]] | None = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        replayable: bool = True,
+        stream: bool = False,
+        retries: int | None = None,
+    ) -> httpx.Response:
+        """Send one request with a raw body, retried and with errors raised as :meth:`call`'s.
+
+        Args:
+            method: The HTTP method.
+            path: The route below ``/api/v1``.
+            content: Makes the body for each attempt: bytes, or an iterator of chunks, which
+                is streamed (chunked transfer encoding, never held whole).
+            params: The query string.
+            headers: More headers (an ``X-Request-ID`` is added, the same on every attempt).
+            replayable: As :meth:`call`'s.
+            stream: Answer without reading the body: the caller reads it from the response
+                (``iter_bytes``) and closes it.
+            retries: How many re-sends at most (default: the client's); 0 for a body that
+                cannot be made again.
+
+        Returns:
+            The successful answer (status 2xx).
+        """
+        import httpx
+
+        statuses = _RETRY_STATUSES if replayable else _UNSENT_STATUSES
+        unsent = (httpx.ConnectError, httpx.ConnectTimeout)
+        most = self.retries if retries is None else max(0, retries)
+        sent = {**(headers or {}), "X-Request-ID": uuid.uuid4().hex}
         attempt = 0
         while True:
             answer: httpx.Response | None = None
             try:
-                answer = self._http.request(
-                    method, path, content=content, params=params, headers=headers
+                request = self._http.build_request(
+                    method,
+                    path,
+                    content=None if content is None else content(),
+                    params=params,
+                    headers=sent,
                 )
+                answer = self._http.send(request, stream=stream)
             except httpx.TransportError as exc:
-                if attempt >= self.retries or not (replayable or isinstance(exc, unsent)):
+                if attempt >= most or not (replayable or isinstance(exc, unsent)):
                     raise StoreError(
                         f"Cannot reach the {_WHAT} at {self.base_url} ({method} "
                         f"{API_PREFIX}{path}, {attempt + 1} attempts): "
                         f"{exc or type(exc).__name__}.",
                         hint="Check that `cycleml server` runs there, and CYCLEML_TRACKING_URI.",
-                        details={"request_id": headers["X-Request-ID"]},
+                        details={"request_id": sent["X-Request-ID"]},
                     ) from exc
             else:
-                if answer.status_code not in statuses or attempt >= self.retries:
+                if answer.status_code not in statuses or attempt >= most:
                     break
+                answer.close()
             self._pause(attempt, answer)
             attempt += 1
         if answer.is_success:
-            return answer.json() if answer.content else None
+            return answer
+        try:
+            answer.read()
+        finally:
+            answer.close()
         raise self._error(method, path, answer)
 
     def _pause(self, attempt: int, answer: httpx.Response | None) -> None:
