@@ -161,10 +161,11 @@ def read_page(
         remaining = limit
         if limit is not None:  # the newest `limit`, read from the oldest of them on
             newest = query.order_by(*(column.desc() for column in key)).limit(limit).subquery()
-            rows = conn.execute(
-                select(newest).order_by(*(newest.c[column.name] for column in key))
-            ).all()
-            rows = list(rows)
+            rows = list(
+                conn.execute(
+                    select(newest).order_by(*(newest.c[column.name] for column in key))
+                ).all()
+            )
             shown = rows if size is None else rows[:size]
             more = len(rows) > len(shown)
             token = _next(shown, key, len(rows) - len(shown)) if more else None

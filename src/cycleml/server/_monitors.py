@@ -77,6 +77,7 @@ PageToken = Annotated[str | None, Query(description="The previous page's next_pa
 Since = Annotated[int | None, Query(description="From then on (ms, inclusive).")]
 Until = Annotated[int | None, Query(description="Before then (ms, exclusive).")]
 Limit = Annotated[int | None, Query(description="Only the newest this many (still oldest first).")]
+ModelName = Annotated[str | None, Query(description="Only this model's.")]
 _NO_CONTENT: dict[str, Any] = {"status_code": 204, "response_class": Response}
 
 
@@ -384,7 +385,7 @@ def create_reference(
 @router.get("/monitor-references", response_model=ReferenceList, summary="List monitor references")
 def list_references(
     repo: Repository,
-    model_name: Annotated[str | None, Query(description="Only this model's.")] = None,
+    model_name: ModelName = None,
     model_version: Annotated[int | None, Query(description="Only this version's.")] = None,
 ) -> Response:
     """Reference profiles, oldest first, optionally those of one model (version)."""
@@ -421,7 +422,7 @@ def create_monitor(body: CreateMonitor, repo: Repository, request_id: RequestId 
 def list_monitors(
     repo: Repository,
     target: Annotated[str | None, Query(description="Only this target's.")] = None,
-    model_name: Annotated[str | None, Query(description="Only this model's.")] = None,
+    model_name: ModelName = None,
 ) -> Response:
     """Every monitor by name, optionally those of one target or one model."""
     found = repo.list_monitors(target=target, model_name=model_name)
