@@ -5,6 +5,7 @@ The store and the lifecycle (the demo trains models) are imported inside each co
 
 from __future__ import annotations
 
+from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -77,15 +78,18 @@ def lineage(
     """Walk the lineage graph from an entity: where it came from and what came of it."""
     from rich.tree import Tree
 
-    from cycleml.registry import SqlModelRepository
-    from cycleml.store import open_database
+    from cycleml.store._rest_journal import open_journal
 
-    store = open_database(state(ctx).settings)
+    settings = state(ctx).settings
     kind, ident = _node_ref(uri)
     if kind == "model_version" and not ident:
-        version = SqlModelRepository(store).resolve_model_uri(uri)
+        from cycleml.registry import Models
+
+        with closing(Models(settings)) as models:  # SQL, or REST for an http(s) URI
+            version = models.repository.resolve_model_uri(uri)
         ident = f"{version.name}/{version.version}"
-    graph = store.walk_lineage(kind, ident, direction=direction, max_depth=depth)  # type: ignore[arg-type]
+    with closing(open_journal(settings)) as journal:  # through the server, for http(s)
+        graph = journal.walk_lineage(kind, ident, direction=direction, max_depth=depth)  # type: ignore[arg-type]
     if as_json:
         emit_json(
             {
@@ -141,18 +145,18 @@ def audit(
     as_json: JsonFlag = False,
 ) -> None:
     """Show the append-only audit log, oldest first: who did what, when, to which entity."""
-    from cycleml.store import open_database
+    from cycleml.store._rest_journal import open_journal
 
-    store = open_database(state(ctx).settings)
     since_ms = parse_since(since) if since else None
-    rows = store.list_audit(
-        since_ms=since_ms,
-        entity_kind=entity,
-        entity_id=entity_id,
-        action=action,
-        limit=limit,
-        latest=not oldest,
-    )
+    with closing(open_journal(state(ctx).settings)) as journal:  # the server's, for http(s)
+        rows = journal.list_audit(
+            since_ms=since_ms,
+            entity_kind=entity,
+            entity_id=entity_id,
+            action=action,
+            limit=limit,
+            latest=not oldest,
+        )
     if as_json:
         emit_json([row.__dict__ for row in rows])
         return

@@ -44,6 +44,7 @@ ROUTERS: tuple[str, ...] = (
     "cycleml.server._monitors",
     "cycleml.server._datasets",
     "cycleml.server._blobs",
+    "cycleml.server._journal",
     "cycleml.server._mlflow_tracking",
     "cycleml.server._mlflow_models",
     "cycleml.server._mlflow_registry",

@@ -226,13 +226,30 @@ class Database:
         action: str | None = None,
         limit: int = 1000,
         latest: bool = False,
+        actor: str | None = None,
+        until_ms: int | None = None,
+        after_id: int | None = None,
+        before_id: int | None = None,
     ) -> list[AuditRecord]:
-        """Audit rows, oldest first, optionally filtered."""
-        if limit < 1:
-            raise InvalidInput(f"Invalid limit {limit}: expected a positive integer.")
+        """Audit rows, oldest first (by row id), optionally filtered.
+
+        ``since_ms`` and ``until_ms`` bound the time, ``[since_ms, until_ms)``; ``after_id``
+        and ``before_id`` the row id, exclusive (the keys of pages: ids only grow).
+        ``latest`` takes the newest ``limit`` rows instead of the oldest.
+        """
+        if type(limit) is not int or limit < 1:
+            raise InvalidInput(f"Invalid limit {limit!r}: expected a positive integer.")
         query = select(audit_log)
         if since_ms is not None:
             query = query.where(audit_log.c.time >= since_ms)
+        if until_ms is not None:
+            query = query.where(audit_log.c.time < until_ms)
+        if after_id is not None:
+            query = query.where(audit_log.c.id > after_id)
+        if before_id is not None:
+            query = query.where(audit_log.c.id < before_id)
+        if actor is not None:
+            query = query.where(audit_log.c.actor == actor)
         if entity_kind is not None:
             query = query.where(audit_log.c.entity_kind == entity_kind)
         if entity_id is not None:

@@ -1,11 +1,31 @@
-"""The kernel's records: lineage edges, audit rows and artifact index entries."""
+"""The kernel's records: lineage edges, audit rows and artifact index entries.
+
+Lineage edges, graphs and audit rows travel as JSON (the server's ``/api/v1/lineage`` and
+``/api/v1/audit``, :class:`~cycleml.store._rest_journal.RestJournal`): ``to_dict`` makes the
+shape, ``from_dict`` reads it back into an equal record.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Self
 
 __all__ = ["ArtifactEntry", "AuditRecord", "LineageEdge", "LineageGraph"]
+
+
+class _Flat:
+    """``to_dict`` and ``from_dict`` of a dataclass whose fields are all JSON values."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as a JSON-ready dict, one key per field."""
+        found: dict[str, Any] = asdict(self)  # type: ignore[call-overload]
+        return found
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        """The record :meth:`to_dict` made."""
+        return cls(**{f.name: data[f.name] for f in fields(cls)})  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -18,7 +38,7 @@ class ArtifactEntry:
 
 
 @dataclass(frozen=True)
-class LineageEdge:
+class LineageEdge(_Flat):
     """``src --relation--> dst`` between two entities of any kind."""
 
     src_kind: str
@@ -37,9 +57,26 @@ class LineageGraph:
     edges: tuple[LineageEdge, ...]
     depth: dict[tuple[str, str], int]
 
+    def to_dict(self) -> dict[str, Any]:
+        """The graph as a JSON-ready dict; nodes as ``{"kind", "id"}``, each with its depth."""
+        return {
+            "root": {"kind": self.root[0], "id": self.root[1]},
+            "edges": [edge.to_dict() for edge in self.edges],
+            "nodes": [{"kind": k, "id": i, "depth": d} for (k, i), d in self.depth.items()],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        """The graph :meth:`to_dict` made."""
+        return cls(
+            root=(data["root"]["kind"], data["root"]["id"]),
+            edges=tuple(LineageEdge.from_dict(edge) for edge in data["edges"]),
+            depth={(node["kind"], node["id"]): node["depth"] for node in data["nodes"]},
+        )
+
 
 @dataclass(frozen=True)
-class AuditRecord:
+class AuditRecord(_Flat):
     """One append-only audit row."""
 
     id: int
