@@ -616,7 +616,7 @@ class AlertOps(SqlRepository):
                 current, now=stamp, claim=new_id(), stale_after_ms=stale
             )
             if claimed_delivery is None:
-                return None  # nothing written: the claim of the request id rolls back too
+                return None  # the request id stays, without an answer: a retry gets None
             deliveries = dict(row.deliveries)
             deliveries[notifier] = claimed_delivery.to_dict()
             settle_request(conn, request_id, deliveries[notifier])
