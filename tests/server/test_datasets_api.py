@@ -110,6 +110,12 @@ def test_missing_datasets_versions_and_aliases_are_404(api: httpx.Client) -> Non
         ("/datasets/points/versions", {"digest": "1" * 64}, "parts"),
         ("/datasets/points/versions", _body(parts=[{"digest": "a", "row_count": "10"}]), "parts"),
         ("/datasets/points/versions", _body(parent_version="1"), "parent_version"),
+        ("/datasets/points/versions", _body(parent_version=2**31), "parent_version"),
+        (
+            "/datasets/points/versions",
+            _body(parts=[{"digest": "a" * 64, "row_count": -1, "bytes": 0}]),
+            "parts",
+        ),
         ("/datasets/points/versions", _body(edges=[["run", "r", "produced"]]), "edges"),
         (
             "/datasets/points/versions",
@@ -147,12 +153,12 @@ def test_bad_reads_and_aliases_are_400_and_write_nothing(
         headers={"Content-Type": "application/json"},
     )
     _error(not_json, 400, "invalid_input")
-    for version in ("abc", "1.5", "newest"):
+    for version in ("abc", "1.5", "newest", str(2**31)):  # beyond what a version can be
         _error(api.get(f"/datasets/points/versions/{version}"), 400, "invalid_input")
     for alias in ("latest", "has space"):
         answer = api.put(f"/datasets/points/aliases/{alias}", json={"version": 1})
         assert "dataset tag" in _error(answer, 400, "invalid_input")["message"]
-    for body in ({}, {"version": "1"}, {"version": 1, "extra": True}):
+    for body in ({}, {"version": "1"}, {"version": 2**31}, {"version": 1, "extra": True}):
         _error(api.put("/datasets/points/aliases/train", json=body), 400, "invalid_input")
     for uri in ("runs:/x", "datasets:/points/abc"):
         _error(api.get("/resolve/dataset-uri", params={"uri": uri}), 400, "invalid_input")

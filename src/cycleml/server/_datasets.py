@@ -68,6 +68,11 @@ Watermark = Annotated[
     ),
 ]
 _VERSION = re.compile(r"-?[0-9]+")
+# The columns' ranges (Integer versions, BigInteger counts): PostgreSQL refuses a bigger
+# number with a driver error, so it is refused here, as bad input.
+_INT32 = 2**31 - 1
+VersionNumber = Annotated[StrictInt, Field(ge=-_INT32 - 1, le=_INT32)]
+Count = Annotated[StrictInt, Field(ge=0, le=2**63 - 1)]
 
 
 def _repository(state: ServerState = Depends(server_state)) -> SqlDatasetRepository:
@@ -82,8 +87,8 @@ class DatasetPartModel(StrictBody):
     """One Parquet blob of a version, by its digest in the artifact store."""
 
     digest: str = Field(description="The blob's BLAKE3 digest (64 hex characters).")
-    row_count: StrictInt
-    bytes: StrictInt
+    row_count: Count
+    bytes: Count
 
 
 class DatasetVersionOut(BaseModel):
@@ -138,7 +143,7 @@ class CreateVersion(StrictBody):
     source_identity: str | None = Field(
         None, description="Recorded as the lineage edge `source -> ingested_into -> version`."
     )
-    parent_version: StrictInt | None = None
+    parent_version: VersionNumber | None = None
     watermark_column: str | None = None
     watermark_value: Watermark = None
     files: list[dict[str, Any]] = Field(default_factory=list)
@@ -152,7 +157,7 @@ class CreateVersion(StrictBody):
 class SetAlias(StrictBody):
     """The version an alias points at."""
 
-    version: StrictInt
+    version: VersionNumber
 
 
 def _version_number(version: str) -> int | None:
@@ -163,7 +168,10 @@ def _version_number(version: str) -> int | None:
         raise InvalidInput(
             f"Invalid dataset version {version!r}: expected a version number or 'latest'."
         )
-    return int(version)
+    number = int(version)
+    if abs(number) > _INT32:
+        raise InvalidInput(f"Invalid dataset version {version}: versions are at most {_INT32}.")
+    return number
 
 
 # ---- versions -----------------------------------------------------------------------------
