@@ -451,9 +451,9 @@ def test_unknown_scheme_lists_known_ones(registry: BackendRegistry) -> None:
         registry.open("nosuchscheme://bucket/path")
     message = str(info.value)
     assert "'nosuchscheme'" in message
-    assert "file, memory" in message
+    assert "file, http, https, memory" in message
     assert "fsspec" in message
-    assert info.value.details["known"] == ["file", "memory"]
+    assert info.value.details["known"] == ["file", "http", "https", "memory"]
 
 
 @pytest.mark.skipif(importlib.util.find_spec("s3fs") is not None, reason="s3fs is installed")

@@ -11,6 +11,7 @@ import os
 import threading
 import tracemalloc
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +34,13 @@ def server_store(settings: Settings) -> ArtifactStore:
 
 
 @pytest.fixture
-def remote(team_server: str, monkeypatch: pytest.MonkeyPatch) -> ArtifactStore:
+def remote(team_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[ArtifactStore]:
     """The client's store: the server's URL as its artifact URI."""
     for name in ("CYCLEML_TRACKING_TOKEN", "MLFLOW_TRACKING_TOKEN"):
         monkeypatch.delenv(name, raising=False)
-    return open_artifact_store(team_server)
+    store = open_artifact_store(team_server)
+    yield store
+    store.close()
 
 
 def _error(answer: httpx.Response, status: int, code: str) -> dict[str, Any]:
@@ -175,7 +178,7 @@ def test_a_key_that_is_not_a_blob_is_refused_by_the_client(remote: ArtifactStore
 
 def test_an_unreachable_server_is_a_store_error() -> None:
     store = ArtifactStore(HttpBackend("http://127.0.0.1:9", retries=0), "http://127.0.0.1:9")
-    with pytest.raises(StoreError, match="Cannot reach"):
+    with closing(store), pytest.raises(StoreError, match="Cannot reach"):
         store.put_bytes(b"x")
 
 
@@ -212,11 +215,11 @@ def test_the_token_is_sent_from_the_settings_rule(
     monkeypatch.delenv("CYCLEML_TRACKING_TOKEN", raising=False)
     monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "mlflow-tok")
     monkeypatch.setenv("CYCLEML_TRACKING_TOKEN", "s3cret")
-    store = open_artifact_store(url)
-    blob = store.put_bytes(b"with a token")
-    store.download(blob.digest, tmp_path / "copy")
+    with closing(open_artifact_store(url)) as store:
+        blob = store.put_bytes(b"with a token")
+        store.download(blob.digest, tmp_path / "copy")
     assert {method for method, _ in recorder.seen} == {"HEAD", "PUT", "GET"}
     assert {auth for _, auth in recorder.seen} == {"Bearer s3cret"}
-    explicit = ArtifactStore(HttpBackend(url, token="given"), url)
-    assert explicit.has(blob.digest)
+    with closing(ArtifactStore(HttpBackend(url, token="given"), url)) as explicit:
+        assert explicit.has(blob.digest)
     assert recorder.seen[-1] == ("HEAD", "Bearer given")

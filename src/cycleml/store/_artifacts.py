@@ -208,6 +208,9 @@ class ArtifactBackend(ABC):
         """Remove the blob under ``key``, if any (for tests and garbage collection)."""
         raise NotImplementedError(f"{type(self).__name__} cannot delete blobs.")
 
+    def close(self) -> None:  # noqa: B027 - most backends hold nothing to release
+        """Release the backend's connections, if it holds any."""
+
 
 class LocalBackend(ArtifactBackend):
     """Blobs as files under ``root``; refuses keys that escape it, even through symlinks."""
@@ -475,6 +478,10 @@ class ArtifactStore:
 
     def __repr__(self) -> str:
         return f"ArtifactStore({self.uri!r})"
+
+    def close(self) -> None:
+        """Release the backend's connections (a server's blob proxy holds some)."""
+        self.backend.close()
 
     def _save(self, digest: str, source: BinaryIO) -> None:
         key = blob_key(digest)

@@ -21,6 +21,7 @@ Build ``ArtifactStore(HttpBackend(url, token=...), url)`` to give one explicitly
 from __future__ import annotations
 
 import io
+import weakref
 from collections.abc import Callable, Iterator
 from typing import BinaryIO, cast
 
@@ -95,6 +96,9 @@ class HttpBackend(ArtifactBackend):
     ) -> None:
         self._api = ApiClient(url, token=token, timeout=timeout, retries=retries)
         self.url_base = self._api.base_url
+        # Stores are opened by services that do not close them: the connections go with
+        # the backend, not when the interpreter notices an unclosed socket.
+        weakref.finalize(self, self._api.close)
 
     @classmethod
     def from_uri(cls, uri: str) -> HttpBackend:
