@@ -223,3 +223,25 @@ def test_the_token_is_sent_from_the_settings_rule(
     with closing(ArtifactStore(HttpBackend(url, token="given"), url)) as explicit:
         assert explicit.has(blob.digest)
     assert recorder.seen[-1] == ("HEAD", "Bearer given")
+
+
+def test_a_client_with_only_the_server_s_address_logs_artifacts_there(
+    team_server: str, server_store: ArtifactStore, tmp_path: Path
+) -> None:
+    from cycleml.settings import resolve_settings
+    from cycleml.tracking import TrackingClient
+
+    laptop = resolve_settings(home=tmp_path / "laptop", tracking_uri=team_server, environ={})
+    assert laptop.artifact_uri == team_server
+    client = TrackingClient(laptop)
+    try:
+        experiment = client.create_experiment("through-the-proxy")
+        run = client.create_run(experiment).info.run_id
+        entry = client.log_text(run, "weights: 1, 2, 3", "model/weights.txt")
+        assert server_store.get_bytes(entry.digest) == b"weights: 1, 2, 3"
+        local = client.download_artifacts(run, "model/weights.txt", tmp_path / "copy")
+        assert local.read_text() == "weights: 1, 2, 3"
+    finally:
+        client.close()
+        client.artifacts.close()
+    assert not (tmp_path / "laptop" / ".cycleml").exists()  # nothing was written locally
