@@ -7,6 +7,7 @@ from sqlalchemy import MetaData, Table
 from cycleml.data._tables import metadata as data_tables
 from cycleml.monitoring._tables import metadata as monitoring_tables
 from cycleml.registry._tables import metadata as registry_tables
+from cycleml.server._auth_tables import metadata as auth_tables
 from cycleml.serving._tables import metadata as serving_tables
 from cycleml.store._tables import metadata as kernel_tables
 from cycleml.tracking._tables import metadata as tracking_tables
@@ -19,6 +20,7 @@ BRANCH_METADATA: dict[str, MetaData] = {
     "data": data_tables,
     "serving": serving_tables,
     "monitoring": monitoring_tables,
+    "server": auth_tables,
 }
 
 

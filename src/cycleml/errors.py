@@ -17,6 +17,7 @@ callers already catch (``KeyError`` for a missing thing, ``ValueError`` for bad 
     ├── ValidationFailed                          422   data or model failed validation
     │   ├── SignatureError                        422   model input does not match the signature
     │   └── ModelIntegrityError                   422   a model folder's files fail their sha256
+    ├── Unauthenticated                           401   no valid credentials were sent
     ├── PermissionDenied                          403   the actor may not do this
     └── StoreError                                503   the metadata or artifact store failed
 
@@ -50,6 +51,7 @@ __all__ = [
     "SignatureError",
     "SpecError",
     "StoreError",
+    "Unauthenticated",
     "UnsupportedMediaType",
     "ValidationFailed",
     "from_dict",
@@ -180,6 +182,13 @@ class ModelIntegrityError(ValidationFailed):
 
     status_code = 422
     code = "model_integrity"
+
+
+class Unauthenticated(CycleMLError):
+    """The request carries no credentials, or ones the server does not accept."""
+
+    status_code = 401
+    code = "unauthenticated"
 
 
 class PermissionDenied(CycleMLError):

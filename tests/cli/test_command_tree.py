@@ -189,6 +189,8 @@ LISTINGS: dict[Path_, list[list[str]]] = {
     ("monitor", "alerts"): [[]],
     ("monitor", "history"): [["watch"]],
     ("monitor", "run"): [["watch"], ["watch", "--final"]],
+    ("users", "list"): [[]],
+    ("users", "tokens"): [[]],
 }
 #: Commands whose --json output is one object (or a listing that cannot be empty).
 OBJECTS = {

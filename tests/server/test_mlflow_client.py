@@ -56,7 +56,13 @@ def mlflow_python() -> str:
     return str(python)
 
 
-def run_mlflow(mlflow_python: str, script: str, url: str, tmp_path: Path) -> dict[str, Any]:
+def run_mlflow(
+    mlflow_python: str,
+    script: str,
+    url: str,
+    tmp_path: Path,
+    env_extra: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """Run ``script`` with the MLflow client against ``url``; return the JSON it prints."""
     path = tmp_path / "client.py"
     path.write_text(script)
@@ -72,6 +78,7 @@ def run_mlflow(mlflow_python: str, script: str, url: str, tmp_path: Path) -> dic
         MLFLOW_TRACKING_USERNAME="",
         HOME=str(tmp_path),
     )
+    env.update(env_extra or {})
     done = subprocess.run(
         [mlflow_python, str(path), url],
         capture_output=True,
@@ -470,3 +477,51 @@ def test_the_mlflow_client_logs_registers_aliases_and_loads_models(
         main(["--metadata-uri", settings.metadata_uri, "models", "list", "--json"])
     assert done.value.code in (0, None)
     assert [m["name"] for m in json.loads(capsys.readouterr().out)] == ["clf"]
+
+
+SIGNED_IN = r"""
+import json, sys
+import mlflow
+from mlflow.exceptions import MlflowException
+
+mlflow.set_tracking_uri(sys.argv[1])
+out = {}
+try:
+    mlflow.set_experiment("team")
+    with mlflow.start_run() as run:
+        mlflow.log_metric("auc", 0.9)
+    out["run_id"] = run.info.run_id
+except MlflowException as exc:
+    out["error"] = exc.error_code
+print(json.dumps(out))
+"""
+
+
+def test_the_mlflow_client_signs_in_with_a_token_or_a_password(
+    mlflow_python: str, settings: Settings, tmp_path: Path
+) -> None:
+    from cycleml.server import AuthConfig, UserStore, create_server
+    from cycleml.serving import background_server
+
+    app = create_server(settings, auth=AuthConfig(enabled=True))
+    users = UserStore(app.state.server.db)
+    users.create_user("ann", password="ann-password")
+    token, _ = users.create_token("ann")
+    with background_server(app) as url:
+        anonymous = run_mlflow(mlflow_python, SIGNED_IN, url, tmp_path)
+        assert anonymous == {"error": "UNAUTHENTICATED"}
+        with_token = run_mlflow(
+            mlflow_python, SIGNED_IN, url, tmp_path, {"MLFLOW_TRACKING_TOKEN": token}
+        )
+        basic = run_mlflow(
+            mlflow_python,
+            SIGNED_IN,
+            url,
+            tmp_path,
+            {"MLFLOW_TRACKING_USERNAME": "ann", "MLFLOW_TRACKING_PASSWORD": "ann-password"},
+        )
+    with open_database(settings) as db:
+        for out in (with_token, basic):
+            rows = db.list_audit(entity_kind="run", entity_id=out["run_id"])
+            assert rows
+            assert {row.actor for row in rows} == {"ann"}

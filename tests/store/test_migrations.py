@@ -61,6 +61,7 @@ def test_heads_are_alembics_heads() -> None:
         "data",
         "serving",
         "monitoring",
+        "server",
     }
     config = Config()
     config.set_main_option("script_location", str(folders[0].parent))
@@ -76,6 +77,7 @@ def test_heads_are_alembics_heads() -> None:
         "data",
         "serving",
         "monitoring",
+        "server",
     }
 
 

@@ -38,6 +38,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
              "Run the lifecycle demo on a real, bundled dataset (breast cancer, scikit-learn)."),
     "server": ("cycleml.cli._server", "server",
                "Run the team server: cycleml's REST API and MLflow's, on one shared store."),
+    "users": ("cycleml.cli._users", "users_app",
+              "Manage the team server's users, API tokens and permissions."),
     "serve": ("cycleml.cli._serving", "serve",
               "Serve a model (or a deployment) over HTTP until Ctrl-C or SIGTERM."),
     "deploy": ("cycleml.cli._serving", "deploy",

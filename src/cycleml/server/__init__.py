@@ -6,6 +6,9 @@ what it runs::
     from cycleml.server import create_server
 
     app = create_server(settings)        # a FastAPI app; each stage's router plugs in
+
+Users, tokens and permissions (:class:`UserStore`, :class:`Permission`) decide who may do
+what once auth is on (:class:`AuthConfig`).
 """
 
 from __future__ import annotations
@@ -16,8 +19,20 @@ from cycleml._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from cycleml.server._app import ServerState, create_server, server_state
+    from cycleml.server._auth import AuthConfig
+    from cycleml.server._users import ApiToken, Grant, Permission, User, UserStore
 
-__all__ = ["ServerState", "create_server", "server_state"]
+__all__ = [
+    "ApiToken",
+    "AuthConfig",
+    "Grant",
+    "Permission",
+    "ServerState",
+    "User",
+    "UserStore",
+    "create_server",
+    "server_state",
+]
 
 __getattr__, __dir__ = lazy_exports(
     __name__,
@@ -25,5 +40,11 @@ __getattr__, __dir__ = lazy_exports(
         "ServerState": "cycleml.server._app",
         "create_server": "cycleml.server._app",
         "server_state": "cycleml.server._app",
+        "AuthConfig": "cycleml.server._auth",
+        "ApiToken": "cycleml.server._users",
+        "Grant": "cycleml.server._users",
+        "Permission": "cycleml.server._users",
+        "User": "cycleml.server._users",
+        "UserStore": "cycleml.server._users",
     },
 )

@@ -22,18 +22,25 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cycleml.errors import CycleMLError, InvalidInput, NotFound
+from cycleml.server._auth import AuthConfig, Authenticator, authenticate, authorize_v1
 from cycleml.server._errors import error_response, is_mlflow_path
 from cycleml.server._metrics import ServerMetrics
 from cycleml.settings import Settings, resolve_settings
 from cycleml.store import ArtifactStore, Database, open_artifact_store, open_database
 
-__all__ = ["ROUTERS", "ServerState", "create_server", "server_state"]
+__all__ = [
+    "PUBLIC_ROUTERS",
+    "ROUTERS",
+    "ServerState",
+    "create_server",
+    "server_state",
+]
 
 #: The modules whose ``router`` the app includes, in this order.
 ROUTERS: tuple[str, ...] = (
@@ -50,6 +57,9 @@ ROUTERS: tuple[str, ...] = (
     "cycleml.server._mlflow_registry",
     "cycleml.server._mlflow_artifacts",
 )
+
+#: Routers answered without credentials (liveness, version and Prometheus scrapes).
+PUBLIC_ROUTERS = frozenset({"cycleml.server._health"})
 
 _log = logging.getLogger("cycleml.server")
 
@@ -79,6 +89,7 @@ def create_server(
     *,
     metadata_uri: str | None = None,
     artifact_uri: str | None = None,
+    auth: AuthConfig | None = None,
 ) -> FastAPI:
     """Build the team server's app on ``settings`` (default: resolved from the environment).
 
@@ -86,6 +97,8 @@ def create_server(
         settings: Where the stores are.
         metadata_uri: Overrides the settings' metadata database.
         artifact_uri: Overrides the settings' artifact root (a folder or fsspec URI).
+        auth: Whether requests need credentials, and the default permission (default: off,
+            as for a server on loopback; ``cycleml server`` turns it on elsewhere).
 
     Raises:
         StoreError: The metadata database cannot be opened.
@@ -126,8 +139,13 @@ def create_server(
         lifespan=lifespan,
     )
     app.state.server = state
+    app.state.authenticator = Authenticator(db, auth or AuthConfig())
     for module in ROUTERS:
-        app.include_router(importlib.import_module(module).router)
+        router = importlib.import_module(module).router
+        checks = [] if module in PUBLIC_ROUTERS else [Depends(authenticate)]
+        if router.prefix == "/api/v1":
+            checks.append(Depends(authorize_v1))
+        app.include_router(router, dependencies=checks)
     _add_error_handlers(app)
     app.add_middleware(_Observe, metrics=state.metrics)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field, StrictInt, WithJsonSchema
 
@@ -35,6 +35,7 @@ from cycleml.data import DatasetPart, SqlDatasetRepository
 from cycleml.data._entities import WATERMARK_TYPES, watermark_from_json
 from cycleml.errors import InvalidInput
 from cycleml.server._app import ServerState, server_state
+from cycleml.server._auth import grant_creator, readable
 from cycleml.server._routes import StrictBody, json_response
 
 __all__ = ["router"]
@@ -182,7 +183,7 @@ def _version_number(version: str) -> int | None:
     responses={200: {"model": CreatedVersion, "description": "The version already existed"}},
     summary="Create a dataset version",
 )
-def create_version(name: str, body: CreateVersion, repo: Repository) -> Response:
+def create_version(name: str, body: CreateVersion, repo: Repository, request: Request) -> Response:
     """Record a version whose parts are in the artifact store (201); when the dataset
     already has a version with this digest, that version (200, nothing written)."""
     watermark = watermark_from_json(body.watermark_value)
@@ -200,15 +201,19 @@ def create_version(name: str, body: CreateVersion, repo: Repository) -> Response
         validation=body.validation,
         edges=body.edges,
     )
+    if created and version.version == 1:  # the dataset's first version: its creator manages it
+        grant_creator(request, "dataset", version.name)
     return json_response(
         {"created": created, "version": version.to_dict()}, 201 if created else 200
     )
 
 
 @router.get("/datasets", response_model=DatasetList, summary="List datasets")
-def list_datasets(repo: Repository) -> Response:
+def list_datasets(repo: Repository, request: Request) -> Response:
     """The latest version of every dataset, by name."""
-    return json_response({"datasets": [v.to_dict() for v in repo.list_datasets()]})
+    found = repo.list_datasets()
+    allowed = readable(request, "dataset", (v.name for v in found))
+    return json_response({"datasets": [v.to_dict() for v in found if v.name in allowed]})
 
 
 @router.get("/datasets/{name}/versions", response_model=DatasetVersionList, summary="List versions")

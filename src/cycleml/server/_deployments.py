@@ -26,14 +26,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field, WithJsonSchema
 
 from cycleml.server._app import ServerState, server_state
+from cycleml.server._auth import grant_creator, readable
 from cycleml.server._routes import CheckedStr, RequestId, StrictBody, json_response
 from cycleml.serving import SqlDeploymentRepository
 from cycleml.serving._sql_predictions import MAX_PAGE
+from cycleml.store import claimed_actor
 
 __all__ = ["router"]
 
@@ -256,7 +258,7 @@ def _arms(body: ReplaceDeployment) -> dict[str, Any]:
     "/deployments", status_code=201, response_model=DeploymentOut, summary="Create a deployment"
 )
 def create_deployment(
-    body: CreateDeployment, repo: Repository, request_id: RequestId = None
+    body: CreateDeployment, repo: Repository, request: Request, request_id: RequestId = None
 ) -> Response:
     """Create a deployment at revision 1 (409 ``already_exists`` when the name is taken); with
     ``X-Request-ID``, a retried request returns the deployment it created. The models'
@@ -267,16 +269,19 @@ def create_deployment(
         **_arms(body),
         description="" if body.description is None else body.description,
         reason=body.reason,
-        actor=body.actor,
+        actor=claimed_actor(body.actor),
         request_id=request_id,
     )
+    grant_creator(request, "deployment", created.name)
     return json_response(created.to_dict(), 201)
 
 
 @router.get("/deployments", response_model=DeploymentList, summary="List deployments")
-def list_deployments(repo: Repository) -> Response:
-    """Every deployment, by name."""
-    return json_response({"deployments": [d.to_dict() for d in repo.list_deployments()]})
+def list_deployments(repo: Repository, request: Request) -> Response:
+    """Every deployment the user may read, by name."""
+    found = repo.list_deployments()
+    allowed = readable(request, "deployment", (d.name for d in found))
+    return json_response({"deployments": [d.to_dict() for d in found if d.name in allowed]})
 
 
 @router.get("/deployments/{name}", response_model=DeploymentOut, summary="Get a deployment")
@@ -289,7 +294,11 @@ def get_deployment(name: str, repo: Repository) -> Response:
     "/deployments/{name}", response_model=DeploymentOut, summary="Create or replace a deployment"
 )
 def replace_deployment(
-    name: str, body: ReplaceDeployment, repo: Repository, request_id: RequestId = None
+    name: str,
+    body: ReplaceDeployment,
+    repo: Repository,
+    request: Request,
+    request_id: RequestId = None,
 ) -> Response:
     """Make the deployment's whole configuration this one (what ``cycleml deploy`` does):
     create it, or write the next revision; nothing is written when nothing changes."""
@@ -299,9 +308,11 @@ def replace_deployment(
         **_arms(body),
         description=... if body.description is None else body.description,
         reason=body.reason,
-        actor=body.actor,
+        actor=claimed_actor(body.actor),
         request_id=request_id,
     )
+    if replaced.revision == 1:  # this PUT created it
+        grant_creator(request, "deployment", replaced.name)
     return json_response(replaced.to_dict())
 
 
@@ -317,7 +328,7 @@ def update_deployment(
         for key in ("model_uri", "canary_uri", "canary_percent", "shadow_uri", "description")
     }
     updated = repo.update_deployment(
-        name, **changes, reason=body.reason, actor=body.actor, request_id=request_id
+        name, **changes, reason=body.reason, actor=claimed_actor(body.actor), request_id=request_id
     )
     return json_response(updated.to_dict())
 
@@ -331,7 +342,7 @@ def promote_deployment(
     """Make the canary the primary and remove the canary (409 ``invalid_state`` without a
     canary; with ``X-Request-ID``, a retried request is applied once)."""
     promoted = repo.promote_deployment(
-        name, reason=body.reason, actor=body.actor, request_id=request_id
+        name, reason=body.reason, actor=claimed_actor(body.actor), request_id=request_id
     )
     return json_response(promoted.to_dict())
 
@@ -351,7 +362,7 @@ def rollback_deployment(
         name,
         to_revision=body.to_revision,
         reason=body.reason,
-        actor=body.actor,
+        actor=claimed_actor(body.actor),
         request_id=request_id,
     )
     return json_response(restored.to_dict())
@@ -388,7 +399,7 @@ def add_prediction_log_part(name: str, body: AddPart, repo: Repository) -> Respo
         model_versions=body.model_versions,
         bytes=body.bytes,
         part_id=body.part_id,
-        actor=body.actor,
+        actor=claimed_actor(body.actor),
     )
     return json_response(part.to_dict(), 201)
 
@@ -425,7 +436,9 @@ def add_feedback(
 ) -> Response:
     """Store labels of earlier predictions in one transaction, all or nothing; with
     ``X-Request-ID``, a retried batch is stored once."""
-    stored = repo.add_feedback(name, body.records, actor=body.actor, request_id=request_id)
+    stored = repo.add_feedback(
+        name, body.records, actor=claimed_actor(body.actor), request_id=request_id
+    )
     return json_response({"stored": stored}, 201)
 
 
@@ -465,7 +478,7 @@ def record_batch_prediction(
         output=body.output,
         rows=body.rows,
         digest=body.digest,
-        actor=body.actor,
+        actor=claimed_actor(body.actor),
         request_id=request_id,
     )
     return Response(status_code=204)

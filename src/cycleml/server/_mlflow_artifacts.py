@@ -34,7 +34,9 @@ from starlette.concurrency import run_in_threadpool
 from cycleml.errors import InvalidInput, NotFound
 from cycleml.ids import is_id
 from cycleml.server._app import ServerState, server_state
+from cycleml.server._auth import require
 from cycleml.server._mlflow_protocol import ExperimentIds
+from cycleml.server._users import Permission
 from cycleml.store import ArtifactEntry
 from cycleml.tracking import SqlRunRepository
 from cycleml.tracking._logged_models import is_logged_model_id
@@ -145,8 +147,15 @@ def _repository(request: Request) -> tuple[ServerState, SqlRunRepository, Experi
     return state, runs, ExperimentIds(runs, request.app.state, state.artifacts.uri)
 
 
-def _check_owner(runs: SqlRunRepository, ids: ExperimentIds, where: ArtifactPath) -> None:
-    """Raise :class:`NotFound` unless the owner exists in the experiment the path names."""
+def _check_owner(
+    runs: SqlRunRepository,
+    ids: ExperimentIds,
+    where: ArtifactPath,
+    request: Request | None = None,
+    level: Permission = Permission.READ,
+) -> None:
+    """Raise :class:`NotFound` unless the owner exists in the experiment the path names,
+    and :class:`PermissionDenied` unless the user holds ``level`` on that experiment."""
     if where.owner == "run":
         experiment_id = runs.get_run(where.owner_id).info.experiment_id
     else:
@@ -157,6 +166,9 @@ def _check_owner(runs: SqlRunRepository, ids: ExperimentIds, where: ArtifactPath
             f"{what} {where.owner_id} is not in experiment {where.experiment_id!r}.",
             hint="Use the artifact_uri that runs/get or logged-models/{id} answers.",
         )
+    if request is not None:
+        what = f"{request.method} artifacts of {where.owner_id}"
+        require(request, "experiment", {experiment_id}, level, what)
 
 
 def _entries(runs: SqlRunRepository, where: ArtifactPath, prefix: str) -> list[ArtifactEntry]:
@@ -169,7 +181,7 @@ async def upload(request: Request, path: str) -> Response:
     """``PUT artifacts/<path>``: store the raw body as one file of the run or model."""
     where = parse_artifact_path(path, file=True)
     state, runs, ids = _repository(request)
-    await run_in_threadpool(_check_owner, runs, ids, where)
+    await run_in_threadpool(_check_owner, runs, ids, where, request, Permission.EDIT)
     with tempfile.SpooledTemporaryFile(_SPOOL_MAX) as spool:
         async for chunk in request.stream():
             await run_in_threadpool(spool.write, chunk)
@@ -193,7 +205,7 @@ async def download(request: Request, path: str) -> Response:
     state, runs, ids = _repository(request)
 
     def find() -> BinaryIO:
-        _check_owner(runs, ids, where)
+        _check_owner(runs, ids, where, request)
         for entry in _entries(runs, where, where.path):
             if entry.path == where.path:
                 return state.artifacts.open_blob(entry.digest)
@@ -228,8 +240,10 @@ def folder_listing(entries: list[ArtifactEntry], folder: str) -> list[dict[str, 
     return [files[name] for name in sorted(files)]
 
 
-def _listing(runs: SqlRunRepository, ids: ExperimentIds, where: ArtifactPath) -> dict[str, object]:
-    _check_owner(runs, ids, where)
+def _listing(
+    runs: SqlRunRepository, ids: ExperimentIds, where: ArtifactPath, request: Request
+) -> dict[str, object]:
+    _check_owner(runs, ids, where, request)
     return {"files": folder_listing(_entries(runs, where, where.path), where.path)}
 
 
@@ -239,7 +253,7 @@ async def list_artifacts(request: Request) -> Response:
 
     where = parse_artifact_path(request.query_params.get("path", ""), file=False)
     _, runs, ids = _repository(request)
-    answer = await run_in_threadpool(_listing, runs, ids, where)
+    answer = await run_in_threadpool(_listing, runs, ids, where, request)
     return Response(json.dumps(answer, separators=(",", ":")), media_type="application/json")
 
 
@@ -249,7 +263,7 @@ async def delete(request: Request, path: str) -> Response:
     _, runs, ids = _repository(request)
 
     def remove() -> None:
-        _check_owner(runs, ids, where)
+        _check_owner(runs, ids, where, request, Permission.MANAGE)
         if where.owner == "run":
             runs.delete_artifacts(where.owner_id, where.path)
         else:

@@ -298,6 +298,7 @@ class Call:
     fields: Fields
     runs: SqlRunRepository
     experiments: ExperimentIds
+    request: Request | None = None  # for the permission checks (None: not checked)
 
 
 #: A route's handler: reads the call, answers with a JSON-ready dict.
@@ -332,7 +333,15 @@ async def _fields(request: Request) -> Fields:
     return Fields({**parsed, **request.path_params}, query=False, path=path)
 
 
-def _endpoint(handler: Handler) -> Callable[[Request], Any]:
+def _checked(handler: Handler, call: Call, path: str, method: str) -> Mapping[str, Any]:
+    """The handler's answer, once the user's permission for the route is checked."""
+    from cycleml.server._auth_mlflow import authorize_mlflow  # it needs Call: import here
+
+    authorize_mlflow(call, path, method)
+    return handler(call)
+
+
+def _endpoint(handler: Handler, path: str) -> Callable[[Request], Any]:
     async def endpoint(request: Request) -> Response:
         fields = await _fields(request)
         state = server_state(request)
@@ -342,8 +351,9 @@ def _endpoint(handler: Handler) -> Callable[[Request], Any]:
             fields=fields,
             runs=runs,
             experiments=ExperimentIds(runs, request.app.state, state.artifacts.uri),
+            request=request,
         )
-        answer = await run_in_threadpool(handler, call)
+        answer = await run_in_threadpool(_checked, handler, call, path, request.method)
         body = json.dumps(answer, separators=(",", ":"), allow_nan=False)
         return Response(body, media_type="application/json")
 
@@ -355,7 +365,7 @@ def _endpoint(handler: Handler) -> Callable[[Request], Any]:
 def add_routes(router: APIRouter, routes: Iterable[tuple[str, Sequence[str], Handler]]) -> None:
     """Serve each ``(path, methods, handler)`` under both of MLflow's 2.0 prefixes."""
     for path, methods, handler in routes:
-        endpoint = _endpoint(handler)
+        endpoint = _endpoint(handler, path)
         for prefix in MLFLOW_ROUTE_PREFIXES:
             router.add_api_route(
                 f"{prefix}/{path}",

@@ -30,6 +30,7 @@ from fastapi import APIRouter
 from cycleml.errors import InvalidInput, NotFound
 from cycleml.ids import is_id
 from cycleml.registry import Models, ModelVersion, RegisteredModel, SqlModelRepository
+from cycleml.server._auth import grant_creator, readable
 from cycleml.server._mlflow_artifacts import (
     mlflow_artifact_uri,
     mlflow_model_artifact_uri,
@@ -215,6 +216,8 @@ def create_registered_model(call: Call) -> dict[str, Any]:
         description=call.fields.text("description") or "",
         tags=dict(call.fields.key_values("tags")),
     )
+    if call.request is not None:
+        grant_creator(call.request, "registered_model", model.name)
     return {"registered_model": _model_json(call, model)}
 
 
@@ -258,7 +261,9 @@ def _model_view(model: RegisteredModel) -> SimpleNamespace:
 def search_registered_models(call: Call) -> dict[str, Any]:
     """``registered-models/search``: filter (name, tags), order and page the models."""
     terms = parse_filter(call.fields.text("filter"), MODEL_FILTER)
-    views = [_model_view(m) for m in _registry(call).list_registered_models()]
+    views = [
+        _model_view(m) for m in _readable_models(call, _registry(call).list_registered_models())
+    ]
     ordered = order_entities(
         filter_entities(views, terms, absent_tags_differ=True),
         call.fields.texts("order_by"),
@@ -410,6 +415,9 @@ def search_model_versions(call: Call) -> dict[str, Any]:
         models = [str(names[0])] if _exists(registry, str(names[0])) else []
     else:
         models = [m.name for m in registry.list_registered_models()]
+    if call.request is not None:
+        allowed = readable(call.request, "registered_model", models)
+        models = [name for name in models if name in allowed]
     views = [_version_view(v) for name in models for v in registry.list_model_versions(name)]
     ordered = order_entities(
         filter_entities(views, terms, absent_tags_differ=True),
@@ -418,6 +426,13 @@ def search_model_versions(call: Call) -> dict[str, Any]:
     )
     page, more = _paged(ordered, *_page(call, _VERSION_PAGE))
     return {"model_versions": [_version_json(call, v.version) for v in page], **more}
+
+
+def _readable_models(call: Call, models: list[RegisteredModel]) -> list[RegisteredModel]:
+    if call.request is None:
+        return models
+    allowed = readable(call.request, "registered_model", (m.name for m in models))
+    return [m for m in models if m.name in allowed]
 
 
 def _exists(registry: SqlModelRepository, name: str) -> bool:

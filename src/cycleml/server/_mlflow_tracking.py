@@ -31,6 +31,7 @@ from fastapi import APIRouter
 
 from cycleml.errors import InvalidInput, NotFound
 from cycleml.ids import is_id
+from cycleml.server._auth import grant_creator, readable
 from cycleml.server._mlflow_artifacts import mlflow_artifact_uri
 from cycleml.server._mlflow_models import run_outputs_json
 from cycleml.server._mlflow_protocol import (
@@ -192,6 +193,8 @@ def create_experiment(call: Call) -> dict[str, Any]:
         artifact_location=fields.text("artifact_location") or call.state.artifacts.uri,
         tags=_tags(call),
     )
+    if call.request is not None:
+        grant_creator(call.request, "experiment", experiment.experiment_id)
     return {"experiment_id": call.experiments.to_mlflow(experiment.experiment_id)}
 
 
@@ -224,6 +227,9 @@ def search_experiments(call: Call) -> dict[str, Any]:
     terms = parse_experiment_filter(fields.text("filter"))
     call.experiments.default_id(create=True)
     found = filter_experiments(call.runs.list_experiments(view=view), terms)
+    if call.request is not None:
+        allowed = readable(call.request, "experiment", (e.experiment_id for e in found))
+        found = [e for e in found if e.experiment_id in allowed]
     ordered = order_experiments(found, fields.texts("order_by"))
     page = ordered[offset : offset + limit]
     answer: dict[str, Any] = {"experiments": [_experiment_json(e, call.experiments) for e in page]}

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field, WithJsonSchema
 
@@ -40,8 +40,9 @@ from cycleml.monitoring._sql_alerts import transition_to_dict
 from cycleml.monitoring._sql_monitors import read_number
 from cycleml.monitoring._sql_requests import MAX_PAGE
 from cycleml.server._app import ServerState, server_state
+from cycleml.server._auth import grant_creator, readable
 from cycleml.server._routes import NUMBER_SCHEMA, CheckedStr, RequestId, StrictBody, json_response
-from cycleml.store import json_safe
+from cycleml.store import claimed_actor, json_safe
 
 __all__ = ["router"]
 
@@ -376,7 +377,7 @@ def create_reference(
         name=body.name,
         sources=body.sources,
         reference_id=body.reference_id,
-        actor=body.actor,
+        actor=claimed_actor(body.actor),
         request_id=request_id,
     )
     return json_response(created.to_dict(), 201)
@@ -403,7 +404,9 @@ def get_reference(reference: str, repo: Repository) -> Response:
 
 # ---- monitors -----------------------------------------------------------------------------
 @router.post("/monitors", status_code=201, response_model=MonitorOut, summary="Create a monitor")
-def create_monitor(body: CreateMonitor, repo: Repository, request_id: RequestId = None) -> Response:
+def create_monitor(
+    body: CreateMonitor, repo: Repository, request: Request, request_id: RequestId = None
+) -> Response:
     """Create a monitor of a deployment or of a model version (an alias is resolved now and
     the monitor pinned); 409 when the name is taken. With ``X-Request-ID``, a retry returns
     the monitor it created."""
@@ -412,21 +415,24 @@ def create_monitor(body: CreateMonitor, repo: Repository, request_id: RequestId 
         body.target,
         reference=body.reference,
         config=body.config,
-        actor=body.actor,
+        actor=claimed_actor(body.actor),
         request_id=request_id,
     )
+    grant_creator(request, "monitor", created.name)
     return json_response(created.to_dict(), 201)
 
 
 @router.get("/monitors", response_model=MonitorList, summary="List monitors")
 def list_monitors(
     repo: Repository,
+    request: Request,
     target: Annotated[str | None, Query(description="Only this target's.")] = None,
     model_name: ModelName = None,
 ) -> Response:
     """Every monitor by name, optionally those of one target or one model."""
     found = repo.list_monitors(target=target, model_name=model_name)
-    return json_response({"monitors": [monitor.to_dict() for monitor in found]})
+    allowed = readable(request, "monitor", (m.name for m in found))
+    return json_response({"monitors": [m.to_dict() for m in found if m.name in allowed]})
 
 
 @router.get("/monitors/{name}", response_model=MonitorOut, summary="Get a monitor")
@@ -445,7 +451,7 @@ def update_monitor(name: str, body: UpdateMonitor, repo: Repository) -> Response
         config=body.config if "config" in sent else ...,
         reference=body.reference if "reference" in sent else ...,
         reason=body.reason,
-        actor=body.actor,
+        actor=claimed_actor(body.actor),
     )
     return json_response(updated.to_dict())
 
@@ -455,7 +461,9 @@ def update_monitor(name: str, body: UpdateMonitor, repo: Repository) -> Response
 )
 def set_watermark(name: str, body: SetWatermark, repo: Repository) -> Response:
     """Move the watermark by hand, backwards too (evaluations move it forwards)."""
-    moved = repo.set_monitor_watermark(name, body.watermark, reason=body.reason, actor=body.actor)
+    moved = repo.set_monitor_watermark(
+        name, body.watermark, reason=body.reason, actor=claimed_actor(body.actor)
+    )
     return json_response(moved.to_dict())
 
 
@@ -497,7 +505,7 @@ def record_evaluation(
         sources=body.sources,
         watermark=body.watermark,
         evaluation_id=body.evaluation_id,
-        actor=body.actor,
+        actor=claimed_actor(body.actor),
         request_id=request_id,
     )
     return json_response(stored.to_dict(), 201)
@@ -604,7 +612,7 @@ def apply_transition(
         event,
         window_end=body.window_end,
         expected_version=body.expected_version,
-        actor=body.actor,
+        actor=claimed_actor(body.actor),
         request_id=request_id,
     )
     return json_response(transition_to_dict(stored, record))
@@ -625,7 +633,7 @@ def record_retrain_trigger(
         event_id=body.event_id,
         exit_code=body.exit_code,
         detail=body.detail,
-        actor=body.actor,
+        actor=claimed_actor(body.actor),
         request_id=request_id,
     )
     return Response(status_code=204)
@@ -695,7 +703,7 @@ def finish_delivery(
         body.status,
         claim=body.claim,
         detail=body.detail,
-        actor=body.actor,
+        actor=claimed_actor(body.actor),
         request_id=request_id,
     )
     return json_response(finished.to_dict())

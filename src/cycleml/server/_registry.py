@@ -26,12 +26,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field, WithJsonSchema
 
 from cycleml.registry import SqlModelRepository
 from cycleml.server._app import ServerState, server_state
+from cycleml.server._auth import grant_creator, readable
 from cycleml.server._routes import (
     NUMBER_SCHEMA,
     CheckedStr,
@@ -213,19 +214,25 @@ class Transition(StrictBody):
 @router.post(
     "/models", status_code=201, response_model=RegisteredModelOut, summary="Create a model"
 )
-def create_model(body: CreateModel, repo: Repository, request_id: RequestId = None) -> Response:
+def create_model(
+    body: CreateModel, repo: Repository, request: Request, request_id: RequestId = None
+) -> Response:
     """Create a registered model (409 ``already_exists`` when the name is taken); with
-    ``X-Request-ID``, a retried request returns the model it created."""
+    ``X-Request-ID``, a retried request returns the model it created. Its creator holds
+    MANAGE on it."""
     created = repo.create_registered_model(
         body.name, description=body.description, tags=body.tags, request_id=request_id
     )
+    grant_creator(request, "registered_model", created.name)
     return json_response(created.to_dict(), 201)
 
 
 @router.get("/models", response_model=RegisteredModelList, summary="List models")
-def list_models(repo: Repository) -> Response:
-    """Every registered model, by name."""
-    return json_response({"models": [model.to_dict() for model in repo.list_registered_models()]})
+def list_models(repo: Repository, request: Request) -> Response:
+    """Every registered model the user may read, by name."""
+    found = repo.list_registered_models()
+    allowed = readable(request, "registered_model", (m.name for m in found))
+    return json_response({"models": [m.to_dict() for m in found if m.name in allowed]})
 
 
 @router.get("/models/{name}", response_model=RegisteredModelOut, summary="Get a model")

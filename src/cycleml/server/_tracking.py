@@ -23,12 +23,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field, WithJsonSchema, model_validator
 
 from cycleml.errors import NotFound
 from cycleml.server._app import ServerState, server_state
+from cycleml.server._auth import grant_creator, readable
 from cycleml.server._routes import (
     NUMBER_SCHEMA,
     CheckedStr,
@@ -313,21 +314,28 @@ def _batch(body: LogBatch) -> dict[str, Any]:
 @router.post(
     "/experiments", status_code=201, response_model=ExperimentOut, summary="Create an experiment"
 )
-def create_experiment(body: CreateExperiment, repo: Repository) -> Response:
-    """Create an experiment (409 ``already_exists`` when the name is taken)."""
+def create_experiment(body: CreateExperiment, repo: Repository, request: Request) -> Response:
+    """Create an experiment (409 ``already_exists`` when the name is taken); its creator
+    holds MANAGE on it."""
     created = repo.create_experiment(
         body.name, artifact_location=body.artifact_location, tags=body.tags
     )
+    grant_creator(request, "experiment", created.experiment_id)
     return json_response(created.to_dict(), 201)
 
 
 @router.get("/experiments", response_model=ExperimentList, summary="List experiments")
 def list_experiments(
     repo: Repository,
+    request: Request,
     view: Annotated[str, Query(description="`active`, `deleted` or `all`.")] = "active",
 ) -> Response:
-    """Every experiment in the view, oldest first."""
-    return json_response({"experiments": [e.to_dict() for e in repo.list_experiments(view=view)]})
+    """Every experiment in the view the user may read, oldest first."""
+    found = repo.list_experiments(view=view)
+    allowed = readable(request, "experiment", (e.experiment_id for e in found))
+    return json_response(
+        {"experiments": [e.to_dict() for e in found if e.experiment_id in allowed]}
+    )
 
 
 @router.get(

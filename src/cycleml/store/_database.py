@@ -12,6 +12,7 @@ import re
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, Literal, TypeVar
 
 from sqlalchemy import Connection, Engine, and_, delete, or_, select
@@ -31,6 +32,8 @@ __all__ = [
     "Database",
     "Direction",
     "SqlRepository",
+    "acting_as",
+    "claimed_actor",
     "database_of",
     "dialect_insert",
     "open_database",
@@ -91,7 +94,7 @@ class Database:
 
     def __init__(self, uri: str, *, actor: str, migrate: bool = True) -> None:
         self.uri = uri
-        self.actor = actor
+        self._actor = actor
         self._engine: Engine = make_engine(uri)
         self.schema_revisions: frozenset[str] = frozenset()
         if migrate:
@@ -110,6 +113,11 @@ class Database:
             except BaseException:
                 self._engine.dispose()
                 raise
+
+    @property
+    def actor(self) -> str:
+        """Who audit rows name: the :func:`acting_as` user of this context, else the opener."""
+        return _ACTING_AS.get() or self._actor
 
     @property
     def schema_version(self) -> str:
@@ -358,6 +366,34 @@ class Database:
             for path, digest, size in rows
             if not clean or path == clean or path.startswith(clean + "/")
         ]
+
+
+_ACTING_AS: ContextVar[str | None] = ContextVar("cycleml_acting_as", default=None)
+
+
+@contextmanager
+def acting_as(actor: str) -> Iterator[None]:
+    """Record ``actor`` in the audit rows of every write made in this context.
+
+    The team server wraps each authenticated request in it, so one worker's shared
+    :class:`Database` names the user who asked, not the server's own account. Threads
+    started from the context (Starlette's threadpool copies it) see it too.
+    """
+    token = _ACTING_AS.set(actor)
+    try:
+        yield
+    finally:
+        _ACTING_AS.reset(token)
+
+
+def claimed_actor(given: str | None) -> str | None:
+    """The actor a request may claim: the :func:`acting_as` user when there is one.
+
+    Some repository writes take an ``actor`` from their caller (a client naming who acts
+    through it). Behind an authenticated request that name is the signed-in user's,
+    whatever the body says; otherwise the caller's, if given.
+    """
+    return _ACTING_AS.get() or given
 
 
 class SqlRepository:

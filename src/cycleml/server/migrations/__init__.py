@@ -1,0 +1,1 @@
+"""The team server's Alembic branch (``server``): users, API tokens and permissions."""
