@@ -117,3 +117,14 @@ def test_a_bad_store_fails_the_command_before_serving(
     err = capsys.readouterr().err
     assert "Unsupported metadata store URI 'mysql://x/db'" in err
     assert "postgresql" in err  # the hint says what works
+
+
+def test_a_server_refuses_an_artifact_root_that_is_a_server(settings: Settings) -> None:
+    import dataclasses
+
+    from cycleml.errors import InvalidInput
+    from cycleml.server import create_server
+
+    looped = dataclasses.replace(settings, artifact_uri="http://127.0.0.1:5000")
+    with pytest.raises(InvalidInput, match="a server's address"):
+        create_server(looped)

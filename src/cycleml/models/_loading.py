@@ -304,14 +304,22 @@ def _local_path(uri: str) -> Path:
 
 def _fetch(uri: str, settings: Settings | None) -> tuple[Path, Path, Any]:
     """Download a ``runs:/`` or ``models:/`` model into a new temporary folder."""
-    from cycleml.registry import SqlModelRepository
+    from cycleml.registry import RestModelRepository, SqlModelRepository
     from cycleml.store import database_of, open_database
     from cycleml.tracking import TrackingClient, get_tracker
 
     client = TrackingClient(settings) if settings is not None else get_tracker().client
     try:
-        db = database_of(client.repository) or open_database(client.settings)
-        location = SqlModelRepository(db).resolve_artifact_uri(uri)
+        db = database_of(client.repository)
+        if db is None and client.settings.tracking_uri.startswith(("http://", "https://")):
+            with RestModelRepository(
+                client.settings.tracking_uri, token=client.settings.tracking_token
+            ) as registry:
+                location = registry.resolve_artifact_uri(uri)
+        else:
+            location = SqlModelRepository(
+                db or open_database(client.settings)
+            ).resolve_artifact_uri(uri)
         if not location.entries:
             raise NotFound(f"Nothing is stored at {uri!r}.")
         scratch = Path(tempfile.mkdtemp(prefix="cycleml-model-"))

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cycleml.registry import Models, ModelVersion
-from cycleml.store import RunUri, database_of, open_database, parse_uri
+from cycleml.store import RunUri, database_of, parse_uri
 
 __all__ = ["register_model", "register_run_model", "run_metrics"]
 
@@ -27,13 +27,16 @@ def run_metrics(models: Models, model_uri: str) -> dict[str, float] | None:
     parsed = parse_uri(model_uri)
     if not isinstance(parsed, RunUri):
         return None  # Models.register refuses it with its own message
-    from cycleml.tracking import SqlRunRepository
+    from cycleml.tracking import SqlRunRepository, TrackingClient
 
     db = database_of(models.repository)
     if db is not None:
         return dict(SqlRunRepository(db).get_run(parsed.run_id).data.metrics)
-    with SqlRunRepository(open_database(models.settings)) as runs:
-        return dict(runs.get_run(parsed.run_id).data.metrics)
+    client = TrackingClient(models.settings)  # the settings' store: SQL, or a team server
+    try:
+        return dict(client.get_run(parsed.run_id).data.metrics)
+    finally:
+        client.close()
 
 
 def register_run_model(

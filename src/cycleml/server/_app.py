@@ -111,6 +111,14 @@ def create_server(
             artifact_uri=artifact_uri or base.artifact_uri,
             actor=base.actor,
         )
+    if base.artifact_uri.startswith(("http://", "https://")):
+        raise InvalidInput(
+            f"The team server's artifact root is {base.artifact_uri!r}, a server's address: it "
+            "would send the blobs it receives to a server (itself, if CYCLEML_TRACKING_URI "
+            "names it).",
+            hint="Give the server a folder or an object store: --artifact-uri s3://bucket/cycleml "
+            "(or unset CYCLEML_TRACKING_URI where the server runs).",
+        )
     db = open_database(base)
     pool = db.engine.pool
     state = ServerState(

@@ -9,6 +9,7 @@ reads the run back from the store directly, as a teammate's ``cycleml runs list`
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.util
 
@@ -26,24 +27,36 @@ _STEPS = 20
 
 
 def team_server_step(settings: Settings, out: Console) -> str:
-    """Log a run through a team server on ``settings``' store; return its run id."""
+    """Log a run through a team server on ``settings``' store; return its run id.
+
+    When the demo itself runs against a team server (an http(s) tracking URI), the step
+    uses that server instead of starting one.
+    """
     from cycleml.serving import background_server
     from cycleml.tracking import TrackingClient
 
-    with background_server(create_server(settings)) as url:
-        if importlib.util.find_spec("mlflow") is not None:
+    remote = settings.tracking_uri.startswith(("http://", "https://"))
+    serving = (
+        contextlib.nullcontext(settings.tracking_uri)
+        if remote
+        else background_server(create_server(settings))
+    )
+    with serving as url:
+        before = _write_requests(httpx.get(f"{url}/metrics").text)
+        if not remote and importlib.util.find_spec("mlflow") is not None:
             run_id, sender = _log_with_mlflow(url), "the unmodified mlflow client"
         else:
             run_id, sender = _log_with_the_sdk(settings, url), "cycleml's SDK over REST"
-        requests = _write_requests(httpx.get(f"{url}/metrics").text)
-    shared = TrackingClient(settings)  # the store itself, not the server
+        requests = _write_requests(httpx.get(f"{url}/metrics").text) - before
+    shared = TrackingClient(settings)  # the store itself (or, remote, the server's)
     try:
         run = shared.get_run(run_id)
     finally:
         shared.close()
     loss = run.data.metrics.get("loss", float("nan"))
+    started = "Used the team server" if remote else "Started a team server"
     out.print(
-        f"9. Started a team server ([bold]cycleml server[/]) on {url} over this store, logged "
+        f"9. {started} ([bold]cycleml server[/]) on {url} over this store, logged "
         f"run '{run.info.run_name}' from {sender} ({len(run.data.params)} params, {_STEPS} "
         f"metric points in {requests} write request{'s' if requests != 1 else ''}); the shared "
         f"store has it: experiment '{SHARED_EXPERIMENT}', loss {loss:.3f}, status "
