@@ -20,10 +20,11 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Select, delete, select, tuple_, update
+from sqlalchemy import Connection, Select, select, tuple_
 
 from cycleml.errors import InvalidInput
 from cycleml.monitoring._tables import monitor_requests
+from cycleml.store import REQUEST_ID_TTL_MS, RequestLog
 
 __all__ = [
     "MAX_PAGE",
@@ -35,10 +36,10 @@ __all__ = [
     "settle_request",
 ]
 
-#: How long a request id is remembered (a retry comes within seconds; a day is plenty).
-REQUEST_ID_TTL_MS = 24 * 3600 * 1000
 #: The largest page a listing returns.
 MAX_PAGE = 10_000
+
+_REQUESTS = RequestLog(monitor_requests)
 
 
 def claim_request(
@@ -48,43 +49,17 @@ def claim_request(
 
     Otherwise the id names a committed write of the same action and entity, and its row
     (``.answer``: what :func:`settle_request` kept) is returned: the caller answers with it
-    and applies nothing.
+    and applies nothing (:meth:`cycleml.store.RequestLog.claim`).
 
     Raises:
         InvalidInput: The id is malformed, or was used for another action or entity.
     """
-    if not isinstance(request_id, str) or not 0 < len(request_id) <= 64:
-        raise InvalidInput(f"Invalid request id {request_id!r}: expected 1-64 characters.")
-    table = monitor_requests
-    conn.execute(delete(table).where(table.c.applied_at < stamp - REQUEST_ID_TTL_MS))
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
-    # A row back means the id is new. A conflicting row is committed: PostgreSQL waits for
-    # the transaction holding it to end, SQLite serializes writers.
-    new = conn.execute(
-        dialect.insert(table)
-        .values(request_id=request_id, action=action, entity_id=entity_id, applied_at=stamp)
-        .on_conflict_do_nothing(index_elements=["request_id"])
-        .returning(table.c.request_id)
-    ).first()
-    if new is not None:
-        return None
-    seen = conn.execute(select(table).where(table.c.request_id == request_id)).one()
-    if (seen.action, seen.entity_id) != (action, entity_id):
-        raise InvalidInput(
-            f"Request id {request_id!r} was already used for {seen.action} of "
-            f"{seen.entity_id!r}; a retry must repeat the same request.",
-            hint="Send a fresh X-Request-ID with every new request.",
-        )
-    return seen
+    return _REQUESTS.claim(conn, request_id, action, entity_id, stamp)
 
 
 def settle_request(conn: Connection, request_id: str | None, answer: Any) -> None:
     """Keep the answer of the write ``request_id`` claimed, for its retries (no-op without id)."""
-    if request_id is not None:
-        table = monitor_requests
-        conn.execute(update(table).where(table.c.request_id == request_id).values(answer=answer))
+    _REQUESTS.settle(conn, request_id, answer=answer)
 
 
 # ---- pages --------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from cycleml.registry._tables import (
     registered_models,
     stage_transitions,
 )
-from cycleml.store import SqlRepository, json_safe, now_ms, record_audit, record_edges
+from cycleml.store import RequestLog, SqlRepository, json_safe, now_ms, record_audit, record_edges
 from cycleml.validation import check_key, check_label, check_name
 
 __all__ = ["ModelOps", "check_alias", "check_model_name", "parse_stage"]
@@ -72,18 +72,15 @@ def _metrics_from_json(stored: Mapping[str, Any] | None) -> dict[str, float]:
     return {key: float(value) for key, value in (stored or {}).items()}
 
 
-#: How long a request id is remembered (a retry comes within seconds; a day is plenty).
-REQUEST_ID_TTL_MS = 24 * 3600 * 1000
+_REQUESTS = RequestLog(model_requests)
 
 
-def _check_claim(request_id: str, action: str, name: str, row: Any) -> str:
-    if row.action != action or str(row.entity_id).split("/")[0] != name:
-        raise InvalidInput(
-            f"Request id {request_id!r} was already used for {row.action} of "
-            f"{row.entity_id}; a retry must repeat the same request.",
-            hint="Send a fresh X-Request-ID with every new request.",
-        )
-    return str(row.entity_id)
+def _same_model(row: Any, action: str, entity_id: str) -> bool:
+    """Whether a remembered claim is of ``action`` on the model ``entity_id`` names, or one of
+    its versions (a version's number is only known once the write that made it ran)."""
+    return bool(
+        row.action == action and str(row.entity_id).split("/")[0] == entity_id.split("/")[0]
+    )
 
 
 def claim_request(
@@ -93,36 +90,14 @@ def claim_request(
 
     ``None``: the id is new, and the caller applies its write (a rollback forgets the id
     again). Otherwise the id names a write already committed, whose entity id (``name`` or
-    ``name/version``) is returned, and the caller must not apply it again. Ids older than
-    :data:`REQUEST_ID_TTL_MS` are dropped here.
+    ``name/version``) is returned, and the caller must not apply it again
+    (:meth:`cycleml.store.RequestLog.claim`).
 
     Raises:
         InvalidInput: The id was used for another action or model.
     """
-    if not isinstance(request_id, str) or not 0 < len(request_id) <= 64:
-        raise InvalidInput(f"Invalid request id {request_id!r}: expected 1-64 characters.")
-    conn.execute(
-        delete(model_requests).where(model_requests.c.applied_at < stamp - REQUEST_ID_TTL_MS)
-    )
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    # INSERT ... ON CONFLICT DO NOTHING RETURNING: a row back means the id was new.
-    upsert: Any = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    claim = (
-        upsert(model_requests)
-        .values(request_id=request_id, action=action, entity_id=entity_id, applied_at=stamp)
-        .on_conflict_do_nothing(index_elements=["request_id"])
-        .returning(model_requests.c.request_id)
-    )
-    if conn.execute(claim).first() is not None:  # inserted: the id is new
-        return None
-    # The conflicting row is committed (PostgreSQL waits for its transaction to end first).
-    row = conn.execute(
-        select(model_requests.c.action, model_requests.c.entity_id).where(
-            model_requests.c.request_id == request_id
-        )
-    ).one()
-    return _check_claim(request_id, action, entity_id.split("/")[0], row)
+    seen = _REQUESTS.claim(conn, request_id, action, entity_id, stamp, same=_same_model)
+    return None if seen is None else str(seen.entity_id)
 
 
 def _live_versions(name: str) -> Any:
@@ -369,11 +344,7 @@ class ModelOps(SqlRepository):
                 at=stamp,
             )
             if request_id is not None:  # the claim names the version it made
-                conn.execute(
-                    update(model_requests)
-                    .where(model_requests.c.request_id == request_id)
-                    .values(entity_id=f"{name}/{version}")
-                )
+                _REQUESTS.settle(conn, request_id, entity_id=f"{name}/{version}")
             return version
 
         for attempt in range(5):  # two writers may pick the same next number on PostgreSQL
@@ -642,12 +613,8 @@ class ModelOps(SqlRepository):
     def _applied(self, request_id: str, action: str, name: str) -> bool:
         """Whether ``request_id`` names a write already applied (of this action and model)."""
         with self._read() as conn:
-            row = conn.execute(
-                select(model_requests.c.action, model_requests.c.entity_id).where(
-                    model_requests.c.request_id == request_id
-                )
-            ).first()
-        return row is not None and bool(_check_claim(request_id, action, name, row))
+            seen = _REQUESTS.seen(conn, request_id, action, name, same=_same_model)
+        return seen is not None
 
     def get_stage_history(self, name: str, version: int | str) -> list[StageTransition]:
         """Every stage change of a version, oldest first."""

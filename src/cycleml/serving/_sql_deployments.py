@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from types import EllipsisType
 from typing import Any, Literal
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from cycleml.errors import AlreadyExists, InvalidInput, NotFound
@@ -44,7 +44,16 @@ from cycleml.serving._deployment_rules import (
     update_config,
 )
 from cycleml.serving._tables import deployment_requests, deployment_revisions, deployments
-from cycleml.store import Database, ModelUri, SqlRepository, now_ms, record_audit, record_edges
+from cycleml.store import (
+    REQUEST_ID_TTL_MS,
+    Database,
+    ModelUri,
+    RequestLog,
+    SqlRepository,
+    now_ms,
+    record_audit,
+    record_edges,
+)
 from cycleml.validation import check_name
 
 __all__ = [
@@ -68,8 +77,7 @@ def check_deployment_name(name: str) -> str:
     return check_name(name, kind="deployment name", max_len=200, example="'churn-prod'")
 
 
-#: How long a request id is remembered (a retry comes within seconds; a day is plenty).
-REQUEST_ID_TTL_MS = 24 * 3600 * 1000
+_REQUESTS = RequestLog(deployment_requests)
 
 
 def claim_request(conn: Connection, request_id: str, action: str, entity_id: str) -> bool:
@@ -77,39 +85,12 @@ def claim_request(conn: Connection, request_id: str, action: str, entity_id: str
 
     ``False``: the id is new and the caller applies its write (a rollback forgets the id
     again). ``True``: the id names a committed write of the same action and entity, which
-    the caller must not apply again. Ids older than :data:`REQUEST_ID_TTL_MS` are dropped.
+    the caller must not apply again (:meth:`cycleml.store.RequestLog.claim`).
 
     Raises:
         InvalidInput: The id is malformed, or was used for another action or entity.
     """
-    if not isinstance(request_id, str) or not 0 < len(request_id) <= 64:
-        raise InvalidInput(f"Invalid request id {request_id!r}: expected 1-64 characters.")
-    stamp = now_ms()
-    table = deployment_requests
-    conn.execute(delete(table).where(table.c.applied_at < stamp - REQUEST_ID_TTL_MS))
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
-    # INSERT ... ON CONFLICT DO NOTHING RETURNING: a row back means the id is new. A
-    # conflicting row is committed (PostgreSQL waits for its transaction to end first).
-    new = conn.execute(
-        dialect.insert(table)
-        .values(request_id=request_id, action=action, entity_id=entity_id, applied_at=stamp)
-        .on_conflict_do_nothing(index_elements=["request_id"])
-        .returning(table.c.request_id)
-    ).first()
-    if new is not None:
-        return False
-    seen = conn.execute(
-        select(table.c.action, table.c.entity_id).where(table.c.request_id == request_id)
-    ).one()
-    if (seen.action, seen.entity_id) != (action, entity_id):
-        raise InvalidInput(
-            f"Request id {request_id!r} was already used for {seen.action} of "
-            f"{seen.entity_id!r}; a retry must repeat the same request.",
-            hint="Send a fresh X-Request-ID with every new request.",
-        )
-    return True
+    return _REQUESTS.claim(conn, request_id, action, entity_id, now_ms()) is not None
 
 
 @dataclass(frozen=True)

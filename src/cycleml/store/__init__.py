@@ -7,6 +7,8 @@
   (:meth:`Database.list_audit`, :meth:`Database.walk_lineage`);
 - the artifact store (content-addressed blobs) and its index of owners' files;
 - URIs (``runs:/``, ``models:/``, ``datasets:/``) and their parsing;
+- the claim of a write's request id in the stage's own table (:class:`RequestLog`), so a
+  retried server request is applied once;
 - events between stages that may not import each other: a stage announces that a dataset
   version was read (:func:`notify_dataset_read`), another subscribes
   (:func:`subscribe_dataset_reads`).
@@ -50,6 +52,7 @@ from cycleml.store._http import RestRepository, url_segment
 from cycleml.store._journal import json_safe, now_ms, record_audit, record_edges
 from cycleml.store._migrate import head_revisions
 from cycleml.store._records import ArtifactEntry, AuditRecord, LineageEdge, LineageGraph
+from cycleml.store._requests import REQUEST_ID_TTL_MS, RequestLog
 from cycleml.store._tables import ID_LEN, KEY_LEN, NAME_LEN, AutoId, table_metadata
 from cycleml.store._uris import DatasetUri, ModelUri, RunUri, parse_dataset_uri, parse_uri
 
@@ -57,6 +60,7 @@ __all__ = [
     "ID_LEN",
     "KEY_LEN",
     "NAME_LEN",
+    "REQUEST_ID_TTL_MS",
     "ArtifactBackend",
     "ArtifactEntry",
     "ArtifactStore",
@@ -70,6 +74,7 @@ __all__ = [
     "LineageEdge",
     "LineageGraph",
     "ModelUri",
+    "RequestLog",
     "RestRepository",
     "RunUri",
     "SqlRepository",

@@ -24,9 +24,10 @@ import numpy as np
 from sqlalchemy import Connection
 
 from cycleml.errors import InvalidInput
-from cycleml.store import driver_sql
+from cycleml.store import REQUEST_ID_TTL_MS, RequestLog, driver_sql
 from cycleml.tracking._buffer import MetricColumns
 from cycleml.tracking._entities import Metric
+from cycleml.tracking._tables import run_requests
 from cycleml.validation import check_key
 
 __all__ = [
@@ -40,8 +41,7 @@ __all__ = [
     "metric_rows",
 ]
 
-#: How long an applied request id is remembered: far longer than any client retries.
-REQUEST_ID_TTL_MS = 24 * 3600 * 1000
+_REQUESTS = RequestLog(run_requests, entity="run_id")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1  # steps and timestamps are BIGINT columns
@@ -106,13 +106,6 @@ class RunSql:
             "(excluded.step = latest_metrics.step "
             "AND excluded.timestamp >= latest_metrics.timestamp)"
         )
-        # Claimed in the write's own transaction; a conflict means the write was applied.
-        self.claim_request = sql(
-            "INSERT INTO run_requests (request_id, action, run_id, applied_at) "
-            "VALUES (?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING"
-        )
-        self.claimed_request = sql("SELECT action, run_id FROM run_requests WHERE request_id = ?")
-        self.prune_requests = sql("DELETE FROM run_requests WHERE applied_at < ?")
         self._sql = sql
         self._updates: dict[tuple[str, ...], str] = {}
 
@@ -140,6 +133,12 @@ def check_request_id(request_id: str) -> str:
     return request_id
 
 
+def _same_run(row: Any, action: str, run_id: str) -> bool:
+    """Whether a remembered claim is this request's: the same action and run (a retried
+    ``run.create`` names a fresh run id; the claim holds the one made first)."""
+    return bool(row.action == action and (action == "run.create" or row.run_id == run_id))
+
+
 def claim_request(
     conn: Connection, request_id: str, action: str, run_id: str, stamp: int
 ) -> str | None:
@@ -147,27 +146,14 @@ def claim_request(
 
     ``None``: the id is new, and the caller applies its write (a rollback forgets the id
     again). Otherwise the id names a write already committed, whose run id is returned, and
-    the caller must not apply it again. Ids older than :data:`REQUEST_ID_TTL_MS` are
-    dropped here (an index probe when there are none).
+    the caller must not apply it again (:meth:`cycleml.store.RequestLog.claim`: two fixed
+    driver statements, an index probe to expire old ids and the insert).
 
     Raises:
         InvalidInput: The id was used for another action or run.
     """
-    sql = RUN_SQL[conn.dialect.name]
-    conn.exec_driver_sql(sql.prune_requests, (stamp - REQUEST_ID_TTL_MS,))
-    # sqlite3 and psycopg count the rows an INSERT ... ON CONFLICT DO NOTHING inserted.
-    if conn.exec_driver_sql(sql.claim_request, (request_id, action, run_id, stamp)).rowcount == 1:
-        return None
-    # The conflicting row is committed (PostgreSQL waits for its transaction to end first).
-    row = conn.exec_driver_sql(sql.claimed_request, (request_id,)).one()
-    same_run = action == "run.create" or row.run_id == run_id
-    if row.action != action or not same_run:
-        raise InvalidInput(
-            f"Request id {request_id!r} was already used for {row.action} of run "
-            f"{row.run_id}; a retry must repeat the same request.",
-            hint="Send a fresh X-Request-ID with every new request.",
-        )
-    return str(row.run_id)
+    seen = _REQUESTS.claim(conn, request_id, action, run_id, stamp, same=_same_run)
+    return None if seen is None else str(seen.run_id)
 
 
 def check_metrics(points: Sequence[Metric]) -> Columns:
