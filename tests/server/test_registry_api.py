@@ -440,3 +440,29 @@ def test_rest_checks_tag_keys_before_sending(server_url: str) -> None:
         with pytest.raises(InvalidInput, match="version"):
             repo.delete_model_version("churn", "abc")
     assert transport.sent == 0
+
+
+GATED_SPEC = """
+name: gated
+problem: {task: binary, target: y}
+metrics:
+  - {name: roc_auc, direction: maximize, threshold: 0.9, applies_to: [deploy]}
+"""
+
+
+def test_the_server_checks_the_deploy_gates_itself(
+    api: httpx.Client, settings: Settings, db: Database
+) -> None:
+    (settings.home / "cycleml.yaml").write_text(GATED_SPEC, encoding="utf-8")
+    assert api.post("/models", json={"name": "g"}).status_code == 201
+    body = {"source": "s3://bucket/g", "metrics": {"roc_auc": 0.5}}
+    assert api.post("/models/g/versions", json=body).status_code == 201
+    refused = api.post("/models/g/versions/1/stage", json={"to_stage": "Production"})
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["error"]["code"] == "gate_failed"
+    assert refused.json()["error"]["details"]["failures"][0]["metric"] == "roc_auc"
+    assert SqlModelRepository(db).get_model_version("g", 1).current_stage == "None"
+    forced = api.post("/models/g/versions/1/stage", json={"to_stage": "Production", "forced": True})
+    assert forced.status_code == 200, forced.text
+    (row,) = [r for r in db.list_audit(entity_kind="model_version") if "server_gates" in r.payload]
+    assert row.payload["server_gates"][0]["passed"] is False

@@ -30,7 +30,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field, WithJsonSchema
 
-from cycleml.registry import SqlModelRepository
+from cycleml.errors import GateFailed
+from cycleml.registry import GATED_STAGES, Models, SqlModelRepository, parse_stage
 from cycleml.server._app import ServerState, server_state
 from cycleml.server._auth import grant_creator, readable
 from cycleml.server._routes import (
@@ -69,6 +70,7 @@ def _repository(state: ServerState = Depends(server_state)) -> SqlModelRepositor
 
 
 Repository = Annotated[SqlModelRepository, Depends(_repository)]
+State = Annotated[ServerState, Depends(server_state)]
 _NO_CONTENT: dict[str, Any] = {"status_code": 204, "response_class": Response}
 
 
@@ -206,7 +208,9 @@ class Transition(StrictBody):
         False, description="Move the other versions in the target stage to Archived."
     )
     audit_payload: dict[str, Any] | None = Field(
-        None, description="Extra fields for the transition's audit row (e.g. a gate report)."
+        None,
+        description="Extra fields for the transition's audit row (the client's gate report); "
+        "the server adds its own as `server_gates`.",
     )
 
 
@@ -360,11 +364,31 @@ def delete_version_tag(name: str, version: str, key: str, repo: Repository) -> R
     summary="Move a version to another stage",
 )
 def transition_stage(
-    name: str, version: str, body: Transition, repo: Repository, request_id: RequestId = None
+    name: str,
+    version: str,
+    body: Transition,
+    repo: Repository,
+    state: State,
+    request_id: RequestId = None,
 ) -> Response:
     """Move the version to ``to_stage`` and record who, when and why (409 ``invalid_state``
     when it is already there; with ``X-Request-ID``, a retried request is applied once).
-    Deploy gates are the service's (``Models.transition``)."""
+
+    The server's own project gates Staging and Production: a client's check is not trusted,
+    so a version failing a gate is refused (409 ``gate_failed``, naming each failure) unless
+    the request is ``forced``, and the server's gate report joins the audit row."""
+    audit = dict(body.audit_payload or {})
+    if parse_stage(body.to_stage) in GATED_STAGES:
+        report = Models(state.settings, repository=repo).check(name, version)
+        if not report.passed and not body.forced:
+            raise GateFailed(
+                f"Model {name!r} version {report.version} cannot move to {body.to_stage}: "
+                f"{'; '.join(f.reason for f in report.failures)}.",
+                hint="Improve the model or the project's thresholds, or force the change "
+                "(recorded in the audit log).",
+                details={"failures": [f.to_dict() for f in report.failures]},
+            )
+        audit["server_gates"] = [check.to_dict() for check in report.checks]
     moved = repo.transition_stage(
         name,
         version,
@@ -372,7 +396,7 @@ def transition_stage(
         reason=body.reason,
         forced=body.forced,
         archive_existing=body.archive_existing,
-        audit_payload=body.audit_payload,
+        audit_payload=audit,
         request_id=request_id,
     )
     return json_response(moved.to_dict())
