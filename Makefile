@@ -6,7 +6,7 @@ MLFLOW_VENV ?= .venv-mlflow
 BIN := $(VENV)/bin
 PIP_FLAGS ?= -q --disable-pip-version-check
 
-.PHONY: demo test lint format bench bench-tracking bench-data bench-serving bench-monitoring bench-startup install dev clean
+.PHONY: demo test lint format bench bench-tracking bench-data bench-serving bench-monitoring bench-startup bench-server install dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,7 +56,7 @@ $(BENCH_VENV)/.installed: pyproject.toml bench/requirements.txt
 	$(BENCH_VENV)/bin/pip install $(PIP_FLAGS) -e '.[postgres]' -r bench/requirements.txt
 	touch $@
 
-bench: bench-tracking bench-data bench-serving bench-monitoring bench-startup
+bench: bench-tracking bench-data bench-serving bench-monitoring bench-startup bench-server
 
 bench-tracking: $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python bench/tracking.py $(BENCH_ARGS)
@@ -72,6 +72,9 @@ bench-monitoring: $(BENCH_VENV)/.installed
 
 bench-startup: $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python bench/startup.py $(BENCH_ARGS)
+
+bench-server: $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python bench/server.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) $(MLFLOW_VENV) cycleml-demo .pytest_cache .mypy_cache .ruff_cache
