@@ -404,7 +404,10 @@ def check_fuzz(args: argparse.Namespace, checks: Checks) -> dict[str, Any]:
         ]
         ERR.print(f"[bold]fuzz[/]: schemathesis, {args.fuzz_examples} examples per operation")
         started = time.perf_counter()
-        done = subprocess.run(command, capture_output=True, text=True, env=child_env(folder))
+        # In the case's folder: schemathesis keeps a cache (.schemathesis/) in its working folder.
+        done = subprocess.run(
+            command, capture_output=True, text=True, env=child_env(folder), cwd=folder
+        )
         elapsed = time.perf_counter() - started
         summary = done.stdout[-3000:]
         checks.expect(
