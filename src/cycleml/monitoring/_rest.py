@@ -20,7 +20,7 @@ cannot carry at all is refused here (:class:`~cycleml.errors.InvalidInput`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from types import EllipsisType
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +43,6 @@ from cycleml.monitoring._sql_monitors import (
     check_reference,
     read_number,
 )
-from cycleml.monitoring._sql_requests import MAX_PAGE
 from cycleml.store import RestRepository, json_safe, url_segment
 
 __all__ = ["RestMonitorRepository"]
@@ -75,16 +74,6 @@ class RestMonitorRepository(RestRepository):
 
     Arguments as :class:`~cycleml.store.RestRepository` takes them.
     """
-
-    def _pages(self, path: str, key: str, params: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
-        """Every item of a paged listing, page by page."""
-        query = _given(**params) | {"max_results": MAX_PAGE}
-        while True:
-            found = self._call("GET", path, params=query)
-            yield from found[key]
-            if not found["next_page_token"]:
-                return
-            query["page_token"] = found["next_page_token"]
 
     # ---- reference profiles ----------------------------------------------------------------
     def create_monitor_reference(

@@ -14,30 +14,28 @@ item added while a caller pages is neither skipped nor repeated.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Select, select, tuple_
 
-from cycleml.errors import InvalidInput
 from cycleml.monitoring._tables import monitor_requests
-from cycleml.store import REQUEST_ID_TTL_MS, RequestLog
+from cycleml.store import (
+    MAX_PAGE,
+    REQUEST_ID_TTL_MS,
+    RequestLog,
+    check_page_size,
+    decode_page_token,
+    encode_page_token,
+)
 
 __all__ = [
     "MAX_PAGE",
     "REQUEST_ID_TTL_MS",
     "claim_request",
-    "decode_page_token",
-    "encode_page_token",
     "read_page",
     "settle_request",
 ]
-
-#: The largest page a listing returns.
-MAX_PAGE = 10_000
 
 _REQUESTS = RequestLog(monitor_requests)
 
@@ -65,54 +63,21 @@ def settle_request(conn: Connection, request_id: str | None, answer: Any) -> Non
 # ---- pages --------------------------------------------------------------------------------
 
 
-def encode_page_token(key: Sequence[Any], remaining: int | None) -> str:
-    """An opaque token for the page after the item whose sort key is ``key``; ``remaining``
-    is how many items a ``limit`` still allows."""
-    raw = json.dumps([list(key), remaining], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+def _valid_token(types: Sequence[type]) -> Callable[[Any], bool]:
+    """Whether a decoded token is ``[key, remaining]`` with a key of these ``types``."""
 
-
-def decode_page_token(
-    token: str | None, types: Sequence[type]
-) -> tuple[tuple[Any, ...], int | None] | None:
-    """The sort key and remaining count an :func:`encode_page_token` token names
-    (``None``: the first page).
-
-    Raises:
-        InvalidInput: ``token`` is not one a previous page returned.
-    """
-    if token is None or token == "":
-        return None
-    shown = repr(token)[:80]
-    try:
-        if not isinstance(token, str) or len(token) > 400:
-            raise ValueError(token)
-        key, remaining = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        if (
-            not isinstance(key, list)
-            or len(key) != len(types)
-            or any(type(part) is not kind for part, kind in zip(key, types, strict=True))
-            or not (remaining is None or (type(remaining) is int and remaining > 0))
-        ):
-            raise ValueError(token)
-    except (ValueError, TypeError, binascii.Error) as exc:  # JSONDecodeError too
-        raise InvalidInput(
-            f"Invalid page token {shown}: it is not a token returned by a previous page.",
-            hint="Pass the next_page_token of the previous page unchanged, or omit it.",
-            details={"page_token": shown},
-        ) from exc
-    return tuple(key), remaining
-
-
-def _check_page_size(max_results: object) -> int | None:
-    if max_results is None:
-        return None
-    if type(max_results) is not int or not 1 <= max_results <= MAX_PAGE:
-        raise InvalidInput(
-            f"Invalid max_results {max_results!r}: expected 1 to {MAX_PAGE}.",
-            hint="Ask for smaller pages and follow next_page_token.",
+    def valid(value: Any) -> bool:
+        if not (isinstance(value, list) and len(value) == 2):
+            return False
+        key, remaining = value
+        return (
+            isinstance(key, list)
+            and len(key) == len(types)
+            and all(type(part) is kind for part, kind in zip(key, types, strict=True))
+            and (remaining is None or (type(remaining) is int and remaining > 0))
         )
-    return max_results
+
+    return valid
 
 
 def read_page(
@@ -130,8 +95,8 @@ def read_page(
     Without ``limit`` the listing is every row; with it, the newest ``limit`` rows (still
     oldest first), whose count the token carries on from page to page.
     """
-    size = _check_page_size(max_results)
-    after = decode_page_token(page_token, types)
+    size = check_page_size(max_results)
+    after = decode_page_token(page_token, _valid_token(types))
     if after is None:
         remaining = limit
         if limit is not None:  # the newest `limit`, read from the oldest of them on
@@ -146,7 +111,7 @@ def read_page(
             token = _next(shown, key, len(rows) - len(shown)) if more else None
             return shown, token
     else:
-        last, remaining = after
+        last, remaining = tuple(after[0]), after[1]
         query = query.where(tuple_(*key) > tuple_(*last))
     wanted = [n for n in (size, remaining) if n is not None]
     page = min(wanted) if wanted else None
@@ -159,4 +124,4 @@ def read_page(
 
 
 def _next(rows: Sequence[Any], key: Sequence[Any], remaining: int | None) -> str:
-    return encode_page_token([getattr(rows[-1], column.name) for column in key], remaining)
+    return encode_page_token([[getattr(rows[-1], column.name) for column in key], remaining])

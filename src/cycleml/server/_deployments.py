@@ -32,9 +32,16 @@ from pydantic import BaseModel, Field, WithJsonSchema
 
 from cycleml.server._app import ServerState, server_state
 from cycleml.server._auth import grant_creator, readable
-from cycleml.server._routes import CheckedStr, RequestId, StrictBody, json_response
+from cycleml.server._routes import (
+    NO_CONTENT,
+    CheckedStr,
+    MaxResults,
+    PageToken,
+    RequestId,
+    StrictBody,
+    json_response,
+)
 from cycleml.serving import SqlDeploymentRepository
-from cycleml.serving._sql_predictions import MAX_PAGE
 from cycleml.store import claimed_actor
 
 __all__ = ["router"]
@@ -60,8 +67,6 @@ def _repository(state: ServerState = Depends(server_state)) -> SqlDeploymentRepo
 
 
 Repository = Annotated[SqlDeploymentRepository, Depends(_repository)]
-MaxResults = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"Page size, 1-{MAX_PAGE}.")]
-PageToken = Annotated[str | None, Query(description="The previous page's next_page_token.")]
 
 
 # ---- answers ------------------------------------------------------------------------------
@@ -460,8 +465,7 @@ def list_feedback(
 # ---- batch scoring ------------------------------------------------------------------------
 @router.post(
     "/batch-predictions",
-    status_code=204,
-    response_class=Response,
+    **NO_CONTENT,
     summary="Record a batch scoring job",
 )
 def record_batch_prediction(

@@ -17,11 +17,8 @@ and audit rows in the transaction of the change they record.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.routing import APIRoute
@@ -29,8 +26,8 @@ from pydantic import BaseModel, Field
 
 from cycleml.errors import InvalidInput
 from cycleml.server._app import ServerState, server_state
-from cycleml.server._routes import json_response
-from cycleml.store import Database
+from cycleml.server._routes import PageToken, json_response
+from cycleml.store import Database, decode_page_token, encode_page_token
 from cycleml.store._rest_journal import MAX_AUDIT_PAGE
 
 __all__ = ["router"]
@@ -134,28 +131,18 @@ def lineage_edges(kind: Kind, entity_id: Id, db: Db) -> Response:
 
 
 # ---- audit --------------------------------------------------------------------------------
-def _page_token(row_id: int, newest_first: bool) -> str:
-    """An opaque token for the page after the row ``row_id``, in the listing's order."""
-    raw = json.dumps([row_id, newest_first], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+def _is_key(value: Any) -> bool:
+    """Whether a decoded page token is ``[row_id, newest_first]``."""
+    return isinstance(value, list) and len(value) == 2 and type(value[0]) is int
 
 
 def _after(token: str | None, newest_first: bool) -> int | None:
-    """The row id a :func:`_page_token` of this order names (``None``: the first page)."""
-    if not token:
+    """The row id a page token of this order names (``None``: the first page)."""
+    key = decode_page_token(token, _is_key)
+    if key is None:
         return None
-    shown = token[:80]
-    try:
-        key = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        if not (isinstance(key, list) and len(key) == 2 and type(key[0]) is int):
-            raise ValueError(token)
-    except (ValueError, binascii.Error) as exc:  # JSONDecodeError and UnicodeDecodeError too
-        raise InvalidInput(
-            f"Invalid page_token {shown!r}: it is not a token returned by a previous page.",
-            hint="Pass the next_page_token of the previous page unchanged, or omit it.",
-            details={"page_token": shown},
-        ) from exc
     if key[1] is not newest_first:
+        shown = str(token)[:80]
         raise InvalidInput(
             f"Invalid page_token {shown!r}: it continues a listing with newest_first="
             f"{str(key[1]).lower()}, not {str(newest_first).lower()}.",
@@ -187,9 +174,7 @@ def list_audit(
     max_results: Annotated[
         int, Query(ge=1, le=MAX_AUDIT_PAGE, description=f"Page size, 1-{MAX_AUDIT_PAGE}.")
     ] = 100,
-    page_token: Annotated[
-        str | None, Query(description="The previous page's next_page_token.")
-    ] = None,
+    page_token: PageToken = None,
 ) -> Response:
     """Audit rows in the order of their id (oldest first, or newest first), a page."""
     key = _after(page_token, newest_first)
@@ -208,5 +193,5 @@ def list_audit(
     if newest_first:
         rows.reverse()
     more, rows = len(rows) > max_results, rows[:max_results]
-    token = _page_token(rows[-1].id, newest_first) if more else None
+    token = encode_page_token([rows[-1].id, newest_first]) if more else None
     return json_response({"records": [row.to_dict() for row in rows], "next_page_token": token})

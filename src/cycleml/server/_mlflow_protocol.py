@@ -19,8 +19,6 @@ in and back on the way out, creating it on first use as MLflow's server does at 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -33,6 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from cycleml.errors import AlreadyExists, InvalidInput, NotFound
 from cycleml.ids import is_id
 from cycleml.server._app import ServerState, server_state
+from cycleml.server._routes import decode_offset_token, encode_offset_token
 from cycleml.tracking import DEFAULT_EXPERIMENT, SqlRunRepository
 
 __all__ = [
@@ -64,27 +63,6 @@ def double(value: float) -> float | str:
     if math.isnan(value):
         return "NaN"
     return "Infinity" if value > 0 else "-Infinity"
-
-
-def encode_offset_token(offset: int) -> str:
-    """An opaque page token for the next page, which starts at ``offset``."""
-    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
-
-
-def decode_offset_token(token: str | None) -> int:
-    """The offset a page token of :func:`encode_offset_token` stands for (0 for none)."""
-    if not token:
-        return 0
-    try:
-        offset = json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
-    except (ValueError, TypeError, KeyError, binascii.Error) as exc:
-        raise InvalidInput(
-            f"Invalid page_token {token[:60]!r}: it is not a token this server returned.",
-            hint="Pass the next_page_token of the previous page unchanged.",
-        ) from exc
-    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-        raise InvalidInput(f"Invalid page_token {token[:60]!r}: it holds no valid offset.")
-    return offset
 
 
 class Fields:

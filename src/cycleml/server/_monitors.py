@@ -38,10 +38,18 @@ from pydantic import BaseModel, Field, WithJsonSchema
 from cycleml.monitoring import AlertState, NewAlertEvent, SqlMonitorRepository
 from cycleml.monitoring._sql_alerts import transition_to_dict
 from cycleml.monitoring._sql_monitors import read_number
-from cycleml.monitoring._sql_requests import MAX_PAGE
 from cycleml.server._app import ServerState, server_state
 from cycleml.server._auth import grant_creator, readable
-from cycleml.server._routes import NUMBER_SCHEMA, CheckedStr, RequestId, StrictBody, json_response
+from cycleml.server._routes import (
+    NO_CONTENT,
+    NUMBER_SCHEMA,
+    CheckedStr,
+    MaxResults,
+    PageToken,
+    RequestId,
+    StrictBody,
+    json_response,
+)
 from cycleml.store import claimed_actor, json_safe
 
 __all__ = ["router"]
@@ -73,13 +81,10 @@ def _repository(state: ServerState = Depends(server_state)) -> SqlMonitorReposit
 
 
 Repository = Annotated[SqlMonitorRepository, Depends(_repository)]
-MaxResults = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"Page size, 1-{MAX_PAGE}.")]
-PageToken = Annotated[str | None, Query(description="The previous page's next_page_token.")]
 Since = Annotated[int | None, Query(description="From then on (ms, inclusive).")]
 Until = Annotated[int | None, Query(description="Before then (ms, exclusive).")]
 Limit = Annotated[int | None, Query(description="Only the newest this many (still oldest first).")]
 ModelName = Annotated[str | None, Query(description="Only this model's.")]
-_NO_CONTENT: dict[str, Any] = {"status_code": 204, "response_class": Response}
 
 
 # ---- answers ------------------------------------------------------------------------------
@@ -467,7 +472,7 @@ def set_watermark(name: str, body: SetWatermark, repo: Repository) -> Response:
     return json_response(moved.to_dict())
 
 
-@router.delete("/monitors/{name}", **_NO_CONTENT, summary="Delete a monitor")
+@router.delete("/monitors/{name}", **NO_CONTENT, summary="Delete a monitor")
 def delete_monitor(
     name: str,
     repo: Repository,
@@ -618,7 +623,7 @@ def apply_transition(
     return json_response(transition_to_dict(stored, record))
 
 
-@router.post("/monitors/{name}/retrain-triggers", **_NO_CONTENT, summary="Record a retrain trigger")
+@router.post("/monitors/{name}/retrain-triggers", **NO_CONTENT, summary="Record a retrain trigger")
 def record_retrain_trigger(
     name: str, body: RetrainTrigger, repo: Repository, request_id: RequestId = None
 ) -> Response:

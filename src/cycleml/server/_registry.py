@@ -35,6 +35,7 @@ from cycleml.registry import GATED_STAGES, Models, SqlModelRepository, parse_sta
 from cycleml.server._app import ServerState, server_state
 from cycleml.server._auth import grant_creator, readable
 from cycleml.server._routes import (
+    NO_CONTENT,
     NUMBER_SCHEMA,
     CheckedStr,
     RequestId,
@@ -71,7 +72,6 @@ def _repository(state: ServerState = Depends(server_state)) -> SqlModelRepositor
 
 Repository = Annotated[SqlModelRepository, Depends(_repository)]
 State = Annotated[ServerState, Depends(server_state)]
-_NO_CONTENT: dict[str, Any] = {"status_code": 204, "response_class": Response}
 
 
 # ---- bodies and answers -----------------------------------------------------------------
@@ -262,21 +262,21 @@ def rename_model(
     return json_response(renamed.to_dict())
 
 
-@router.delete("/models/{name}", **_NO_CONTENT, summary="Delete a model")
+@router.delete("/models/{name}", **NO_CONTENT, summary="Delete a model")
 def delete_model(name: str, repo: Repository) -> Response:
     """Delete the model and its versions (404 when missing); the name can be used again."""
     repo.delete_registered_model(name)
     return Response(status_code=204)
 
 
-@router.put("/models/{name}/tags/{key:path}", **_NO_CONTENT, summary="Set a model tag")
+@router.put("/models/{name}/tags/{key:path}", **NO_CONTENT, summary="Set a model tag")
 def set_model_tag(name: str, key: str, body: SetTag, repo: Repository) -> Response:
     """Set (or overwrite) one tag of the model."""
     repo.set_registered_model_tag(name, key, body.value)
     return Response(status_code=204)
 
 
-@router.delete("/models/{name}/tags/{key:path}", **_NO_CONTENT, summary="Delete a model tag")
+@router.delete("/models/{name}/tags/{key:path}", **NO_CONTENT, summary="Delete a model tag")
 def delete_model_tag(name: str, key: str, repo: Repository) -> Response:
     """Remove one tag of the model (404 when it is not set)."""
     repo.delete_registered_model_tag(name, key)
@@ -331,7 +331,7 @@ def update_version(name: str, version: str, body: Describe, repo: Repository) ->
     return json_response(updated.to_dict())
 
 
-@router.delete("/models/{name}/versions/{version}", **_NO_CONTENT, summary="Delete a version")
+@router.delete("/models/{name}/versions/{version}", **NO_CONTENT, summary="Delete a version")
 def delete_version(name: str, version: str, repo: Repository) -> Response:
     """Delete the version (404 when missing): its aliases go, its number is never reused."""
     repo.delete_model_version(name, version)
@@ -339,7 +339,7 @@ def delete_version(name: str, version: str, repo: Repository) -> Response:
 
 
 @router.put(
-    "/models/{name}/versions/{version}/tags/{key:path}", **_NO_CONTENT, summary="Set a version tag"
+    "/models/{name}/versions/{version}/tags/{key:path}", **NO_CONTENT, summary="Set a version tag"
 )
 def set_version_tag(name: str, version: str, key: str, body: SetTag, repo: Repository) -> Response:
     """Set (or overwrite) one tag of the version."""
@@ -349,7 +349,7 @@ def set_version_tag(name: str, version: str, key: str, body: SetTag, repo: Repos
 
 @router.delete(
     "/models/{name}/versions/{version}/tags/{key:path}",
-    **_NO_CONTENT,
+    **NO_CONTENT,
     summary="Delete a version tag",
 )
 def delete_version_tag(name: str, version: str, key: str, repo: Repository) -> Response:
@@ -432,7 +432,7 @@ def get_version_by_alias(name: str, alias: str, repo: Repository) -> Response:
     return json_response(repo.get_version_by_alias(name, alias).to_dict())
 
 
-@router.delete("/models/{name}/aliases/{alias}", **_NO_CONTENT, summary="Delete an alias")
+@router.delete("/models/{name}/aliases/{alias}", **NO_CONTENT, summary="Delete an alias")
 def delete_alias(name: str, alias: str, repo: Repository) -> Response:
     """Remove the alias (404 when it is not set)."""
     repo.delete_alias(name, alias)

@@ -1,20 +1,28 @@
 """What every stage's ``/api/v1`` router shares: documented field types, the request-id
-header, strict bodies and the answer of an already JSON-shaped entity."""
+header, the paging parameters, strict bodies, the answer of an already JSON-shaped entity
+and of none (204), and the offset page tokens of the MLflow-protocol listings."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Header
+from fastapi import Header, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, WithJsonSchema
 
+from cycleml.store import MAX_PAGE, decode_page_token, encode_page_token
+
 __all__ = [
+    "NO_CONTENT",
     "NUMBER_SCHEMA",
     "CheckedStr",
+    "MaxResults",
+    "PageToken",
     "RequestId",
     "StrictBody",
     "Values",
+    "decode_offset_token",
+    "encode_offset_token",
     "json_response",
 ]
 
@@ -42,6 +50,14 @@ RequestId = Annotated[
 ]
 
 
+#: A page size of a keyset-paged listing (the route sets its default).
+MaxResults = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"Page size, 1-{MAX_PAGE}.")]
+#: The token that continues a listing where its previous page ended.
+PageToken = Annotated[str | None, Query(description="The previous page's next_page_token.")]
+#: A route's keyword arguments when it answers nothing: ``@router.delete(..., **NO_CONTENT)``.
+NO_CONTENT: dict[str, Any] = {"status_code": 204, "response_class": Response}
+
+
 class StrictBody(BaseModel):
     """A request body that refuses fields it does not know."""
 
@@ -54,3 +70,27 @@ def json_response(content: Any, status_code: int = 200) -> JSONResponse:
     Returning a response skips FastAPI's second validation against the documented model.
     """
     return JSONResponse(content, status_code=status_code)
+
+
+def encode_offset_token(offset: int) -> str:
+    """An opaque page token for the next page, which starts at ``offset``."""
+    return encode_page_token({"offset": offset})
+
+
+def _is_offset(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and value.keys() == {"offset"}
+        and type(value["offset"]) is int
+        and value["offset"] >= 0
+    )
+
+
+def decode_offset_token(token: str | None) -> int:
+    """The offset a page token of :func:`encode_offset_token` stands for (0 for none).
+
+    Raises:
+        InvalidInput: ``token`` is not one a previous page returned.
+    """
+    found = decode_page_token(token, _is_offset)
+    return 0 if found is None else int(found["offset"])

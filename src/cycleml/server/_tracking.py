@@ -31,6 +31,7 @@ from cycleml.errors import NotFound
 from cycleml.server._app import ServerState, server_state
 from cycleml.server._auth import grant_creator, readable
 from cycleml.server._routes import (
+    NO_CONTENT,
     NUMBER_SCHEMA,
     CheckedStr,
     RequestId,
@@ -68,9 +69,6 @@ def _repository(state: ServerState = Depends(server_state)) -> SqlRunRepository:
 
 
 Repository = Annotated[SqlRunRepository, Depends(_repository)]
-
-
-_NO_CONTENT: dict[str, Any] = {"status_code": 204, "response_class": Response}
 
 
 # ---- bodies and answers -----------------------------------------------------------------
@@ -387,7 +385,7 @@ def restore_experiment(experiment_id: str, repo: Repository) -> Response:
     return json_response(repo.restore_experiment(experiment_id).to_dict())
 
 
-@router.post("/experiments/{experiment_id}/tags", **_NO_CONTENT, summary="Set an experiment tag")
+@router.post("/experiments/{experiment_id}/tags", **NO_CONTENT, summary="Set an experiment tag")
 def set_experiment_tag(experiment_id: str, body: SetTag, repo: Repository) -> Response:
     """Set (or overwrite) one tag of the experiment."""
     repo.set_experiment_tag(experiment_id, body.key, body.value)
@@ -483,7 +481,7 @@ def update_run(
     return json_response(info.to_dict())
 
 
-@router.post("/runs/{run_id}/batch", **_NO_CONTENT, summary="Log a batch")
+@router.post("/runs/{run_id}/batch", **NO_CONTENT, summary="Log a batch")
 def log_batch(
     run_id: str, body: LogBatch, repo: Repository, request_id: RequestId = None
 ) -> Response:
@@ -492,7 +490,7 @@ def log_batch(
     return Response(status_code=204)
 
 
-@router.delete("/runs/{run_id}/tags", **_NO_CONTENT, summary="Delete a run tag")
+@router.delete("/runs/{run_id}/tags", **NO_CONTENT, summary="Delete a run tag")
 def delete_run_tag(run_id: str, key: str, repo: Repository) -> Response:
     """Remove one tag from the run."""
     repo.delete_run_tag(run_id, key)
@@ -507,7 +505,7 @@ def get_metric_history(run_id: str, key: str, repo: Repository) -> Response:
     return json_response(history_to_json(key, repo.get_metric_history(run_id, key)))
 
 
-@router.post("/runs/{run_id}/artifacts", **_NO_CONTENT, summary="Record artifacts")
+@router.post("/runs/{run_id}/artifacts", **NO_CONTENT, summary="Record artifacts")
 def record_artifacts(run_id: str, body: RecordArtifacts, repo: Repository) -> Response:
     """Map logical paths of the run to stored blobs (the blobs are stored already)."""
     repo.record_artifacts(run_id, [artifact_from_dict(a.model_dump()) for a in body.artifacts])
@@ -539,7 +537,7 @@ def delete_artifacts(
     return json_response({"artifacts": [artifact_to_dict(entry) for entry in entries]})
 
 
-@router.post("/runs/{run_id}/inputs", **_NO_CONTENT, summary="Record an input")
+@router.post("/runs/{run_id}/inputs", **NO_CONTENT, summary="Record an input")
 def record_input(run_id: str, body: RecordInput, repo: Repository) -> Response:
     """Record that the run read an entity (a lineage edge ``entity -> run``)."""
     repo.record_input(run_id, body.kind, body.entity_id, payload=body.payload)

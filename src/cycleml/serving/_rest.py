@@ -21,7 +21,7 @@ JSON cannot carry NaN; labels' NaN and infinities are sent as strings, as the st
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from types import EllipsisType
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +29,7 @@ from cycleml.ids import new_id
 from cycleml.registry import ModelVersion
 from cycleml.serving._deployment_rules import check_percent
 from cycleml.serving._sql_deployments import Deployment, DeploymentRevision, check_deployment_name
-from cycleml.serving._sql_predictions import MAX_PAGE, FeedbackRecord, PredictionLogPart
+from cycleml.serving._sql_predictions import FeedbackRecord, PredictionLogPart
 from cycleml.store import ModelUri, RestRepository, json_safe, url_segment
 
 if TYPE_CHECKING:
@@ -207,16 +207,6 @@ class RestDeploymentRepository(RestRepository):
         }
         found = self._call("POST", _path(deployment, "/prediction-log"), body)
         return PredictionLogPart.from_dict(found)
-
-    def _pages(self, path: str, key: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        """Every item of a paged listing, page by page."""
-        params = {k: v for k, v in params.items() if v is not None} | {"max_results": MAX_PAGE}
-        while True:
-            found = self._call("GET", path, params=params)
-            yield from found[key]
-            if not found["next_page_token"]:
-                return
-            params["page_token"] = found["next_page_token"]
 
     def list_prediction_log_parts(
         self, deployment: str, *, since_ms: int | None = None, until_ms: int | None = None

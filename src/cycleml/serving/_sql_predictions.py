@@ -12,8 +12,6 @@ latest by ``time`` (ties: the one recorded last).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -26,7 +24,17 @@ from cycleml.errors import AlreadyExists, InvalidInput
 from cycleml.ids import check_id, new_id
 from cycleml.serving._sql_deployments import _not_found, claim_request
 from cycleml.serving._tables import deployments, feedback, prediction_log_parts
-from cycleml.store import SqlRepository, json_safe, now_ms, record_audit, record_edges
+from cycleml.store import (
+    MAX_PAGE,
+    SqlRepository,
+    check_page_size,
+    decode_page_token,
+    encode_page_token,
+    json_safe,
+    now_ms,
+    record_audit,
+    record_edges,
+)
 
 __all__ = [
     "MAX_PAGE",
@@ -34,9 +42,6 @@ __all__ = [
     "PredictionLogPart",
     "PredictionOps",
 ]
-
-#: The most rows one page of a listing holds.
-MAX_PAGE = 10_000
 
 _REQUEST_ID_MAX = 256
 _NODE_MAX = 256  # the lineage table's id columns
@@ -94,42 +99,19 @@ class FeedbackRecord(NamedTuple):
         return cls(*(data[key] for key in cls._fields))
 
 
-def _page_token(key: tuple[int, int | str]) -> str:
-    """An opaque token for the page after the row whose sort key is ``key``."""
-    raw = json.dumps(list(key), separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
-
-
 def _after(token: str | None, key_type: type) -> tuple[int, Any] | None:
-    """The sort key a :func:`_page_token` names (``None``: the first page)."""
-    if token is None or token == "":
-        return None
-    shown = repr(token)[:80]
-    try:
-        if not isinstance(token, str) or len(token) > 400:
-            raise ValueError(token)
-        key = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        if (
-            not isinstance(key, list)
-            or len(key) != 2
-            or type(key[0]) is not int
-            or type(key[1]) is not key_type
-        ):
-            raise ValueError(token)
-    except (ValueError, binascii.Error) as exc:  # JSONDecodeError and UnicodeDecodeError too
-        raise InvalidInput(
-            f"Invalid page token {shown}: it is not a token returned by a previous page.",
-            hint="Pass the next_page_token of the previous page unchanged, or omit it.",
-            details={"page_token": shown},
-        ) from exc
-    return key[0], key[1]
+    """The sort key ``(time, key_type id)`` a page token names (``None``: the first page)."""
 
+    def valid(key: Any) -> bool:
+        return (
+            isinstance(key, list)
+            and len(key) == 2
+            and type(key[0]) is int
+            and type(key[1]) is key_type
+        )
 
-def _check_page_size(max_results: int | None) -> None:
-    if max_results is None:
-        return
-    if type(max_results) is not int or not 1 <= max_results <= MAX_PAGE:
-        raise InvalidInput(f"Invalid max_results {max_results!r}: expected 1 to {MAX_PAGE}.")
+    key = decode_page_token(token, valid)
+    return None if key is None else (key[0], key[1])
 
 
 def _page(
@@ -268,7 +250,7 @@ class PredictionOps(SqlRepository):
             InvalidInput: A bad ``max_results`` (1 to :data:`MAX_PAGE`) or page token.
             NotFound: No such deployment.
         """
-        _check_page_size(max_results)
+        check_page_size(max_results)
         after = _after(page_token, str)
         parts = prediction_log_parts.c
         query = select(prediction_log_parts).where(parts.deployment == deployment)
@@ -282,7 +264,7 @@ class PredictionOps(SqlRepository):
             _require_deployment(conn, deployment)
             rows, more = _page(conn, query, (parts.min_time, parts.id), max_results)
         found = [_part(row) for row in rows]
-        token = _page_token((found[-1].min_time, found[-1].id)) if more else None
+        token = encode_page_token([found[-1].min_time, found[-1].id]) if more else None
         return found, token
 
     # ---- batch scoring ---------------------------------------------------------------------
@@ -477,7 +459,7 @@ class PredictionOps(SqlRepository):
             InvalidInput: A bad ``max_results`` (1 to :data:`MAX_PAGE`) or page token.
             NotFound: No such deployment.
         """
-        _check_page_size(max_results)
+        check_page_size(max_results)
         after = _after(page_token, int)
         query = select(feedback).where(feedback.c.deployment == deployment)
         if since_ms is not None:
@@ -487,7 +469,7 @@ class PredictionOps(SqlRepository):
         with self._read() as conn:
             _require_deployment(conn, deployment)
             rows, more = _page(conn, query, (feedback.c.time, feedback.c.id), max_results)
-        token = _page_token((int(rows[-1].time), int(rows[-1].id))) if more else None
+        token = encode_page_token([int(rows[-1].time), int(rows[-1].id)]) if more else None
         return [
             FeedbackRecord(
                 int(row.id),

@@ -7,6 +7,8 @@
   (:meth:`Database.list_audit`, :meth:`Database.walk_lineage`);
 - the artifact store (content-addressed blobs) and its index of owners' files;
 - URIs (``runs:/``, ``models:/``, ``datasets:/``) and their parsing;
+- opaque page tokens and page sizes of paged listings (:func:`encode_page_token`,
+  :func:`decode_page_token`; :class:`RestRepository` follows the pages);
 - the claim of a write's request id in the stage's own table (:class:`RequestLog`), so a
   retried server request is applied once;
 - events between stages that may not import each other: a stage announces that a dataset
@@ -51,6 +53,7 @@ from cycleml.store._events import (
 from cycleml.store._http import RestRepository, url_segment
 from cycleml.store._journal import json_safe, now_ms, record_audit, record_edges
 from cycleml.store._migrate import head_revisions
+from cycleml.store._pages import MAX_PAGE, check_page_size, decode_page_token, encode_page_token
 from cycleml.store._records import ArtifactEntry, AuditRecord, LineageEdge, LineageGraph
 from cycleml.store._requests import REQUEST_ID_TTL_MS, RequestLog
 from cycleml.store._tables import ID_LEN, KEY_LEN, NAME_LEN, AutoId, table_metadata
@@ -59,6 +62,7 @@ from cycleml.store._uris import DatasetUri, ModelUri, RunUri, parse_dataset_uri,
 __all__ = [
     "ID_LEN",
     "KEY_LEN",
+    "MAX_PAGE",
     "NAME_LEN",
     "REQUEST_ID_TTL_MS",
     "ArtifactBackend",
@@ -80,10 +84,13 @@ __all__ = [
     "SqlRepository",
     "Subscription",
     "acting_as",
+    "check_page_size",
     "claimed_actor",
     "database_of",
+    "decode_page_token",
     "dialect_insert",
     "driver_sql",
+    "encode_page_token",
     "head_revisions",
     "json_safe",
     "notify_dataset_read",

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import quote
 
 from cycleml.errors import CycleMLError, InvalidInput, StoreError, from_dict
+from cycleml.store._pages import MAX_PAGE
 
 if TYPE_CHECKING:
     import httpx
@@ -259,6 +260,20 @@ class RestRepository:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.base_url!r})"
+
+    def _pages(self, path: str, key: str, params: Mapping[str, Any]) -> Iterator[Any]:
+        """Every item of a paged listing (the ``key`` list of each page), page by page.
+
+        ``params`` that are ``None`` are not sent; pages are the largest a listing returns.
+        """
+        query = {name: value for name, value in params.items() if value is not None}
+        query["max_results"] = MAX_PAGE
+        while True:
+            found = self._call("GET", path, params=query)
+            yield from found[key]
+            if not found["next_page_token"]:
+                return
+            query["page_token"] = found["next_page_token"]
 
     def close(self) -> None:
         """Close the repository's connections."""
