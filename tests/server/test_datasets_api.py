@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,23 +37,6 @@ def _body(digest: str = "1" * 64, **fields: Any) -> dict[str, Any]:
         "source": {"kind": "frame"},
         **fields,
     }
-
-
-@pytest.fixture
-def server_url(team_server: str) -> str:
-    return team_server
-
-
-@pytest.fixture
-def api(server_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server_url + API) as client:
-        yield client
-
-
-@pytest.fixture
-def db(settings: Settings) -> Iterator[Database]:
-    with Database(settings.metadata_uri, actor="t") as opened:
-        yield opened
 
 
 def test_dataset_routes_answer_with_their_status_codes(api: httpx.Client) -> None:
@@ -165,8 +148,8 @@ def test_bad_reads_and_aliases_are_400_and_write_nothing(
     assert table_counts() == before
 
 
-def test_errors_come_back_as_their_class(server_url: str) -> None:
-    with RestDatasetRepository(server_url, backoff=0.01) as repo:
+def test_errors_come_back_as_their_class(team_server: str) -> None:
+    with RestDatasetRepository(team_server, backoff=0.01) as repo:
         with pytest.raises(NotFound, match="nope") as missing:
             repo.get_dataset_version("nope")
         assert len(missing.value.details["request_id"]) == 32
@@ -174,12 +157,12 @@ def test_errors_come_back_as_their_class(server_url: str) -> None:
             repo.list_dataset_versions("a/b")  # refused before it is sent
         with pytest.raises(InvalidInput, match="dataset version"):
             repo.get_dataset_version("points", "2")  # type: ignore[arg-type]
-        assert repr(repo) == f"RestDatasetRepository({server_url!r})"
+        assert repr(repo) == f"RestDatasetRepository({team_server!r})"
 
 
-def test_a_lost_create_answer_is_retried_and_written_once(server_url: str, db: Database) -> None:
+def test_a_lost_create_answer_is_retried_and_written_once(team_server: str, db: Database) -> None:
     transport = _LoseFirstAnswer("/versions")
-    with RestDatasetRepository(server_url, transport=transport, backoff=0.01) as repo:
+    with RestDatasetRepository(team_server, transport=transport, backoff=0.01) as repo:
         version, created = repo.create_dataset_version(
             "points", digest="1" * 64, schema=[], parts=[], source={"kind": "frame"}
         )
@@ -189,8 +172,8 @@ def test_a_lost_create_answer_is_retried_and_written_once(server_url: str, db: D
     assert len(db.list_audit(action="dataset_version.create")) == 1
 
 
-def test_openapi_documents_every_dataset_route(server_url: str) -> None:
-    document = httpx.get(f"{server_url}/openapi.json").json()
+def test_openapi_documents_every_dataset_route(team_server: str) -> None:
+    document = httpx.get(f"{team_server}/openapi.json").json()
     ours = {
         path: ops
         for path, ops in document["paths"].items()
@@ -214,13 +197,13 @@ def test_openapi_documents_every_dataset_route(server_url: str) -> None:
 
 
 def test_datasets_with_an_http_tracking_uri_use_the_server(
-    settings: Settings, server_url: str, db: Database, tmp_path: Path
+    settings: Settings, team_server: str, db: Database, tmp_path: Path
 ) -> None:
     raw = tmp_path / "raw"
     raw.mkdir()
     (raw / "a.csv").write_text("id,ts,x\n1,2026-11-01T00:00:00Z,0.5\n2,2026-11-02T00:00:00Z,1.5\n")
     # The client and the server share the settings' local artifact store.
-    remote = dataclasses.replace(settings, tracking_uri=server_url)
+    remote = dataclasses.replace(settings, tracking_uri=team_server)
     datasets = Datasets(remote)
     try:
         assert isinstance(datasets.repository, RestDatasetRepository)

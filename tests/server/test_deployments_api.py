@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -29,22 +29,11 @@ from cycleml.serving import (
 )
 from cycleml.settings import Settings
 from cycleml.store import Database
-from server.test_registry_api import _LoseFirstAnswer
+from server.test_registry_api import _error, _LoseFirstAnswer
 
 API = "/api/v1"
 DIGEST = "d" * 64
 TableCounts = Callable[[], dict[str, int]]
-
-
-@pytest.fixture
-def server_url(team_server: str) -> str:
-    return team_server
-
-
-@pytest.fixture
-def api(server_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server_url + API) as client:
-        yield client
 
 
 @pytest.fixture
@@ -64,15 +53,6 @@ def deployed(models: None, api: httpx.Client) -> str:
     body |= {"canary_uri": "models:/churn/2", "canary_percent": 10}
     assert api.post("/deployments", json=body).status_code == 201
     return "d"
-
-
-def _error(answer: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert answer.status_code == status, answer.text
-    error: dict[str, Any] = answer.json()["error"]
-    assert set(error) == {"code", "message", "hint", "details"}
-    assert error["code"] == code
-    assert error["details"]["request_id"] == answer.headers["X-Request-ID"]
-    return error
 
 
 def _part(**change: Any) -> dict[str, Any]:
@@ -230,11 +210,11 @@ def test_a_request_id_is_applied_once(
 
 
 def test_a_lost_answer_is_retried_and_applied_once(
-    deployed: str, server_url: str, db: Database
+    deployed: str, team_server: str, db: Database
 ) -> None:
     for suffix in ("/deployments/d", "/promote", "/rollback", "/feedback", "/prediction-log"):
         transport = _LoseFirstAnswer(suffix)
-        with RestDeploymentRepository(server_url, transport=transport, backoff=0.01) as repo:
+        with RestDeploymentRepository(team_server, transport=transport, backoff=0.01) as repo:
             if suffix == "/deployments/d":
                 repo.update_deployment("d", canary_percent=50)
             elif suffix == "/promote":
@@ -254,7 +234,7 @@ def test_a_lost_answer_is_retried_and_applied_once(
     assert len(sql.list_prediction_log_parts("d")) == 1
 
 
-def test_listings_come_in_pages(deployed: str, api: httpx.Client, server_url: str) -> None:
+def test_listings_come_in_pages(deployed: str, api: httpx.Client, team_server: str) -> None:
     for i in range(5):
         part = _part(min_time=10 * i, max_time=10 * i + 5, part_id=f"{i:032x}")
         assert api.post("/deployments/d/prediction-log", json=part).status_code == 201
@@ -278,13 +258,13 @@ def test_listings_come_in_pages(deployed: str, api: httpx.Client, server_url: st
     assert [p["min_time"] for page in parts for p in page] == [0, 10, 20, 30, 40, 99]
     labels = pages("/deployments/d/feedback", "feedback", since_ms=97)
     assert [[f["request_id"] for f in page] for page in labels] == [["r3", "r2"], ["r1", "r0"]]
-    with RestDeploymentRepository(server_url) as repo:  # the client reads every page
+    with RestDeploymentRepository(team_server) as repo:  # the client reads every page
         assert len(repo.list_prediction_log_parts("d", since_ms=16)) == 4
         assert [r.label for r in repo.list_feedback("d")] == [4, 3, 2, 1, 0]
 
 
-def test_openapi_documents_every_deployment_route(server_url: str) -> None:
-    document = httpx.get(f"{server_url}/openapi.json").json()
+def test_openapi_documents_every_deployment_route(team_server: str) -> None:
+    document = httpx.get(f"{team_server}/openapi.json").json()
     paths = document["paths"]
     ours = {
         path: ops
@@ -314,9 +294,9 @@ def test_openapi_documents_every_deployment_route(server_url: str) -> None:
 
 
 def test_services_with_an_http_tracking_uri_use_the_server(
-    deployed: str, settings: Settings, server_url: str, db: Database
+    deployed: str, settings: Settings, team_server: str, db: Database
 ) -> None:
-    remote = dataclasses.replace(settings, tracking_uri=server_url)
+    remote = dataclasses.replace(settings, tracking_uri=team_server)
     service = Deployments(remote)
     try:
         assert isinstance(service.repository, RestDeploymentRepository)

@@ -24,6 +24,7 @@ from cycleml.settings import Settings
 from cycleml.store import AuditRecord, Database, LineageGraph, record_audit, record_edges
 from cycleml.store._rest_journal import RestJournal, open_journal
 from cycleml.tracking import SqlRunRepository
+from server.test_registry_api import _error
 
 API = "/api/v1"
 # raw file -> dataset version -> run -> model version -> deployment, and a sibling run.
@@ -34,18 +35,6 @@ CHAIN = [
     ("run", "r1", "produced", "model_version", "m/1"),
     ("model_version", "m/1", "deployed_as", "deployment", "prod"),
 ]
-
-
-@pytest.fixture
-def api(team_server: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=team_server + API) as client:
-        yield client
-
-
-@pytest.fixture
-def db(settings: Settings) -> Iterator[Database]:
-    with Database(settings.metadata_uri, actor="t") as opened:
-        yield opened
 
 
 @pytest.fixture
@@ -81,15 +70,6 @@ def audited(db: Database) -> list[AuditRecord]:
          for i in range(12)],
     )  # fmt: skip
     return db.list_audit()
-
-
-def _error(answer: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert answer.status_code == status, answer.text
-    error: dict[str, Any] = answer.json()["error"]
-    assert set(error) == {"code", "message", "hint", "details"}
-    assert error["code"] == code
-    assert error["details"]["request_id"] == answer.headers["X-Request-ID"]
-    return error
 
 
 # ---- lineage ------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -25,29 +25,13 @@ from cycleml.registry import SqlModelRepository
 from cycleml.serving import PredictionLogger, RestDeploymentRepository, SqlDeploymentRepository
 from cycleml.settings import Settings
 from cycleml.store import Database
+from server.test_registry_api import _error
 
 API = "/api/v1"
 DIGEST = "a" * 64
 HOUR = 3_600_000
 T0 = 1_764_000_000_000 - 1_764_000_000_000 % HOUR
 TableCounts = Callable[[], dict[str, int]]
-
-
-@pytest.fixture
-def server_url(team_server: str) -> str:
-    return team_server
-
-
-@pytest.fixture
-def api(server_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server_url + API) as client:
-        yield client
-
-
-@pytest.fixture
-def db(settings: Settings) -> Iterator[Database]:
-    with Database(settings.metadata_uri, actor="t") as opened:
-        yield opened
 
 
 @pytest.fixture
@@ -58,15 +42,6 @@ def deployed(db: Database) -> Database:
     models.create_model_version("churn", source="s3://b/1")
     SqlDeploymentRepository(db).create_deployment("churn", "models:/churn/1")
     return db
-
-
-def _error(answer: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert answer.status_code == status, answer.text
-    error: dict[str, Any] = answer.json()["error"]
-    assert set(error) == {"code", "message", "hint", "details"}
-    assert error["code"] == code
-    assert error["details"]["request_id"] == answer.headers["X-Request-ID"]
-    return error
 
 
 def _evaluation(end: int, **extra: Any) -> dict[str, Any]:
@@ -329,10 +304,10 @@ class _LoseFirstAnswer(httpx.BaseTransport):
 
 
 def test_lost_answers_are_retried_and_applied_once(
-    server_url: str, monitor: dict[str, Any], db: Database
+    team_server: str, monitor: dict[str, Any], db: Database
 ) -> None:
     transport = _LoseFirstAnswer("/evaluations")
-    with RestMonitorRepository(server_url, transport=transport, backoff=0.01) as repo:
+    with RestMonitorRepository(team_server, transport=transport, backoff=0.01) as repo:
         stored = repo.record_monitor_evaluation(
             "drift", window_start=0, window_end=10, rows=1, status="ok", values={"m": 1.0},
             watermark=10,
@@ -340,7 +315,7 @@ def test_lost_answers_are_retried_and_applied_once(
     assert transport.sent == 2  # re-sent with the same request id: not "already evaluated"
     assert stored.window_end == 10
     transport = _LoseFirstAnswer("/claim")
-    with RestMonitorRepository(server_url, transport=transport, backoff=0.01) as repo:
+    with RestMonitorRepository(team_server, transport=transport, backoff=0.01) as repo:
         _, event = repo.apply_alert_transition(
             "drift", "r", _State(), _new_event(), window_end=10, expected_version=0
         )
@@ -354,7 +329,7 @@ def test_lost_answers_are_retried_and_applied_once(
     sql = SqlMonitorRepository(db)
     assert sql.count_monitor_evaluations("drift") == 1
     assert sql.get_monitor("drift").watermark == 10
-    with RestMonitorRepository(server_url, backoff=0.01) as repo:
+    with RestMonitorRepository(team_server, backoff=0.01) as repo:
         with pytest.raises(InvalidState, match="already been evaluated"):
             repo.record_monitor_evaluation(
                 "drift", window_start=0, window_end=10, rows=1, status="ok", values={},
@@ -378,13 +353,13 @@ def _new_event() -> Any:
     return NewAlertEvent("fired", "m", 0.9, 0.5, T0, notifiers=("log",))
 
 
-def _claim_at_once(server_url: str, event_id: str) -> list[Any]:
+def _claim_at_once(team_server: str, event_id: str) -> list[Any]:
     """Two senders (two connections, two request ids) claim one delivery at the same time."""
     barrier = threading.Barrier(2)
     got: list[Any] = []
 
     def claim() -> None:
-        with httpx.Client(base_url=server_url + API) as own:
+        with httpx.Client(base_url=team_server + API) as own:
             barrier.wait()
             found = own.post(f"/alert-events/{event_id}/claim", json={"notifier": "log"})
             assert found.status_code == 200, found.text
@@ -399,7 +374,7 @@ def _claim_at_once(server_url: str, event_id: str) -> list[Any]:
 
 
 def test_two_concurrent_claims_one_wins(
-    server_url: str, api: httpx.Client, monitor: dict[str, Any]
+    team_server: str, api: httpx.Client, monitor: dict[str, Any]
 ) -> None:
     for round_ in range(5):
         event = {**_transition()["event"], "notifiers": ["log"]}
@@ -407,7 +382,7 @@ def test_two_concurrent_claims_one_wins(
             "/monitors/drift/alert-transitions",
             json=_transition(rule_name=f"r{round_}", event=event),
         )
-        got = _claim_at_once(server_url, answer.json()["event"]["id"])
+        got = _claim_at_once(team_server, answer.json()["event"]["id"])
         winners = [d for d in got if d is not None]
         assert (len(got), len(winners)) == (2, 1)
         assert winners[0]["status"] == "sending"
@@ -448,8 +423,8 @@ def _fire_rule(api: httpx.Client, rule: str, time: int) -> str:
     return str(answer.json()["event"]["id"])
 
 
-def test_openapi_documents_every_monitor_route(server_url: str) -> None:
-    document = httpx.get(f"{server_url}/openapi.json").json()
+def test_openapi_documents_every_monitor_route(team_server: str) -> None:
+    document = httpx.get(f"{team_server}/openapi.json").json()
     prefixes = (f"{API}/monitor", f"{API}/alert-events")
     ours = {p: ops for p, ops in document["paths"].items() if p.startswith(prefixes)}
     assert {
@@ -505,11 +480,11 @@ def _log_hour(settings: Settings, hour: int, frame: pd.DataFrame) -> None:
 
 
 def test_monitors_with_an_http_tracking_uri_use_the_server(
-    settings: Settings, server_url: str, deployed: Database
+    settings: Settings, team_server: str, deployed: Database
 ) -> None:
     _log_hour(settings, 0, _frame(300, seed=1))
     _log_hour(settings, 1, _frame(300, seed=2, shift=2.0))  # drifted: the rule fires
-    remote = dataclasses.replace(settings, tracking_uri=server_url)
+    remote = dataclasses.replace(settings, tracking_uri=team_server)
     monitors = Monitors(remote)
     try:
         assert isinstance(monitors.repository, RestMonitorRepository)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -24,23 +24,6 @@ from cycleml.tracking import SqlRunRepository
 
 API = "/api/v1"
 TableCounts = Callable[[], dict[str, int]]
-
-
-@pytest.fixture
-def server_url(team_server: str) -> str:
-    return team_server
-
-
-@pytest.fixture
-def api(server_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server_url + API) as client:
-        yield client
-
-
-@pytest.fixture
-def db(settings: Settings) -> Iterator[Database]:
-    with Database(settings.metadata_uri, actor="t") as opened:
-        yield opened
 
 
 @pytest.fixture
@@ -154,8 +137,8 @@ def test_bad_input_is_400_and_conflicts_409(api: httpx.Client, run_id: str) -> N
     _error(api.get("/resolve/model-uri", params={"uri": "runs:/x"}), 400, "invalid_input")
 
 
-def test_errors_come_back_as_their_class(server_url: str, run_id: str) -> None:
-    with RestModelRepository(server_url, backoff=0.01) as repo:
+def test_errors_come_back_as_their_class(team_server: str, run_id: str) -> None:
+    with RestModelRepository(team_server, backoff=0.01) as repo:
         with pytest.raises(NotFound, match="nope") as missing:
             repo.get_registered_model("nope")
         assert len(missing.value.details["request_id"]) == 32
@@ -165,7 +148,7 @@ def test_errors_come_back_as_their_class(server_url: str, run_id: str) -> None:
         repo.create_model_version("churn", source=f"runs:/{run_id}/model")
         with pytest.raises(InvalidState):
             repo.transition_stage("churn", 1, to_stage="None")
-        assert repr(repo) == f"RestModelRepository({server_url!r})"
+        assert repr(repo) == f"RestModelRepository({team_server!r})"
 
 
 class _LoseFirstAnswer(httpx.BaseTransport):
@@ -194,10 +177,10 @@ class _LoseFirstAnswer(httpx.BaseTransport):
         self.inner.close()
 
 
-def test_a_lost_answer_is_retried_and_applied_once(server_url: str, db: Database) -> None:
+def test_a_lost_answer_is_retried_and_applied_once(team_server: str, db: Database) -> None:
     for suffix in ("/models", "/versions", "/stage"):
         transport = _LoseFirstAnswer(suffix)
-        with RestModelRepository(server_url, transport=transport, backoff=0.01) as repo:
+        with RestModelRepository(team_server, transport=transport, backoff=0.01) as repo:
             if suffix == "/models":
                 assert repo.create_registered_model("churn").name == "churn"
             elif suffix == "/versions":
@@ -213,9 +196,9 @@ def test_a_lost_answer_is_retried_and_applied_once(server_url: str, db: Database
     assert len(db.list_audit(action="model.create", entity_id="churn")) == 1
 
 
-def test_a_lost_alias_deletion_is_not_resent(server_url: str) -> None:
+def test_a_lost_alias_deletion_is_not_resent(team_server: str) -> None:
     transport = _LoseFirstAnswer("/aliases/champion")
-    with RestModelRepository(server_url, transport=transport, backoff=0.01) as repo:
+    with RestModelRepository(team_server, transport=transport, backoff=0.01) as repo:
         repo.create_registered_model("churn")
         repo.create_model_version("churn", source="s3://b/m")
         transport.sent = 1  # the PUT's answer arrives
@@ -252,20 +235,20 @@ def test_a_request_id_is_applied_once(api: httpx.Client, db: Database) -> None:
     assert [m.name for m in SqlModelRepository(db).list_registered_models()] == ["churn"]
 
 
-def test_refused_requests_are_retried(server_url: str, db: Database) -> None:
+def test_refused_requests_are_retried(team_server: str, db: Database) -> None:
     for status in (429, 503):
         transport = _LoseFirstAnswer("/models", status=status)
-        with RestModelRepository(server_url, transport=transport, backoff=0.01) as repo:
+        with RestModelRepository(team_server, transport=transport, backoff=0.01) as repo:
             repo.create_registered_model(f"busy-{status}")
         assert transport.sent == 2
     transport = _LoseFirstAnswer("/models/busy-429")  # a read is retried after a lost answer
-    with RestModelRepository(server_url, transport=transport, backoff=0.01) as repo:
+    with RestModelRepository(team_server, transport=transport, backoff=0.01) as repo:
         assert repo.get_registered_model("busy-429").name == "busy-429"
     assert transport.sent == 2
 
 
-def test_openapi_documents_every_registry_route(server_url: str) -> None:
-    document = httpx.get(f"{server_url}/openapi.json").json()
+def test_openapi_documents_every_registry_route(team_server: str) -> None:
+    document = httpx.get(f"{team_server}/openapi.json").json()
     ours = {p: ops for p, ops in document["paths"].items() if p.startswith(f"{API}/models")}
     assert {
         f"{API}/models",
@@ -288,9 +271,9 @@ def test_openapi_documents_every_registry_route(server_url: str) -> None:
 
 
 def test_models_with_an_http_tracking_uri_use_the_server(
-    settings: Settings, server_url: str, db: Database, run_id: str
+    settings: Settings, team_server: str, db: Database, run_id: str
 ) -> None:
-    remote = dataclasses.replace(settings, tracking_uri=server_url)
+    remote = dataclasses.replace(settings, tracking_uri=team_server)
     models = Models(remote)
     try:
         assert isinstance(models.repository, RestModelRepository)
@@ -396,9 +379,9 @@ def test_bad_changes_are_400_or_409_and_write_nothing(
     assert table_counts() == before
 
 
-def test_a_lost_rename_answer_is_retried_and_applied_once(server_url: str, db: Database) -> None:
+def test_a_lost_rename_answer_is_retried_and_applied_once(team_server: str, db: Database) -> None:
     transport = _LoseFirstAnswer("/rename")
-    with RestModelRepository(server_url, transport=transport, backoff=0.01) as repo:
+    with RestModelRepository(team_server, transport=transport, backoff=0.01) as repo:
         repo.create_registered_model("churn")
         repo.create_model_version("churn", source="s3://b/m")
         assert repo.rename_registered_model("churn", "churn-v2").latest_version == 1
@@ -417,10 +400,10 @@ def test_a_lost_rename_answer_is_retried_and_applied_once(server_url: str, db: D
     ],
 )
 def test_a_lost_deletion_is_not_resent(
-    server_url: str, suffix: str, delete: Callable[[RestModelRepository], None]
+    team_server: str, suffix: str, delete: Callable[[RestModelRepository], None]
 ) -> None:
     transport = _LoseFirstAnswer(suffix)
-    with RestModelRepository(server_url, transport=transport, backoff=0.01) as repo:
+    with RestModelRepository(team_server, transport=transport, backoff=0.01) as repo:
         transport.sent = 1  # the set-up's answers arrive
         repo.create_registered_model("churn", tags={"team": "growth"})
         repo.create_model_version("churn", source="s3://b/m", tags={"k": "v"})
@@ -430,9 +413,9 @@ def test_a_lost_deletion_is_not_resent(
         assert transport.sent == 1  # a retry would find it gone: not re-sent
 
 
-def test_rest_checks_tag_keys_before_sending(server_url: str) -> None:
+def test_rest_checks_tag_keys_before_sending(team_server: str) -> None:
     transport = _LoseFirstAnswer("")  # counts every request
-    with RestModelRepository(server_url, transport=transport) as repo:
+    with RestModelRepository(team_server, transport=transport) as repo:
         with pytest.raises(InvalidInput, match="tag key"):
             repo.set_registered_model_tag("churn", "bad key!", "v")
         with pytest.raises(InvalidInput, match="tag key"):

@@ -21,35 +21,17 @@ import pytest
 
 import cycleml
 from cycleml.errors import InvalidInput, NotFound, ParamConflict, StoreError
-from cycleml.settings import Settings
 from cycleml.store import Database
 from cycleml.tracking import Metric, RestRunRepository, SqlRunRepository
+from server.test_registry_api import _error
 
 API = "/api/v1"
 UNKNOWN_ID = "0123456789abcdef0123456789abcdef"
 
 
 @pytest.fixture
-def server_url(team_server: str) -> str:
-    """A server on this test's store: the root ``team_server`` (one uvicorn per session)."""
-    return team_server
-
-
-@pytest.fixture
-def api(server_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server_url + API) as client:
-        yield client
-
-
-@pytest.fixture
-def repo(server_url: str) -> Iterator[RestRunRepository]:
-    with RestRunRepository(server_url, backoff=0.01) as opened:
-        yield opened
-
-
-@pytest.fixture
-def db(settings: Settings) -> Iterator[Database]:
-    with Database(settings.metadata_uri, actor="t") as opened:
+def repo(team_server: str) -> Iterator[RestRunRepository]:
+    with RestRunRepository(team_server, backoff=0.01) as opened:
         yield opened
 
 
@@ -58,15 +40,6 @@ def _run(api: httpx.Client) -> str:
     created = api.post("/runs", json={"experiment_id": experiment["experiment_id"]})
     assert created.status_code == 201
     return str(created.json()["info"]["run_id"])
-
-
-def _error(answer: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert answer.status_code == status, answer.text
-    error: dict[str, Any] = answer.json()["error"]
-    assert set(error) == {"code", "message", "hint", "details"}
-    assert error["code"] == code
-    assert error["details"]["request_id"] == answer.headers["X-Request-ID"]
-    return error
 
 
 def _batch(keys: list[str], start: int = 0) -> dict[str, Any]:
@@ -296,10 +269,10 @@ class _LoseFirstAnswer(httpx.BaseTransport):
 
 
 def test_the_client_retries_a_lost_answer_with_the_same_request_id(
-    server_url: str, db: Database
+    team_server: str, db: Database
 ) -> None:
     transport = _LoseFirstAnswer("/batch")
-    with RestRunRepository(server_url, transport=transport, backoff=0.01) as repo:
+    with RestRunRepository(team_server, transport=transport, backoff=0.01) as repo:
         experiment = repo.create_experiment("retried").experiment_id
         run_id = repo.create_run(experiment_id=experiment).run_id
         points = [Metric("m", float(i), i, 1) for i in range(1000)]
@@ -309,10 +282,10 @@ def test_the_client_retries_a_lost_answer_with_the_same_request_id(
     assert SqlRunRepository(db).count_metric_points([run_id]) == 1000  # applied once
 
 
-def test_the_client_retries_429_and_5xx(server_url: str) -> None:
+def test_the_client_retries_429_and_5xx(team_server: str) -> None:
     for status in (429, 503):
         transport = _LoseFirstAnswer("/experiments", status=status)
-        with RestRunRepository(server_url, transport=transport, backoff=0.01) as repo:
+        with RestRunRepository(team_server, transport=transport, backoff=0.01) as repo:
             repo.create_experiment(f"busy-{status}")
         assert len(transport.request_ids) == 2
 
@@ -360,8 +333,8 @@ def test_an_unreachable_server_is_a_store_error() -> None:
         RestRunRepository("localhost:5000")
 
 
-def test_openapi_documents_every_tracking_route(api: httpx.Client, server_url: str) -> None:
-    document = httpx.get(f"{server_url}/openapi.json").json()
+def test_openapi_documents_every_tracking_route(api: httpx.Client, team_server: str) -> None:
+    document = httpx.get(f"{team_server}/openapi.json").json()
     ours = {path: ops for path, ops in document["paths"].items() if path.startswith(API)}
     assert {f"{API}/experiments", f"{API}/runs/search", f"{API}/runs/{{run_id}}/batch"} <= set(ours)
     for path, operations in ours.items():
@@ -374,8 +347,8 @@ def test_openapi_documents_every_tracking_route(api: httpx.Client, server_url: s
 # ---- the SDK against a server: one request per flush ----------------------------------------
 
 
-def _requests(server_url: str, method: str, route: str) -> int:
-    text = httpx.get(f"{server_url}/metrics").text
+def _requests(team_server: str, method: str, route: str) -> int:
+    text = httpx.get(f"{team_server}/metrics").text
     pattern = (
         rf'cycleml_server_requests_total\{{method="{method}",route="{re.escape(route)}",'
         r'status="2\d\d"\} (\d+)\.0'
@@ -384,17 +357,17 @@ def _requests(server_url: str, method: str, route: str) -> int:
 
 
 def test_the_fluent_api_logs_through_the_server_one_request_per_flush(
-    server_url: str, db: Database, default_tracker: Any, tmp_path: Any
+    team_server: str, db: Database, default_tracker: Any, tmp_path: Any
 ) -> None:
-    default_tracker(home=tmp_path, tracking_uri=server_url, flush_points=100, flush_seconds=60.0)
+    default_tracker(home=tmp_path, tracking_uri=team_server, flush_points=100, flush_seconds=60.0)
     cycleml.set_experiment("remote")
     with cycleml.start_run(run_name="over-http") as run:
         cycleml.log_params({"lr": 0.1, "depth": 3})
         for step in range(250):
             cycleml.log_metric("loss", 1 / (step + 1), step=step)
         cycleml.log_metric("nan", math.nan)
-    batches = _requests(server_url, "POST", f"{API}/runs/{{run_id}}/batch")
-    updates = _requests(server_url, "PATCH", f"{API}/runs/{{run_id}}")
+    batches = _requests(team_server, "POST", f"{API}/runs/{{run_id}}/batch")
+    updates = _requests(team_server, "PATCH", f"{API}/runs/{{run_id}}")
     # 252 entries: full buffers flush at 100 and 200; the last 52 ride with the run's end.
     assert (batches, updates) == (2, 1)
 
@@ -408,9 +381,9 @@ def test_the_fluent_api_logs_through_the_server_one_request_per_flush(
 
 
 def test_cycleml_tracking_uri_points_the_sdk_at_a_server(
-    server_url: str, db: Database, default_tracker: Any, tmp_path: Any, monkeypatch: Any
+    team_server: str, db: Database, default_tracker: Any, tmp_path: Any, monkeypatch: Any
 ) -> None:
-    monkeypatch.setenv("CYCLEML_TRACKING_URI", server_url)
+    monkeypatch.setenv("CYCLEML_TRACKING_URI", team_server)
     default_tracker(home=tmp_path)
     with cycleml.start_run() as run:
         cycleml.log_metric("m", 1.0)
