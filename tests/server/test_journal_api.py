@@ -318,3 +318,20 @@ def test_open_journal_follows_the_tracking_uri(settings: Settings, team_server: 
         assert remote.base_url == team_server
     finally:
         remote.close()
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"after_id": "9223372036854775808"},
+        {"before_id": "-1"},
+        {"since_ms": "9223372036854775808"},
+        {"until_ms": "99999999999999999999"},
+    ],
+)
+def test_audit_bounds_past_the_columns_range_are_400(
+    team_server: str, query: dict[str, str]
+) -> None:
+    answer = httpx.get(f"{team_server}/api/v1/audit", params=query)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"]["code"] == "invalid_input"

@@ -389,3 +389,10 @@ def test_cycleml_tracking_uri_points_the_sdk_at_a_server(
         cycleml.log_metric("m", 1.0)
     assert SqlRunRepository(db).get_run(run.run_id).data.metrics == {"m": 1.0}
     assert not (tmp_path / ".cycleml" / "metadata.db").exists()  # nothing tracked locally
+
+
+@pytest.mark.parametrize("older", ["-1", "-9223370240156306350", "99999999999999999999"])
+def test_stale_runs_outside_the_range_of_times_are_400(team_server: str, older: str) -> None:
+    answer = httpx.get(f"{team_server}/api/v1/runs/stale", params={"older_than_ms": older})
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"]["code"] == "invalid_input"

@@ -30,6 +30,8 @@ from cycleml.server._routes import PageToken, json_response
 from cycleml.store import Database, decode_page_token, encode_page_token
 from cycleml.store._rest_journal import MAX_AUDIT_PAGE
 
+INT64_MAX = 2**63 - 1  # the BIGINT columns' largest value: beyond it the database refuses
+
 __all__ = ["router"]
 
 
@@ -166,10 +168,18 @@ def list_audit(
     action: Annotated[str | None, Query(description="Only this action, e.g. run.create.")] = None,
     entity_kind: Annotated[str | None, Query(description="Only this entity kind.")] = None,
     entity_id: Annotated[str | None, Query(description="Only this entity id.")] = None,
-    since_ms: Annotated[int | None, Query(description="Rows from then on (ms).")] = None,
-    until_ms: Annotated[int | None, Query(description="Rows before then (ms).")] = None,
-    after_id: Annotated[int | None, Query(description="Rows after this row id.")] = None,
-    before_id: Annotated[int | None, Query(description="Rows before this row id.")] = None,
+    since_ms: Annotated[
+        int | None, Query(ge=0, le=INT64_MAX, description="Rows from then on (ms).")
+    ] = None,
+    until_ms: Annotated[
+        int | None, Query(ge=0, le=INT64_MAX, description="Rows before then (ms).")
+    ] = None,
+    after_id: Annotated[
+        int | None, Query(ge=0, le=INT64_MAX, description="Rows after this row id.")
+    ] = None,
+    before_id: Annotated[
+        int | None, Query(ge=0, le=INT64_MAX, description="Rows before this row id.")
+    ] = None,
     newest_first: Annotated[bool, Query(description="Page back from the newest row.")] = False,
     max_results: Annotated[
         int, Query(ge=1, le=MAX_AUDIT_PAGE, description=f"Page size, 1-{MAX_AUDIT_PAGE}.")

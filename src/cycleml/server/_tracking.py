@@ -450,7 +450,9 @@ def count_metric_points(body: CountPoints, repo: Repository) -> Response:
 @router.get("/runs/stale", response_model=RunInfoList, summary="Find stale runs")
 def find_stale_runs(
     repo: Repository,
-    older_than_ms: Annotated[int, Query(description="Silence longer than this, in ms.")],
+    older_than_ms: Annotated[
+        int, Query(ge=0, le=2**62, description="Silence longer than this, in ms.")
+    ],
 ) -> Response:
     """RUNNING runs whose logger has not written for ``older_than_ms``."""
     infos = repo.find_stale_runs(older_than_ms=older_than_ms)
