@@ -206,3 +206,35 @@ def test_workers_share_one_port_and_all_stop_on_sigterm(
         for child in children:
             assert not Path(f"/proc/{child}").exists() or "zombie" in Path(
                 f"/proc/{child}/status").read_text().lower()  # fmt: skip
+
+
+def test_a_killed_worker_is_replaced(
+    forest_folder: Path, tmp_path: Path, cancer: tuple[pd.DataFrame, pd.Series]
+) -> None:
+    x, _ = cancer
+
+    def workers(parent: int) -> set[str]:
+        found = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True)
+        return set(found.stdout.split())
+
+    def wait_for(parent: int, ok: Callable[[set[str]], bool]) -> set[str]:
+        deadline = time.monotonic() + 120
+        while not ok(now := workers(parent)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return now
+
+    with serving([str(forest_folder), "--workers", "2"], tmp_path) as (url, process):
+        first = wait_for(process.pid, lambda found: len(found) == 2)
+        assert len(first) == 2, first
+        killed = sorted(first)[0]
+        os.kill(int(killed), signal.SIGKILL)
+        now = wait_for(process.pid, lambda found: len(found) == 2 and killed not in found)
+        assert len(now) == 2, now  # a new worker took its place
+        assert killed not in now
+        with httpx.Client(base_url=url, timeout=30) as client:
+            for i in range(10):
+                body = {"dataframe_records": records(x, i)}
+                answer = client.post("/invocations", json=body, headers={"connection": "close"})
+                assert answer.status_code == 200
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0

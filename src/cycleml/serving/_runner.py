@@ -4,6 +4,8 @@ Workers are forked from the parent after it binds the socket, each building its 
 (and loading its own models) through the factory it was given, so no configuration passes
 through environment variables. The parent forwards SIGTERM/SIGINT to the workers and waits
 for them: each worker shuts down gracefully (the prediction log flushes) before it exits.
+A worker that dies while serving (SIGKILL, out of memory) is replaced by a new fork, up to
+five restarts per worker a minute.
 """
 
 from __future__ import annotations
@@ -68,51 +70,54 @@ def run_server(
         finally:
             stop.restore()
         return
-    children: list[int] = []
     loaded_read, loaded_write = os.pipe()
-    for _ in range(workers):
-        pid = os.fork()
-        if pid == 0:  # the worker: serve, then exit without running the parent's cleanup
-            os.close(loaded_read)
-            stop = _StopSignals()
-            code = 0
-            try:
-                app = factory()
-                os.write(loaded_write, b"1")  # this worker's models are loaded
-                os.close(loaded_write)
-                _serve(app, sock, log_level, graceful_timeout_s, stop)
-            except BaseException:
-                import traceback
-
-                traceback.print_exc()
-                code = 1
-            finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os._exit(code)
-        children.append(pid)
+    live = {
+        _fork_worker(factory, sock, log_level, graceful_timeout_s, (loaded_read, loaded_write))
+        for _ in range(workers)
+    }
     os.close(loaded_write)
+    stopping = False
 
     def forward(signum: int, _: FrameType | None) -> None:
-        for child in children:
+        nonlocal stopping
+        stopping = True
+        for child in list(live):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child, signum)
 
     previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
     loaded = 0
+    restarts: list[float] = []
     try:
-        loaded = _count_loaded(loaded_read, workers)
+        loaded = _count_loaded(loaded_read, workers)  # it closes the pipe
         if loaded < workers:  # serve with all of them or none
             forward(signal.SIGTERM, None)
         elif ready is not None:
             ready(host, bound_port)
-        for child in children:
-            while True:
-                try:
-                    os.waitpid(child, 0)
-                    break
-                except InterruptedError:
-                    continue
+        while live:
+            try:
+                pid, status = os.wait()
+            except ChildProcessError:
+                break
+            live.discard(pid)
+            if stopping or loaded < workers:
+                continue
+            # A worker that died while serving (killed, out of memory) is replaced, so the
+            # server keeps its N workers; a worker that keeps dying is not, past a limit.
+            now = time.monotonic()
+            restarts = [t for t in restarts if now - t < _RESTART_WINDOW_S] + [now]
+            if len(restarts) > _RESTARTS_PER_WINDOW * workers:
+                print(
+                    f"cycleml: worker {pid} died ({_exit_text(status)}); too many restarts in "
+                    f"{_RESTART_WINDOW_S:.0f} s, not starting another.",
+                    file=sys.stderr,
+                )
+                continue
+            print(
+                f"cycleml: worker {pid} died ({_exit_text(status)}); starting another.",
+                file=sys.stderr,
+            )
+            live.add(_fork_worker(factory, sock, log_level, graceful_timeout_s, None))
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
@@ -123,6 +128,51 @@ def run_server(
             "are printed above.",
             hint="Run with --workers 1 to see the error on its own.",
         )
+
+
+_RESTART_WINDOW_S = 60.0
+_RESTARTS_PER_WINDOW = 5
+
+
+def _exit_text(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"signal {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"exit code {os.waitstatus_to_exitcode(status)}"
+
+
+def _fork_worker(
+    factory: Callable[[], FastAPI],
+    sock: socket.socket,
+    log_level: str,
+    graceful_timeout_s: float,
+    loaded_pipe: tuple[int, int] | None,
+) -> int:
+    """Fork one worker that builds its app and serves ``sock``; return its pid.
+
+    A first-round worker writes a byte to ``loaded_pipe`` once its app is built.
+    """
+    pid = os.fork()
+    if pid != 0:
+        return pid
+    stop = _StopSignals()  # the worker: serve, then exit without running the parent's cleanup
+    code = 0
+    try:
+        if loaded_pipe is not None:
+            os.close(loaded_pipe[0])
+        app = factory()
+        if loaded_pipe is not None:
+            os.write(loaded_pipe[1], b"1")  # this worker's models are loaded
+            os.close(loaded_pipe[1])
+        _serve(app, sock, log_level, graceful_timeout_s, stop)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 def _count_loaded(pipe: int, workers: int) -> int:
