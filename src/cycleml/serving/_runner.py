@@ -97,8 +97,12 @@ def run_server(
         while live:
             try:
                 pid, status = os.wait()
-            except ChildProcessError:
-                break
+            except ChildProcessError:  # none left to wait for (someone else reaped them)
+                live = {child for child in live if _alive(child)}
+                time.sleep(0.2)
+                continue
+            if pid not in live:
+                continue  # not a worker (a helper process of the parent's)
             live.discard(pid)
             if stopping or loaded < workers:
                 continue
@@ -117,7 +121,10 @@ def run_server(
                 f"cycleml: worker {pid} died ({_exit_text(status)}); starting another.",
                 file=sys.stderr,
             )
-            live.add(_fork_worker(factory, sock, log_level, graceful_timeout_s, None))
+            try:
+                live.add(_fork_worker(factory, sock, log_level, graceful_timeout_s, None))
+            except OSError as exc:  # no fork now (out of memory, process limit)
+                print(f"cycleml: could not start a worker: {exc}.", file=sys.stderr)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
@@ -132,6 +139,14 @@ def run_server(
 
 _RESTART_WINDOW_S = 60.0
 _RESTARTS_PER_WINDOW = 5
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _exit_text(status: int) -> str:
