@@ -509,3 +509,9 @@ def test_monitors_with_an_http_tracking_uri_use_the_server(
     assert (event.kind, event.deliveries["log"].status) == ("fired", "delivered")
     edges = deployed.lineage_edges("monitor_evaluation", runs[0].evaluation_id)
     assert ("prediction_log", "read_by") in {(e.src_kind, e.relation) for e in edges}
+
+
+@pytest.mark.parametrize("version", ["-27694764489", "0", "2147483648"])
+def test_reference_versions_outside_the_column_are_400(api: httpx.Client, version: str) -> None:
+    answer = api.get("/monitor-references", params={"model_name": "m", "model_version": version})
+    assert answer.status_code == 400, answer.text

@@ -392,7 +392,9 @@ def create_reference(
 def list_references(
     repo: Repository,
     model_name: ModelName = None,
-    model_version: Annotated[int | None, Query(description="Only this version's.")] = None,
+    model_version: Annotated[
+        int | None, Query(ge=1, le=2**31 - 1, description="Only this version's.")
+    ] = None,
 ) -> Response:
     """Reference profiles, oldest first, optionally those of one model (version)."""
     found = repo.list_monitor_references(model_name, model_version=model_version)
