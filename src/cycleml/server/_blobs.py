@@ -28,16 +28,15 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, BinaryIO, cast
 
 import anyio.from_thread
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import Depends, Path, Request, Response
 from fastapi.responses import StreamingResponse
-from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from cycleml.errors import NotFound
 from cycleml.hashing import CHUNK_SIZE
 from cycleml.server._app import ServerState, server_state
-from cycleml.server._routes import json_response
+from cycleml.server._routes import json_response, v1_router
 from cycleml.store import ArtifactStore
 from cycleml.store._artifacts import blob_key
 from cycleml.store._http_blobs import ChunkReader
@@ -45,11 +44,7 @@ from cycleml.store._http_blobs import ChunkReader
 __all__ = ["router"]
 
 
-def _operation_id(route: APIRoute) -> str:
-    return f"blobs_{route.name}"  # OpenAPI operation ids: blobs_put_blob, ...
-
-
-router = APIRouter(prefix="/api/v1", tags=["blobs"], generate_unique_id_function=_operation_id)
+router = v1_router("blobs")
 
 Digest = Annotated[
     str, Path(description="The hex BLAKE3 digest of the blob's bytes (64 characters).")

@@ -27,8 +27,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.routing import APIRoute
+from fastapi import Depends, Query, Request, Response
 from pydantic import BaseModel, Field, StrictInt, WithJsonSchema
 
 from cycleml.data import DatasetPart, SqlDatasetRepository
@@ -36,16 +35,12 @@ from cycleml.data._entities import WATERMARK_TYPES, watermark_from_json
 from cycleml.errors import InvalidInput
 from cycleml.server._app import ServerState, server_state
 from cycleml.server._auth import grant_creator, readable
-from cycleml.server._routes import StrictBody, json_response
+from cycleml.server._routes import StrictBody, json_response, v1_router
 
 __all__ = ["router"]
 
 
-def _operation_id(route: APIRoute) -> str:
-    return f"datasets_{route.name}"  # OpenAPI operation ids: datasets_create_version, ...
-
-
-router = APIRouter(prefix="/api/v1", tags=["datasets"], generate_unique_id_function=_operation_id)
+router = v1_router("datasets")
 
 #: A watermark in its typed encoding (read by the stage's ``watermark_from_json``).
 Watermark = Annotated[

@@ -26,8 +26,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.routing import APIRoute
+from fastapi import Depends, Query, Request, Response
 from pydantic import BaseModel, Field, WithJsonSchema
 
 from cycleml.server._app import ServerState, server_state
@@ -40,6 +39,7 @@ from cycleml.server._routes import (
     RequestId,
     StrictBody,
     json_response,
+    v1_router,
 )
 from cycleml.serving import SqlDeploymentRepository
 from cycleml.store import claimed_actor
@@ -47,13 +47,7 @@ from cycleml.store import claimed_actor
 __all__ = ["router"]
 
 
-def _operation_id(route: APIRoute) -> str:
-    return f"deployments_{route.name}"  # OpenAPI operation ids: deployments_get_deployment, ...
-
-
-router = APIRouter(
-    prefix="/api/v1", tags=["deployments"], generate_unique_id_function=_operation_id
-)
+router = v1_router("deployments")
 
 # Documented as their type, validated by the repository (whose messages name the field).
 CheckedNumber = Annotated[Any, WithJsonSchema({"type": "number", "minimum": 0, "maximum": 100})]

@@ -20,13 +20,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response
-from fastapi.routing import APIRoute
+from fastapi import Depends, Query, Response
 from pydantic import BaseModel, Field
 
 from cycleml.errors import InvalidInput
 from cycleml.server._app import ServerState, server_state
-from cycleml.server._routes import PageToken, json_response
+from cycleml.server._routes import PageToken, json_response, v1_router
 from cycleml.store import Database, decode_page_token, encode_page_token
 from cycleml.store._rest_journal import MAX_AUDIT_PAGE
 
@@ -35,11 +34,7 @@ INT64_MAX = 2**63 - 1  # the BIGINT columns' largest value: beyond it the databa
 __all__ = ["router"]
 
 
-def _operation_id(route: APIRoute) -> str:
-    return f"journal_{route.name}"  # OpenAPI operation ids: journal_walk_lineage, ...
-
-
-router = APIRouter(prefix="/api/v1", tags=["journal"], generate_unique_id_function=_operation_id)
+router = v1_router("journal")
 
 
 def _database(state: ServerState = Depends(server_state)) -> Database:

@@ -31,8 +31,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.routing import APIRoute
+from fastapi import Depends, Query, Request, Response
 from pydantic import BaseModel, Field, WithJsonSchema
 
 from cycleml.monitoring import AlertState, NewAlertEvent, SqlMonitorRepository
@@ -49,17 +48,14 @@ from cycleml.server._routes import (
     RequestId,
     StrictBody,
     json_response,
+    v1_router,
 )
 from cycleml.store import claimed_actor, json_safe
 
 __all__ = ["router"]
 
 
-def _operation_id(route: APIRoute) -> str:
-    return f"monitors_{route.name}"  # OpenAPI operation ids: monitors_create_monitor, ...
-
-
-router = APIRouter(prefix="/api/v1", tags=["monitors"], generate_unique_id_function=_operation_id)
+router = v1_router("monitors")
 
 # Documented as their type, validated by the repository (whose messages name the field).
 CheckedInt = Annotated[Any, WithJsonSchema({"type": "integer", "minimum": 0})]

@@ -26,8 +26,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.routing import APIRoute
+from fastapi import Depends, Query, Request, Response
 from pydantic import BaseModel, Field, WithJsonSchema
 
 from cycleml.errors import GateFailed
@@ -42,16 +41,13 @@ from cycleml.server._routes import (
     StrictBody,
     Values,
     json_response,
+    v1_router,
 )
 
 __all__ = ["router"]
 
 
-def _operation_id(route: APIRoute) -> str:
-    return f"registry_{route.name}"  # OpenAPI operation ids: registry_create_model, ...
-
-
-router = APIRouter(prefix="/api/v1", tags=["registry"], generate_unique_id_function=_operation_id)
+router = v1_router("registry")
 
 # Documented as their type, validated by the repository (whose messages name the field).
 CheckedVersion = Annotated[Any, WithJsonSchema({"type": "integer", "minimum": 1})]

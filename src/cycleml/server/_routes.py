@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Header, Query, Response
+from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, WithJsonSchema
 
 from cycleml.store import MAX_PAGE, decode_page_token, encode_page_token
@@ -24,6 +25,7 @@ __all__ = [
     "decode_offset_token",
     "encode_offset_token",
     "json_response",
+    "v1_router",
 ]
 
 #: A float as JSON carries it: a number, or one of the strings for the non-finite values.
@@ -94,3 +96,13 @@ def decode_offset_token(token: str | None) -> int:
     """
     found = decode_page_token(token, _is_offset)
     return 0 if found is None else int(found["offset"])
+
+
+def v1_router(stage: str) -> APIRouter:
+    """A stage's ``/api/v1`` router: tagged with the stage, OpenAPI operation ids
+    ``<stage>_<handler>`` (``tracking_log_batch``, ``registry_create_model``, ...)."""
+
+    def operation_id(route: APIRoute) -> str:
+        return f"{stage}_{route.name}"
+
+    return APIRouter(prefix="/api/v1", tags=[stage], generate_unique_id_function=operation_id)

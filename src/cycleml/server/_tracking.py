@@ -23,8 +23,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.routing import APIRoute
+from fastapi import Depends, Query, Request, Response
 from pydantic import BaseModel, Field, WithJsonSchema, model_validator
 
 from cycleml.errors import NotFound
@@ -38,6 +37,7 @@ from cycleml.server._routes import (
     StrictBody,
     Values,
     json_response,
+    v1_router,
 )
 from cycleml.tracking import SqlRunRepository
 from cycleml.tracking._wire import (
@@ -50,11 +50,7 @@ from cycleml.tracking._wire import (
 __all__ = ["router"]
 
 
-def _operation_id(route: APIRoute) -> str:
-    return f"tracking_{route.name}"  # OpenAPI operation ids: tracking_log_batch, ...
-
-
-router = APIRouter(prefix="/api/v1", tags=["tracking"], generate_unique_id_function=_operation_id)
+router = v1_router("tracking")
 
 # Documented as their type, validated by the repository (whose messages name the field).
 CheckedInt = Annotated[Any, WithJsonSchema({"type": "integer", "format": "int64"})]
